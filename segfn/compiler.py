@@ -1,0 +1,73 @@
+"""Compiling handler source with RestrictedPython, with errors that say what to write."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import types
+from collections.abc import Iterable
+
+import attrs
+from RestrictedPython import compile_restricted_exec
+
+from segfn.errors import InvalidSettings
+
+
+@attrs.frozen
+class Handler:
+    """Handler source code and where it came from; ``key`` identifies it in worker caches."""
+
+    source: str
+    filename: str = "handler.py"
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.filename}\0{self.source}".encode()).hexdigest()
+
+
+def _check_shape(tree: ast.Module, filename: str) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFunctionDef):
+            if node.name == "on_request":
+                raise InvalidSettings(
+                    f"{filename}:{node.lineno}: on_request must not be async; handlers are "
+                    "synchronous: write def on_request(request, settings):"
+                )
+            raise InvalidSettings(
+                f"{filename}:{node.lineno}: async functions are not supported; write "
+                f"def {node.name}(...): and use fetch_all to run requests concurrently"
+            )
+        if isinstance(node, ast.Await | ast.AsyncFor | ast.AsyncWith):
+            raise InvalidSettings(
+                f"{filename}:{node.lineno}: await is not supported; fetch() returns the "
+                "response directly"
+            )
+    if not any(isinstance(n, ast.FunctionDef) and n.name == "on_request" for n in tree.body):
+        raise InvalidSettings(
+            f"{filename}: no on_request function; define def on_request(request, settings):"
+        )
+
+
+def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types.CodeType:
+    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not.
+
+    ``forbidden`` lists strings the code must not contain: the runner's own webhook base
+    URL, so that a function cannot post to itself.
+    """
+    try:
+        tree = ast.parse(handler.source, handler.filename)
+    except SyntaxError as exc:
+        raise InvalidSettings(
+            f"{handler.filename}:{exc.lineno}: syntax error: {exc.msg}"
+        ) from None
+    _check_shape(tree, handler.filename)
+    for text in forbidden:
+        if text and text in handler.source:
+            raise InvalidSettings(
+                f"{handler.filename}: the code contains this runner's webhook URL ({text}); "
+                "functions are unable to send data back to their own webhooks"
+            )
+    result = compile_restricted_exec(handler.source, handler.filename)
+    if result.errors:
+        raise InvalidSettings(f"{handler.filename}: " + "; ".join(result.errors))
+    return result.code

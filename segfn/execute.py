@@ -1,0 +1,143 @@
+"""Running one job inside a worker process: a fresh namespace, the handler, the outcome."""
+
+from __future__ import annotations
+
+import decimal
+import time
+import traceback
+import types
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from segfn import errors, scope
+from segfn.cache import open_cache
+from segfn.compiler import Handler, compile_handler
+from segfn.errors import InvalidSettings
+from segfn.guards import restricted_globals
+from segfn.invocation import Failure, Job, Result
+from segfn.modules import ModuleRegistry, default_registry
+from segfn.request import Request
+from segfn.settings import Settings
+
+_COMPILED_KEEP = 256
+_CACHES_KEEP = 64
+
+
+def sdk_names() -> dict[str, Any]:
+    """The names every handler finds without importing (and can import from ``segfn``)."""
+    from segfn.cache import cache
+    from segfn.console import console
+    from segfn.encoding import atob, btoa
+    from segfn.fetch import Response, fetch, fetch_all
+    from segfn.segment import Segment
+
+    return {
+        "Segment": Segment,
+        "cache": cache,
+        "fetch": fetch,
+        "fetch_all": fetch_all,
+        "console": console,
+        "atob": atob,
+        "btoa": btoa,
+        "Request": Request,
+        "Response": Response,
+        "RetryError": errors.RetryError,
+        "ValidationError": errors.ValidationError,
+        "InvalidEventPayload": errors.InvalidEventPayload,
+        "EventNotSupported": errors.EventNotSupported,
+        "MessageTooLarge": errors.MessageTooLarge,
+        "FetchError": errors.FetchError,
+    }
+
+
+def sandbox_registry() -> ModuleRegistry:
+    """The default modules plus ``segfn`` itself, as handlers see it."""
+    registry = default_registry()
+    registry.register("segfn", sdk_names)
+    return registry
+
+
+class Executor:
+    """Compiles handlers once and runs each job in its own namespace."""
+
+    def __init__(self, registry: ModuleRegistry | None = None) -> None:
+        registry = registry or sandbox_registry()
+        self._base: Mapping[str, Any] = {**restricted_globals(registry), **sdk_names()}
+        self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
+        self._caches: OrderedDict[str, Any] = OrderedDict()
+
+    def _code(self, handler: Handler) -> types.CodeType:
+        key = handler.key
+        if key not in self._compiled:
+            try:
+                self._compiled[key] = compile_handler(handler)
+            except InvalidSettings as exc:
+                self._compiled[key] = exc
+            while len(self._compiled) > _COMPILED_KEEP:
+                self._compiled.popitem(last=False)
+        self._compiled.move_to_end(key)
+        code = self._compiled[key]
+        if isinstance(code, InvalidSettings):
+            raise InvalidSettings(str(code))
+        return code
+
+    def _cache(self, directory: str | None) -> Any:
+        if directory is None:
+            return None
+        if directory not in self._caches:
+            self._caches[directory] = open_cache(directory)
+            while len(self._caches) > _CACHES_KEEP:
+                self._caches.popitem(last=False)[1].close()
+        return self._caches[directory]
+
+    def run(self, job: Job, running: scope.Scope) -> Result:
+        """Run ``job`` within ``running``; never raises for anything the handler does."""
+        started = time.perf_counter()
+        error: Failure | None = None
+        try:
+            running.cache = self._cache(job.cache_dir)
+            with scope.entered(running), decimal.localcontext(decimal.Context()):
+                self._call(job)
+        except BaseException as exc:  # noqa: BLE001 - every handler failure is a result
+            error = describe(exc, job.handler.filename)
+        duration = (time.perf_counter() - started) * 1000
+        if error is not None:
+            return Result(logs=tuple(running.logs), error=error, duration_ms=duration)
+        return Result(tuple(running.messages), tuple(running.objects), tuple(running.logs),
+                      None, duration)
+
+    def _call(self, job: Job) -> None:
+        code = self._code(job.handler)
+        namespace = dict(self._base)
+        namespace["__name__"] = "handler"
+        exec(code, namespace)
+        on_request = namespace.get("on_request")
+        if not callable(on_request):
+            raise InvalidSettings("on_request is not a function")
+        request = Request(job.request.body, job.request.headers, job.request.url,
+                          alphabetize=job.alphabetize)
+        on_request(request, Settings(job.settings))
+
+
+def _handler_line(exc: BaseException, filename: str) -> int | None:
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    return line
+
+
+def describe(exc: BaseException, filename: str) -> Failure:
+    """The error type and a message naming the exception and the handler's line, no trace."""
+    if isinstance(exc, MemoryError):
+        return Failure(errors.BAD_REQUEST, "memory limit exceeded")
+    kind = errors.error_type(exc)
+    text = str(exc) or type(exc).__name__
+    if kind == errors.TIMEOUT:
+        return Failure(kind, "the function ran past its time limit")
+    if kind == errors.INVALID_SETTINGS:
+        return Failure(kind, text)
+    line = _handler_line(exc, filename)
+    where = f" (line {line})" if line else ""
+    return Failure(kind, f"{type(exc).__name__}: {text}{where}")

@@ -1,0 +1,264 @@
+"""The guards RestrictedPython calls on every attribute, item, write, import and class.
+
+RestrictedPython rewrites handler code so that ``obj.name`` becomes
+``_getattr_(obj, "name")``, ``obj[k] = v`` goes through ``_write_(obj)``, and so on. These
+functions decide what is allowed. The rule of thumb: a handler may compute with values, but
+no path it can walk ever hands it a module, a frame, a code object or a traceback.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+import types
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+)
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from segfn.console import PrintCollector
+from segfn.errors import InvalidSettings, SandboxViolation
+from segfn.modules import ModuleProxy, ModuleRegistry
+
+_OPAQUE_TYPES = (types.FrameType, types.TracebackType, types.CodeType, types.ModuleType,
+                 types.CellType)
+_DANGEROUS_MODULES = frozenset({
+    "os", "posix", "nt", "sys", "importlib", "subprocess", "shutil", "socket",
+    "ctypes", "gc", "inspect", "io", "_io", "pathlib", "marshal", "pickle", "code", "codeop",
+    "threading", "_thread", "signal", "multiprocessing", "runpy", "pty", "resource",
+})
+_DANGEROUS_BUILTIN_IDS = frozenset(
+    id(getattr(builtins, name))
+    for name in ("eval", "exec", "compile", "open", "globals", "locals", "vars", "breakpoint",
+                 "input", "__import__", "getattr", "setattr", "delattr", "type", "memoryview",
+                 "__build_class__")
+)
+_DENIED_NAMES = INSPECT_ATTRIBUTES | frozenset({
+    "mro", "gi_running", "gi_suspended", "cr_running", "cr_suspended", "ag_running",
+    "f_lineno", "f_lasti", "tb_lineno", "tb_lasti", "func_globals", "func_code",
+})
+_FORMAT_NAMES = frozenset({"format", "format_map"})
+
+# Classes created by handler code; their instances may have attributes assigned.
+_handler_classes: weakref.WeakSet[type] = weakref.WeakSet()
+_MISSING = object()
+
+
+def _refuse(message: str) -> SandboxViolation:
+    return SandboxViolation(f"not allowed in a function: {message}")
+
+
+def checked(value: Any) -> Any:
+    """Refuse any value a handler must never hold."""
+    if isinstance(value, _OPAQUE_TYPES):
+        raise _refuse(f"access to a {type(value).__name__} object")
+    if callable(value):
+        if id(value) in _DANGEROUS_BUILTIN_IDS:
+            raise _refuse(f"the builtin {getattr(value, '__name__', value)!r}")
+        owner = getattr(value, "__module__", None)
+        if isinstance(owner, str) and owner.split(".")[0] in _DANGEROUS_MODULES:
+            raise _refuse(f"access to {owner}")
+    return value
+
+
+def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
+    """``obj.name`` as a handler may write it."""
+    if not isinstance(name, str):
+        raise TypeError("attribute name must be a string")
+    if name.startswith("_"):
+        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+    if name in _DENIED_NAMES:
+        raise _refuse(f'the attribute "{name}"')
+    if isinstance(obj, _OPAQUE_TYPES):
+        raise _refuse(f"access to a {type(obj).__name__} object")
+    if name in _FORMAT_NAMES and (isinstance(obj, str) or
+                                  (isinstance(obj, type) and issubclass(obj, str))):
+        raise _refuse("str.format; use an f-string")
+    if default is _MISSING:
+        return checked(getattr(obj, name))
+    return checked(getattr(obj, name, default))
+
+
+def guarded_hasattr(obj: Any, name: str) -> bool:
+    try:
+        guarded_getattr(obj, name)
+    except (AttributeError, SandboxViolation):
+        return False
+    return True
+
+
+def guarded_getitem(obj: Any, key: Any) -> Any:
+    return checked(obj[key])
+
+
+def guarded_getiter(obj: Any) -> Any:
+    return iter(checked(obj))
+
+
+class _InstanceWriter:
+    """What ``_write_`` returns for a handler object: attribute and item writes pass."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            raise _refuse(f'assigning "{name}"')
+        setattr(self._target, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_"):
+            raise _refuse(f'deleting "{name}"')
+        delattr(self._target, name)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._target[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self._target[key]
+
+
+_WRITABLE_CONTAINERS = (dict, list, set, bytearray)
+
+
+def _is_handler_made(obj: Any) -> bool:
+    if isinstance(obj, type):
+        return obj in _handler_classes
+    return any(c in _handler_classes for c in type(obj).__mro__)
+
+
+def guarded_write(obj: Any) -> Any:
+    """Objects a handler may change: containers, and its own classes and their instances."""
+    if _is_handler_made(obj):
+        return _InstanceWriter(obj)
+    if isinstance(obj, _WRITABLE_CONTAINERS):
+        return obj
+    raise _refuse(f"changing a {type(obj).__name__} object")
+
+
+def guarded_setattr(obj: Any, name: str, value: Any) -> None:
+    setattr(guarded_write(obj), name, value)
+
+
+def guarded_delattr(obj: Any, name: str) -> None:
+    delattr(guarded_write(obj), name)
+
+
+_ALLOWED_BASES = frozenset({object, dict, list, set, str, int, float, tuple, frozenset})
+
+
+def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwargs: Any) -> type:
+    """``class X(...)`` in handler code: no metaclass, only plain or handler-made bases."""
+    if kwargs:
+        raise _refuse(f"class keywords ({', '.join(kwargs)})")
+    for base in bases:
+        if not isinstance(base, type):
+            raise _refuse(f"a class whose base is not a class: {base!r}")
+        if issubclass(base, type):
+            raise _refuse("metaclasses")
+        if base in _handler_classes or base in _ALLOWED_BASES:
+            continue
+        if issubclass(base, BaseException) or base.__module__ not in _DANGEROUS_MODULES:
+            if type(base) is not type:
+                raise _refuse(f"subclassing {base.__name__}, which has a metaclass")
+            continue
+        raise _refuse(f"subclassing {base.__name__}")
+    cls = builtins.__build_class__(func, name, *bases)
+    _handler_classes.add(cls)
+    return cls
+
+
+def _type(obj: Any) -> type:
+    """``type(x)``; the three-argument form, which builds classes, is not available."""
+    return type(obj)
+
+
+_INPLACE = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
+    "|=": operator.ior, "^=": operator.ixor, "@=": operator.imatmul,
+}
+
+
+def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
+    return _INPLACE[op](target, value)
+
+
+def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+def _make_import(registry: ModuleRegistry) -> Callable[..., Any]:
+    def guarded_import(name: str, globals: Any = None, locals: Any = None,
+                       fromlist: Any = (), level: int = 0) -> ModuleProxy:
+        if level:
+            raise InvalidSettings("relative imports are not available to functions")
+        if not registry.is_exposed(name):
+            raise InvalidSettings(
+                f"module {name!r} is not available to functions; available: "
+                + ", ".join(registry.names())
+            )
+        proxy = registry.proxy(name)
+        for attr in fromlist or ():
+            if not isinstance(attr, str) or attr == "*":
+                raise InvalidSettings(f"'from {name} import *' is not available to functions")
+            if attr not in dir(proxy):
+                raise InvalidSettings(f"{name}.{attr} is not available to functions")
+        if fromlist:
+            return proxy
+        return registry.proxy(name.split(".")[0])
+
+    return guarded_import
+
+
+_EXTRA_BUILTINS: dict[str, Any] = {
+    name: getattr(builtins, name)
+    for name in ("all", "any", "bytes", "dict", "enumerate", "filter", "format", "frozenset",
+                 "list", "map", "max", "min", "reversed", "set", "sorted", "sum", "tuple",
+                 "zip", "bin", "iter", "next", "object", "property", "staticmethod",
+                 "classmethod", "super", "bytearray", "Exception", "NotImplemented",
+                 "LookupError", "StopAsyncIteration", "ConnectionError", "TimeoutError")
+}
+
+
+def make_builtins(registry: ModuleRegistry) -> dict[str, Any]:
+    """The builtins every invocation's namespace starts from (shared, never mutated)."""
+    allowed = dict(safe_builtins)
+    allowed.update(_EXTRA_BUILTINS)
+    allowed.update(
+        __build_class__=guarded_build_class,
+        __import__=_make_import(registry),
+        getattr=guarded_getattr,
+        hasattr=guarded_hasattr,
+        setattr=guarded_setattr,
+        delattr=guarded_delattr,
+        type=_type,
+        dir=lambda obj: [n for n in dir(obj) if not n.startswith("_")],
+    )
+    return allowed
+
+
+def restricted_globals(registry: ModuleRegistry) -> Mapping[str, Any]:
+    """The hooks RestrictedPython's rewritten code calls, by the names it calls them."""
+    return {
+        "__builtins__": make_builtins(registry),
+        "__metaclass__": type,
+        "_getattr_": guarded_getattr,
+        "_getitem_": guarded_getitem,
+        "_getiter_": guarded_getiter,
+        "_write_": guarded_write,
+        "_inplacevar_": guarded_inplacevar,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_apply_": _apply,
+        "_print_": PrintCollector,
+    }

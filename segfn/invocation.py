@@ -1,0 +1,105 @@
+"""The values that describe one invocation and its result, as they cross process lines."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import attrs
+
+from segfn.compiler import Handler
+
+
+def new_invocation_id() -> str:
+    return uuid.uuid4().hex
+
+
+@attrs.frozen
+class HttpRequest:
+    """A webhook delivery as received: exact body bytes, headers in order, full URL."""
+
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda h: tuple(
+        (str(k), str(v)) for k, v in (h.items() if hasattr(h, "items") else h)))
+    url: str = "http://localhost/"
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"body": base64.b64encode(self.body).decode("ascii"),
+                "headers": [list(h) for h in self.headers], "url": self.url}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HttpRequest:
+        return cls(base64.b64decode(data["body"]), [tuple(h) for h in data["headers"]],
+                   data["url"])
+
+
+@attrs.frozen
+class Job:
+    """What a worker runs: a handler with its settings on one request."""
+
+    handler: Handler
+    request: HttpRequest
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    invocation_id: str = attrs.field(factory=new_invocation_id)
+    alphabetize: bool = False
+    cache_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.handler.source, "filename": self.handler.filename,
+                "key": self.handler.key, "request": self.request.to_dict(),
+                "settings": self.settings, "invocation_id": self.invocation_id,
+                "alphabetize": self.alphabetize, "cache_dir": self.cache_dir}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(Handler(data["source"], data["filename"]),
+                   HttpRequest.from_dict(data["request"]), data["settings"],
+                   data["invocation_id"], data["alphabetize"], data["cache_dir"])
+
+
+@attrs.frozen
+class Failure:
+    """Why an invocation did not succeed: a contract error type and a message."""
+
+    type: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
+
+
+@attrs.frozen
+class Result:
+    """What one invocation produced. Messages and objects are empty unless it succeeded."""
+
+    messages: tuple[dict[str, Any], ...] = ()
+    objects: tuple[dict[str, Any], ...] = ()
+    logs: tuple[str, ...] = ()
+    error: Failure | None = None
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "messages": list(self.messages), "objects": list(self.objects),
+                "logs": list(self.logs),
+                "error": self.error.to_dict() if self.error else None,
+                "duration_ms": round(self.duration_ms, 3)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        error = data.get("error")
+        return cls(tuple(data["messages"]), tuple(data["objects"]), tuple(data["logs"]),
+                   Failure(**error) if error else None, data["duration_ms"])
+
+    @classmethod
+    def failed(cls, type: str, message: str, logs: tuple[str, ...] = (),
+               duration_ms: float = 0.0) -> Result:
+        return cls(logs=logs, error=Failure(type, message), duration_ms=duration_ms)

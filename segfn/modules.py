@@ -1,0 +1,215 @@
+"""The modules a handler may import, each exposed as a proxy that lists its allowed names.
+
+A handler never holds a real module object: ``import json`` gives a ``ModuleProxy`` whose
+only attributes are the names below, so no attribute path (``uuid.os``, ``re.enum.sys``,
+``json.codecs``) leads to the interpreter, files or processes. The operator can expose more
+with ``register``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zlib as _zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from segfn.errors import InvalidSettings
+
+MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+
+
+class ModuleProxy:
+    """A read-only namespace standing in for a module inside the sandbox."""
+
+    __slots__ = ("_name", "_members")
+
+    def __init__(self, name: str, members: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_members", dict(members))
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            return self._members[attr]
+        except KeyError:
+            raise AttributeError(f"module {self._name!r} has no exposed name {attr!r}") from None
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"module {self._name!r} is read-only")
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._members)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r} (segfn sandbox)>"
+
+
+def _bounded_decompress(data: bytes, wbits: int = _zlib.MAX_WBITS) -> bytes:
+    """``zlib.decompress`` that refuses to inflate past ``MAX_DECOMPRESSED_BYTES``."""
+    inflater = _zlib.decompressobj(wbits)
+    out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES)
+    if inflater.unconsumed_tail or len(out) > MAX_DECOMPRESSED_BYTES:
+        raise ValueError(f"decompressed data exceeds {MAX_DECOMPRESSED_BYTES} bytes")
+    return out + inflater.flush()
+
+
+def _defused_xml() -> dict[str, Any]:
+    import xml.etree.ElementTree as stdlib_et
+
+    import defusedxml.ElementTree as defused_et
+
+    return {
+        "fromstring": defused_et.fromstring,
+        "XML": defused_et.XML,
+        "ParseError": stdlib_et.ParseError,
+        "Element": stdlib_et.Element,
+        "SubElement": stdlib_et.SubElement,
+        "tostring": stdlib_et.tostring,
+        "iselement": stdlib_et.iselement,
+    }
+
+
+def _pick(module_name: str, names: Iterable[str]) -> Callable[[], dict[str, Any]]:
+    def load() -> dict[str, Any]:
+        module = importlib.import_module(module_name)
+        return {name: getattr(module, name) for name in names}
+
+    return load
+
+
+_RE_FLAGS = ("A", "ASCII", "I", "IGNORECASE", "M", "MULTILINE", "S", "DOTALL", "X", "VERBOSE",
+             "U", "UNICODE")
+_ROUNDING = ("ROUND_UP", "ROUND_DOWN", "ROUND_CEILING", "ROUND_FLOOR", "ROUND_HALF_UP",
+             "ROUND_HALF_DOWN", "ROUND_HALF_EVEN", "ROUND_05UP")
+
+# Each entry lists public names that compute. Left out on purpose: anything that reads
+# files (json.load, csv field_size_limit), global interpreter state (random.seed,
+# decimal.setcontext), the network (jwt.PyJWKClient), subprocesses (uuid.uuid1, which may
+# shell out for a MAC address), code evaluation (typing.get_type_hints) and dunder copying
+# (functools.wraps, functools.update_wrapper).
+_DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "json": _pick("json", ("loads", "dumps", "JSONDecodeError", "JSONEncoder", "JSONDecoder")),
+    "re": _pick("re", ("compile", "match", "fullmatch", "search", "sub", "subn", "split",
+                       "findall", "finditer", "escape", "error", "Pattern", "Match")
+                + _RE_FLAGS),
+    "math": _pick("math", [n for n in dir(importlib.import_module("math"))
+                           if not n.startswith("_")]),
+    "datetime": _pick("datetime", ("date", "datetime", "time", "timedelta", "timezone",
+                                   "tzinfo", "MINYEAR", "MAXYEAR", "UTC")),
+    "zoneinfo": _pick("zoneinfo", ("ZoneInfo", "ZoneInfoNotFoundError", "available_timezones")),
+    "time": _pick("time", ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
+                           "perf_counter_ns", "gmtime", "localtime", "mktime", "strftime",
+                           "strptime", "sleep", "struct_time", "asctime", "ctime", "timezone",
+                           "altzone", "daylight", "tzname")),
+    "base64": _pick("base64", ("b64encode", "b64decode", "urlsafe_b64encode",
+                               "urlsafe_b64decode", "standard_b64encode", "standard_b64decode",
+                               "b32encode", "b32decode", "b16encode", "b16decode", "b85encode",
+                               "b85decode", "a85encode", "a85decode", "encodebytes",
+                               "decodebytes")),
+    "hashlib": _pick("hashlib", ("md5", "sha1", "sha224", "sha256", "sha384", "sha512",
+                                 "sha3_224", "sha3_256", "sha3_384", "sha3_512", "blake2b",
+                                 "blake2s", "new", "pbkdf2_hmac", "algorithms_available",
+                                 "algorithms_guaranteed")),
+    "hmac": _pick("hmac", ("new", "compare_digest", "digest", "HMAC")),
+    "secrets": _pick("secrets", ("token_bytes", "token_hex", "token_urlsafe", "choice",
+                                 "randbelow", "randbits", "compare_digest")),
+    "uuid": _pick("uuid", ("UUID", "uuid3", "uuid4", "uuid5", "NAMESPACE_DNS", "NAMESPACE_URL",
+                           "NAMESPACE_OID", "NAMESPACE_X500")),
+    "zlib": lambda: {
+        "compress": _zlib.compress,
+        "decompress": _bounded_decompress,
+        "crc32": _zlib.crc32,
+        "adler32": _zlib.adler32,
+        "error": _zlib.error,
+        "MAX_WBITS": _zlib.MAX_WBITS,
+    },
+    "urllib.parse": _pick("urllib.parse", ("quote", "quote_plus", "quote_from_bytes", "unquote",
+                                           "unquote_plus", "unquote_to_bytes", "urlencode",
+                                           "urlparse", "urlunparse", "urlsplit", "urlunsplit",
+                                           "urljoin", "urldefrag", "parse_qs", "parse_qsl")),
+    "xml.etree.ElementTree": _defused_xml,
+    "csv": _pick("csv", ("reader", "writer", "DictReader", "DictWriter", "Error", "excel",
+                         "excel_tab", "unix_dialect", "QUOTE_ALL", "QUOTE_MINIMAL",
+                         "QUOTE_NONE", "QUOTE_NONNUMERIC")),
+    "decimal": _pick("decimal", ("Decimal", "Context", "localcontext", "getcontext",
+                                 "InvalidOperation", "DivisionByZero", "Inexact", "Rounded",
+                                 "DecimalException") + _ROUNDING),
+    "random": _pick("random", ("random", "randint", "randrange", "choice", "choices", "shuffle",
+                               "sample", "uniform", "gauss", "normalvariate", "triangular",
+                               "betavariate", "expovariate", "Random", "getrandbits",
+                               "randbytes")),
+    "string": _pick("string", ("ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits",
+                               "hexdigits", "octdigits", "punctuation", "printable",
+                               "whitespace", "capwords")),
+    "itertools": _pick("itertools", [n for n in dir(importlib.import_module("itertools"))
+                                     if not n.startswith("_")]),
+    "functools": _pick("functools", ("reduce", "partial", "lru_cache", "cache", "cmp_to_key",
+                                     "total_ordering", "cached_property", "partialmethod",
+                                     "singledispatch")),
+    "collections": _pick("collections", ("Counter", "OrderedDict", "defaultdict", "deque",
+                                         "namedtuple", "ChainMap")),
+    "statistics": _pick("statistics", ("mean", "fmean", "geometric_mean", "harmonic_mean",
+                                       "median", "median_low", "median_high", "median_grouped",
+                                       "mode", "multimode", "pstdev", "pvariance", "stdev",
+                                       "variance", "quantiles", "StatisticsError")),
+    "copy": _pick("copy", ("copy", "deepcopy")),
+    "typing": _pick("typing", ("Any", "Optional", "Union", "List", "Dict", "Tuple", "Set",
+                               "FrozenSet", "Callable", "Iterable", "Iterator", "Mapping",
+                               "MutableMapping", "Sequence", "Literal", "TypedDict",
+                               "NamedTuple", "cast", "TYPE_CHECKING", "Final")),
+    "jwt": _pick("jwt", ("encode", "decode", "get_unverified_header", "PyJWTError",
+                         "InvalidTokenError", "DecodeError", "InvalidSignatureError",
+                         "ExpiredSignatureError", "InvalidAudienceError", "InvalidIssuerError",
+                         "ImmatureSignatureError", "MissingRequiredClaimError")),
+    "phonenumbers": _pick("phonenumbers", ("parse", "format_number", "PhoneNumberFormat",
+                                           "is_valid_number", "is_possible_number",
+                                           "NumberParseException", "region_code_for_number",
+                                           "number_type", "PhoneNumberType", "PhoneNumber",
+                                           "country_code_for_region")),
+}
+
+
+class ModuleRegistry:
+    """Which modules handler code may import, loaded lazily into proxies."""
+
+    def __init__(self, loaders: Mapping[str, Callable[[], Mapping[str, Any]]]) -> None:
+        self._loaders = dict(loaders)
+        self._proxies: dict[str, ModuleProxy] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self._loaders)
+
+    def register(self, name: str, members: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+                 ) -> None:
+        """Expose module ``name`` with exactly ``members`` (a mapping, or a function making one)."""
+        self._loaders[name] = members if callable(members) else (lambda: members)
+        self._proxies = {k: v for k, v in self._proxies.items()
+                         if k != name and not name.startswith(k + ".")}
+
+    def proxy(self, name: str) -> ModuleProxy:
+        """The proxy for an exposed module or for a package above one (``urllib``)."""
+        if name not in self._proxies:
+            self._proxies[name] = self._build(name)
+        return self._proxies[name]
+
+    def _build(self, name: str) -> ModuleProxy:
+        members: dict[str, Any] = {}
+        if name in self._loaders:
+            members.update(self._loaders[name]())
+        prefix = name + "."
+        children = {sub[len(prefix):].split(".")[0] for sub in self._loaders
+                    if sub.startswith(prefix)}
+        for child in children:
+            members[child] = self.proxy(prefix + child)
+        if not members:
+            raise InvalidSettings(
+                f"module {name!r} is not available to functions; available: "
+                + ", ".join(self.names())
+            )
+        return ModuleProxy(name, members)
+
+    def is_exposed(self, name: str) -> bool:
+        return any(sub == name or sub.startswith(name + ".") for sub in self._loaders)
+
+
+def default_registry() -> ModuleRegistry:
+    return ModuleRegistry(_DEFAULTS)

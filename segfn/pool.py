@@ -1,0 +1,272 @@
+"""The parent side of the sandbox: long-lived worker processes and the jobs sent to them.
+
+A job goes to a worker none of whose jobs is using the CPU; a job that waits on ``fetch``
+frees its worker for another job meanwhile, so IO-bound handlers scale with concurrency
+while a CPU-bound one never slows another. Every job has a hard deadline (the time limit
+plus a grace period): a worker still busy then is killed and replaced, and its other jobs,
+which did nothing wrong, run again on another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import attrs
+
+from segfn import errors, protocol
+from segfn.invocation import Job, Result
+
+Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
+T = TypeVar("T")
+
+_MAX_ATTEMPTS = 2
+
+
+@attrs.frozen
+class Limits:
+    """Per-invocation limits: wall-clock seconds and memory a worker may grow by (MiB)."""
+
+    timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    memory_mb: int = attrs.field(default=256, validator=attrs.validators.gt(0))
+    grace: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+
+
+async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
+    return [{"error": "fetch is not available here"} for _ in requests]
+
+
+@attrs.define(eq=False)
+class _Call:
+    job: Job
+    fetcher: Fetcher
+    future: asyncio.Future[Result]
+    attempts: int = 0
+    overdue: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
+@attrs.define(eq=False)
+class _Worker:
+    process: asyncio.subprocess.Process
+    ready: asyncio.Event = attrs.field(factory=asyncio.Event)
+    calls: dict[int, _Call] = attrs.field(factory=dict)
+    fetching: set[int] = attrs.field(factory=set)
+    retiring: bool = False
+
+    @property
+    def busy(self) -> int:
+        """Jobs using the CPU: in flight and not waiting on a fetch."""
+        return len(self.calls) - len(self.fetching)
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(protocol.encode(message))
+
+
+class WorkerPool:
+    """Runs jobs in ``size`` sandbox worker processes."""
+
+    def __init__(self, size: int = 2, limits: Limits = Limits()) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one worker")
+        self.size = size
+        self.limits = limits
+        self._workers: list[_Worker] = []
+        self._queue: collections.deque[_Call] = collections.deque()
+        self._numbers = iter(range(1, sys.maxsize))
+        self._closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Start the workers and wait until each is ready."""
+        await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+        await asyncio.gather(*(w.ready.wait() for w in self._workers))
+
+    async def close(self) -> None:
+        self._closing = True
+        for worker in list(self._workers):
+            if worker.process.returncode is None:
+                worker.process.kill()
+        for worker in list(self._workers):
+            await worker.process.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers]
+
+    async def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
+        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls."""
+        if self._closing:
+            raise RuntimeError("the worker pool is closed")
+        call = _Call(job, fetcher or _no_fetch, asyncio.get_running_loop().create_future())
+        self._queue.append(call)
+        self._dispatch()
+        return await call.future
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _spawn(self) -> None:
+        env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "segfn.worker", str(self.limits.timeout),
+            str(self.limits.memory_mb), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+        worker = _Worker(process)
+        self._workers.append(worker)
+        self._background(self._read(worker))
+
+    def _pick(self) -> _Worker | None:
+        idle = [w for w in self._workers
+                if w.ready.is_set() and not w.retiring and w.busy == 0
+                and w.process.returncode is None]
+        return min(idle, key=lambda w: len(w.calls), default=None)
+
+    def _dispatch(self) -> None:
+        while self._queue:
+            worker = self._pick()
+            if worker is None:
+                return
+            call = self._queue.popleft()
+            if call.future.done():
+                continue
+            number = next(self._numbers)
+            worker.calls[number] = call
+            call.timer = asyncio.get_running_loop().call_later(
+                self.limits.timeout + self.limits.grace, self._overdue, worker, number)
+            worker.send({"op": "invoke", "id": number, "job": call.job.to_dict()})
+
+    def _overdue(self, worker: _Worker, number: int) -> None:
+        call = worker.calls.get(number)
+        if call is not None and worker.process.returncode is None:
+            call.overdue = True
+            worker.process.send_signal(signal.SIGKILL)
+
+    async def _read(self, worker: _Worker) -> None:
+        assert worker.process.stdout is not None
+        while True:
+            try:
+                message = await protocol.read_frame_async(worker.process.stdout)
+            except ValueError:
+                message = None
+            if message is None:
+                break
+            self._handle(worker, message)
+        await worker.process.wait()
+        self._lost(worker)
+
+    def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "ready":
+            worker.ready.set()
+        elif op == "result":
+            call = worker.calls.pop(message["id"], None)
+            worker.fetching.discard(message["id"])
+            if call is not None:
+                self._finish(call, Result.from_dict(message["result"]))
+            if message.get("retire"):
+                worker.retiring = True
+            if worker.retiring and not worker.calls:
+                worker.process.kill()
+        elif op == "fetch" and message["id"] in worker.calls:
+            worker.fetching.add(message["id"])
+            self._background(self._fetch(worker, message))
+        self._dispatch()
+
+    async def _fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = message["id"]
+        call = worker.calls[number]
+        try:
+            answers = await call.fetcher(message["requests"], float(message["budget"]))
+        except Exception as exc:  # noqa: BLE001 - a fetcher's failure is the handler's answer
+            answers = [{"error": f"fetch failed: {exc}"} for _ in message["requests"]]
+        worker.fetching.discard(number)
+        if number in worker.calls and worker.process.returncode is None:
+            worker.send({"op": "fetched", "id": number, "answers": answers})
+
+    def _finish(self, call: _Call, result: Result) -> None:
+        if call.timer is not None:
+            call.timer.cancel()
+        if not call.future.done():
+            call.future.set_result(result)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker exited: settle or re-run its jobs, and start a replacement."""
+        self._workers.remove(worker)
+        code = worker.process.returncode
+        cpu_bound = [n for n in worker.calls if n not in worker.fetching]
+        for number, call in worker.calls.items():
+            if call.overdue:
+                self._finish(call, Result.failed(errors.TIMEOUT,
+                                                 "the function ran past its time limit"))
+            elif (cpu_bound == [number] or call.attempts + 1 >= _MAX_ATTEMPTS
+                  or self._closing):
+                self._finish(call, Result.failed(errors.BAD_REQUEST,
+                                                 f"worker crashed: {_exit_reason(code)}"))
+            else:
+                if call.timer is not None:
+                    call.timer.cancel()
+                call.attempts += 1
+                self._queue.appendleft(call)
+        worker.calls.clear()
+        if not self._closing:
+            self._background(self._replace())
+
+    async def _replace(self) -> None:
+        await self._spawn()
+        self._dispatch()
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class BlockingPool:
+    """A ``WorkerPool`` for code that is not async: the CLI and the pytest plugin."""
+
+    def __init__(self, size: int = 1, limits: Limits = Limits()) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="segfn-pool")
+        self._thread.start()
+        self.pool = WorkerPool(size, limits)
+        self._wait(self.pool.start())
+
+    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
+        return self._wait(self.pool.invoke(job, fetcher))
+
+    def close(self) -> None:
+        self._wait(self.pool.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> BlockingPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,49 @@
+"""Frames between a worker and its parent: a 4-byte big-endian length, then JSON.
+
+JSON rather than pickle, so that even a worker whose sandbox was broken cannot make the
+parent run code by what it sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from typing import IO, Any
+
+MAX_FRAME = 64 * 1024 * 1024
+_HEADER = struct.Struct(">I")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    data = json.dumps(message, separators=(",", ":")).encode("utf-8")
+    return _HEADER.pack(len(data)) + data
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    message = json.loads(data)
+    if not isinstance(message, dict):
+        raise ValueError("frame is not a JSON object")
+    return message
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
+    """The next frame from a blocking stream; None at end of stream."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes is over the limit")
+    return _decode(stream.read(size))
+
+
+async def read_frame_async(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    try:
+        header = await reader.readexactly(_HEADER.size)
+        (size,) = _HEADER.unpack(header)
+        if size > MAX_FRAME:
+            raise ValueError(f"frame of {size} bytes is over the limit")
+        return _decode(await reader.readexactly(size))
+    except asyncio.IncompleteReadError:
+        return None

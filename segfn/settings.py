@@ -1,0 +1,52 @@
+"""The read-only ``settings`` mapping a handler receives."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from segfn.errors import InvalidSettings
+
+_MISSING = object()
+
+
+class Settings(Mapping[str, Any]):
+    """A source's setting values: ``settings["apiKey"]``, ``settings.apiKey``, ``.get()``.
+
+    Reading a setting that is not there raises ``InvalidSettings`` naming it.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_values", copy.deepcopy(dict(values)))
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise InvalidSettings(f"setting {name!r} is not set") from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError("settings are read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._values)
+
+    def __repr__(self) -> str:
+        return f"<settings {sorted(self._values)}>"

@@ -1,0 +1,154 @@
+"""The worker process: runs jobs its parent sends, each in a thread of its own.
+
+Started as ``python -m segfn.worker TIMEOUT MEMORY_MB``. It compiles each handler once and
+keeps running until its input closes. Several jobs may be in flight at once, but only
+while the others wait on ``fetch``: the parent sends a new job only to a worker whose
+running jobs are all waiting. A watchdog thread interrupts a job at its deadline; a job
+stuck where it cannot be interrupted (one long C call) is the parent's to kill.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from segfn import protocol, scope
+from segfn.errors import Timeout
+from segfn.execute import Executor
+from segfn.invocation import Job, Result
+
+_WATCH_INTERVAL = 0.02
+
+
+class _Running:
+    __slots__ = ("thread_id", "deadline", "interrupted", "answer", "answered")
+
+    def __init__(self, deadline: float) -> None:
+        self.thread_id = threading.get_ident()
+        self.deadline = deadline
+        self.interrupted = False
+        self.answer: list[dict[str, Any]] = []
+        self.answered = threading.Event()
+
+
+class Worker:
+    def __init__(self, output: IO[bytes], timeout: float) -> None:
+        self._output = output
+        self._timeout = timeout
+        self._write_lock = threading.Lock()
+        self._running: dict[int, _Running] = {}
+        self._lock = threading.Lock()
+        self._executor = Executor()
+        self._threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="invocation")
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self._write_lock:
+            self._output.write(protocol.encode(message))
+            self._output.flush()
+
+    def start(self, number: int, job: Job) -> None:
+        self._threads.submit(self._run, number, job)
+
+    def _run(self, number: int, job: Job) -> None:
+        try:
+            result = self._execute(number, job)
+        except Timeout:
+            # The interruption landed after the handler had finished.
+            result = Result.failed("Timeout", "the function ran past its time limit")
+        retire = result.error is not None and result.error.message == "memory limit exceeded"
+        self.send({"op": "result", "id": number, "result": result.to_dict(), "retire": retire})
+
+    def _execute(self, number: int, job: Job) -> Result:
+        running = _Running(time.monotonic() + self._timeout)
+        with self._lock:
+            self._running[number] = running
+        invocation = scope.Scope(
+            job.invocation_id, running.deadline,
+            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget))
+        try:
+            result = self._executor.run(job, invocation)
+        finally:
+            with self._lock:
+                del self._running[number]
+                # Drop an interruption the watchdog set too late to land in the handler.
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running.thread_id),
+                                                           None)
+        if running.interrupted and result.ok:
+            # The handler swallowed the interruption; it still ran past its limit.
+            result = Result.failed("Timeout", "the function ran past its time limit",
+                                   result.logs, result.duration_ms)
+        return result
+
+    def _fetch(self, number: int, requests: list[dict[str, Any]],
+               budget: float) -> list[dict[str, Any]]:
+        running = self._running[number]
+        running.answered.clear()
+        self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
+        answered = running.answered.wait(budget + 1)
+        if running.interrupted:
+            raise Timeout()
+        if not answered:
+            return [{"error": "fetch timed out: no time left in this invocation"}] * len(requests)
+        return running.answer
+
+    def answer_fetch(self, number: int, answers: list[dict[str, Any]]) -> None:
+        with self._lock:
+            running = self._running.get(number)
+        if running is not None:
+            running.answer = answers
+            running.answered.set()
+
+    def watch(self) -> None:
+        """Interrupt every job past its deadline, again each round until it stops."""
+        while True:
+            time.sleep(_WATCH_INTERVAL)
+            now = time.monotonic()
+            with self._lock:
+                for running in self._running.values():
+                    if now > running.deadline:
+                        running.interrupted = True
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                            ctypes.c_ulong(running.thread_id), ctypes.py_object(Timeout))
+                        running.answered.set()
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Cap the address space at what the worker uses now plus ``megabytes``."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[0])
+    used = pages * os.sysconf("SC_PAGE_SIZE")
+    # Thread stacks and malloc arenas reserve address space they may never touch.
+    limit = used + (megabytes + 256) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main() -> None:
+    timeout, memory_mb = float(sys.argv[1]), int(sys.argv[2])
+    # The protocol owns the original stdout; anything else printing goes to stderr.
+    output = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    source = sys.stdin.buffer
+    threading.stack_size(8 * 1024 * 1024)
+    worker = Worker(output, timeout)
+    _limit_memory(memory_mb)
+    threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()
+    worker.send({"op": "ready", "pid": os.getpid()})
+    while True:
+        message = protocol.read_frame(source)
+        if message is None:
+            break
+        if message["op"] == "invoke":
+            worker.start(message["id"], Job.from_dict(message["job"]))
+        elif message["op"] == "fetched":
+            worker.answer_fetch(message["id"], message["answers"])
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
