@@ -23,8 +23,16 @@ from segfn.errors import (
     ValidationError,
 )
 from segfn.fetch import Response, fetch, fetch_all
+from segfn.identities import anonymous_id, iso_timestamp, normalize_email
 from segfn.request import Request
 from segfn.segment import Segment
+from segfn.signatures import (
+    verify_github,
+    verify_hmac,
+    verify_shopify,
+    verify_stripe,
+    verify_typeform,
+)
 from segfn.version import VERSION
 
 __version__ = VERSION
@@ -45,4 +53,12 @@ __all__ = [
     "console",
     "fetch",
     "fetch_all",
+    "anonymous_id",
+    "iso_timestamp",
+    "normalize_email",
+    "verify_github",
+    "verify_hmac",
+    "verify_shopify",
+    "verify_stripe",
+    "verify_typeform",
 ]

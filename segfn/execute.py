@@ -30,7 +30,15 @@ def sdk_names() -> dict[str, Any]:
     from segfn.console import console
     from segfn.encoding import atob, btoa
     from segfn.fetch import Response, fetch, fetch_all
+    from segfn.identities import anonymous_id, iso_timestamp, normalize_email
     from segfn.segment import Segment
+    from segfn.signatures import (
+        verify_github,
+        verify_hmac,
+        verify_shopify,
+        verify_stripe,
+        verify_typeform,
+    )
 
     return {
         "Segment": Segment,
@@ -48,6 +56,14 @@ def sdk_names() -> dict[str, Any]:
         "EventNotSupported": errors.EventNotSupported,
         "MessageTooLarge": errors.MessageTooLarge,
         "FetchError": errors.FetchError,
+        "anonymous_id": anonymous_id,
+        "iso_timestamp": iso_timestamp,
+        "normalize_email": normalize_email,
+        "verify_hmac": verify_hmac,
+        "verify_github": verify_github,
+        "verify_shopify": verify_shopify,
+        "verify_stripe": verify_stripe,
+        "verify_typeform": verify_typeform,
     }
 
 

@@ -87,6 +87,34 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The emitted messages of one type (``"track"``, ``"identify"``, ...), in order."""
+        return [m for m in self.messages if m["type"] == kind]
+
+    @property
+    def tracks(self) -> list[dict[str, Any]]:
+        return self.of_type("track")
+
+    @property
+    def identifies(self) -> list[dict[str, Any]]:
+        return self.of_type("identify")
+
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        return self.of_type("group")
+
+    @property
+    def pages(self) -> list[dict[str, Any]]:
+        return self.of_type("page")
+
+    @property
+    def screens(self) -> list[dict[str, Any]]:
+        return self.of_type("screen")
+
+    @property
+    def aliases(self) -> list[dict[str, Any]]:
+        return self.of_type("alias")
+
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "messages": list(self.messages), "objects": list(self.objects),
                 "logs": list(self.logs),
