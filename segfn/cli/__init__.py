@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from segfn.cli.events import errors_command, events_command
 from segfn.cli.invoke import invoke
+from segfn.cli.run import run
 from segfn.version import VERSION
 
 
@@ -15,3 +17,6 @@ def main() -> None:
 
 
 main.add_command(invoke)
+main.add_command(run)
+main.add_command(events_command)
+main.add_command(errors_command)

@@ -1,0 +1,98 @@
+"""The webhook endpoint: every check of SPEC 13, in its order, then the delivery.
+
+Method (405), path (404), content type (415), size (413), rate limit (429), then the body
+is read, giving up on a sender that stalls (408). Each refusal is a JSON error body; no
+request, however malformed, gets a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import attrs
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from runner.ratelimit import RateLimiter, retry_after
+from runner.runtime import Runtime
+from runner.source import Source
+from segfn.invocation import HttpRequest
+from segfn.webhook import MAX_BODY_BYTES, RequestRefused, check_content_type, check_size
+
+STALL_SECONDS = 30.0
+
+Router = Callable[[str], Source | None]
+
+
+def error_response(status: int, type: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": {"type": type, "message": message}},
+                        status_code=status, headers=headers)
+
+
+@attrs.frozen
+class WebhookLimits:
+    max_body: int = MAX_BODY_BYTES
+    stall_seconds: float = STALL_SECONDS
+    rate_limit: float | None = None
+
+
+async def read_body(request: Request, limit: int, stall: float) -> bytes:
+    """The body, read no further than ``limit`` bytes and no slower than ``stall``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        check_size(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), stall)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise RequestRefused(408, "RequestTimeout",
+                                 f"the request body did not arrive within {stall:g} s")
+        size += len(chunk)
+        check_size(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Endpoint:
+    """The ASGI endpoint for webhook deliveries."""
+
+    def __init__(self, runtime: Runtime, route: Router,
+                 limits: WebhookLimits = WebhookLimits()) -> None:
+        self.runtime = runtime
+        self.route = route
+        self.limits = limits
+        self._limiter = RateLimiter(limits.rate_limit) if limits.rate_limit else None
+
+    async def __call__(self, request: Request) -> Response:
+        if request.method != "POST":
+            return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
+                                  {"Allow": "POST"})
+        source = self.route(request.url.path)
+        if source is None:
+            return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+        try:
+            check_content_type(request.headers.get("content-type"))
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit():
+                check_size(int(declared), self.limits.max_body)
+            if self._limiter is not None:
+                wait = self._limiter.acquire(source.id)
+                if wait:
+                    return error_response(429, "RateLimited",
+                                          "this source is over its rate limit",
+                                          {"Retry-After": retry_after(wait)})
+            body = await read_body(request, self.limits.max_body, self.limits.stall_seconds)
+        except RequestRefused as refused:
+            return error_response(refused.status, refused.type, str(refused))
+        except ClientDisconnect:
+            return error_response(400, "BadRequest", "the client disconnected")
+        delivery = HttpRequest(body, request.headers.items(), str(request.url))
+        outcome = await self.runtime.deliver(source, delivery)
+        return JSONResponse(outcome.body(), status_code=outcome.status)

@@ -1,0 +1,183 @@
+"""Running deliveries durably: invoke, then store what came of it before answering.
+
+An invocation's outcome is committed before its webhook is answered: a success's messages
+go to the outbox (or the embedded event store) and its objects are merged; a Retry or
+Timeout goes to the retry queue with its full request; any other failure goes to the
+errors log. Retries run the source as ``resolve`` finds it at retry time, so they use the
+code and settings deployed then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runner import errorlog, events, retries
+from runner.delivery import Deliverer, Destination
+from runner.source import Source
+from runner.store import Store
+from segfn import errors
+from segfn.egress import Egress
+from segfn.invocation import HttpRequest, Job, Result, new_invocation_id
+from segfn.pool import WorkerPool
+
+STATUS = {
+    errors.BAD_REQUEST: 400,
+    errors.INVALID_SETTINGS: 500,
+    errors.MESSAGE_REJECTED: 400,
+    errors.UNSUPPORTED_EVENT_TYPE: 400,
+    errors.MESSAGE_TOO_LARGE: 400,
+    errors.RETRY: 202,
+    errors.TIMEOUT: 202,
+}
+_IDLE_POLL = 0.5
+
+
+@attrs.frozen
+class Outcome:
+    """How a webhook delivery ended: the answer to give and what the handler did."""
+
+    status: int
+    result: Result
+    invocation_id: str
+
+    def body(self) -> dict[str, Any]:
+        if self.result.ok:
+            return {"ok": True}
+        assert self.result.error is not None
+        return {"ok": False, "error": self.result.error.to_dict()}
+
+
+Resolver = Callable[[str], Source | None]
+Listener = Callable[[Source, Outcome, int], None]
+
+
+class Runtime:
+    """The pool, the store and the loops that deliver and retry."""
+
+    def __init__(self, data_dir: Path, pool: WorkerPool, egress: Egress, resolve: Resolver,
+                 destination: Destination | None = None,
+                 policy: retries.RetryPolicy = retries.RetryPolicy(),
+                 listener: Listener | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.pool = pool
+        self.egress = egress
+        self.resolve = resolve
+        self.policy = policy
+        self.listener = listener
+        self.store = Store(self.data_dir / "segfn.db")
+        self.deliverer = Deliverer(self.store, destination) if destination else None
+        self._retrying: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake_retries = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.pool.start()
+        self._spawn(self._retry_loop())
+        if self.deliverer is not None:
+            self._spawn(self.deliverer.run())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pool.close()
+        await self.egress.aclose()
+        if self.deliverer is not None:
+            await self.deliverer.aclose()
+        self.store.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def cache_dir(self, function: str) -> str:
+        return str(self.data_dir / "cache" / function)
+
+    async def deliver(self, source: Source, request: HttpRequest) -> Outcome:
+        """Run a webhook delivery and store its outcome; the answer is safe to give."""
+        return await self._run(source, request, new_invocation_id(), attempt=0,
+                               first_wait=None)
+
+    async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
+                   attempt: int, first_wait: float | None) -> Outcome:
+        job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
+                  cache_dir=self.cache_dir(source.function))
+        result = await self.pool.invoke(job, self.egress)
+        await self._settle(source, job, result, attempt, first_wait)
+        status = 200 if result.ok else STATUS.get(result.error.type, 400)
+        outcome = Outcome(status, result, invocation_id)
+        if self.listener is not None:
+            self.listener(source, outcome, attempt)
+        return outcome
+
+    async def _settle(self, source: Source, job: Job, result: Result, attempt: int,
+                      first_wait: float | None) -> None:
+        invocation_id = job.invocation_id
+        if result.ok:
+            def accept(db: Any) -> None:
+                events.save_result(db, source.id, invocation_id, result,
+                                   outbox=self.deliverer is not None)
+                retries.remove(db, invocation_id)
+
+            await self.store.run(accept)
+            if self.deliverer is not None:
+                self.deliverer.notify()
+            return
+        assert result.error is not None
+        if result.error.type in errors.RETRYABLE and attempt < self.policy.max_retries:
+            first = first_wait if first_wait is not None else self.policy.first_wait()
+            await self.store.run(lambda db: retries.schedule(
+                db, self.policy, invocation_id=invocation_id, source=source.id,
+                request=job.request, attempt=attempt + 1, first_wait=first,
+                error=f"{result.error.type}: {result.error.message}"))
+            self._wake_retries.set()
+            return
+
+        def log(db: Any) -> None:
+            errorlog.record_error(db, source=source.id, function=source.function,
+                                  invocation_id=invocation_id, request=job.request,
+                                  result=result, attempts=attempt + 1, secrets=source.secrets)
+            retries.remove(db, invocation_id)
+
+        await self.store.run(log)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            self._wake_retries.clear()
+            pending = await self.store.run(lambda db: retries.due(db, time.time()))
+            for retry in pending:
+                if retry.invocation_id not in self._retrying:
+                    self._retrying.add(retry.invocation_id)
+                    self._spawn(self._retry(retry))
+            upcoming = await self.store.run(retries.next_due)
+            wait = _IDLE_POLL if upcoming is None else upcoming - time.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_retries.wait(),
+                                       timeout=min(max(wait, 0.01), _IDLE_POLL))
+
+    async def _retry(self, retry: retries.PendingRetry) -> None:
+        try:
+            source = self.resolve(retry.source)
+            if source is None:
+                gone = Result.failed(errors.INVALID_SETTINGS,
+                                     f"source {retry.source} no longer exists")
+                await self.store.run(lambda db: (
+                    errorlog.record_error(db, source=retry.source, function="",
+                                          invocation_id=retry.invocation_id,
+                                          request=retry.request, result=gone,
+                                          attempts=retry.attempt),
+                    retries.remove(db, retry.invocation_id)))
+                return
+            await self._run(source, retry.request, retry.invocation_id, retry.attempt,
+                            retry.first_wait)
+        finally:
+            self._retrying.discard(retry.invocation_id)

@@ -1,0 +1,20 @@
+"""A deployed handler: the code and setting values one webhook runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from segfn.compiler import Handler
+
+
+@attrs.frozen
+class Source:
+    """What a webhook runs. ``secrets`` are setting values never to be shown or logged."""
+
+    id: str
+    function: str
+    handler: Handler
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    secrets: tuple[str, ...] = ()

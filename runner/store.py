@@ -1,0 +1,159 @@
+"""The runner's durable state in one SQLite file, written with group commit.
+
+Every change goes through one writer thread, which takes all the changes waiting and
+runs them in one transaction, each inside a savepoint of its own, then commits once. A
+caller's await returns only after that commit, so an answered webhook is on disk, and a
+burst of requests costs one disk flush rather than one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_BATCH = 512
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    invocation_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    source TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (source, collection, object_id)
+);
+CREATE TABLE IF NOT EXISTS retries (
+    invocation_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    request TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    first_wait REAL NOT NULL,
+    due_at REAL NOT NULL,
+    last_error TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS retries_due ON retries (due_at);
+CREATE TABLE IF NOT EXISTS errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    function TEXT NOT NULL,
+    invocation_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    request TEXT NOT NULL,
+    logs TEXT NOT NULL,
+    attempts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS errors_function ON errors (function, at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    status INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    batch TEXT NOT NULL
+);
+"""
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection in autocommit mode with the pragmas every user of the file needs."""
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                         timeout=30)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed transaction survives power loss too; group commit pays for it.
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+class Store:
+    """The database file and its writer thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = connect(self.path)
+        self._db.executescript(SCHEMA)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, daemon=True,
+                                        name="segfn-store")
+        self._thread.start()
+
+    async def run(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``change`` in the next group transaction; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((change, future, loop))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._db.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[Any]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for change, _, _ in batch:
+                self._db.execute("SAVEPOINT change")
+                try:
+                    outcomes.append((True, change(self._db)))
+                    self._db.execute("RELEASE change")
+                except Exception as exc:  # noqa: BLE001 - the caller gets its own error
+                    self._db.execute("ROLLBACK TO change")
+                    self._db.execute("RELEASE change")
+                    outcomes.append((False, exc))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            outcomes = [(False, exc)] * len(batch)
+        for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,101 @@
+"""``segfn events`` and ``segfn errors``: what the runner stored, read from its data dir."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner import errorlog, events
+from runner.delivery import read_dead_letters
+from runner.store import connect
+from segfn.cli.output import describe_message, print_json
+
+_TAIL_POLL = 0.5
+
+data_dir_option = click.option(
+    "--data-dir", default=".segfn", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path), help="The runner's data directory.")
+
+
+def _database(data_dir: Path) -> Any:
+    path = data_dir / "segfn.db"
+    if not path.exists():
+        raise click.ClickException(f"no runner data in {data_dir} (start segfn run first)")
+    return connect(path)
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command("events")
+@data_dir_option
+@click.option("--tail", is_flag=True, help="Keep printing events as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def events_command(data_dir: Path, tail: bool, as_json: bool) -> None:
+    """Events and objects in the embedded store.
+
+    With --json: {"events": [{"id", "source", "invocation_id", "received_at", "message"}],
+    "objects": [{"source", "collection", "id", "properties", "updated_at"}],
+    "dead_letters": [...]}; with --tail, one event per line as it arrives.
+    """
+    db = _database(data_dir)
+    if as_json and not tail:
+        stored = []
+        while batch := events.read_events(db, stored[-1]["id"] if stored else 0, 1000):
+            stored.extend(batch)
+        print_json({"events": stored, "objects": events.read_objects(db),
+                    "dead_letters": read_dead_letters(db)})
+        return
+    last = 0
+    while True:
+        for event in events.read_events(db, last, 1000):
+            last = event["id"]
+            if as_json:
+                click.echo(json.dumps(event, ensure_ascii=False))
+            else:
+                click.echo(click.style(_when(event["received_at"]), dim=True) + "  "
+                           + describe_message(event["message"]))
+        if not tail:
+            break
+        time.sleep(_TAIL_POLL)
+    if not as_json:
+        objects = events.read_objects(db)
+        for obj in objects:
+            click.echo(click.style(f"{'set':<9}", fg="cyan") + f"  {obj['collection']}/"
+                       f"{obj['id']}  " + json.dumps(obj["properties"], ensure_ascii=False)[:80])
+        for letter in read_dead_letters(db):
+            click.secho(f"dead letter {_when(letter['at'])}: {letter['status']} "
+                        f"{letter['response'][:200]} ({len(letter['batch']['batch'])} messages)",
+                        fg="red")
+
+
+@click.command("errors")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def errors_command(data_dir: Path, as_json: bool) -> None:
+    """The errors log, newest first.
+
+    With --json: {"errors": [{"at", "source", "function", "invocation_id",
+    "error": {"type", "message"}, "request": {"url", "headers", "body"}, "logs",
+    "attempts"}]}.
+    """
+    entries = errorlog.read_errors(_database(data_dir))
+    if as_json:
+        print_json({"errors": entries})
+        return
+    if not entries:
+        click.echo("no errors")
+    for entry in entries:
+        click.echo(click.style(_when(entry["at"]), dim=True) + "  "
+                   + click.style(entry["error"]["type"], fg="red", bold=True)
+                   + f"  {entry['error']['message']}  (attempts: {entry['attempts']})")
+        click.echo(f"  request {entry['request']['url']}  "
+                   f"{len(entry['request']['body'])} bytes")
+        for line in entry["logs"]:
+            click.echo(f"  | {line}")

@@ -1,0 +1,138 @@
+"""``segfn run``: serve one handler as a webhook on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from runner.app import create_app
+from runner.delivery import Destination
+from runner.endpoint import WebhookLimits
+from runner.retries import RetryPolicy
+from runner.runtime import Outcome, Runtime
+from runner.source import Source
+from segfn.cli.invoke import read_settings
+from segfn.cli.output import describe_message
+from segfn.compiler import Handler
+from segfn.egress import Egress, EgressPolicy
+from segfn.pool import Limits, WorkerPool
+
+_RELOAD_POLL = 0.5
+
+
+class WatchedSource:
+    """The one source ``segfn run`` serves, read again when its files change."""
+
+    def __init__(self, handler_path: Path, settings_path: Path | None) -> None:
+        self.handler_path = handler_path
+        self.settings_path = settings_path
+        self.current = self._load()
+        self._stamp = self._mtimes()
+
+    def _mtimes(self) -> tuple[float, ...]:
+        paths = [self.handler_path] + ([self.settings_path] if self.settings_path else [])
+        return tuple(p.stat().st_mtime for p in paths if p.exists())
+
+    def _load(self) -> Source:
+        settings = read_settings(str(self.settings_path)) if self.settings_path else {}
+        handler = Handler(self.handler_path.read_text("utf-8"), self.handler_path.name)
+        return Source("default", self.handler_path.stem, handler, settings)
+
+    def route(self, path: str) -> Source | None:
+        return self.current if path == "/" else None
+
+    def resolve(self, source_id: str) -> Source | None:
+        return self.current if source_id == self.current.id else None
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(_RELOAD_POLL)
+            stamp = self._mtimes()
+            if stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            try:
+                self.current = self._load()
+            except (OSError, click.BadParameter) as exc:
+                click.secho(f"reload failed, still serving the previous version: {exc}",
+                            fg="red", err=True)
+                continue
+            click.secho(f"reloaded {self.handler_path}", fg="yellow")
+
+
+def _print_outcome(source: Source, outcome: Outcome, attempt: int) -> None:
+    result = outcome.result
+    status = click.style(str(outcome.status), fg="green" if result.ok else
+                         "yellow" if outcome.status == 202 else "red", bold=True)
+    what = result.error.type if result.error else "ok"
+    retry = f" retry {attempt}" if attempt else ""
+    line = f"{status} {what}{retry}  {result.duration_ms:.1f} ms"
+    if result.error:
+        line += f"  {result.error.message}"
+    emitted = [describe_message(m) for m in result.messages]
+    emitted += [f"set {o['collection']}/{o['id']}" for o in result.objects]
+    click.echo(line + ("  " + "; ".join(emitted) if emitted else ""))
+
+
+@click.command()
+@click.argument("handler_path", metavar="HANDLER.py",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--settings", "settings_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Setting values, a JSON object.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data-dir", default=".segfn", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where events, retries and the errors log are kept.")
+@click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Sandbox worker processes.")
+@click.option("--segment-endpoint", envvar="SEGFN_SEGMENT_ENDPOINT", metavar="URL",
+              help="A Segment-compatible Tracking API; events go to the local store without.")
+@click.option("--write-key", envvar="SEGFN_WRITE_KEY", help="The write key for the endpoint.")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Requests per second per source (off by default).")
+@click.option("--retry-time-scale", default=1.0, show_default=True,
+              type=click.FloatRange(min=0), help="Multiply every retry wait by this.")
+@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Wall-clock limit per invocation, in seconds.")
+def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
+        reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
+        rate_limit: float | None, retry_time_scale: float, timeout: float) -> None:
+    """Serve HANDLER.py as a webhook at POST http://HOST:PORT/."""
+    if segment_endpoint and not write_key:
+        raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
+    watched = WatchedSource(handler_path, settings_path)
+    own = tuple(f"http://{name}:{port}" for name in {host, "127.0.0.1", "localhost", "[::1]"})
+    runtime = Runtime(
+        data_dir, WorkerPool(workers, Limits(timeout=timeout)),
+        # A development server: handlers may fetch services on this machine, not itself.
+        Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
+        watched.resolve,
+        Destination(segment_endpoint, write_key) if segment_endpoint else None,
+        RetryPolicy(scale=retry_time_scale), listener=_print_outcome)
+    app = create_app(runtime, watched.route, WebhookLimits(rate_limit=rate_limit))
+    destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
+    click.echo(click.style("segfn run", bold=True)
+               + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
+               + f"events go to {destination}")
+    asyncio.run(_serve(app, host, port, watched if reload else None))
+
+
+async def _serve(app: Any, host: str, port: int, watched: WatchedSource | None) -> None:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="on", timeout_graceful_shutdown=10))
+    watcher = asyncio.create_task(watched.watch()) if watched else None
+    try:
+        await server.serve()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
