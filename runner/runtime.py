@@ -46,6 +46,8 @@ class Outcome:
     status: int
     result: Result
     invocation_id: str
+    attempt: int = 0
+    retry_queued: bool = False
 
     def body(self) -> dict[str, Any]:
         if self.result.ok:
@@ -55,7 +57,7 @@ class Outcome:
 
 
 Resolver = Callable[[str], Source | None]
-Listener = Callable[[Source, Outcome, int], None]
+Listener = Callable[[Source, Outcome], None]
 
 
 class Runtime:
@@ -112,15 +114,16 @@ class Runtime:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
                   cache_dir=self.cache_dir(source.function))
         result = await self.pool.invoke(job, self.egress)
-        await self._settle(source, job, result, attempt, first_wait)
+        queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.ok else STATUS.get(result.error.type, 400)
-        outcome = Outcome(status, result, invocation_id)
+        outcome = Outcome(status, result, invocation_id, attempt, queued)
         if self.listener is not None:
-            self.listener(source, outcome, attempt)
+            self.listener(source, outcome)
         return outcome
 
     async def _settle(self, source: Source, job: Job, result: Result, attempt: int,
-                      first_wait: float | None) -> None:
+                      first_wait: float | None) -> bool:
+        """Commit what came of an invocation; True when a retry was queued."""
         invocation_id = job.invocation_id
         if result.ok:
             def accept(db: Any) -> None:
@@ -131,7 +134,7 @@ class Runtime:
             await self.store.run(accept)
             if self.deliverer is not None:
                 self.deliverer.notify()
-            return
+            return False
         assert result.error is not None
         if result.error.type in errors.RETRYABLE and attempt < self.policy.max_retries:
             first = first_wait if first_wait is not None else self.policy.first_wait()
@@ -140,7 +143,7 @@ class Runtime:
                 request=job.request, attempt=attempt + 1, first_wait=first,
                 error=f"{result.error.type}: {result.error.message}"))
             self._wake_retries.set()
-            return
+            return True
 
         def log(db: Any) -> None:
             errorlog.record_error(db, source=source.id, function=source.function,
@@ -149,6 +152,7 @@ class Runtime:
             retries.remove(db, invocation_id)
 
         await self.store.run(log)
+        return False
 
     async def _retry_loop(self) -> None:
         while True:

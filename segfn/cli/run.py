@@ -12,7 +12,7 @@ import uvicorn
 
 from runner.app import create_app
 from runner.delivery import Destination
-from runner.endpoint import WebhookLimits
+from runner.endpoint import STALL_SECONDS, WebhookLimits
 from runner.retries import RetryPolicy
 from runner.runtime import Outcome, Runtime
 from runner.source import Source
@@ -65,15 +65,16 @@ class WatchedSource:
             click.secho(f"reloaded {self.handler_path}", fg="yellow")
 
 
-def _print_outcome(source: Source, outcome: Outcome, attempt: int) -> None:
+def _print_outcome(source: Source, outcome: Outcome) -> None:
+    """One line an invocation: answer (or retry number), error, time, what was emitted."""
     result = outcome.result
-    status = click.style(str(outcome.status), fg="green" if result.ok else
-                         "yellow" if outcome.status == 202 else "red", bold=True)
-    what = result.error.type if result.error else "ok"
-    retry = f" retry {attempt}" if attempt else ""
-    line = f"{status} {what}{retry}  {result.duration_ms:.1f} ms"
+    color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
+    head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
+    line = click.style(head, fg=color, bold=True)
+    line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
     if result.error:
         line += f"  {result.error.message}"
+        line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
     emitted = [describe_message(m) for m in result.messages]
     emitted += [f"set {o['collection']}/{o['id']}" for o in result.objects]
     click.echo(line + ("  " + "; ".join(emitted) if emitted else ""))
@@ -102,9 +103,13 @@ def _print_outcome(source: Source, outcome: Outcome, attempt: int) -> None:
               type=click.FloatRange(min=0), help="Multiply every retry wait by this.")
 @click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Wall-clock limit per invocation, in seconds.")
+@click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
+              type=click.FloatRange(min=0.1),
+              help="Seconds a sender may stall while sending the body (then 408).")
 def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
         reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
-        rate_limit: float | None, retry_time_scale: float, timeout: float) -> None:
+        rate_limit: float | None, retry_time_scale: float, timeout: float,
+        read_timeout: float) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/."""
     if segment_endpoint and not write_key:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
@@ -117,7 +122,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
         watched.resolve,
         Destination(segment_endpoint, write_key) if segment_endpoint else None,
         RetryPolicy(scale=retry_time_scale), listener=_print_outcome)
-    app = create_app(runtime, watched.route, WebhookLimits(rate_limit=rate_limit))
+    app = create_app(runtime, watched.route, WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit))
     destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
     click.echo(click.style("segfn run", bold=True)
                + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
