@@ -127,7 +127,12 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     click.echo(click.style("segfn run", bold=True)
                + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
                + f"events go to {destination}")
-    asyncio.run(_serve(app, host, port, watched if reload else None))
+    try:
+        asyncio.run(_serve(app, host, port, watched if reload else None))
+    except KeyboardInterrupt:
+        # uvicorn has already shut down gracefully; it re-raises the signal it caught.
+        pass
+    click.echo("segfn run: stopped; accepted work is kept in " + str(data_dir))
 
 
 async def _serve(app: Any, host: str, port: int, watched: WatchedSource | None) -> None:

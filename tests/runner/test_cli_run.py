@@ -1,0 +1,130 @@
+"""``segfn run`` as a user drives it: reload, Ctrl-C, environment, ``segfn events --tail``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from tests.runner.harness import SEGFN, FakeSegment, Runner, basic_user, wait_until
+
+TRACK = '''
+def on_request(request, settings):
+    Segment.track({"event": settings.get("event", "First Version"), "userId": "u1",
+                   "properties": request.json()})
+'''
+
+
+def events(runner: Runner) -> list[str]:
+    return [e["message"]["event"] for e in runner.segfn("events")["events"]]
+
+
+def test_reload_picks_up_code_and_settings(start_runner, tmp_path) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    runner = start_runner(TRACK, "--reload", "--settings", str(settings))
+    runner.post({"n": 1})
+    settings.write_text(json.dumps({"event": "Second Version"}))
+    wait_until(lambda: any("reloaded" in line for line in runner.output))
+    runner.post({"n": 2})
+    runner.handler.write_text(TRACK.replace('"First Version"', '"Third Version"'))
+    time.sleep(0.1)
+    settings.write_text("{}")
+    wait_until(lambda: sum("reloaded" in line for line in runner.output) >= 2)
+    runner.post({"n": 3})
+    assert wait_until(lambda: len(events(runner)) == 3 and events(runner)) == [
+        "First Version", "Second Version", "Third Version"]
+
+
+def test_a_broken_reload_keeps_serving_the_previous_version(start_runner) -> None:
+    runner = start_runner(TRACK, "--reload")
+    runner.handler.write_text("def on_request(request, settings)\n    pass\n")
+    time.sleep(1.2)
+    response = runner.post({"n": 1})
+    # The new file does not compile: the webhook says so, and nothing is lost.
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "InvalidSettings"
+    assert "syntax error" in response.json()["error"]["message"]
+
+
+def test_ctrl_c_shuts_down_cleanly_and_keeps_accepted_work(start_runner) -> None:
+    runner = start_runner(TRACK)
+    for n in range(5):
+        assert runner.post({"n": n}).status_code == 200
+    assert runner.stop() == 0
+    restarted = start_runner(TRACK, data_dir=runner.data_dir)
+    assert len(events(restarted)) == 5
+
+
+def test_destination_from_the_environment(tmp_path, fake_segment: FakeSegment) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text(TRACK)
+    runner = Runner(handler, tmp_path / "data", [])
+    os.environ["SEGFN_SEGMENT_ENDPOINT"] = fake_segment.url
+    os.environ["SEGFN_WRITE_KEY"] = "from-env"
+    try:
+        runner.start()
+    finally:
+        del os.environ["SEGFN_SEGMENT_ENDPOINT"], os.environ["SEGFN_WRITE_KEY"]
+    try:
+        runner.post({"n": 1})
+        wait_until(lambda: fake_segment.messages)
+        assert basic_user(fake_segment.auth[0]) == "from-env"
+        assert any(fake_segment.url in line for line in runner.output)
+    finally:
+        runner.kill()
+
+
+def test_events_tail_prints_events_as_they_arrive(start_runner) -> None:
+    runner = start_runner(TRACK)
+    runner.post({"n": 1})
+    tail = subprocess.Popen([*SEGFN, "events", "--tail", "--json", "--data-dir",
+                             str(runner.data_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert tail.stdout is not None
+        first = json.loads(tail.stdout.readline())
+        runner.post({"n": 2})
+        second = json.loads(tail.stdout.readline())
+        assert [first["message"]["properties"], second["message"]["properties"]] == [
+            {"n": 1}, {"n": 2}]
+    finally:
+        tail.send_signal(signal.SIGTERM)
+        tail.wait(5)
+
+
+def test_a_handler_cannot_post_to_its_own_webhook(start_runner) -> None:
+    source = '''
+def on_request(request, settings):
+    body = request.json()
+    if body.get("loop"):
+        fetch(body["url"], method="POST", json={"loop": True, "url": body["url"]})
+'''
+    runner = start_runner(source)
+    for url in (runner.url, f"http://localhost:{runner.port}/"):
+        response = runner.post({"loop": True, "url": url})
+        assert response.status_code == 400
+        assert "own webhooks" in response.json()["error"]["message"]
+
+
+def test_link_local_is_refused_even_in_development(start_runner) -> None:
+    source = '''
+def on_request(request, settings):
+    fetch("http://169.254.169.254/latest/meta-data/")
+'''
+    runner = start_runner(source)
+    response = runner.post({})
+    assert response.status_code == 400
+    assert "link-local" in response.json()["error"]["message"]
+
+
+def test_missing_write_key_is_a_usage_error(tmp_path) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text(TRACK)
+    done = subprocess.run([*SEGFN, "run", str(handler), "--segment-endpoint",
+                           "http://127.0.0.1:9"], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("SEGFN_")})
+    assert done.returncode == 2
+    assert "--write-key" in done.stderr
