@@ -12,6 +12,8 @@ from RestrictedPython import compile_restricted_exec
 
 from segfn.errors import InvalidSettings
 
+_TOO_DEEP = "{}: the code is nested too deeply to compile; split long expressions up"
+
 
 @attrs.frozen
 class Handler:
@@ -57,9 +59,10 @@ def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types
     try:
         tree = ast.parse(handler.source, handler.filename)
     except SyntaxError as exc:
-        raise InvalidSettings(
-            f"{handler.filename}:{exc.lineno}: syntax error: {exc.msg}"
-        ) from None
+        where = f"{handler.filename}:{exc.lineno}" if exc.lineno else handler.filename
+        raise InvalidSettings(f"{where}: syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
     _check_shape(tree, handler.filename)
     for text in forbidden:
         if text and text in handler.source:
@@ -67,7 +70,12 @@ def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types
                 f"{handler.filename}: the code contains this runner's webhook URL ({text}); "
                 "functions are unable to send data back to their own webhooks"
             )
-    result = compile_restricted_exec(handler.source, handler.filename)
+    try:
+        result = compile_restricted_exec(handler.source, handler.filename)
+    except (RecursionError, MemoryError):
+        # RestrictedPython's transformer recurses once per nesting level; valid code such as
+        # a long chain of ``+`` would otherwise fail as a crash rather than as bad code.
+        raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
     if result.errors:
         raise InvalidSettings(f"{handler.filename}: " + "; ".join(result.errors))
     return result.code

@@ -8,6 +8,7 @@ no path it can walk ever hands it a module, a frame, a code object or a tracebac
 
 from __future__ import annotations
 
+import abc
 import builtins
 import operator
 import types
@@ -44,6 +45,9 @@ _DENIED_NAMES = INSPECT_ATTRIBUTES | frozenset({
     "f_lineno", "f_lasti", "tb_lineno", "tb_lasti", "func_globals", "func_code",
 })
 _FORMAT_NAMES = frozenset({"format", "format_map"})
+# ``typing.Mapping.register(str)`` or ``type(settings).register(int)`` would change how
+# isinstance answers for every later invocation in the worker, segfn's own code included.
+_ABC_REGISTER = abc.ABCMeta.register
 
 # Classes created by handler code; their instances may have attributes assigned.
 _handler_classes: weakref.WeakSet[type] = weakref.WeakSet()
@@ -61,28 +65,51 @@ def checked(value: Any) -> Any:
     if callable(value):
         if id(value) in _DANGEROUS_BUILTIN_IDS:
             raise _refuse(f"the builtin {getattr(value, '__name__', value)!r}")
+        if type(value) is types.MethodType and value.__func__ is _ABC_REGISTER:
+            raise _refuse("registering virtual subclasses of a shared class")
+        if isinstance(value, type) and issubclass(value, type):
+            # type(int)("X", (), {...}) would build a class with any dunder methods,
+            # past guarded_build_class: an __exit__ receives a traceback, for one.
+            raise _refuse("metaclasses")
         owner = getattr(value, "__module__", None)
         if isinstance(owner, str) and owner.split(".")[0] in _DANGEROUS_MODULES:
             raise _refuse(f"access to {owner}")
     return value
 
 
-def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
-    """``obj.name`` as a handler may write it."""
+def _attr_name(name: Any) -> str:
+    """``name`` as a plain ``str``: a handler's ``str`` subclass could override
+    ``startswith`` or ``__eq__`` and slip a dunder name past the checks."""
+    if type(name) is str:
+        return name
     if not isinstance(name, str):
         raise TypeError("attribute name must be a string")
+    return str.__str__(name)
+
+
+def guarded_getattr(obj: Any, name: str, default: Any = _MISSING) -> Any:
+    """``obj.name`` as a handler may write it."""
+    name = _attr_name(name)
     if name.startswith("_"):
         raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
     if name in _DENIED_NAMES:
         raise _refuse(f'the attribute "{name}"')
     if isinstance(obj, _OPAQUE_TYPES):
         raise _refuse(f"access to a {type(obj).__name__} object")
-    if name in _FORMAT_NAMES and (isinstance(obj, str) or
-                                  (isinstance(obj, type) and issubclass(obj, str))):
+    value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
+    if name in _FORMAT_NAMES and _is_str_format(value):
         raise _refuse("str.format; use an f-string")
-    if default is _MISSING:
-        return checked(getattr(obj, name))
-    return checked(getattr(obj, name, default))
+    return checked(value)
+
+
+def _is_str_format(value: Any) -> bool:
+    """``str.format`` however it was reached: from a str, a str subclass, or ``super()``.
+
+    Format strings look attributes up (``"{0.__class__}"``) without asking ``_getattr_``.
+    """
+    if value is str.format or value is str.format_map:
+        return True
+    return type(value) is types.BuiltinMethodType and isinstance(value.__self__, str)
 
 
 def guarded_hasattr(obj: Any, name: str) -> bool:
@@ -110,11 +137,13 @@ class _InstanceWriter:
         object.__setattr__(self, "_target", target)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = _attr_name(name)
         if name.startswith("_"):
             raise _refuse(f'assigning "{name}"')
         setattr(self._target, name, value)
 
     def __delattr__(self, name: str) -> None:
+        name = _attr_name(name)
         if name.startswith("_"):
             raise _refuse(f'deleting "{name}"')
         delattr(self._target, name)
@@ -157,6 +186,10 @@ _ALLOWED_BASES = frozenset({object, dict, list, set, str, int, float, tuple, fro
 
 def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwargs: Any) -> type:
     """``class X(...)`` in handler code: no metaclass, only plain or handler-made bases."""
+    # RestrictedPython rewrites every ``class X:`` to ``class X(metaclass=__metaclass__):``,
+    # and ``__metaclass__`` is ``type`` in the restricted globals; anything else is refused.
+    if kwargs.pop("metaclass", type) is not type:
+        raise _refuse("metaclasses")
     if kwargs:
         raise _refuse(f"class keywords ({', '.join(kwargs)})")
     for base in bases:
@@ -177,8 +210,9 @@ def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwar
 
 
 def _type(obj: Any) -> type:
-    """``type(x)``; the three-argument form, which builds classes, is not available."""
-    return type(obj)
+    """``type(x)``; the three-argument form, which builds classes, is not available, and
+    neither is the type of a class (its metaclass), which would build classes too."""
+    return checked(type(obj))
 
 
 _INPLACE = {

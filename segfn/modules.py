@@ -8,7 +8,10 @@ with ``register``.
 
 from __future__ import annotations
 
+import copy as _copy
 import importlib
+import random as _random
+import urllib.parse as _urlparse
 import zlib as _zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -47,9 +50,51 @@ def _bounded_decompress(data: bytes, wbits: int = _zlib.MAX_WBITS) -> bytes:
     """``zlib.decompress`` that refuses to inflate past ``MAX_DECOMPRESSED_BYTES``."""
     inflater = _zlib.decompressobj(wbits)
     out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES)
+    if not inflater.unconsumed_tail:
+        # Output zlib still holds back once the input is used up also counts.
+        out += inflater.flush()
     if inflater.unconsumed_tail or len(out) > MAX_DECOMPRESSED_BYTES:
         raise ValueError(f"decompressed data exceeds {MAX_DECOMPRESSED_BYTES} bytes")
-    return out + inflater.flush()
+    return out
+
+
+def _deepcopy(value: Any) -> Any:
+    """``copy.deepcopy`` without ``memo``: the memo a caller passes gets the originals of
+    everything copied, so ``deepcopy(jwt.encode, memo)`` would hand out PyJWT's global
+    algorithm registry and ``deepcopy(random.random, memo)`` the shared generator."""
+    return _copy.deepcopy(value)
+
+
+def _urlsplit(url: str, scheme: str = "", allow_fragments: bool = True) -> Any:
+    # urllib.parse.urlsplit is an lru_cache shared by every invocation in the worker:
+    # its cache_info() and cache_clear() would let one invocation observe or disturb another.
+    return _urlparse.urlsplit(url, scheme, allow_fragments)
+
+
+def _hashlib_members() -> dict[str, Any]:
+    import hashlib
+
+    members = _pick("hashlib", ("md5", "sha1", "sha224", "sha256", "sha384", "sha512",
+                                "sha3_224", "sha3_256", "sha3_384", "sha3_512", "blake2b",
+                                "blake2s", "new", "pbkdf2_hmac"))()
+    # The module's own sets are shared: one invocation could add to them for the next.
+    members["algorithms_available"] = frozenset(hashlib.algorithms_available)
+    members["algorithms_guaranteed"] = frozenset(hashlib.algorithms_guaranteed)
+    return members
+
+
+# The module-level functions of ``random`` share one seedable Mersenne Twister: 624 outputs
+# reveal its state, so one invocation could predict another's values. These draw from the OS;
+# ``random.Random(seed)`` remains for reproducible sequences.
+_RANDOM_FUNCTIONS = ("random", "randint", "randrange", "choice", "choices", "shuffle", "sample",
+                     "uniform", "gauss", "normalvariate", "triangular", "betavariate",
+                     "expovariate", "getrandbits", "randbytes")
+
+
+def _random_members() -> dict[str, Any]:
+    source = _random.SystemRandom()
+    return {"Random": _random.Random,
+            **{name: getattr(source, name) for name in _RANDOM_FUNCTIONS}}
 
 
 def _defused_xml() -> dict[str, Any]:
@@ -84,8 +129,8 @@ _ROUNDING = ("ROUND_UP", "ROUND_DOWN", "ROUND_CEILING", "ROUND_FLOOR", "ROUND_HA
 # Each entry lists public names that compute. Left out on purpose: anything that reads
 # files (json.load, csv field_size_limit), global interpreter state (random.seed,
 # decimal.setcontext), the network (jwt.PyJWKClient), subprocesses (uuid.uuid1, which may
-# shell out for a MAC address), code evaluation (typing.get_type_hints) and dunder copying
-# (functools.wraps, functools.update_wrapper).
+# shell out for a MAC address), code evaluation (typing.get_type_hints,
+# functools.singledispatch) and dunder copying (functools.wraps, functools.update_wrapper).
 _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
     "json": _pick("json", ("loads", "dumps", "JSONDecodeError", "JSONEncoder", "JSONDecoder")),
     "re": _pick("re", ("compile", "match", "fullmatch", "search", "sub", "subn", "split",
@@ -105,10 +150,7 @@ _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
                                "b32encode", "b32decode", "b16encode", "b16decode", "b85encode",
                                "b85decode", "a85encode", "a85decode", "encodebytes",
                                "decodebytes")),
-    "hashlib": _pick("hashlib", ("md5", "sha1", "sha224", "sha256", "sha384", "sha512",
-                                 "sha3_224", "sha3_256", "sha3_384", "sha3_512", "blake2b",
-                                 "blake2s", "new", "pbkdf2_hmac", "algorithms_available",
-                                 "algorithms_guaranteed")),
+    "hashlib": _hashlib_members,
     "hmac": _pick("hmac", ("new", "compare_digest", "digest", "HMAC")),
     "secrets": _pick("secrets", ("token_bytes", "token_hex", "token_urlsafe", "choice",
                                  "randbelow", "randbits", "compare_digest")),
@@ -122,10 +164,13 @@ _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
         "error": _zlib.error,
         "MAX_WBITS": _zlib.MAX_WBITS,
     },
-    "urllib.parse": _pick("urllib.parse", ("quote", "quote_plus", "quote_from_bytes", "unquote",
-                                           "unquote_plus", "unquote_to_bytes", "urlencode",
-                                           "urlparse", "urlunparse", "urlsplit", "urlunsplit",
-                                           "urljoin", "urldefrag", "parse_qs", "parse_qsl")),
+    "urllib.parse": lambda: {
+        **_pick("urllib.parse", ("quote", "quote_plus", "quote_from_bytes", "unquote",
+                                 "unquote_plus", "unquote_to_bytes", "urlencode", "urlparse",
+                                 "urlunparse", "urlunsplit", "urljoin", "urldefrag", "parse_qs",
+                                 "parse_qsl"))(),
+        "urlsplit": _urlsplit,
+    },
     "xml.etree.ElementTree": _defused_xml,
     "csv": _pick("csv", ("reader", "writer", "DictReader", "DictWriter", "Error", "excel",
                          "excel_tab", "unix_dialect", "QUOTE_ALL", "QUOTE_MINIMAL",
@@ -133,25 +178,23 @@ _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
     "decimal": _pick("decimal", ("Decimal", "Context", "localcontext", "getcontext",
                                  "InvalidOperation", "DivisionByZero", "Inexact", "Rounded",
                                  "DecimalException") + _ROUNDING),
-    "random": _pick("random", ("random", "randint", "randrange", "choice", "choices", "shuffle",
-                               "sample", "uniform", "gauss", "normalvariate", "triangular",
-                               "betavariate", "expovariate", "Random", "getrandbits",
-                               "randbytes")),
+    "random": _random_members,
     "string": _pick("string", ("ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits",
                                "hexdigits", "octdigits", "punctuation", "printable",
                                "whitespace", "capwords")),
     "itertools": _pick("itertools", [n for n in dir(importlib.import_module("itertools"))
                                      if not n.startswith("_")]),
+    # Not singledispatch: its register() reads string annotations with typing.get_type_hints,
+    # which eval()s them outside the guards.
     "functools": _pick("functools", ("reduce", "partial", "lru_cache", "cache", "cmp_to_key",
-                                     "total_ordering", "cached_property", "partialmethod",
-                                     "singledispatch")),
+                                     "total_ordering", "cached_property", "partialmethod")),
     "collections": _pick("collections", ("Counter", "OrderedDict", "defaultdict", "deque",
                                          "namedtuple", "ChainMap")),
     "statistics": _pick("statistics", ("mean", "fmean", "geometric_mean", "harmonic_mean",
                                        "median", "median_low", "median_high", "median_grouped",
                                        "mode", "multimode", "pstdev", "pvariance", "stdev",
                                        "variance", "quantiles", "StatisticsError")),
-    "copy": _pick("copy", ("copy", "deepcopy")),
+    "copy": lambda: {"copy": _copy.copy, "deepcopy": _deepcopy},
     "typing": _pick("typing", ("Any", "Optional", "Union", "List", "Dict", "Tuple", "Set",
                                "FrozenSet", "Callable", "Iterable", "Iterator", "Mapping",
                                "MutableMapping", "Sequence", "Literal", "TypedDict",
