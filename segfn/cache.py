@@ -8,6 +8,7 @@ JSON, so a handler always gets a fresh copy and never an object of another invoc
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ def _expiry_seconds(ttl: int | float | timedelta | None) -> float | None:
         raise TypeError(f"cache ttl must be milliseconds, a timedelta or None, got {ttl!r}")
     if ttl == -1:
         return None
-    if ttl < 0:
+    if ttl < 0 or math.isnan(ttl):
         raise ValueError("cache ttl must be milliseconds >= 0, -1 or None")
     return ttl / 1000
 

@@ -119,8 +119,8 @@ class Executor:
             error = describe(exc, job.handler.filename)
         duration = (time.perf_counter() - started) * 1000
         if error is not None:
-            return Result(logs=tuple(running.logs), error=error, duration_ms=duration)
-        return Result(tuple(running.messages), tuple(running.objects), tuple(running.logs),
+            return Result(logs=running.logs, error=error, duration_ms=duration)
+        return Result(running.messages, running.objects, running.logs,
                       None, duration)
 
     def _call(self, job: Job) -> None:

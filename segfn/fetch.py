@@ -19,7 +19,8 @@ from segfn.request import Headers
 
 
 class Response:
-    """What ``fetch`` returns: ``status``, ``ok``, ``headers``, ``text()``, ``json()``, ``content``."""
+    """What ``fetch`` returns: ``status``, ``ok``, ``headers``, ``text()``, ``json()``,
+    ``content``."""
 
     __slots__ = ("status", "url", "headers", "content")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -77,9 +78,9 @@ class Failure:
 class Result:
     """What one invocation produced. Messages and objects are empty unless it succeeded."""
 
-    messages: tuple[dict[str, Any], ...] = ()
-    objects: tuple[dict[str, Any], ...] = ()
-    logs: tuple[str, ...] = ()
+    messages: list[dict[str, Any]] = attrs.field(factory=list, converter=list)
+    objects: list[dict[str, Any]] = attrs.field(factory=list, converter=list)
+    logs: list[str] = attrs.field(factory=list, converter=list)
     error: Failure | None = None
     duration_ms: float = 0.0
 
@@ -128,6 +129,6 @@ class Result:
                    Failure(**error) if error else None, data["duration_ms"])
 
     @classmethod
-    def failed(cls, type: str, message: str, logs: tuple[str, ...] = (),
+    def failed(cls, type: str, message: str, logs: Sequence[str] = (),
                duration_ms: float = 0.0) -> Result:
         return cls(logs=logs, error=Failure(type, message), duration_ms=duration_ms)

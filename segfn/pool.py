@@ -27,6 +27,7 @@ Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]
 T = TypeVar("T")
 
 _MAX_ATTEMPTS = 2
+_MAX_START_FAILURES = 3
 
 
 @attrs.frozen
@@ -59,6 +60,8 @@ class _Worker:
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
     retiring: bool = False
+    # Why the parent killed it, for the jobs that go down with it.
+    fault: str | None = None
 
     @property
     def busy(self) -> int:
@@ -82,12 +85,17 @@ class WorkerPool:
         self._queue: collections.deque[_Call] = collections.deque()
         self._numbers = iter(range(1, sys.maxsize))
         self._closing = False
+        self._start_failure: str | None = None
+        self._start_failures = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         """Start the workers and wait until each is ready."""
         await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         await asyncio.gather(*(w.ready.wait() for w in self._workers))
+        if self._start_failure is not None:
+            await self.close()
+            raise RuntimeError(f"a sandbox worker failed to start: {self._start_failure}")
 
     async def close(self) -> None:
         self._closing = True
@@ -99,6 +107,12 @@ class WorkerPool:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Nobody awaiting a job may hang: fail what was queued or still running.
+        pending = [*self._queue, *(c for w in self._workers for c in w.calls.values())]
+        self._queue.clear()
+        for call in pending:
+            if not call.future.done():
+                call.future.set_exception(RuntimeError("the worker pool is closed"))
 
     async def __aenter__(self) -> WorkerPool:
         await self.start()
@@ -138,6 +152,7 @@ class WorkerPool:
     def _pick(self) -> _Worker | None:
         idle = [w for w in self._workers
                 if w.ready.is_set() and not w.retiring and w.busy == 0
+                and len(w.calls) < protocol.MAX_JOBS_PER_WORKER
                 and w.process.returncode is None]
         return min(idle, key=lambda w: len(w.calls), default=None)
 
@@ -159,18 +174,27 @@ class WorkerPool:
         call = worker.calls.get(number)
         if call is not None and worker.process.returncode is None:
             call.overdue = True
-            worker.process.send_signal(signal.SIGKILL)
+            self._kill(worker)
+
+    def _kill(self, worker: _Worker, fault: str | None = None) -> None:
+        """Kill ``worker``; nothing more is sent to it while it dies."""
+        worker.retiring = True
+        worker.fault = worker.fault or fault
+        if worker.process.returncode is None:
+            worker.process.kill()
 
     async def _read(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
         while True:
             try:
                 message = await protocol.read_frame_async(worker.process.stdout)
-            except ValueError:
-                message = None
-            if message is None:
+                if message is None:
+                    break
+                self._handle(worker, message)
+            except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol dies
+                # It may still be alive and waiting: without the kill, wait() never returns.
+                self._kill(worker, f"protocol error: {exc}")
                 break
-            self._handle(worker, message)
         await worker.process.wait()
         self._lost(worker)
 
@@ -186,7 +210,7 @@ class WorkerPool:
             if message.get("retire"):
                 worker.retiring = True
             if worker.retiring and not worker.calls:
-                worker.process.kill()
+                self._kill(worker)
         elif op == "fetch" and message["id"] in worker.calls:
             worker.fetching.add(message["id"])
             self._background(self._fetch(worker, message))
@@ -194,14 +218,19 @@ class WorkerPool:
 
     async def _fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
         number = message["id"]
-        call = worker.calls[number]
+        requests = message["requests"]
         try:
-            answers = await call.fetcher(message["requests"], float(message["budget"]))
+            answers = await worker.calls[number].fetcher(requests, float(message["budget"]))
         except Exception as exc:  # noqa: BLE001 - a fetcher's failure is the handler's answer
-            answers = [{"error": f"fetch failed: {exc}"} for _ in message["requests"]]
+            answers = [{"error": f"fetch failed: {exc}"} for _ in requests]
         worker.fetching.discard(number)
-        if number in worker.calls and worker.process.returncode is None:
+        if number not in worker.calls or worker.process.returncode is not None:
+            return
+        try:
             worker.send({"op": "fetched", "id": number, "answers": answers})
+        except protocol.FrameTooLarge as exc:
+            worker.send({"op": "fetched", "id": number,
+                         "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})
 
     def _finish(self, call: _Call, result: Result) -> None:
         if call.timer is not None:
@@ -212,7 +241,14 @@ class WorkerPool:
     def _lost(self, worker: _Worker) -> None:
         """A worker exited: settle or re-run its jobs, and start a replacement."""
         self._workers.remove(worker)
-        code = worker.process.returncode
+        reason = worker.fault or _exit_reason(worker.process.returncode)
+        if worker.ready.is_set():
+            self._start_failure, self._start_failures = None, 0
+        else:
+            self._start_failure, self._start_failures = reason, self._start_failures + 1
+            worker.ready.set()  # wakes start(), which reports the failure
+            if self._start_failures >= _MAX_START_FAILURES:
+                self._fail_queue(f"sandbox workers cannot start: {reason}")
         cpu_bound = [n for n in worker.calls if n not in worker.fetching]
         for number, call in worker.calls.items():
             if call.overdue:
@@ -221,7 +257,7 @@ class WorkerPool:
             elif (cpu_bound == [number] or call.attempts + 1 >= _MAX_ATTEMPTS
                   or self._closing):
                 self._finish(call, Result.failed(errors.BAD_REQUEST,
-                                                 f"worker crashed: {_exit_reason(code)}"))
+                                                 f"worker crashed: {reason}"))
             else:
                 if call.timer is not None:
                     call.timer.cancel()
@@ -232,8 +268,15 @@ class WorkerPool:
             self._background(self._replace())
 
     async def _replace(self) -> None:
+        if self._start_failures:
+            # A worker that dies at start-up will likely die again: don't spin.
+            await asyncio.sleep(min(0.1 * 2 ** self._start_failures, 5.0))
         await self._spawn()
         self._dispatch()
+
+    def _fail_queue(self, message: str) -> None:
+        while self._queue:
+            self._finish(self._queue.popleft(), Result.failed(errors.BAD_REQUEST, message))
 
 
 def _exit_reason(code: int | None) -> str:
@@ -251,16 +294,17 @@ class BlockingPool:
                                         name="segfn-pool")
         self._thread.start()
         self.pool = WorkerPool(size, limits)
-        self._wait(self.pool.start())
+        self.run(self.pool.start())
 
-    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the pool's event loop, where its fetchers run, and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        return self._wait(self.pool.invoke(job, fetcher))
+        return self.run(self.pool.invoke(job, fetcher))
 
     def close(self) -> None:
-        self._wait(self.pool.close())
+        self.run(self.pool.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

@@ -12,11 +12,20 @@ import struct
 from typing import IO, Any
 
 MAX_FRAME = 64 * 1024 * 1024
+# Jobs one worker runs at once (all but one waiting on fetch). Each has a thread whose stack
+# counts against the worker's address-space limit, so the parent never sends more.
+MAX_JOBS_PER_WORKER = 32
 _HEADER = struct.Struct(">I")
+
+
+class FrameTooLarge(ValueError):
+    """A message over ``MAX_FRAME`` bytes: the reader on the other side would refuse it."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
     data = json.dumps(message, separators=(",", ":")).encode("utf-8")
+    if len(data) > MAX_FRAME:
+        raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {MAX_FRAME}")
     return _HEADER.pack(len(data)) + data
 
 

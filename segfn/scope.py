@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 MAX_LOG_BYTES = 64 * 1024
+LOG_TRUNCATED = " [logs truncated at 64 KiB]"
 
 FetchTransport = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
 
@@ -41,14 +42,19 @@ class Scope:
         return current
 
     def log(self, line: str) -> None:
-        """Keep a log line while the invocation's logs are under ``MAX_LOG_BYTES``."""
-        if self.log_bytes >= MAX_LOG_BYTES:
+        """Keep a log line while the invocation's logs are under ``MAX_LOG_BYTES``.
+
+        The line that does not fit is cut to fit and marked with ``LOG_TRUNCATED``; every
+        later line is dropped.
+        """
+        if self.log_bytes > MAX_LOG_BYTES:
             return
-        size = len(line.encode("utf-8", "replace"))
-        if self.log_bytes + size > MAX_LOG_BYTES:
-            line = line.encode("utf-8", "replace")[: MAX_LOG_BYTES - self.log_bytes].decode(
-                "utf-8", "ignore") + " [logs truncated at 64 KiB]"
-        self.log_bytes += size
+        data = line.encode("utf-8", "replace")
+        room = MAX_LOG_BYTES - self.log_bytes
+        if len(data) > room:
+            line = (data[:room].decode("utf-8", "ignore") + LOG_TRUNCATED).lstrip()
+        # Past the limit once truncated, so the marker is written only once.
+        self.log_bytes += len(data)
         self.logs.append(line)
 
     def remaining(self) -> float:

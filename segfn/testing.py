@@ -137,7 +137,11 @@ class LoadedHandler:
         """Deliver a payload file (SPEC 12); keyword arguments override its parts."""
         payload = load_payload(path)
         settings = {**payload.settings, **overrides.pop("settings", {})}
-        headers = {**payload.headers, **overrides.pop("headers", {})}
+        replaced = dict(overrides.pop("headers", {}))
+        # A header given here replaces the payload's, whatever the case of its name.
+        names = {name.lower() for name in replaced}
+        headers = {**{name: values for name, values in payload.headers.items()
+                      if name.lower() not in names}, **replaced}
         overrides.setdefault("query", payload.query)
         overrides.setdefault("url", payload.url)
         return self.post(payload.body, headers=headers, settings=settings, **overrides)
@@ -152,7 +156,7 @@ def segfn_pool() -> Iterator[BlockingPool]:
 
 @pytest.fixture
 def load_handler(segfn_pool: BlockingPool, tmp_path: Path
-                 ) -> Callable[..., LoadedHandler]:
+                 ) -> Iterator[Callable[..., LoadedHandler]]:
     """Load a handler from a file path (or ``source=``) with settings; each starts with an
     empty cache."""
     egress = Egress(EgressPolicy(allow_loopback=True))
@@ -170,4 +174,6 @@ def load_handler(segfn_pool: BlockingPool, tmp_path: Path
         return LoadedHandler(segfn_pool, handler, settings or {}, cache_dir,
                              FakeWeb(egress if network else None))
 
-    return load
+    yield load
+    # The client's connections belong to the pool's event loop: close them there.
+    segfn_pool.run(egress.aclose())

@@ -18,12 +18,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from segfn import protocol, scope
+from segfn import errors, protocol, scope
 from segfn.errors import Timeout
 from segfn.execute import Executor
 from segfn.invocation import Job, Result
 
 _WATCH_INTERVAL = 0.02
+_STACK_SIZE = 8 * 1024 * 1024
 
 
 class _Running:
@@ -45,7 +46,8 @@ class Worker:
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._executor = Executor()
-        self._threads = ThreadPoolExecutor(max_workers=64, thread_name_prefix="invocation")
+        self._threads = ThreadPoolExecutor(max_workers=protocol.MAX_JOBS_PER_WORKER,
+                                           thread_name_prefix="invocation")
 
     def send(self, message: dict[str, Any]) -> None:
         with self._write_lock:
@@ -60,9 +62,18 @@ class Worker:
             result = self._execute(number, job)
         except Timeout:
             # The interruption landed after the handler had finished.
-            result = Result.failed("Timeout", "the function ran past its time limit")
+            result = Result.failed(errors.TIMEOUT, "the function ran past its time limit")
         retire = result.error is not None and result.error.message == "memory limit exceeded"
-        self.send({"op": "result", "id": number, "result": result.to_dict(), "retire": retire})
+        try:
+            self.send({"op": "result", "id": number, "result": result.to_dict(),
+                       "retire": retire})
+        except protocol.FrameTooLarge:
+            # The parent would refuse the frame; tell it why instead.
+            failed = Result.failed(errors.BAD_REQUEST, "the function's output is too large "
+                                   f"(over {protocol.MAX_FRAME} bytes)", result.logs,
+                                   result.duration_ms)
+            self.send({"op": "result", "id": number, "result": failed.to_dict(),
+                       "retire": retire})
 
     def _execute(self, number: int, job: Job) -> Result:
         running = _Running(time.monotonic() + self._timeout)
@@ -81,7 +92,7 @@ class Worker:
                                                            None)
         if running.interrupted and result.ok:
             # The handler swallowed the interruption; it still ran past its limit.
-            result = Result.failed("Timeout", "the function ran past its time limit",
+            result = Result.failed(errors.TIMEOUT, "the function ran past its time limit",
                                    result.logs, result.duration_ms)
         return result
 
@@ -123,8 +134,10 @@ def _limit_memory(megabytes: int) -> None:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[0])
     used = pages * os.sysconf("SC_PAGE_SIZE")
-    # Thread stacks and malloc arenas reserve address space they may never touch.
-    limit = used + (megabytes + 256) * 1024 * 1024
+    # Thread stacks and malloc arenas reserve address space they may never touch: room for a
+    # stack per job the parent may send at once, and for the arenas (MALLOC_ARENA_MAX=2).
+    stacks = protocol.MAX_JOBS_PER_WORKER * _STACK_SIZE
+    limit = used + stacks + (megabytes + 128) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -134,7 +147,7 @@ def main() -> None:
     output = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer
-    threading.stack_size(8 * 1024 * 1024)
+    threading.stack_size(_STACK_SIZE)
     worker = Worker(output, timeout)
     _limit_memory(memory_mb)
     threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()

@@ -1,0 +1,178 @@
+"""``fetch`` and ``fetch_all`` from a handler: real workers, a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from segfn.compiler import Handler
+from segfn.egress import Egress, EgressPolicy
+from segfn.invocation import HttpRequest, Job, Result
+from segfn.pool import BlockingPool, Limits
+from tests.local_http import LocalServer, local_server
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[BlockingPool]:
+    with BlockingPool(size=2, limits=Limits(timeout=3.0, grace=0.5)) as blocking:
+        yield blocking
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with local_server() as running:
+        yield running
+
+
+@pytest.fixture
+def run(pool: BlockingPool, server: LocalServer) -> Iterator[Run]:
+    """Run handler source (``{url}`` is the local server) with real, loopback-allowed egress."""
+    performers: list[Egress] = []
+
+    def run(source: str, **policy: Any) -> Result:
+        performer = Egress(EgressPolicy(allow_loopback=True, **policy))
+        performers.append(performer)
+        code = textwrap.dedent(source).replace("{url}", server.url)
+        return pool.invoke(Job(Handler(code, "handler.py"), HttpRequest(b"{}")), performer)
+
+    yield run
+    for performer in performers:
+        pool.run(performer.aclose())
+
+
+def test_a_response_has_status_headers_text_and_json(run: Run) -> None:
+    result = run("""
+        def on_request(request, settings):
+            response = fetch("{url}/echo", method="post", headers={"X-Token": "t"},
+                             json={"a": 1})
+            echoed = response.json()
+            console.log(response.status, response.ok, response.headers.get("Content-Type"))
+            console.log(echoed["method"], echoed["headers"]["x-token"],
+                        echoed["headers"]["content-type"], echoed["body"])
+            console.log(isinstance(response.content, bytes),
+                        response.text() == response.content.decode())
+    """)
+    assert result.logs == ["200 True application/json",
+                           'POST t application/json {"a": 1}',
+                           "True True"]
+
+
+def test_a_non_2xx_status_is_a_response_not_an_error(run: Run) -> None:
+    result = run("""
+        def on_request(request, settings):
+            response = fetch("{url}/status/404")
+            console.log(response.status, response.ok, response.headers.get("x-test"))
+            console.log(response.text(), response.json()["status"])
+    """)
+    assert result.ok, result.error
+    assert result.logs == ["404 False yes", '{"status": 404} 404']
+
+
+def test_a_network_failure_is_bad_request(run: Run) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))  # bound, not listening: the connection is refused
+        port = probe.getsockname()[1]
+        result = run(f"""
+            def on_request(request, settings):
+                fetch("http://127.0.0.1:{port}/")
+        """)
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert result.error.message.startswith("FetchError: fetch http://127.0.0.1:")
+
+
+def test_a_network_failure_turned_into_retry_error_is_retried(run: Run) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        result = run(f"""
+            def on_request(request, settings):
+                try:
+                    fetch("http://127.0.0.1:{port}/")
+                except FetchError as exc:
+                    raise RetryError("upstream down")
+        """)
+    assert result.error is not None and result.error.type == "Retry"
+    assert "upstream down" in result.error.message
+
+
+def test_fetch_all_runs_requests_concurrently_and_in_order(run: Run,
+                                                          server: LocalServer) -> None:
+    started = time.monotonic()
+    result = run("""
+        def on_request(request, settings):
+            responses = fetch_all([{"url": "{url}/sleep/300"},
+                                   {"url": "{url}/status/201", "method": "POST"},
+                                   {"url": "{url}/sleep/301"}])
+            console.log([r.status for r in responses], responses[0].text())
+    """)
+    took = time.monotonic() - started
+    assert result.logs == ["[200, 201, 200] slept"]
+    assert server.hits["/sleep/300"] == server.hits["/sleep/301"] == 1
+    assert took < 0.55  # one after another: over 600 ms
+
+
+def test_fetch_all_raises_the_first_failure_unless_asked_to_return_it(run: Run) -> None:
+    source = """
+        def on_request(request, settings):
+            answers = fetch_all([{"url": "{url}/echo"}, {"url": "http://169.254.169.254/"}],
+                                return_exceptions=RETURN)
+            console.log([isinstance(a, FetchError) for a in answers], answers[0].status,
+                        "link-local" in str(answers[1]))
+    """
+    returned = run(source.replace("RETURN", "True"))
+    assert returned.logs == ["[False, True] 200 True"]
+    raised = run(source.replace("RETURN", "False"))
+    assert raised.error is not None and raised.error.type == "BadRequest"
+    assert "FetchError" in raised.error.message and "link-local" in raised.error.message
+
+
+def test_cloud_metadata_is_refused_from_a_handler_without_a_connection(
+        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        attempts.append(address)
+        return real_connect(self, address)
+
+    # The pool's parent side (this process) makes every connection a handler's fetch needs.
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    result = run("""
+        def on_request(request, settings):
+            fetch("http://169.254.169.254/latest/meta-data/iam/")
+    """)
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert "link-local" in result.error.message
+    assert attempts == []
+
+
+def test_the_runners_own_webhooks_are_refused(run: Run, server: LocalServer) -> None:
+    result = run("""
+        def on_request(request, settings):
+            fetch("{url}/hooks/abc", method="POST", json={})
+    """, refused_prefixes=[f"{server.url}/hooks/"])
+    assert result.error is not None
+    assert "unable to send data back to their own webhooks" in result.error.message
+    assert server.hits["/hooks/abc"] == 0
+
+
+def test_fetch_arguments_are_checked_in_the_handler(run: Run) -> None:
+    result = run("""
+        def on_request(request, settings):
+            for call in (lambda: fetch(42), lambda: fetch("{url}/", body="x", json={}),
+                         lambda: fetch("{url}/", body=123)):
+                try:
+                    call()
+                except TypeError:
+                    console.log("TypeError")
+                except ValueError:
+                    console.log("ValueError")
+    """)
+    assert result.logs == ["TypeError", "ValueError", "TypeError"]

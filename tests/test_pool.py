@@ -1,0 +1,345 @@
+"""The worker pool with real worker processes: results, isolation, limits, crashes, scaling."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from segfn.compiler import Handler
+from segfn.egress import Egress, EgressPolicy
+from segfn.invocation import HttpRequest, Job, Result
+from segfn.pool import BlockingPool, Limits, WorkerPool
+from tests.local_http import LocalServer, local_server
+
+FAST = Limits(timeout=1.0, grace=0.5)
+
+
+def job(source: str, settings: dict[str, Any] | None = None, **kwargs: Any) -> Job:
+    return Job(Handler(textwrap.dedent(source), "handler.py"),
+               HttpRequest(b'{"n": 1}', [("Content-Type", "application/json")]),
+               settings or {}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[BlockingPool]:
+    with BlockingPool(size=2, limits=FAST) as blocking:
+        yield blocking
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    with local_server() as running:
+        yield running
+
+
+def wait_for(condition: Any, seconds: float = 5.0) -> None:
+    """Poll ``condition`` until true: replacements start in the background."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+# Results, logs and emission
+
+
+def test_results_and_logs_come_back(pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            print("body", request.json()["n"])
+            console.log("a", "b")
+            Segment.track({"userId": "1", "event": "Thing Happened"})
+            Segment.set({"collection": "things", "id": "t1", "properties": {"n": 1}})
+    """))
+    assert result.ok, result.error
+    assert result.logs == ["body 1", "a b"]
+    assert [m["event"] for m in result.tracks] == ["Thing Happened"]
+    assert result.objects[0]["id"] == "t1"
+
+
+def test_a_handler_that_raises_emits_nothing_but_keeps_its_logs(pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            Segment.track({"userId": "1", "event": "Emitted Before The Error"})
+            Segment.set({"collection": "things", "id": "t1", "properties": {}})
+            console.log("about to fail")
+            raise KeyError("boom")
+    """))
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert "KeyError" in result.error.message and "line 6" in result.error.message
+    assert result.messages == [] and result.objects == []
+    assert result.logs == ["about to fail"]
+
+
+def test_module_level_state_does_not_leak_between_invocations(pool: BlockingPool) -> None:
+    handler = job("""
+        seen = []
+        count = 0
+        def on_request(request, settings):
+            global count
+            count += 1
+            seen.append(1)
+            console.log(count, len(seen))
+    """)
+    # Enough runs to land on both workers more than once.
+    results = [pool.invoke(handler) for _ in range(6)]
+    assert [r.logs for r in results] == [["1 1"]] * 6
+
+
+def test_settings_are_a_read_only_copy_per_invocation(pool: BlockingPool) -> None:
+    handler = job("""
+        def on_request(request, settings):
+            console.log(settings["tags"], settings.apiKey)
+            settings["tags"].append("added")
+            for attempt in ("item", "attribute"):
+                try:
+                    if attempt == "item":
+                        settings["apiKey"] = "changed"
+                    else:
+                        settings.apiKey = "changed"
+                except Exception as exc:
+                    console.log(attempt, "refused")
+            console.log(settings["apiKey"])
+    """, {"tags": ["a"], "apiKey": "k"})
+    first, second = pool.invoke(handler), pool.invoke(handler)
+    assert first.logs == ["['a'] k", "item refused", "attribute refused", "k"]
+    # The list appended to in the first invocation was that invocation's own copy.
+    assert second.logs == first.logs
+
+
+@pytest.mark.parametrize("read", ['settings["apiKey"]', "settings.apiKey"])
+def test_a_missing_setting_is_invalid_settings_naming_it(pool: BlockingPool, read: str) -> None:
+    result = pool.invoke(job(f"""
+        def on_request(request, settings):
+            return {read}
+    """, {"other": 1}))
+    assert result.error is not None
+    assert result.error.type == "InvalidSettings"
+    assert "apiKey" in result.error.message
+
+
+def test_settings_get_gives_the_default_for_a_missing_setting(pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            console.log(settings.get("apiKey", "fallback"), settings.get("other"),
+                        settings.get("missing"))
+    """, {"other": 2}))
+    assert result.logs == ["fallback 2 None"]
+
+
+# Time limits and crashes
+
+
+def test_a_runaway_job_times_out_without_slowing_a_concurrent_one(pool: BlockingPool) -> None:
+    with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        runaway = threads.submit(pool.invoke, job("""
+            def on_request(request, settings):
+                while True:
+                    pass
+        """))
+        time.sleep(0.1)  # let the runaway take its worker first
+        started = time.monotonic()
+        normal = pool.invoke(job("""
+            def on_request(request, settings):
+                console.log("done")
+        """))
+        normal_took = time.monotonic() - started
+        stuck = runaway.result(timeout=5)
+    assert normal.ok and normal.logs == ["done"]
+    assert normal_took < 0.5
+    assert stuck.error is not None and stuck.error.type == "Timeout"
+
+
+def test_a_job_stuck_in_c_code_kills_its_worker_which_is_replaced(pool: BlockingPool) -> None:
+    before = set(pool.pool.pids)
+    started = time.monotonic()
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            return 10 ** 10 ** 10
+    """))
+    # The watchdog cannot interrupt one long C call: the hard deadline (1.0 + 0.5 s) can.
+    assert result.error is not None and result.error.type == "Timeout"
+    assert time.monotonic() - started < 3.0
+    wait_for(lambda: len(pool.pool.pids) == 2)
+    assert set(pool.pool.pids) != before
+    after = pool.invoke(job("""
+        def on_request(request, settings):
+            console.log("still working")
+    """))
+    assert after.ok and after.logs == ["still working"]
+
+
+def test_a_memory_bomb_is_bad_request_and_retires_its_worker(pool: BlockingPool) -> None:
+    wait_for(lambda: len(pool.pool.pids) == 2)
+    before = set(pool.pool.pids)
+    # 2 GiB: fine for this machine, far over the worker's cap (256 MiB plus slack).
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            hoard = "x" * 2 ** 31
+    """))
+    assert result.error is not None
+    assert (result.error.type, result.error.message) == ("BadRequest", "memory limit exceeded")
+    wait_for(lambda: len(pool.pool.pids) == 2 and len(set(pool.pool.pids) - before) == 1)
+    assert pool.invoke(job("def on_request(request, settings):\n    pass\n")).ok
+
+
+def test_a_killed_worker_reruns_its_waiting_job_and_fails_its_cpu_bound_one(
+        server: LocalServer) -> None:
+    async def scenario() -> tuple[Result, Result, list[int]]:
+        egress = Egress(EgressPolicy(allow_loopback=True))
+        # One worker, so both jobs share it: the waiting one frees it for the CPU-bound one.
+        async with WorkerPool(size=1, limits=Limits(timeout=3.0, grace=0.5)) as workers:
+            (victim,) = workers.pids
+            waiting = asyncio.ensure_future(workers.invoke(job(f"""
+                def on_request(request, settings):
+                    console.log(fetch("{server.url}/sleep/600").text())
+            """), egress))
+            while server.hits["/sleep/600"] == 0:
+                await asyncio.sleep(0.01)
+            spinning = asyncio.ensure_future(workers.invoke(job("""
+                def on_request(request, settings):
+                    while True:
+                        pass
+            """)))
+            await asyncio.sleep(0.2)
+            os.kill(victim, signal.SIGKILL)
+            results = await asyncio.wait_for(asyncio.gather(waiting, spinning), 10)
+            pids = workers.pids
+        await egress.aclose()
+        return results[0], results[1], [victim, *pids]
+
+    waited, spun, (victim, *pids) = asyncio.run(scenario())
+    assert waited.ok and waited.logs == ["slept"]
+    assert server.hits["/sleep/600"] == 2  # it ran again, from the start
+    assert spun.error is not None and spun.error.type == "BadRequest"
+    assert spun.error.message == "worker crashed: killed by signal SIGKILL"
+    assert victim not in pids
+
+
+# Fetch through the pool
+
+
+def test_io_bound_jobs_run_concurrently_on_few_workers(server: LocalServer) -> None:
+    jobs = 32
+
+    async def scenario() -> tuple[list[Result], float]:
+        egress = Egress(EgressPolicy(allow_loopback=True))
+        async with WorkerPool(size=2, limits=Limits(timeout=5.0)) as workers:
+            handler = job(f"""
+                def on_request(request, settings):
+                    console.log(fetch("{server.url}/sleep/200").text())
+            """)
+            started = time.monotonic()
+            results = await asyncio.gather(*(workers.invoke(handler, egress)
+                                             for _ in range(jobs)))
+            took = time.monotonic() - started
+        await egress.aclose()
+        return results, took
+
+    results, took = asyncio.run(scenario())
+    assert all(r.ok and r.logs == ["slept"] for r in results)
+    assert server.hits["/sleep/200"] >= jobs
+    # One after another would take jobs * 200 ms.
+    assert took < jobs * 0.2 / 4
+
+
+def test_more_waiting_jobs_than_a_worker_has_threads_all_succeed() -> None:
+    jobs = 80
+
+    async def slow_web(requests: list[dict[str, Any]], budget: float
+                       ) -> list[dict[str, Any]]:
+        await asyncio.sleep(0.3)
+        return [{"status": 200, "url": r["url"], "headers": [], "body": ""} for r in requests]
+
+    async def scenario() -> tuple[list[Result], Result]:
+        async with WorkerPool(size=1, limits=Limits(timeout=5.0)) as workers:
+            handler = job("""
+                def on_request(request, settings):
+                    fetch("http://example.test/")
+            """)
+            waited = await asyncio.gather(*(workers.invoke(handler, slow_web)
+                                            for _ in range(jobs)))
+            # The threads those jobs used must not have eaten the worker's memory limit.
+            after = await workers.invoke(job("""
+                def on_request(request, settings):
+                    console.log(len([0] * 10000000))
+            """))
+            return waited, after
+
+    waited, after = asyncio.run(scenario())
+    assert [r.error for r in waited] == [None] * jobs
+    assert after.ok and after.logs == ["10000000"]
+
+
+def test_fetch_waiting_counts_against_the_time_limit(server: LocalServer) -> None:
+    async def scenario() -> tuple[Result, float]:
+        egress = Egress(EgressPolicy(allow_loopback=True))
+        async with WorkerPool(size=1, limits=FAST) as workers:
+            started = time.monotonic()
+            result = await workers.invoke(job(f"""
+                def on_request(request, settings):
+                    fetch("{server.url}/sleep/3000")
+            """), egress)
+            took = time.monotonic() - started
+        await egress.aclose()
+        return result, took
+
+    result, took = asyncio.run(scenario())
+    assert result.error is not None
+    assert result.error.type == "Timeout" or (
+        result.error.type == "BadRequest" and "timed out" in result.error.message)
+    assert took < 2.5
+
+
+def test_closing_the_pool_fails_queued_jobs_instead_of_leaving_them_waiting() -> None:
+    async def scenario() -> list[Any]:
+        workers = WorkerPool(size=1, limits=Limits(timeout=5.0))
+        await workers.start()
+        spinning = job("""
+            def on_request(request, settings):
+                while True:
+                    pass
+        """)
+        calls = [asyncio.ensure_future(workers.invoke(spinning)) for _ in range(2)]
+        await asyncio.sleep(0.2)
+        await workers.close()
+        return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+
+    outcomes = asyncio.run(scenario())
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        # Failed one way or the other, but answered.
+        assert isinstance(outcome, RuntimeError) or (
+            isinstance(outcome, Result) and outcome.error is not None)
+
+
+def test_an_output_too_large_for_a_frame_is_bad_request_and_the_worker_lives() -> None:
+    # Building and encoding 70 MB takes a while: more time than the shared pool allows.
+    with BlockingPool(size=1, limits=Limits(timeout=10.0)) as own:
+        (pid,) = own.pool.pids
+        result = own.invoke(job("""
+            def on_request(request, settings):
+                Segment.set({"collection": "blobs", "id": "1",
+                             "properties": {"b": "x" * 70000000}})
+        """))
+        assert result.error is not None and result.error.type == "BadRequest"
+        assert "output is too large" in result.error.message
+        assert own.invoke(job("def on_request(request, settings):\n    pass\n")).ok
+        assert own.pool.pids == [pid]
+
+
+def test_a_worker_that_cannot_start_is_reported_not_awaited_forever(monkeypatch) -> None:
+    # A worker that exits before it is ready must make start() fail, not hang.
+    pool = WorkerPool(1, Limits())
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    with pytest.raises(RuntimeError, match="failed to start: exit code 1"):
+        asyncio.run(asyncio.wait_for(pool.start(), 10))
