@@ -3,6 +3,10 @@
 ``{"payload": {"body": ..., "headers": {...}, "queryParameters" | "queryParams": {...} |
 "url": "..."}, "settings": {...}}``. An object body is sent as ``json.dumps(body)``, a
 string body as its UTF-8 bytes, ``null`` as an empty body. Other keys are ignored.
+
+The recorded deliveries mostly give each header as a list of its values
+(``"Content-Type": ["application/json"]``) and sometimes as a bare string; both are read,
+and a header with several values is sent once per value, as it was received.
 """
 
 from __future__ import annotations
@@ -21,40 +25,68 @@ class PayloadError(ValueError):
 @attrs.frozen
 class Payload:
     body: bytes
-    headers: dict[str, str]
+    # Every header's values in order; ``webhook.build_request`` sends one line per value.
+    headers: dict[str, list[str]]
     query: dict[str, Any] | None
     url: str | None
     settings: dict[str, Any]
 
+    def header_pairs(self) -> list[tuple[str, str]]:
+        """The headers as ``(name, value)`` pairs, a repeated header once per value."""
+        return [(name, value) for name, values in self.headers.items() for value in values]
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    # An object (or any other JSON value) is what the provider POSTed as JSON.
+    return json.dumps(body).encode("utf-8")
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _header_values(name: str, value: Any, where: str) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    if not all(_scalar(v) for v in values):
+        raise PayloadError(f"{where}: header {name!r} must be a string or a list of strings")
+    return [str(v) for v in values]
+
 
 def parse_payload(document: Any, where: str = "payload") -> Payload:
+    """Read a payload document already parsed from JSON; ``where`` names it in errors."""
     if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
         raise PayloadError(f"{where}: expected an object with a \"payload\" object")
     payload = document["payload"]
-    body = payload.get("body")
-    if body is None:
-        raw = b""
-    elif isinstance(body, str):
-        raw = body.encode("utf-8")
-    else:
-        raw = json.dumps(body).encode("utf-8")
-    headers = payload.get("headers") or {}
-    settings = document.get("settings") or {}
+    headers = payload.get("headers")
+    headers = {} if headers is None else headers
+    settings = document.get("settings")
+    settings = {} if settings is None else settings
+    if not isinstance(headers, dict):
+        raise PayloadError(f"{where}: payload.headers must be an object")
+    if not isinstance(settings, dict):
+        raise PayloadError(f"{where}: settings must be an object")
     query = payload.get("queryParameters", payload.get("queryParams"))
-    if not isinstance(headers, dict) or not isinstance(settings, dict):
-        raise PayloadError(f"{where}: headers and settings must be objects")
     if query is not None and not isinstance(query, dict):
         raise PayloadError(f"{where}: the query parameters must be an object")
     url = payload.get("url")
-    return Payload(raw, {str(k): str(v) for k, v in headers.items()}, query,
-                   url if isinstance(url, str) else None, settings)
+    if url is not None and not isinstance(url, str):
+        raise PayloadError(f"{where}: payload.url must be a string")
+    return Payload(
+        _body_bytes(payload.get("body")),
+        {str(name): _header_values(str(name), value, where) for name, value in headers.items()},
+        query, url, settings)
 
 
 def load_payload(path: str | Path) -> Payload:
+    """Read a payload file; raises ``PayloadError`` saying what is wrong with it."""
     try:
         document = json.loads(Path(path).read_text("utf-8"))
     except OSError as exc:
         raise PayloadError(f"{path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise PayloadError(f"{path}: not valid JSON: {exc}") from None
     return parse_payload(document, str(path))

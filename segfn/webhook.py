@@ -7,15 +7,19 @@ that the deployed webhook would refuse is refused the same way everywhere.
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from segfn.invocation import HttpRequest
+from segfn.request import URL
 
 MAX_BODY_BYTES = 512 * 1024
 ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 DEFAULT_URL = "http://localhost/"
+
+
+HeaderValue = str | Sequence[str]
 
 
 class RequestRefused(ValueError):
@@ -45,9 +49,25 @@ def check_size(size: int, limit: int = MAX_BODY_BYTES) -> None:
                              f"request body is over the limit of {limit} bytes")
 
 
+def header_pairs(headers: Mapping[str, HeaderValue] | Iterable[tuple[str, str]]
+                 ) -> list[tuple[str, str]]:
+    """Headers as ``(name, value)`` pairs; a mapping's list value gives one pair per item.
+
+    Payload files record most headers as lists of values, so a mapping may hold either.
+    """
+    if not isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers]
+    pairs = []
+    for name, value in headers.items():
+        values = [value] if isinstance(value, str | bytes) or not isinstance(
+            value, Sequence) else value
+        pairs.extend((str(name), str(v)) for v in values)
+    return pairs
+
+
 def build_request(body: bytes | str | None = None, *, json: Any = None,
                   data: Mapping[str, Any] | Iterable[tuple[str, str]] | None = None,
-                  headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+                  headers: Mapping[str, HeaderValue] | Iterable[tuple[str, str]] = (),
                   query: str | Mapping[str, Any] | None = None, url: str | None = None,
                   content_type: str | None = None,
                   max_body: int = MAX_BODY_BYTES) -> HttpRequest:
@@ -55,11 +75,13 @@ def build_request(body: bytes | str | None = None, *, json: Any = None,
 
     Give the body one way: raw ``body``, ``json=`` (sent as ``json.dumps``) or ``data=``
     (a form). The content type comes from ``content_type``, else the headers, else the
-    body's kind. Raises ``RequestRefused`` for a body or content type the webhook refuses.
+    body's kind. A header mapping may give a list of values for a repeated header.
+    Raises ``RequestRefused`` for a body or content type the webhook refuses, and
+    ``ValueError`` for a URL that is not absolute.
     """
     if sum(x is not None for x in (body, json, data)) > 1:
         raise ValueError("give the body as body=, json= or data=, not several")
-    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    pairs = header_pairs(headers)
     if data is not None:
         body = urlencode(list(data.items()) if isinstance(data, Mapping) else list(data),
                          doseq=True)
@@ -75,7 +97,9 @@ def build_request(body: bytes | str | None = None, *, json: Any = None,
     pairs.insert(0, ("Content-Type", chosen))
     check_content_type(chosen)
     check_size(len(raw), max_body)
-    return HttpRequest(raw, pairs, with_query(url or DEFAULT_URL, query))
+    full_url = with_query(url or DEFAULT_URL, query)
+    URL(full_url)  # refused here, not in the worker where it would look like a handler error
+    return HttpRequest(raw, pairs, full_url)
 
 
 def with_query(url: str, query: str | Mapping[str, Any] | None) -> str:
@@ -83,6 +107,5 @@ def with_query(url: str, query: str | Mapping[str, Any] | None) -> str:
     if query is None:
         return url
     text = query if isinstance(query, str) else urlencode(query, doseq=True)
-    text = text.lstrip("?")
-    base = url.split("?", 1)[0]
-    return f"{base}?{text}" if text else base
+    # urlsplit keeps a #fragment where it belongs, after the query.
+    return urlunsplit(urlsplit(url)._replace(query=text.removeprefix("?")))

@@ -1,12 +1,10 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from segfn.errors import BodyError
 from segfn.request import URL, FormData, Headers, Request, SearchParams
-
-PAYLOADS = Path("/work/shared/payloads")
+from tests.paths import PAYLOADS
 
 
 def load_payload(name: str) -> Request:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -16,23 +18,36 @@ from segfn.egress import Egress, EgressPolicy
 from segfn.invocation import Job, new_invocation_id
 from segfn.payloads import PayloadError, load_payload
 from segfn.pool import BlockingPool, Limits
-from segfn.webhook import RequestRefused, build_request
+from segfn.webhook import MAX_BODY_BYTES, RequestRefused, build_request
 
+FAILED = 1
 NOT_REACHED = 2
+
+# An HTTP header name is a "token" (RFC 9110): no spaces, colons or other separators.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
-    if not sep or not name.strip():
+    name = name.strip()
+    if not sep or not _TOKEN.fullmatch(name):
         raise click.BadParameter(f"{text!r} is not 'Name: value'", param_hint="--header")
-    return name.strip(), value.strip()
+    if "\r" in value or "\n" in value:
+        raise click.BadParameter(f"{text!r}: a header value is one line", param_hint="--header")
+    return name, value.strip()
+
+
+def _read_limited(stream: IO[bytes]) -> bytes:
+    # One byte past the limit is enough to refuse the body, as the webhook would.
+    return stream.read(MAX_BODY_BYTES + 1)
 
 
 def _read_body(path: str) -> bytes:
     if path == "-":
-        return sys.stdin.buffer.read()
+        return _read_limited(sys.stdin.buffer)
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            return _read_limited(file)
     except OSError as exc:
         raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--body") from None
 
@@ -43,7 +58,7 @@ def read_settings(path: str) -> dict[str, Any]:
         settings = json.loads(Path(path).read_text("utf-8"))
     except OSError as exc:
         raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--settings") from None
-    except ValueError as exc:
+    except ValueError as exc:  # invalid JSON or not UTF-8
         raise click.BadParameter(f"{path}: not valid JSON: {exc}",
                                  param_hint="--settings") from None
     if not isinstance(settings, dict):
@@ -51,34 +66,63 @@ def read_settings(path: str) -> dict[str, Any]:
     return settings
 
 
+def _read_handler(path: str) -> str:
+    try:
+        return Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="HANDLER.py") from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path}: not UTF-8 text", param_hint="HANDLER.py") from None
+
+
+def _reason(kind: str, message: str) -> str:
+    # A message often starts with the exception's class, which may be the type's name.
+    return message if message.startswith(f"{kind}:") else f"{kind}: {message}"
+
+
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False))
 @click.option("--payload", "payload_path", metavar="FILE",
-              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}.")
+              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}; "
+                   "the other flags override its parts.")
 @click.option("--body", "body_path", metavar="FILE", help="The request body ('-' for stdin).")
 @click.option("--header", "headers", multiple=True, metavar="'Name: value'",
-              help="A request header; repeat for more.")
-@click.option("--content-type", help="The body's content type [default: application/json].")
+              help="A request header; repeat for more. Replaces the payload's header "
+                   "of that name.")
+@click.option("--content-type",
+              help="The body's content type [default: the payload's, else application/json].")
 @click.option("--query", help="The query string, as 'a=1&b=2'.")
 @click.option("--url", help="The request URL [default: http://localhost/].")
 @click.option("--settings", "settings_path", metavar="FILE",
-              help="Setting values, a JSON object.")
+              help="Setting values, a JSON object (merged over the payload's).")
 @click.option("--invocation-id", help="Fix the invocation id, so messageIds are reproducible.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Wall-clock limit in seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def invoke(handler_path: str, payload_path: str | None, body_path: str | None,
-           headers: tuple[str, ...], content_type: str | None, query: str | None,
-           url: str | None, settings_path: str | None, invocation_id: str | None,
-           timeout: float, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: ok, messages, objects, logs, error, duration_ms "
+                   "(nothing when the request never reached the handler).")
+@click.option("--color/--no-color", default=None,
+              help="Color the output [default: on a terminal, unless NO_COLOR is set].")
+@click.pass_context
+def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
+           body_path: str | None, headers: tuple[str, ...], content_type: str | None,
+           query: str | None, url: str | None, settings_path: str | None,
+           invocation_id: str | None, timeout: float, as_json: bool,
+           color: bool | None) -> None:
     """Run HANDLER.py once on one request, as the webhook would.
 
-    Exits 0 when the handler succeeded, 1 when it failed, 2 when the request never
-    reached it.
+    Exits 0 when the handler succeeded, 1 when it failed (whatever the error type,
+    Retry and Timeout included), 2 when the request never reached it.
     """
+    if color is None and os.environ.get("NO_COLOR"):
+        color = False
+    if color is not None:
+        # click.echo and click.style consult the context for every line they write.
+        ctx.color = color
+
     body: bytes | None = None
-    header_map: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     settings: dict[str, Any] = {}
     query_value: Any = query
     if payload_path:
@@ -86,35 +130,46 @@ def invoke(handler_path: str, payload_path: str | None, body_path: str | None,
             payload = load_payload(payload_path)
         except PayloadError as exc:
             raise click.BadParameter(str(exc), param_hint="--payload") from None
-        body, header_map, settings = payload.body, dict(payload.headers), dict(payload.settings)
-        url = url or payload.url
-        if query_value is None:
+        body, pairs, settings = payload.body, payload.header_pairs(), dict(payload.settings)
+        # A --url that carries its own query keeps it; an empty recorded query adds nothing.
+        if query is None and payload.query and not (url and "?" in url):
             query_value = payload.query
+        url = url or payload.url
     if body_path:
         body = _read_body(body_path)
-    lowered = {k.lower(): k for k in header_map}
-    for name, value in map(_header, headers):
-        header_map.pop(lowered.get(name.lower(), name), None)
-        header_map[name] = value
+    given = [_header(text) for text in headers]
+    # A --header replaces every payload header of that name, whatever its case; several
+    # --header flags with one name all go in, as repeated headers.
+    replaced = {name.lower() for name, _ in given}
+    pairs = [(k, v) for k, v in pairs if k.lower() not in replaced] + given
     if settings_path:
         settings.update(read_settings(settings_path))
     try:
-        request = build_request(body, headers=header_map, query=query_value, url=url,
+        request = build_request(body, headers=pairs, query=query_value, url=url,
                                 content_type=content_type)
     except RequestRefused as exc:
-        fail(f"the webhook would refuse this request ({exc.status}): {exc}")
-        sys.exit(NOT_REACHED)
+        fail(f"the webhook would refuse this request ({exc.status} {exc.type}): {exc}")
+        ctx.exit(NOT_REACHED)
+    except ValueError as exc:  # a URL that is not absolute
+        raise click.BadParameter(str(exc), param_hint="--url") from None
 
-    source = Path(handler_path).read_text("utf-8")
-    with tempfile.TemporaryDirectory(prefix="segfn-cache-") as cache_dir, \
-            BlockingPool(size=1, limits=Limits(timeout=timeout)) as pool:
-        job = Job(Handler(source, Path(handler_path).name), request, settings,
-                  invocation_id or new_invocation_id(), cache_dir=cache_dir)
+    name = Path(handler_path).name
+    handler = Handler(_read_handler(handler_path), name)
+    try:
+        pool = BlockingPool(size=1, limits=Limits(timeout=timeout))
+    except RuntimeError as exc:  # the worker process died before it was ready
+        fail(f"the sandbox could not start: {exc}")
+        ctx.exit(NOT_REACHED)
+    with tempfile.TemporaryDirectory(prefix="segfn-cache-") as cache_dir, pool:
+        # Each run starts with an empty cache (SPEC 4).
+        job = Job(handler, request, settings, invocation_id or new_invocation_id(),
+                  cache_dir=cache_dir)
         result = pool.invoke(job, Egress(EgressPolicy(allow_loopback=True)))
     if as_json:
         print_json(result.to_dict())
         if result.error:
-            click.echo(f"{result.error.type}: {result.error.message}", err=True)
+            # stdout stays one JSON document; the reason is for whoever reads the terminal.
+            click.echo(_reason(result.error.type, result.error.message), err=True)
     else:
-        show_result(result, Path(handler_path).name)
-    sys.exit(0 if result.ok else 1)
+        show_result(result, name)
+    ctx.exit(0 if result.ok else FAILED)

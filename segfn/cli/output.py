@@ -1,8 +1,14 @@
-"""How the CLI shows results: colored and readable on a terminal, JSON with ``--json``."""
+"""How the CLI shows results: colored and readable on a terminal, JSON with ``--json``.
+
+Colors follow click's rule: on when stdout is a terminal, off when it is a pipe or a file
+(click strips the escape codes), unless the command's context says otherwise
+(``--color/--no-color``).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -11,6 +17,9 @@ import click
 from segfn.invocation import Result
 
 _LOG_PREVIEW_BYTES = 4096
+# C0/C1 control characters but tab: a handler's text must not move the cursor, clear the
+# screen or fake colors on the reader's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def print_json(document: Any) -> None:
@@ -19,13 +28,18 @@ def print_json(document: Any) -> None:
 
 def fail(message: str) -> None:
     """Say why the command stopped, on stderr."""
-    click.secho(f"error: {message}", fg="red", err=True)
+    click.secho(f"error: {printable(message)}", fg="red", err=True)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes, safe to write to a terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _who(message: dict[str, Any]) -> str:
     for key in ("userId", "anonymousId"):
         if key in message:
-            return f"{key}={message[key]}"
+            return f"{key}={printable(str(message[key]))}"
     return ""
 
 
@@ -40,7 +54,9 @@ def describe_message(message: dict[str, Any]) -> str:
         "alias": f"previousId={message.get('previousId')}",
     }.get(kind) or ""
     return "  ".join(part for part in (click.style(f"{kind:<9}", fg="cyan"),
-                                       click.style(subject, bold=True), _who(message)) if part)
+                                       click.style(printable(subject), bold=True) if subject
+                                       else "",
+                                       _who(message)) if part)
 
 
 def show_result(result: Result, name: str) -> None:
@@ -52,20 +68,21 @@ def show_result(result: Result, name: str) -> None:
         assert result.error is not None
         click.echo(click.style(f"✗ {result.error.type}", fg="red", bold=True)
                    + f"  {name}  {result.duration_ms:.1f} ms")
-        click.echo("  " + result.error.message)
+        click.echo("  " + printable(result.error.message))
     for message in result.messages:
         click.echo("  " + describe_message(message))
     for obj in result.objects:
         click.echo("  " + click.style(f"{'set':<9}", fg="cyan")
-                   + f"  {obj['collection']}/{obj['id']}  "
-                   + json.dumps(obj["properties"], ensure_ascii=False)[:80])
+                   + f"  {printable(obj['collection'])}/{printable(str(obj['id']))}  "
+                   + printable(json.dumps(obj["properties"], ensure_ascii=False)[:80]))
     if result.logs:
         click.echo(click.style("logs", dim=True))
         shown = 0
         for line in result.logs:
-            if shown + len(line) > _LOG_PREVIEW_BYTES:
+            size = len(line.encode("utf-8", "replace"))
+            if shown + size > _LOG_PREVIEW_BYTES:
                 click.echo(click.style("  … (more logs; --json shows all)", dim=True))
                 break
-            shown += len(line)
-            click.echo("  " + line)
+            shown += size
+            click.echo("  " + printable(line))
     sys.stdout.flush()
