@@ -6,6 +6,7 @@ import click
 
 from segfn.cli.events import errors_command, events_command
 from segfn.cli.invoke import invoke
+from segfn.cli.new import new
 from segfn.cli.run import run
 from segfn.version import VERSION
 
@@ -20,3 +21,4 @@ main.add_command(invoke)
 main.add_command(run)
 main.add_command(events_command)
 main.add_command(errors_command)
+main.add_command(new)

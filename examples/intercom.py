@@ -1,0 +1,127 @@
+"""Intercom: conversation webhooks as Segment events about the customer.
+
+In the Intercom Developer Hub, open your app's Webhooks page, set the endpoint URL to this
+function's URL and subscribe to any of these topics:
+
+| topic                             | emits                     |
+| --------------------------------- | ------------------------- |
+| conversation.user.created         | ``Conversation Started``  |
+| conversation.user.replied         | ``Conversation Replied``  |
+| conversation.admin.replied        | ``Conversation Replied``  |
+| conversation.admin.single.created | ``Conversation Started``  |
+| conversation.admin.assigned       | ``Conversation Assigned`` |
+| conversation.admin.closed         | ``Conversation Closed``   |
+| conversation.admin.opened         | ``Conversation Reopened`` |
+| conversation.admin.snoozed        | ``Conversation Snoozed``  |
+| conversation.rating.added         | ``Conversation Rated``    |
+
+Other topics raise EventNotSupported. Each delivery also identifies the customer with the
+name and email Intercom has for them, and saves the conversation (state, customer,
+assignee, times) in the ``conversations`` collection under its Intercom id.
+
+The customer's ``user_id`` (the id your app gave Intercom) is the userId; a lead or visitor
+without one is known by an anonymousId derived from their email. Intercom's notification
+id is the messageId, so a re-sent notification is dropped by Segment.
+
+Settings:
+
+| name         | type   | required | encrypted | meaning                                      |
+| ------------ | ------ | -------- | --------- | -------------------------------------------- |
+| clientSecret | string | no       | yes       | your Intercom app's client secret; when set, |
+|              |        |          |           | ``X-Hub-Signature`` must match the body      |
+"""
+
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    anonymous_id,
+    iso_timestamp,
+    verify_hmac,
+)
+
+EVENTS = {
+    "conversation.user.created": "Conversation Started",
+    "conversation.user.replied": "Conversation Replied",
+    "conversation.admin.replied": "Conversation Replied",
+    "conversation.admin.single.created": "Conversation Started",
+    "conversation.admin.assigned": "Conversation Assigned",
+    "conversation.admin.closed": "Conversation Closed",
+    "conversation.admin.opened": "Conversation Reopened",
+    "conversation.admin.snoozed": "Conversation Snoozed",
+    "conversation.rating.added": "Conversation Rated",
+}
+
+
+def on_request(request, settings):
+    if settings.get("clientSecret"):
+        verify_hmac(request.raw_body, settings["clientSecret"],
+                    request.headers.get("X-Hub-Signature"), algorithm="sha1",
+                    prefix="sha1=", header="X-Hub-Signature")
+    body = request.json()
+    topic = body.get("topic")
+    if not topic:
+        raise ValidationError("topic is missing")
+    if topic not in EVENTS:
+        raise EventNotSupported(f"Intercom topic {topic} is not supported")
+    conversation = (body.get("data") or {}).get("item")
+    if not conversation or not conversation.get("id"):
+        raise ValidationError("data.item.id is missing")
+    user = conversation.get("user") or {}
+    customer = customer_ids(user)
+    timestamp = timestamp_of(body.get("created_at"))
+
+    traits = {"name": user.get("name"), "email": user.get("email"),
+              "intercom_id": user.get("id")}
+    Segment.identify({**customer, "timestamp": timestamp,
+                      "traits": {name: value for name, value in traits.items() if value}})
+    Segment.track({**customer, "event": EVENTS[topic], "timestamp": timestamp,
+                   "properties": conversation_properties(conversation),
+                   "messageId": body.get("id")})
+    save(conversation, user)
+
+
+def save(conversation, user):
+    properties = {
+        "state": conversation.get("state"),
+        "read": conversation.get("read"),
+        "user_id": user.get("user_id"),
+        "user_email": user.get("email"),
+        "assignee_id": (conversation.get("assignee") or {}).get("id"),
+        "created_at": timestamp_of(conversation.get("created_at")),
+        "updated_at": timestamp_of(conversation.get("updated_at")),
+    }
+    Segment.set(collection="conversations", id=conversation["id"], properties={
+        name: value for name, value in properties.items() if value is not None})
+
+
+def timestamp_of(seconds):
+    return iso_timestamp(seconds) if seconds else None
+
+
+def customer_ids(user):
+    if user.get("user_id"):
+        return {"userId": user["user_id"]}
+    if user.get("email"):
+        return {"anonymousId": anonymous_id(user["email"])}
+    raise ValidationError("data.item.user has neither user_id nor email")
+
+
+def conversation_properties(conversation):
+    assignee = conversation.get("assignee") or {}
+    parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
+    # The newest part is what this notification is about (the reply, the assignment...).
+    author = (parts[-1].get("author") or {}) if parts else {}
+    rating = conversation.get("conversation_rating") or {}
+    properties = {
+        "conversation_id": conversation["id"],
+        "state": conversation.get("state"),
+        "author_type": author.get("type"),
+        "author_name": author.get("name"),
+        "assignee_id": assignee.get("id"),
+        "assignee_name": assignee.get("name"),
+        "rating": rating.get("rating"),
+        "remark": rating.get("remark"),
+        "url": (conversation.get("links") or {}).get("conversation_web"),
+    }
+    return {name: value for name, value in properties.items() if value is not None}

@@ -1,0 +1,137 @@
+"""Pipedrive: deals, people, organizations and notes as Segment objects and events.
+
+Create webhooks (v1 payloads) in Pipedrive under Tools and apps > Webhooks for the
+``added``, ``updated`` and ``deleted`` actions of ``deal``, ``person``, ``organization``
+and ``note`` (or ``*.*``; other objects raise EventNotSupported), pointed at this
+function's URL.
+
+Every record is saved with ``Segment.set`` in the ``deals``, ``persons``,
+``organizations`` or ``notes`` collection, under its Pipedrive id (a deleted record is
+saved as ``{"deleted": true}``). The events are about the customer, whose id is the
+Pipedrive person id:
+
+- a person is identified (name, email, phone, company) and grouped into its organization;
+- a deal emits ``Deal Created``, ``Deal Updated``, ``Deal Won``, ``Deal Lost`` or
+  ``Deal Deleted`` for its person;
+- a note emits ``Note Created``, ``Note Updated`` or ``Note Deleted`` for its person.
+
+A deal or note with no person, and an organization, only update the object store.
+
+Settings (Pipedrive can send HTTP Basic credentials with each webhook; set both to require
+them):
+
+| name              | type   | required | encrypted | meaning                           |
+| ----------------- | ------ | -------- | --------- | --------------------------------- |
+| basicAuthUser     | string | no       | no        | the webhook's HTTP auth username  |
+| basicAuthPassword | string | no       | yes       | the webhook's HTTP auth password  |
+"""
+
+import hmac
+
+from segfn import EventNotSupported, Segment, ValidationError, btoa, console, iso_timestamp
+
+COLLECTIONS = {"deal": "deals", "person": "persons", "organization": "organizations",
+               "note": "notes"}
+ACTIONS = {"added": "Created", "updated": "Updated", "deleted": "Deleted"}
+
+
+def on_request(request, settings):
+    if settings.get("basicAuthUser"):
+        check_credentials(request, settings)
+    body = request.json()
+    meta = body.get("meta") or {}
+    kind = require(meta, "object")
+    action = require(meta, "action")
+    if kind not in COLLECTIONS or action not in ACTIONS:
+        raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
+    record_id = require(meta, "id")
+    # A deleted record only arrives as it was before.
+    record = body.get("current") or body.get("previous")
+    if record is None:
+        raise ValidationError("current is missing")
+
+    properties = {"deleted": True} if action == "deleted" else record
+    Segment.set(collection=COLLECTIONS[kind], id=record_id, properties=properties)
+    timestamp = iso_timestamp(meta["timestamp"]) if "timestamp" in meta else None
+    if kind == "person" and action != "deleted":
+        identify_person(record, timestamp)
+    elif kind in ("deal", "note"):
+        track(kind, action, record, body.get("previous"), timestamp)
+
+
+def check_credentials(request, settings):
+    credentials = f"{settings['basicAuthUser']}:{settings.get('basicAuthPassword', '')}"
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given, f"Basic {btoa(credentials)}"):
+        raise ValidationError("Authorization does not carry the configured credentials")
+
+
+def identify_person(person, timestamp):
+    traits = {
+        "name": person.get("name"),
+        "firstName": person.get("first_name"),
+        "lastName": person.get("last_name"),
+        "email": primary(person.get("email")),
+        "phone": primary(person.get("phone")),
+        "company": {"id": str(person["org_id"]), "name": person.get("org_name")}
+        if person.get("org_id") else None,
+        "createdAt": iso_timestamp(person["add_time"]) if person.get("add_time") else None,
+    }
+    Segment.identify(user_id=person["id"], traits=compact(traits), timestamp=timestamp)
+    if person.get("org_id"):
+        Segment.group(user_id=person["id"], group_id=person["org_id"],
+                      traits=compact({"name": person.get("org_name")}), timestamp=timestamp)
+
+
+def track(kind, action, record, previous, timestamp):
+    if not record.get("person_id"):
+        console.log(f"{kind} {record.get('id')} has no person: saved, no event")
+        return
+    if kind == "deal":
+        properties = {
+            "deal_id": record.get("id"),
+            "title": record.get("title"),
+            "value": record.get("value"),
+            "currency": record.get("currency"),
+            "status": record.get("status"),
+            "pipeline_id": record.get("pipeline_id"),
+            "stage_id": record.get("stage_id"),
+            "organization_id": record.get("org_id"),
+            "expected_close_date": record.get("expected_close_date"),
+        }
+    else:
+        properties = {
+            "note_id": record.get("id"),
+            "content": record.get("content"),
+            "deal_id": record.get("deal_id"),
+            "organization_id": record.get("org_id"),
+        }
+    Segment.track(user_id=record["person_id"], event=event_name(kind, action, record, previous),
+                  properties=compact(properties), timestamp=timestamp)
+
+
+def event_name(kind, action, record, previous):
+    # A deal whose status just became won or lost gets the more telling name.
+    if kind == "deal" and action == "updated" and previous is not None:
+        if record.get("status") != previous.get("status") and record.get("status") in (
+                "won", "lost"):
+            return f"Deal {record['status'].capitalize()}"
+    return f"{kind.capitalize()} {ACTIONS[action]}"
+
+
+def primary(entries):
+    """The primary value of a Pipedrive email or phone list (``[{"value", "primary"}]``)."""
+    for entry in entries or []:
+        if entry.get("primary") and entry.get("value"):
+            return entry["value"]
+    return None
+
+
+def compact(values):
+    return {name: value for name, value in values.items() if value not in (None, "")}
+
+
+def require(meta, name):
+    if meta.get(name) is None:
+        raise ValidationError(f"meta.{name} is missing")
+    return meta[name]

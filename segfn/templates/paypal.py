@@ -1,0 +1,1 @@
+../../examples/paypal.py

@@ -1,0 +1,1 @@
+../../examples/stripe_events.py

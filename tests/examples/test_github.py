@@ -1,0 +1,137 @@
+import hashlib
+import hmac
+from pathlib import Path
+
+from segfn.payloads import load_payload
+
+SOURCE = "github"
+HANDLER = Path(__file__).resolve().parents[2] / "examples" / "github.py"
+SENDER = {
+    "type": "identify",
+    "userId": "147410",
+    "traits": {
+        "username": "nzoschke",
+        "avatar": "https://avatars2.githubusercontent.com/u/147410?v=4",
+        "githubUrl": "https://github.com/nzoschke",
+    },
+}
+ISSUE = {
+    "issue_id": "461632783",
+    "issue_number": 1,
+    "title": "Test Issue",
+    "url": "https://github.com/nzoschke/mega-api/issues/1",
+    "repository": "nzoschke/mega-api",
+    "repository_id": "193562664",
+}
+
+
+def calls(result):
+    """The messages without the fields the runtime fills in."""
+    return [{k: v for k, v in m.items() if k not in ("messageId", "context")}
+            for m in result.messages]
+
+
+def without_time(message):
+    return {k: v for k, v in message.items() if k != "timestamp"}
+
+
+def test_issue_opened(load_handler, payloads):
+    result = load_handler(HANDLER).post_payload(payloads / "issue-opened.json")
+    assert result.ok, result.error
+    identify, track = calls(result)
+    assert without_time(identify) == SENDER
+    assert track == {
+        "type": "track",
+        "userId": "147410",
+        "event": "Issue Opened",
+        "properties": {**ISSUE, "state": "open"},
+        "timestamp": "2019-06-27T16:37:05.000Z",
+    }
+    assert result.objects == []
+
+
+def test_issue_closed(load_handler, payloads):
+    result = load_handler(HANDLER).post_payload(payloads / "issue-closed.json")
+    identify, track = calls(result)
+    assert without_time(identify) == SENDER
+    assert track == {
+        "type": "track",
+        "userId": "147410",
+        "event": "Issue Closed",
+        "properties": {**ISSUE, "state": "closed"},
+        "timestamp": "2019-06-27T16:37:19.000Z",
+    }
+
+
+def test_issue_comment_created(load_handler, payloads):
+    result = load_handler(HANDLER).post_payload(payloads / "issue-comment-created.json")
+    identify, track = calls(result)
+    assert without_time(identify) == SENDER
+    assert track == {
+        "type": "track",
+        "userId": "147410",
+        "event": "Issue Comment Created",
+        "properties": {
+            **ISSUE,
+            "state": "open",
+            "comment_id": "506421356",
+            "comment_url": "https://github.com/nzoschke/mega-api/issues/1#issuecomment-506421356",
+        },
+        "timestamp": "2019-06-27T16:37:12.000Z",
+    }
+
+
+def test_ping_is_acknowledged_without_events(load_handler, payloads):
+    result = load_handler(HANDLER).post_payload(payloads / "ping.json")
+    assert result.ok
+    assert result.messages == [] and result.objects == []
+    assert list(result.logs) == ["ping from hook 119977719: Avoid administrative distraction."]
+
+
+def test_every_payload_runs_from_the_cli(load_handler, payload, same_from_cli):
+    result = load_handler(HANDLER).post_payload(payload)
+    assert result.ok, result.error
+    same_from_cli(HANDLER, payload, result)
+
+
+def signed(body, secret):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_good_signature_is_accepted(load_handler, payloads):
+    body = load_payload(payloads / "issue-opened.json").body
+    github = load_handler(HANDLER, settings={"webhookSecret": "s3cret"})
+    result = github.post(body, headers={"X-GitHub-Event": "issues",
+                                        "X-Hub-Signature-256": signed(body, "s3cret")})
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == ["Issue Opened"]
+
+
+def test_bad_or_missing_signature_is_rejected(load_handler, payloads):
+    body = load_payload(payloads / "issue-opened.json").body
+    github = load_handler(HANDLER, settings={"webhookSecret": "s3cret"})
+    bad = github.post(body, headers={"X-GitHub-Event": "issues",
+                                     "X-Hub-Signature-256": signed(body, "wrong")})
+    missing = github.post(body, headers={"X-GitHub-Event": "issues"})
+    assert bad.error.type == "MessageRejected"
+    assert "X-Hub-Signature-256 does not match" in bad.error.message
+    assert missing.error.type == "MessageRejected"
+    assert not bad.messages and not missing.messages
+
+
+def test_unsupported_event(load_handler):
+    result = load_handler(HANDLER).post(json={"ref": "refs/heads/main"},
+                                        headers={"X-GitHub-Event": "push"})
+    assert result.error.type == "UnsupportedEventType"
+    assert "'push'" in result.error.message
+
+
+def test_missing_event_header_and_missing_sender(load_handler, payloads):
+    github = load_handler(HANDLER)
+    no_header = github.post(json={"action": "opened"})
+    assert no_header.error.type == "MessageRejected"
+    assert "X-GitHub-Event" in no_header.error.message
+    no_sender = github.post(json={"action": "opened", "issue": {"id": 1}},
+                            headers={"X-GitHub-Event": "issues"})
+    assert no_sender.error.type == "MessageRejected"
+    assert "sender is missing" in no_sender.error.message

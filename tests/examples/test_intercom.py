@@ -1,0 +1,137 @@
+"""examples/intercom.py: conversation webhooks become identify, track and objects."""
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segfn import anonymous_id
+
+SOURCE = "intercom"  # conftest.py: the payloads fixture is payloads/intercom/
+HANDLER = Path(__file__).resolve().parents[2] / "examples" / "intercom.py"
+SECRET = "intercom-client-secret"
+REPLIED = "conversation.admin.replied.json"
+
+
+def body_of(path):
+    return json.loads(path.read_text())["payload"]["body"]
+
+
+def signature(raw, secret=SECRET):
+    return "sha1=" + hmac.new(secret.encode(), raw, hashlib.sha1).hexdigest()
+
+
+def test_admin_replied(load_handler, payloads):
+    result = load_handler(HANDLER).post_payload(payloads / REPLIED)
+    assert result.ok, result.error
+    identify, track = result.messages
+    assert identify["type"] == "identify"
+    assert identify["userId"] == "pTRbgo1ntI"
+    assert identify["traits"] == {"name": "Alex Millet", "email": "alex@segment.com",
+                                  "intercom_id": "56216a64e28f0d6d0f000610"}
+    assert track["type"] == "track"
+    assert track["event"] == "Conversation Replied"
+    assert track["userId"] == "pTRbgo1ntI"
+    assert track["properties"] == {
+        "conversation_id": "22593792698",
+        "state": "open",
+        "author_type": "admin",
+        "author_name": "Segment Friends",
+        "assignee_id": "24385",
+        "assignee_name": "Segment Friends",
+        "url": "https://app.intercom.io/a/apps/896jf8ja/conversations/22593792698",
+    }
+    assert track["messageId"] == "notif_5f764d6a-108a-4e8e-8714-1d232a5b1e44"
+    assert track["timestamp"] == "2019-06-25T01:24:59.000Z"
+    assert result.objects == [{
+        "collection": "conversations",
+        "id": "22593792698",
+        "properties": {"state": "open", "read": False, "user_id": "pTRbgo1ntI",
+                       "user_email": "alex@segment.com", "assignee_id": "24385",
+                       "created_at": "2019-06-25T01:17:57.000Z",
+                       "updated_at": "2019-06-25T01:24:58.000Z"},
+    }]
+
+
+@pytest.mark.parametrize("topic, event", [
+    ("conversation.user.created", "Conversation Started"),
+    ("conversation.admin.closed", "Conversation Closed"),
+    ("conversation.rating.added", "Conversation Rated"),
+])
+def test_other_topics(load_handler, payloads, topic, event):
+    body = body_of(payloads / REPLIED)
+    body["topic"] = topic
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == [event]
+
+
+def test_lead_without_user_id_is_known_by_email(load_handler, payloads):
+    body = body_of(payloads / REPLIED)
+    del body["data"]["item"]["user"]["user_id"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    for message in result.messages:
+        assert message["anonymousId"] == anonymous_id("alex@segment.com")
+        assert "userId" not in message
+
+
+def test_good_signature_is_accepted(load_handler, payloads):
+    raw = json.dumps(body_of(payloads / REPLIED)).encode()
+    result = load_handler(HANDLER, settings={"clientSecret": SECRET}).post(
+        body=raw, headers={"X-Hub-Signature": signature(raw)})
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == ["Conversation Replied"]
+
+
+@pytest.mark.parametrize("header", [
+    signature(b"{}"),  # signed over another body
+    signature(b"", secret="another secret"),
+    "sha256=00",
+])
+def test_bad_signature_is_rejected(load_handler, payloads, header):
+    raw = json.dumps(body_of(payloads / REPLIED)).encode()
+    result = load_handler(HANDLER, settings={"clientSecret": SECRET}).post(
+        body=raw, headers={"X-Hub-Signature": header})
+    assert result.error.type == "MessageRejected"
+    assert "X-Hub-Signature" in result.error.message
+    assert result.messages == []
+
+
+def test_unsigned_delivery_is_rejected_when_a_secret_is_set(load_handler, payloads):
+    result = load_handler(HANDLER, settings={"clientSecret": SECRET}).post_payload(
+        payloads / REPLIED)
+    assert result.error.type == "MessageRejected"
+    assert "missing X-Hub-Signature" in result.error.message
+
+
+def test_unsupported_topic(load_handler, payloads):
+    body = body_of(payloads / REPLIED)
+    body["topic"] = "ping"
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert "ping" in result.error.message
+
+
+def test_customer_without_id_or_email_is_rejected(load_handler, payloads):
+    body = body_of(payloads / REPLIED)
+    body["data"]["item"]["user"] = {"type": "user", "id": "56216a64e28f0d6d0f000610"}
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "MessageRejected"
+    assert "data.item.user" in result.error.message
+
+
+@pytest.mark.parametrize("name, events", [(REPLIED, ["Conversation Replied"])])
+def test_cli_invoke(payloads, name, events):
+    run = subprocess.run(
+        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
+         "--payload", str(payloads / name), "--json"],
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    output = json.loads(run.stdout)
+    assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
+    assert [o["collection"] for o in output["objects"]] == ["conversations"]
