@@ -17,8 +17,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import attrs
-import httpx
 
 from runner.store import Store
 
@@ -82,7 +82,7 @@ def _sent_at() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     value = response.headers.get("retry-after", "")
     try:
         return max(0.0, float(value))
@@ -93,11 +93,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 class Deliverer:
     """The loop that empties the outbox into the destination."""
 
-    def __init__(self, store: Store, destination: Destination,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, store: Store, destination: Destination) -> None:
         self._store = store
         self._destination = destination
-        self._client = client or httpx.AsyncClient(timeout=30, trust_env=False)
+        self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self.failures = 0
 
@@ -136,21 +135,26 @@ class Deliverer:
         """Send one batch; None when it left the outbox, else seconds to wait (0: backoff)."""
         ids = [row_id for row_id, _ in batch]
         body = '{"batch":[' + ",".join(m for _, m in batch) + f'],"sentAt":"{_sent_at()}"}}'
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
         try:
-            response = await self._client.post(
-                self._destination.batch_url, content=body.encode("utf-8"),
-                auth=(self._destination.write_key, ""),
-                headers={"Content-Type": "application/json"})
-        except httpx.HTTPError:
+            async with self._session.post(
+                    self._destination.batch_url, data=body.encode("utf-8"),
+                    auth=aiohttp.BasicAuth(self._destination.write_key, ""),
+                    headers={"Content-Type": "application/json"}) as response:
+                status, text = response.status, (await response.text())[:10_000]
+                wait = _retry_after(response)
+        except (aiohttp.ClientError, TimeoutError):
             return 0
-        if response.is_success:
+        if 200 <= status < 300:
             await self._store.run(lambda db: delete_rows(db, ids))
             return None
-        if response.status_code == 429 or response.status_code >= 500:
-            return _retry_after(response) or 0
-        text = response.text[:10_000]
-        await self._store.run(lambda db: dead_letter(db, ids, body, response.status_code, text))
+        if status == 429 or status >= 500:
+            return wait or 0
+        await self._store.run(lambda db: dead_letter(db, ids, body, status, text))
         return None
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

@@ -122,7 +122,8 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
         watched.resolve,
         Destination(segment_endpoint, write_key) if segment_endpoint else None,
         RetryPolicy(scale=retry_time_scale), listener=_print_outcome)
-    app = create_app(runtime, watched.route, WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit))
+    limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
+    app = create_app(runtime, watched.route, limits)
     destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
     click.echo(click.style("segfn run", bold=True)
                + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
