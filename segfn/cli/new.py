@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +77,21 @@ def test_handler_answers_a_delivery(load_handler):
 '''
 
 
+EXAMPLE_FOLDERS = (Path(__file__).resolve().parents[2] / "examples",
+                   Path(sys.prefix) / "share" / "segfn" / "examples")
+
+
 def template_source(template: str) -> str:
     """The source of the example ``template`` ("stripe-events" or "stripe_events").
 
     Read from ``examples/`` beside the package in a source checkout, else from the copies
-    shipped in ``segfn.templates``.
+    installed with the package under ``{sys.prefix}/share/segfn/examples``.
     """
     module = template.replace("-", "_")
-    checkout = Path(__file__).resolve().parents[2] / "examples" / f"{module}.py"
-    if checkout.is_file():
-        return checkout.read_text("utf-8")
-    shipped = resources.files("segfn.templates") / f"{module}.py"
-    if module.isidentifier() and shipped.is_file():
-        return shipped.read_text("utf-8")
+    if module.isidentifier():
+        for folder in EXAMPLE_FOLDERS:
+            if (folder / f"{module}.py").is_file():
+                return (folder / f"{module}.py").read_text("utf-8")
     raise click.BadParameter(f"no example named {template!r}", param_hint="--template")
 
 

@@ -1,1 +1,0 @@
-../../examples/github.py

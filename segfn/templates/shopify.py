@@ -1,1 +1,0 @@
-../../examples/shopify.py

@@ -1,1 +1,0 @@
-../../examples/stripe_events.py
