@@ -30,7 +30,7 @@ Settings:
 import hashlib
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, iso_timestamp
+from segfn import EventNotSupported, Segment, ValidationError, compact, iso_timestamp
 
 # object_type -> (name in events, collection of its records)
 OBJECTS = {
@@ -157,9 +157,6 @@ def group_contacts(lead_id, lead, timestamp):
                       timestamp=timestamp)
 
 
-def compact(values):
-    """``values`` without the empty ones, which Close sends as null, "" or []."""
-    return {name: value for name, value in values.items() if value not in (None, "", [], {})}
 
 
 def require(event, name):

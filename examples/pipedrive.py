@@ -28,7 +28,7 @@ them):
 
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, btoa, console, iso_timestamp
+from segfn import EventNotSupported, Segment, ValidationError, btoa, compact, console, iso_timestamp
 
 COLLECTIONS = {"deal": "deals", "person": "persons", "organization": "organizations",
                "note": "notes"}
@@ -127,8 +127,6 @@ def primary(entries):
     return None
 
 
-def compact(values):
-    return {name: value for name, value in values.items() if value not in (None, "")}
 
 
 def require(meta, name):

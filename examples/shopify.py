@@ -21,6 +21,7 @@ from segfn import (
     Segment,
     ValidationError,
     anonymous_id,
+    compact,
     iso_timestamp,
     verify_shopify,
 )
@@ -152,6 +153,3 @@ def money(value):
     return float(value) if value is not None else None
 
 
-def compact(values):
-    """Leave out what Shopify sent as null, rather than sending nulls downstream."""
-    return {key: value for key, value in values.items() if value is not None}

@@ -23,6 +23,7 @@ from segfn import (
     Segment,
     ValidationError,
     anonymous_id,
+    compact,
     console,
     iso_timestamp,
     verify_stripe,
@@ -204,6 +205,3 @@ def optional_time(seconds):
     return iso_timestamp(seconds) if seconds else None
 
 
-def compact(values):
-    """Leave out what Stripe sent as null, rather than sending nulls downstream."""
-    return {key: value for key, value in values.items() if value is not None}

@@ -31,6 +31,7 @@ def sdk_names() -> dict[str, Any]:
     from segfn.encoding import atob, btoa
     from segfn.fetch import Response, fetch, fetch_all
     from segfn.identities import anonymous_id, iso_timestamp, normalize_email
+    from segfn.properties import compact
     from segfn.segment import Segment
     from segfn.signatures import (
         verify_github,
@@ -57,6 +58,7 @@ def sdk_names() -> dict[str, Any]:
         "MessageTooLarge": errors.MessageTooLarge,
         "FetchError": errors.FetchError,
         "anonymous_id": anonymous_id,
+        "compact": compact,
         "iso_timestamp": iso_timestamp,
         "normalize_email": normalize_email,
         "verify_hmac": verify_hmac,

@@ -37,17 +37,22 @@ def payloads(request: pytest.FixtureRequest) -> Path:
     return PAYLOADS / request.module.SOURCE
 
 
+def invoke_cli(handler: Path, payload: Path) -> dict[str, Any]:
+    """What ``segfn invoke HANDLER --payload FILE --json`` prints, after checking it exits 0."""
+    command = [sys.executable, "-c", "from segfn.cli import main; main()", "invoke",
+               str(handler), "--payload", str(payload), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
 @pytest.fixture
 def same_from_cli() -> Callable[[Path, Path, Result], None]:
     """Check that ``segfn invoke HANDLER --payload FILE --json`` exits 0 and emits what the
     plugin's ``result`` holds."""
 
     def check(handler: Path, payload: Path, result: Result) -> None:
-        command = [sys.executable, "-c", "from segfn.cli import main; main()", "invoke",
-                   str(handler), "--payload", str(payload), "--json"]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
-        assert done.returncode == 0, done.stderr
-        printed = json.loads(done.stdout)
+        printed = invoke_cli(handler, payload)
         assert stable(printed["messages"]) == stable(result.messages)
         assert printed["objects"] == list(result.objects)
 

@@ -4,13 +4,12 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from segfn import anonymous_id
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "adyen"  # conftest.py: the payloads fixture is payloads/adyen/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "adyen.py"
@@ -175,9 +174,5 @@ def test_delivery_without_items_is_rejected(load_handler):
     ("refundWithData.json", ["Order Refunded"]),
 ])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert [m["event"] for m in json.loads(run.stdout)["messages"]] == events
+    output = invoke_cli(HANDLER, payloads / name)
+    assert [m["event"] for m in output["messages"]] == events

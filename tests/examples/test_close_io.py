@@ -3,11 +3,11 @@
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "close-io"  # conftest.py: the payloads fixture is payloads/close-io/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "close_io.py"
@@ -253,11 +253,6 @@ def test_event_without_user_is_rejected(load_handler, payloads):
     ("opportunity_created.json", ["Opportunity Created"]),
 ])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    output = json.loads(run.stdout)
+    output = invoke_cli(HANDLER, payloads / name)
     assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
     assert len(output["objects"]) == 1

@@ -3,13 +3,12 @@
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from segfn import anonymous_id
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "intercom"  # conftest.py: the payloads fixture is payloads/intercom/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "intercom.py"
@@ -127,11 +126,6 @@ def test_customer_without_id_or_email_is_rejected(load_handler, payloads):
 
 @pytest.mark.parametrize("name, events", [(REPLIED, ["Conversation Replied"])])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    output = json.loads(run.stdout)
+    output = invoke_cli(HANDLER, payloads / name)
     assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
     assert [o["collection"] for o in output["objects"]] == ["conversations"]

@@ -2,11 +2,11 @@
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "pipedrive"  # conftest.py: the payloads fixture is payloads/pipedrive/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "pipedrive.py"
@@ -189,11 +189,6 @@ def test_delivery_without_meta_object_is_rejected(load_handler, payloads):
     ("personUpdated.json", []),
 ])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    output = json.loads(run.stdout)
+    output = invoke_cli(HANDLER, payloads / name)
     assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
     assert len(output["objects"]) == 1

@@ -4,11 +4,11 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "survey-monkey"  # conftest.py: the payloads fixture is payloads/survey-monkey/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "survey_monkey.py"
@@ -107,11 +107,6 @@ def test_delivery_without_survey_is_rejected(load_handler, payloads):
     ("responseCompleted.json", ["Survey Response Submitted"]),
 ])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    output = json.loads(run.stdout)
+    output = invoke_cli(HANDLER, payloads / name)
     assert [m["event"] for m in output["messages"]] == events
     assert [o["collection"] for o in output["objects"]] == ["survey_responses"]

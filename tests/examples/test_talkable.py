@@ -1,13 +1,12 @@
 """examples/talkable.py: referral webhooks become events about advocates and friends."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from segfn import anonymous_id
+from tests.examples.conftest import invoke_cli
 
 SOURCE = "talkable"  # conftest.py: the payloads fixture is payloads/talkable/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "talkable.py"
@@ -143,10 +142,5 @@ def test_signup_without_email_is_rejected(load_handler, payloads):
     ("reward_web_hook.json", ["Reward Earned"]),
 ])
 def test_cli_invoke(payloads, name, events):
-    run = subprocess.run(
-        [sys.executable, "-c", "from segfn.cli import main; main()", "invoke", str(HANDLER),
-         "--payload", str(payloads / name), "--json"],
-        capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stdout + run.stderr
-    output = json.loads(run.stdout)
+    output = invoke_cli(HANDLER, payloads / name)
     assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
