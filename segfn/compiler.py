@@ -15,16 +15,18 @@ from segfn.errors import InvalidSettings
 _TOO_DEEP = "{}: the code is nested too deeply to compile; split long expressions up"
 
 
+def _source_key(handler: Handler) -> str:
+    return hashlib.sha256(f"{handler.filename}\0{handler.source}".encode()).hexdigest()
+
+
 @attrs.frozen
 class Handler:
     """Handler source code and where it came from; ``key`` identifies it in worker caches."""
 
     source: str
     filename: str = "handler.py"
-
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(f"{self.filename}\0{self.source}".encode()).hexdigest()
+    # Hashed once: every job carries its handler's key to the worker.
+    key: str = attrs.field(default=attrs.Factory(_source_key, takes_self=True), eq=False)
 
 
 def _check_shape(tree: ast.Module, filename: str) -> None:

@@ -58,7 +58,7 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(Handler(data["source"], data["filename"]),
+        return cls(Handler(data["source"], data["filename"], data["key"]),
                    HttpRequest.from_dict(data["request"]), data["settings"],
                    data["invocation_id"], data["alphabetize"], data["cache_dir"])
 

@@ -1,8 +1,10 @@
 """The parent side of the sandbox: long-lived worker processes and the jobs sent to them.
 
-A job goes to a worker none of whose jobs is using the CPU; a job that waits on ``fetch``
-frees its worker for another job meanwhile, so IO-bound handlers scale with concurrency
-while a CPU-bound one never slows another. Every job has a hard deadline (the time limit
+A job goes to the worker with the fewest jobs using the CPU. A worker takes a second one
+only while its running job is young, so that it never sits idle waiting for the parent to
+hand it the next job, yet a long-running job never has another waiting behind it. A job
+that waits on ``fetch`` frees its worker meanwhile, so IO-bound handlers scale with
+concurrency. Every job has a hard deadline (the time limit
 plus a grace period): a worker still busy then is killed and replaced, and its other jobs,
 which did nothing wrong, run again on another worker.
 """
@@ -28,6 +30,9 @@ T = TypeVar("T")
 
 _MAX_ATTEMPTS = 2
 _MAX_START_FAILURES = 3
+# A worker takes a second job only while its running one is younger than this.
+_PIPELINE_DEPTH = 2
+_PIPELINE_WINDOW = 0.05
 
 
 @attrs.frozen
@@ -51,6 +56,7 @@ class _Call:
     attempts: int = 0
     overdue: bool = False
     timer: asyncio.TimerHandle | None = None
+    sent_at: float = 0.0
 
 
 @attrs.define(eq=False)
@@ -150,11 +156,11 @@ class WorkerPool:
         self._background(self._read(worker))
 
     def _pick(self) -> _Worker | None:
-        idle = [w for w in self._workers
-                if w.ready.is_set() and not w.retiring and w.busy == 0
-                and len(w.calls) < protocol.MAX_JOBS_PER_WORKER
-                and w.process.returncode is None]
-        return min(idle, key=lambda w: len(w.calls), default=None)
+        now = asyncio.get_running_loop().time()
+        open_ = [w for w in self._workers
+                 if w.ready.is_set() and not w.retiring and w.process.returncode is None
+                 and len(w.calls) < protocol.MAX_JOBS_PER_WORKER and _can_take(w, now)]
+        return min(open_, key=lambda w: (w.busy, len(w.calls)), default=None)
 
     def _dispatch(self) -> None:
         while self._queue:
@@ -166,6 +172,7 @@ class WorkerPool:
                 continue
             number = next(self._numbers)
             worker.calls[number] = call
+            call.sent_at = asyncio.get_running_loop().time()
             call.timer = asyncio.get_running_loop().call_later(
                 self.limits.timeout + self.limits.grace, self._overdue, worker, number)
             worker.send({"op": "invoke", "id": number, "job": call.job.to_dict()})
@@ -277,6 +284,14 @@ class WorkerPool:
     def _fail_queue(self, message: str) -> None:
         while self._queue:
             self._finish(self._queue.popleft(), Result.failed(errors.BAD_REQUEST, message))
+
+
+def _can_take(worker: _Worker, now: float) -> bool:
+    """Whether a worker may start another job now (see the module docstring)."""
+    running = [c for n, c in worker.calls.items() if n not in worker.fetching]
+    if len(running) >= _PIPELINE_DEPTH:
+        return False
+    return all(now - c.sent_at < _PIPELINE_WINDOW for c in running)
 
 
 def _exit_reason(code: int | None) -> str:

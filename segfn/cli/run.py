@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 import uvicorn
+import uvloop
 
 from runner.app import create_app
 from runner.delivery import Destination
@@ -129,7 +130,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
                + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
                + f"events go to {destination}")
     try:
-        asyncio.run(_serve(app, host, port, watched if reload else None))
+        uvloop.run(_serve(app, host, port, watched if reload else None))
     except KeyboardInterrupt:
         # uvicorn has already shut down gracefully; it re-raises the signal it caught.
         pass
