@@ -45,18 +45,17 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
         check_size(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            chunk = await asyncio.wait_for(anext(stream), stall)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise RequestRefused(408, "RequestTimeout",
-                                 f"the request body did not arrive within {stall:g} s")
-        size += len(chunk)
-        check_size(size, limit)
-        chunks.append(chunk)
+    try:
+        # One deadline per chunk: a sender may be slow, but never silent for ``stall``.
+        async with asyncio.timeout(stall) as deadline:
+            async for chunk in request.stream():
+                size += len(chunk)
+                check_size(size, limit)
+                chunks.append(chunk)
+                deadline.reschedule(asyncio.get_running_loop().time() + stall)
+    except TimeoutError:
+        raise RequestRefused(408, "RequestTimeout",
+                             f"the request body did not arrive within {stall:g} s")
     return b"".join(chunks)
 
 

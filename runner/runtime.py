@@ -102,7 +102,7 @@ class Runtime:
         return task
 
     def cache_dir(self, function: str) -> str:
-        return str(self.data_dir / "cache" / function)
+        return f"{self.data_dir}/cache/{function}"
 
     async def deliver(self, source: Source, request: HttpRequest) -> Outcome:
         """Run a webhook delivery and store its outcome; the answer is safe to give."""

@@ -157,10 +157,16 @@ class WorkerPool:
 
     def _pick(self) -> _Worker | None:
         now = asyncio.get_running_loop().time()
-        open_ = [w for w in self._workers
-                 if w.ready.is_set() and not w.retiring and w.process.returncode is None
-                 and len(w.calls) < protocol.MAX_JOBS_PER_WORKER and _can_take(w, now)]
-        return min(open_, key=lambda w: (w.busy, len(w.calls)), default=None)
+        best: _Worker | None = None
+        for worker in self._workers:
+            if (worker.ready.is_set() and not worker.retiring
+                    and worker.process.returncode is None
+                    and len(worker.calls) < protocol.MAX_JOBS_PER_WORKER
+                    and _can_take(worker, now)
+                    and (best is None or (worker.busy, len(worker.calls))
+                         < (best.busy, len(best.calls)))):
+                best = worker
+        return best
 
     def _dispatch(self) -> None:
         while self._queue:
@@ -288,10 +294,14 @@ class WorkerPool:
 
 def _can_take(worker: _Worker, now: float) -> bool:
     """Whether a worker may start another job now (see the module docstring)."""
-    running = [c for n, c in worker.calls.items() if n not in worker.fetching]
-    if len(running) >= _PIPELINE_DEPTH:
-        return False
-    return all(now - c.sent_at < _PIPELINE_WINDOW for c in running)
+    running = 0
+    for number, call in worker.calls.items():
+        if number in worker.fetching:
+            continue
+        running += 1
+        if running >= _PIPELINE_DEPTH or now - call.sent_at >= _PIPELINE_WINDOW:
+            return False
+    return True
 
 
 def _exit_reason(code: int | None) -> str:
