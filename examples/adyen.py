@@ -35,7 +35,7 @@ import base64
 import hashlib
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, anonymous_id, iso_timestamp
+from segfn import EventNotSupported, Segment, ValidationError, anonymous_id, iso_timestamp, require
 
 # eventCode -> (event name when success is "true", event name when it is "false")
 EVENTS = {
@@ -88,8 +88,8 @@ def verify_signature(item, key):
 
 
 def track(item, live):
-    code = require(item, "eventCode")
-    psp_reference = require(item, "pspReference")
+    code = require(item, "eventCode", within="NotificationRequestItem")
+    psp_reference = require(item, "pspReference", within="NotificationRequestItem")
     if code not in EVENTS:
         raise EventNotSupported(f"Adyen event {code} is not supported")
     success = item.get("success") == "true"
@@ -125,7 +125,7 @@ def shopper(item):
         return {"userId": extra["shopperReference"]}
     if extra.get("shopperEmail"):
         return {"anonymousId": anonymous_id(extra["shopperEmail"])}
-    return {"anonymousId": require(item, "merchantReference")}
+    return {"anonymousId": require(item, "merchantReference", within="NotificationRequestItem")}
 
 
 def major_units(amount):
@@ -133,8 +133,3 @@ def major_units(amount):
         return None
     return amount["value"] / 10 ** DECIMALS.get(amount.get("currency"), 2)
 
-
-def require(item, name):
-    if not item.get(name):
-        raise ValidationError(f"NotificationRequestItem.{name} is missing")
-    return item[name]

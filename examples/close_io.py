@@ -30,7 +30,7 @@ Settings:
 import hashlib
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, compact, iso_timestamp
+from segfn import EventNotSupported, Segment, ValidationError, compact, iso_timestamp, require
 
 # object_type -> (name in events, collection of its records)
 OBJECTS = {
@@ -61,11 +61,11 @@ def on_request(request, settings):
     event = request.json().get("event")
     if not isinstance(event, dict):
         raise ValidationError("event is missing")
-    object_type = require(event, "object_type")
-    action = require(event, "action")
+    object_type = require(event, "object_type", within="event")
+    action = require(event, "action", within="event")
     if object_type not in OBJECTS or action not in ACTIONS:
         raise EventNotSupported(f"Close event {object_type} {action} is not supported")
-    object_id = require(event, "object_id")
+    object_id = require(event, "object_id", within="event")
     record = event.get("data") or {}
     timestamp = iso_timestamp(event["date_created"]) if event.get("date_created") else None
 
@@ -112,7 +112,7 @@ def track(event, object_type, action, record, timestamp):
     if object_type == "opportunity" and record.get("value") is not None:
         properties["value"] = record["value"] / 100  # Close counts in cents
     Segment.track({
-        "userId": require(event, "user_id"),
+        "userId": require(event, "user_id", within="event"),
         "event": f"{noun} {ACTIONS[action]}",
         "properties": compact(properties),
         "timestamp": timestamp,
@@ -158,8 +158,3 @@ def group_contacts(lead_id, lead, timestamp):
 
 
 
-
-def require(event, name):
-    if not event.get(name):
-        raise ValidationError(f"event.{name} is missing")
-    return event[name]

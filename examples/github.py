@@ -11,7 +11,15 @@ Settings:
         delivery must carry a valid ``X-Hub-Signature-256``.
 """
 
-from segfn import EventNotSupported, Segment, ValidationError, console, iso_timestamp, verify_github
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    console,
+    iso_timestamp,
+    require,
+    verify_github,
+)
 
 
 def on_request(request, settings):
@@ -27,25 +35,19 @@ def on_request(request, settings):
     if event not in ("issues", "issue_comment"):
         raise EventNotSupported(f"GitHub event {event!r} is not supported")
 
-    sender = required(body, "sender")
-    properties = issue_properties(required(body, "issue"), required(body, "repository"))
+    sender = require(body, "sender")
+    properties = issue_properties(require(body, "issue"), require(body, "repository"))
     identify_sender(sender)
     if event == "issues":
         track_issue(body, sender, properties)
     else:
-        track_comment(body, sender, properties, required(body, "comment"))
+        track_comment(body, sender, properties, require(body, "comment"))
 
-
-def required(body, field):
-    value = body.get(field)
-    if not value:
-        raise ValidationError(f"{field} is missing")
-    return value
 
 
 def identify_sender(sender):
     Segment.identify({
-        "userId": str(sender["id"]),
+        "userId": str(require(sender, "id", within="sender")),
         "traits": {
             "username": sender.get("login"),
             "avatar": sender.get("avatar_url"),
@@ -56,36 +58,41 @@ def identify_sender(sender):
 
 def track_issue(body, sender, properties):
     Segment.track({
-        "userId": str(sender["id"]),
+        "userId": str(require(sender, "id", within="sender")),
         # "opened" becomes "Issue Opened"; "unassigned" becomes "Issue Unassigned".
         "event": f"Issue {action(body)}",
         "properties": properties,
-        "timestamp": iso_timestamp(body["issue"]["updated_at"]),
+        "timestamp": changed_at(body["issue"]),
     })
 
 
 def track_comment(body, sender, properties, comment):
-    properties["comment_id"] = str(comment["id"])
+    properties["comment_id"] = str(require(comment, "id", within="comment"))
     properties["comment_url"] = comment.get("html_url")
     Segment.track({
-        "userId": str(sender["id"]),
+        "userId": str(require(sender, "id", within="sender")),
         "event": f"Issue Comment {action(body)}",
         "properties": properties,
-        "timestamp": iso_timestamp(comment["updated_at"]),
+        "timestamp": changed_at(comment),
     })
 
 
 def action(body):
-    return required(body, "action").replace("_", " ").title()
+    return require(body, "action").replace("_", " ").title()
 
 
 def issue_properties(issue, repository):
     return {
-        "issue_id": str(issue["id"]),
+        "issue_id": str(require(issue, "id", within="issue")),
         "issue_number": issue.get("number"),
         "title": issue.get("title"),
         "state": issue.get("state"),
         "url": issue.get("html_url"),
         "repository": repository.get("full_name"),
-        "repository_id": str(repository["id"]),
+        "repository_id": str(require(repository, "id", within="repository")),
     }
+
+
+def changed_at(record):
+    """When GitHub says the issue or comment last changed; None lets Segment use now."""
+    return iso_timestamp(record["updated_at"]) if record.get("updated_at") else None

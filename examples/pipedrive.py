@@ -28,7 +28,16 @@ them):
 
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, btoa, compact, console, iso_timestamp
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    btoa,
+    compact,
+    console,
+    iso_timestamp,
+    require,
+)
 
 COLLECTIONS = {"deal": "deals", "person": "persons", "organization": "organizations",
                "note": "notes"}
@@ -40,11 +49,11 @@ def on_request(request, settings):
         check_credentials(request, settings)
     body = request.json()
     meta = body.get("meta") or {}
-    kind = require(meta, "object")
-    action = require(meta, "action")
+    kind = require(meta, "object", within="meta")
+    action = require(meta, "action", within="meta")
     if kind not in COLLECTIONS or action not in ACTIONS:
         raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
-    record_id = require(meta, "id")
+    record_id = require(meta, "id", within="meta")
     # A deleted record only arrives as it was before.
     record = body.get("current") or body.get("previous")
     if record is None:
@@ -128,8 +137,3 @@ def primary(entries):
 
 
 
-
-def require(meta, name):
-    if meta.get(name) is None:
-        raise ValidationError(f"meta.{name} is missing")
-    return meta[name]

@@ -26,6 +26,7 @@ from segfn import (
     compact,
     console,
     iso_timestamp,
+    require,
     verify_stripe,
 )
 
@@ -119,7 +120,7 @@ def charge_succeeded(charge, timestamp):
 
 
 def subscription_changed(subscription, event, timestamp):
-    customer = required(subscription, "customer", "data.object.customer")
+    customer = require(subscription, "customer", within="data.object")
     plan = subscription.get("plan") or {}
     if plan:
         save_plan(plan)
@@ -158,7 +159,7 @@ def save_plan(plan):
 
 
 def invoice_changed(invoice, event, timestamp):
-    customer = required(invoice, "customer", "data.object.customer")
+    customer = require(invoice, "customer", within="data.object")
     currency = invoice["currency"]
     Segment.track({
         "userId": customer,
@@ -185,11 +186,6 @@ def identity(customer_id, email):
         return {"anonymousId": anonymous_id(email)}
     return None
 
-
-def required(obj, key, path):
-    if not obj.get(key):
-        raise ValidationError(f"{path} is missing")
-    return obj[key]
 
 
 def amount(minor_units, currency):

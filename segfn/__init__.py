@@ -24,7 +24,7 @@ from segfn.errors import (
 )
 from segfn.fetch import Response, fetch, fetch_all
 from segfn.identities import anonymous_id, iso_timestamp, normalize_email
-from segfn.properties import compact
+from segfn.properties import compact, require
 from segfn.request import Request
 from segfn.segment import Segment
 from segfn.signatures import (
@@ -56,6 +56,7 @@ __all__ = [
     "fetch_all",
     "anonymous_id",
     "compact",
+    "require",
     "iso_timestamp",
     "normalize_email",
     "verify_github",

@@ -31,7 +31,7 @@ def sdk_names() -> dict[str, Any]:
     from segfn.encoding import atob, btoa
     from segfn.fetch import Response, fetch, fetch_all
     from segfn.identities import anonymous_id, iso_timestamp, normalize_email
-    from segfn.properties import compact
+    from segfn.properties import compact, require
     from segfn.segment import Segment
     from segfn.signatures import (
         verify_github,
@@ -59,6 +59,7 @@ def sdk_names() -> dict[str, Any]:
         "FetchError": errors.FetchError,
         "anonymous_id": anonymous_id,
         "compact": compact,
+        "require": require,
         "iso_timestamp": iso_timestamp,
         "normalize_email": normalize_email,
         "verify_hmac": verify_hmac,

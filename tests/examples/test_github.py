@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import json
 from pathlib import Path
 
 from segfn.payloads import load_payload
@@ -135,3 +136,22 @@ def test_missing_event_header_and_missing_sender(load_handler, payloads):
                             headers={"X-GitHub-Event": "issues"})
     assert no_sender.error.type == "MessageRejected"
     assert "sender is missing" in no_sender.error.message
+
+
+def test_a_missing_nested_id_names_its_path(load_handler, payloads):
+    payload = load_payload(payloads / "issue-opened.json")
+    body = json.loads(payload.body)
+    del body["issue"]["id"]
+    result = load_handler(HANDLER).post(json=body, headers={"X-GitHub-Event": "issues"})
+    assert result.error.type == "MessageRejected"
+    assert "issue.id is missing" in result.error.message
+
+
+def test_an_issue_without_updated_at_is_tracked_at_the_call_time(load_handler):
+    body = {"action": "opened", "sender": {"id": 42, "login": "octocat"},
+            "issue": {"id": 1, "number": 7, "title": "Bug"},
+            "repository": {"id": 9, "full_name": "o/r"}}
+    result = load_handler(HANDLER).post(json=body, headers={"X-GitHub-Event": "issues"})
+    assert result.ok, result.error
+    assert result.tracks[0]["event"] == "Issue Opened"
+    assert result.tracks[0]["properties"]["issue_id"] == "1"
