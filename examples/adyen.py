@@ -71,9 +71,7 @@ def on_request(request, settings):
 
 
 def verify_signature(item, key):
-    signature = item.get("additionalData", {}).get("hmacSignature")
-    if not signature:
-        raise ValidationError("additionalData.hmacSignature is missing")
+    signature = require(item, "additionalData.hmacSignature")
     amount = item.get("amount", {})
     fields = [
         item.get("pspReference"), item.get("originalReference"),

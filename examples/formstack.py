@@ -14,7 +14,7 @@ Settings:
 
 import hmac
 
-from segfn import Segment, ValidationError, anonymous_id, normalize_email
+from segfn import Segment, ValidationError, anonymous_id, normalize_email, require
 
 # Formstack posts these beside the fields; they are not answers.
 RESERVED = ("FormID", "UniqueID", "HandshakeKey")
@@ -25,8 +25,7 @@ def on_request(request, settings):
     if settings.get("handshakeKey"):
         check_handshake(body, settings["handshakeKey"])
     for field in ("FormID", "UniqueID"):
-        if not body.get(field):
-            raise ValidationError(f"{field} is missing")
+        require(body, field)
 
     fields = {name: value for name, value in body.items()
               if name not in RESERVED and isinstance(value, dict)}

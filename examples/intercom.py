@@ -37,6 +37,7 @@ from segfn import (
     ValidationError,
     anonymous_id,
     iso_timestamp,
+    require,
     verify_hmac,
 )
 
@@ -59,14 +60,11 @@ def on_request(request, settings):
                     request.headers.get("X-Hub-Signature"), algorithm="sha1",
                     prefix="sha1=", header="X-Hub-Signature")
     body = request.json()
-    topic = body.get("topic")
-    if not topic:
-        raise ValidationError("topic is missing")
+    topic = require(body, "topic")
     if topic not in EVENTS:
         raise EventNotSupported(f"Intercom topic {topic} is not supported")
-    conversation = (body.get("data") or {}).get("item")
-    if not conversation or not conversation.get("id"):
-        raise ValidationError("data.item.id is missing")
+    require(body, "data.item.id")
+    conversation = body["data"]["item"]
     user = conversation.get("user") or {}
     customer = customer_ids(user)
     timestamp = timestamp_of(body.get("created_at"))

@@ -14,17 +14,14 @@ Settings: none. (PayPal signs webhooks with a certificate checked through its AP
 shared secret; use an unguessable webhook URL.)
 """
 
-from segfn import EventNotSupported, Segment, ValidationError
+from segfn import EventNotSupported, Segment, require
 
 
 def on_request(request, settings):
     body = request.json()
-    event_type = body.get("event_type")
-    if not event_type:
-        raise ValidationError("event_type is missing")
-    resource = body.get("resource")
-    if not resource or not resource.get("id"):
-        raise ValidationError("resource.id is missing")
+    event_type = require(body, "event_type")
+    require(body, "resource.id")
+    resource = body["resource"]
     handler = HANDLERS.get(event_type)
     if handler is None:
         raise EventNotSupported(f"PayPal event {event_type!r} is not supported")
@@ -32,9 +29,8 @@ def on_request(request, settings):
 
 
 def checkout_order_completed(order):
-    payer = order.get("payer") or {}
-    if not payer.get("payer_id"):
-        raise ValidationError("resource.payer.payer_id is missing")
+    require(order, "payer.payer_id", within="resource")
+    payer = order["payer"]
     total = order.get("gross_amount") or {}
     properties = {
         "order_id": order["id"],

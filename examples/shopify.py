@@ -23,6 +23,7 @@ from segfn import (
     anonymous_id,
     compact,
     iso_timestamp,
+    require,
     verify_shopify,
 )
 
@@ -35,8 +36,7 @@ def on_request(request, settings):
     if topic and not topic.startswith("orders/"):
         raise EventNotSupported(f"Shopify topic {topic!r} is not supported")
     order = request.json()
-    if not order.get("id"):
-        raise ValidationError("id is missing")
+    require(order, "id")
     if "line_items" not in order:
         raise ValidationError("line_items is missing")
 

@@ -21,7 +21,6 @@ Settings:
 from segfn import (
     EventNotSupported,
     Segment,
-    ValidationError,
     anonymous_id,
     compact,
     console,
@@ -53,12 +52,8 @@ def on_request(request, settings):
     if settings.get("webhookSecret"):
         verify_stripe(request, settings["webhookSecret"])
     body = request.json()
-    kind = body.get("type")
-    if not kind:
-        raise ValidationError("type is missing")
-    obj = (body.get("data") or {}).get("object")
-    if not obj:
-        raise ValidationError("data.object is missing")
+    kind = require(body, "type")
+    obj = require(body, "data.object")
     # When the event happened at Stripe, not when the webhook arrived.
     timestamp = iso_timestamp(body["created"]) if "created" in body else None
 

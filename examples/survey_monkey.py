@@ -30,7 +30,7 @@ body keyed with ``"{client id}&{client secret}"``; set both to require it):
 |              |        |          |           | ``Sm-Signature`` must match the body    |
 """
 
-from segfn import EventNotSupported, Segment, ValidationError, iso_timestamp, verify_hmac
+from segfn import EventNotSupported, Segment, ValidationError, iso_timestamp, require, verify_hmac
 
 # event_type -> (event name, the response's status as SurveyMonkey's API reports it)
 EVENTS = {
@@ -47,9 +47,7 @@ def on_request(request, settings):
         verify_hmac(request.raw_body, key, request.headers.get("Sm-Signature"),
                     algorithm="sha1", encoding="base64", header="Sm-Signature")
     body = request.json()
-    kind = body.get("event_type")
-    if not kind:
-        raise ValidationError("event_type is missing")
+    kind = require(body, "event_type")
     if kind not in EVENTS:
         raise EventNotSupported(f"SurveyMonkey event {kind} is not supported")
     resources = body.get("resources") or {}

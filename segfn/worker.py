@@ -1,10 +1,10 @@
 """The worker process: runs jobs its parent sends, each in a thread of its own.
 
 Started as ``python -m segfn.worker TIMEOUT MEMORY_MB``. It compiles each handler once and
-keeps running until its input closes. Several jobs may be in flight at once, but only
-while the others wait on ``fetch``: the parent sends a new job only to a worker whose
-running jobs are all waiting. A watchdog thread interrupts a job at its deadline; a job
-stuck where it cannot be interrupted (one long C call) is the parent's to kill.
+keeps running until its input closes. Several jobs may be in flight at once: those
+waiting on ``fetch``, and at most two using the CPU (the parent's dispatch rule, in
+``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
+cannot be interrupted (one long C call) is the parent's to kill.
 """
 
 from __future__ import annotations
