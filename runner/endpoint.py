@@ -18,9 +18,13 @@ from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
 from runner.source import Source
 from segfn.invocation import HttpRequest
-from segfn.webhook import MAX_BODY_BYTES, RequestRefused, check_content_type, check_size
-
-STALL_SECONDS = 30.0
+from segfn.webhook import (
+    MAX_BODY_BYTES,
+    STALL_SECONDS,
+    RequestRefused,
+    check_content_type,
+    check_size,
+)
 
 Router = Callable[[str], Source | None]
 

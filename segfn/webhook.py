@@ -15,6 +15,8 @@ from segfn.invocation import HttpRequest
 from segfn.request import URL
 
 MAX_BODY_BYTES = 512 * 1024
+# A sender that stalls this long while sending the body is answered 408.
+STALL_SECONDS = 30.0
 ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 DEFAULT_URL = "http://localhost/"
 

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from runner import errorlog, events
-from runner.delivery import read_dead_letters
 from runner.store import connect
 from segfn.cli.output import describe_message, print_json
 
@@ -44,6 +43,9 @@ def events_command(data_dir: Path, tail: bool, as_json: bool) -> None:
     "objects": [{"source", "collection", "id", "properties", "updated_at"}],
     "dead_letters": [...]}; with --tail, one event per line as it arrives.
     """
+    # Not at the top: the delivery module brings aiohttp, which other commands don't need.
+    from runner.delivery import read_dead_letters
+
     db = _database(data_dir)
     if as_json and not tail:
         stored = []

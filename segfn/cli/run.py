@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
-import uvloop
 
-from runner.app import create_app
-from runner.delivery import Destination
-from runner.endpoint import STALL_SECONDS, WebhookLimits
-from runner.retries import RetryPolicy
-from runner.runtime import Outcome, Runtime
 from runner.source import Source
 from segfn.cli.invoke import read_settings
 from segfn.cli.output import describe_message
 from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.pool import Limits, WorkerPool
+from segfn.webhook import STALL_SECONDS
+
+if TYPE_CHECKING:
+    from runner.runtime import Outcome
 
 _RELOAD_POLL = 0.5
 
@@ -112,6 +107,18 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
         rate_limit: float | None, retry_time_scale: float, timeout: float,
         read_timeout: float) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/."""
+    # Imported here, not at the top: the service's dependencies would slow every other
+    # command's start-up (segfn invoke runs once per call in scripts and CI).
+    import uvloop
+
+    from runner.app import create_app
+    from runner.delivery import Destination
+    from runner.endpoint import WebhookLimits
+    from runner.retries import RetryPolicy
+    from runner.runtime import Runtime
+    from segfn.egress import Egress, EgressPolicy
+    from segfn.pool import Limits, WorkerPool
+
     if segment_endpoint and not write_key:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
     watched = WatchedSource(handler_path, settings_path)
@@ -138,6 +145,8 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
 
 
 async def _serve(app: Any, host: str, port: int, watched: WatchedSource | None) -> None:
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            lifespan="on", timeout_graceful_shutdown=10))
     watcher = asyncio.create_task(watched.watch()) if watched else None
