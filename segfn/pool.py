@@ -1,8 +1,9 @@
 """The parent side of the sandbox: long-lived worker processes and the jobs sent to them.
 
-A job goes to the worker with the fewest jobs using the CPU. A worker takes a second one
-only while its running job is young, so that it never sits idle waiting for the parent to
-hand it the next job, yet a long-running job never has another waiting behind it. A job
+A job goes to the worker with the fewest jobs using the CPU. A worker takes more (up to
+four) only while the jobs it is running are young, so that it never sits idle waiting for
+the parent to hand it the next job, yet a long-running job never has another queued behind
+it for long. A job
 that waits on ``fetch`` frees its worker meanwhile, so IO-bound handlers scale with
 concurrency. Every job has a hard deadline (the time limit
 plus a grace period): a worker still busy then is killed and replaced, and its other jobs,
@@ -30,8 +31,8 @@ T = TypeVar("T")
 
 _MAX_ATTEMPTS = 2
 _MAX_START_FAILURES = 3
-# A worker takes a second job only while its running one is younger than this.
-_PIPELINE_DEPTH = 2
+# A worker takes another job only while those it runs are younger than this.
+_PIPELINE_DEPTH = 4
 _PIPELINE_WINDOW = 0.05
 
 

@@ -2,7 +2,7 @@
 
 Started as ``python -m segfn.worker TIMEOUT MEMORY_MB``. It compiles each handler once and
 keeps running until its input closes. Several jobs may be in flight at once: those
-waiting on ``fetch``, and at most two using the CPU (the parent's dispatch rule, in
+waiting on ``fetch``, and at most four using the CPU (the parent's dispatch rule, in
 ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
 cannot be interrupted (one long C call) is the parent's to kill.
 """
