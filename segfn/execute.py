@@ -7,7 +7,7 @@ import time
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segfn import errors, scope
@@ -70,10 +70,12 @@ def sdk_names() -> dict[str, Any]:
     }
 
 
-def sandbox_registry() -> ModuleRegistry:
-    """The default modules plus ``segfn`` itself, as handlers see it."""
+def sandbox_registry(extra: Mapping[str, Iterable[str]] | None = None) -> ModuleRegistry:
+    """The default modules, ``segfn`` itself as handlers see it, and the operator's extra
+    modules (module name to exposed names)."""
     registry = default_registry()
     registry.register("segfn", sdk_names)
+    registry.expose(extra or {})
     return registry
 
 

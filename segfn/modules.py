@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy as _copy
 import importlib
+import json
 import random as _random
+import types
 import urllib.parse as _urlparse
 import zlib as _zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -121,6 +123,49 @@ def _pick(module_name: str, names: Iterable[str]) -> Callable[[], dict[str, Any]
     return load
 
 
+def _pick_checked(module_name: str, names: Iterable[str]) -> Callable[[], dict[str, Any]]:
+    """``_pick`` for names an operator chose: refuses a name that is itself a module, since
+    ``from m import x`` hands it over without passing through the guards."""
+    pick = _pick(module_name, names)
+
+    def load() -> dict[str, Any]:
+        members = pick()
+        for name, value in members.items():
+            if isinstance(value, types.ModuleType):
+                raise ValueError(f"{module_name}.{name} is a module; list the names in it "
+                                 f"as a module of their own ({value.__name__})")
+        return members
+
+    return load
+
+
+def read_module_config(path: str) -> dict[str, list[str]]:
+    """An operator's extra modules: a JSON object of module name to the names it exposes.
+
+    Checked here, in the process that reads it, so that a mistake stops the command at
+    start rather than every worker: each module must import and have each listed name.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            config = json.load(file)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or not all(
+            isinstance(names, list) and all(isinstance(n, str) and not n.startswith("_")
+                                            for n in names)
+            for names in config.values()):
+        raise ValueError(f"{path}: expected {{\"module\": [\"name\", ...]}} with names "
+                         "that do not start with _")
+    for module_name, names in config.items():
+        try:
+            _pick_checked(module_name, names)()
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"{path}: {module_name}: {exc}") from None
+    return config
+
+
 _RE_FLAGS = ("A", "ASCII", "I", "IGNORECASE", "M", "MULTILINE", "S", "DOTALL", "X", "VERBOSE",
              "U", "UNICODE")
 _ROUNDING = ("ROUND_UP", "ROUND_DOWN", "ROUND_CEILING", "ROUND_FLOOR", "ROUND_HALF_UP",
@@ -220,6 +265,11 @@ class ModuleRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._loaders)
+
+    def expose(self, config: Mapping[str, Iterable[str]]) -> None:
+        """Expose an operator's extra modules (see ``read_module_config``)."""
+        for name, names in config.items():
+            self.register(name, _pick_checked(name, list(names)))
 
     def register(self, name: str, members: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
                  ) -> None:

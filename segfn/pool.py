@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -83,11 +84,14 @@ class _Worker:
 class WorkerPool:
     """Runs jobs in ``size`` sandbox worker processes."""
 
-    def __init__(self, size: int = 2, limits: Limits = Limits()) -> None:
+    def __init__(self, size: int = 2, limits: Limits = Limits(),
+                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
         self.size = size
         self.limits = limits
+        # Extra modules the operator exposes to handlers: module name to exposed names.
+        self.modules = {name: list(names) for name, names in (modules or {}).items()}
         self._workers: list[_Worker] = []
         self._queue: collections.deque[_Call] = collections.deque()
         self._numbers = iter(range(1, sys.maxsize))
@@ -150,8 +154,9 @@ class WorkerPool:
         env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "segfn.worker", str(self.limits.timeout),
-            str(self.limits.memory_mb), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+            str(self.limits.memory_mb), json.dumps(self.modules),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            start_new_session=True)
         worker = _Worker(process)
         self._workers.append(worker)
         self._background(self._read(worker))
@@ -314,12 +319,13 @@ def _exit_reason(code: int | None) -> str:
 class BlockingPool:
     """A ``WorkerPool`` for code that is not async: the CLI and the pytest plugin."""
 
-    def __init__(self, size: int = 1, limits: Limits = Limits()) -> None:
+    def __init__(self, size: int = 1, limits: Limits = Limits(),
+                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="segfn-pool")
         self._thread.start()
-        self.pool = WorkerPool(size, limits)
+        self.pool = WorkerPool(size, limits, modules)
         self.run(self.pool.start())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -1,15 +1,16 @@
 """The worker process: runs jobs its parent sends, each in a thread of its own.
 
-Started as ``python -m segfn.worker TIMEOUT MEMORY_MB``. It compiles each handler once and
-keeps running until its input closes. Several jobs may be in flight at once: those
-waiting on ``fetch``, and at most four using the CPU (the parent's dispatch rule, in
-``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
+Started as ``python -m segfn.worker TIMEOUT MEMORY_MB MODULES_JSON``. It compiles each
+handler once and keeps running until its input closes. Several jobs may be in flight at
+once: those waiting on ``fetch``, and at most four using the CPU (the parent's dispatch
+rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
 cannot be interrupted (one long C call) is the parent's to kill.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 import sys
@@ -20,7 +21,7 @@ from typing import IO, Any
 
 from segfn import errors, protocol, scope
 from segfn.errors import Timeout
-from segfn.execute import Executor
+from segfn.execute import Executor, sandbox_registry
 from segfn.invocation import Job, Result
 
 _WATCH_INTERVAL = 0.02
@@ -39,13 +40,14 @@ class _Running:
 
 
 class Worker:
-    def __init__(self, output: IO[bytes], timeout: float) -> None:
+    def __init__(self, output: IO[bytes], timeout: float,
+                 modules: dict[str, list[str]]) -> None:
         self._output = output
         self._timeout = timeout
         self._write_lock = threading.Lock()
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
-        self._executor = Executor()
+        self._executor = Executor(sandbox_registry(modules))
         self._threads = ThreadPoolExecutor(max_workers=protocol.MAX_JOBS_PER_WORKER,
                                            thread_name_prefix="invocation")
 
@@ -142,13 +144,13 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def main() -> None:
-    timeout, memory_mb = float(sys.argv[1]), int(sys.argv[2])
+    timeout, memory_mb, modules = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
     # The protocol owns the original stdout; anything else printing goes to stderr.
     output = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer
     threading.stack_size(_STACK_SIZE)
-    worker = Worker(output, timeout)
+    worker = Worker(output, timeout, modules)
     _limit_memory(memory_mb)
     threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()
     worker.send({"op": "ready", "pid": os.getpid()})

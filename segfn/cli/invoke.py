@@ -16,6 +16,7 @@ from segfn.cli.output import fail, print_json, show_result
 from segfn.compiler import Handler
 from segfn.egress import Egress, EgressPolicy
 from segfn.invocation import Job, new_invocation_id
+from segfn.modules import read_module_config
 from segfn.payloads import PayloadError, load_payload
 from segfn.pool import BlockingPool, Limits
 from segfn.webhook import MAX_BODY_BYTES, RequestRefused, build_request
@@ -80,6 +81,22 @@ def _reason(kind: str, message: str) -> str:
     return message if message.startswith(f"{kind}:") else f"{kind}: {message}"
 
 
+def _module_config(ctx: click.Context, param: click.Parameter,
+                   path: str | None) -> dict[str, list[str]]:
+    if path is None:
+        return {}
+    try:
+        return read_module_config(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+modules_option = click.option(
+    "--modules", metavar="FILE", callback=_module_config,
+    help="Extra modules handlers may import: a JSON object of module name to the names "
+         "it exposes, e.g. {\"textwrap\": [\"dedent\"]}.")
+
+
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False))
@@ -104,12 +121,13 @@ def _reason(kind: str, message: str) -> str:
                    "(nothing when the request never reached the handler).")
 @click.option("--color/--no-color", default=None,
               help="Color the output [default: on a terminal, unless NO_COLOR is set].")
+@modules_option
 @click.pass_context
 def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
            body_path: str | None, headers: tuple[str, ...], content_type: str | None,
            query: str | None, url: str | None, settings_path: str | None,
            invocation_id: str | None, timeout: float, as_json: bool,
-           color: bool | None) -> None:
+           color: bool | None, modules: dict[str, list[str]]) -> None:
     """Run HANDLER.py once on one request, as the webhook would.
 
     Exits 0 when the handler succeeded, 1 when it failed (whatever the error type,
@@ -156,7 +174,7 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
     name = Path(handler_path).name
     handler = Handler(_read_handler(handler_path), name)
     try:
-        pool = BlockingPool(size=1, limits=Limits(timeout=timeout))
+        pool = BlockingPool(size=1, limits=Limits(timeout=timeout), modules=modules)
     except RuntimeError as exc:  # the worker process died before it was ready
         fail(f"the sandbox could not start: {exc}")
         ctx.exit(NOT_REACHED)

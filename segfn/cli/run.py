@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.source import Source
-from segfn.cli.invoke import read_settings
+from segfn.cli.invoke import modules_option, read_settings
 from segfn.cli.output import describe_message
 from segfn.compiler import Handler
 from segfn.webhook import STALL_SECONDS
@@ -102,10 +102,11 @@ def _print_outcome(source: Source, outcome: Outcome) -> None:
 @click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
               type=click.FloatRange(min=0.1),
               help="Seconds a sender may stall while sending the body (then 408).")
+@modules_option
 def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
         reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
         rate_limit: float | None, retry_time_scale: float, timeout: float,
-        read_timeout: float) -> None:
+        read_timeout: float, modules: dict[str, list[str]]) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/."""
     # Imported here, not at the top: the service's dependencies would slow every other
     # command's start-up (segfn invoke runs once per call in scripts and CI).
@@ -124,7 +125,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     watched = WatchedSource(handler_path, settings_path)
     own = tuple(f"http://{name}:{port}" for name in {host, "127.0.0.1", "localhost", "[::1]"})
     runtime = Runtime(
-        data_dir, WorkerPool(workers, Limits(timeout=timeout)),
+        data_dir, WorkerPool(workers, Limits(timeout=timeout), modules),
         # A development server: handlers may fetch services on this machine, not itself.
         Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
         watched.resolve,
