@@ -8,7 +8,9 @@ import sqlite3
 import time
 from typing import Any
 
-from segfn.invocation import HttpRequest, Result
+import attrs
+
+from segfn.invocation import Failure, HttpRequest, Result
 
 KEEP_PER_FUNCTION = 100
 KEEP_SECONDS = 30 * 24 * 3600
@@ -27,6 +29,14 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
+    """``result`` with secret values hidden in its error message and logs."""
+    if not secrets:
+        return result
+    error = result.error and Failure(result.error.type, redact(result.error.message, secrets))
+    return attrs.evolve(result, error=error, logs=[redact(line, secrets) for line in result.logs])
 
 
 def redacted_request(request: HttpRequest, secrets: tuple[str, ...]) -> dict[str, Any]:

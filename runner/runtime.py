@@ -113,7 +113,9 @@ class Runtime:
                    attempt: int, first_wait: float | None) -> Outcome:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
                   cache_dir=self.cache_dir(source.function))
-        result = await self.pool.invoke(job, self.egress)
+        # Secret setting values never leave in an answer, a log line or the errors log.
+        result = errorlog.redacted_result(await self.pool.invoke(job, self.egress),
+                                          source.secrets)
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.ok else STATUS.get(result.error.type, 400)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
