@@ -31,6 +31,7 @@ import pytest
 from segfn.compiler import Handler
 from segfn.egress import Egress, EgressPolicy
 from segfn.invocation import Job, Result
+from segfn.modules import read_module_config
 from segfn.payloads import load_payload
 from segfn.pool import BlockingPool
 from segfn.webhook import build_request
@@ -147,10 +148,18 @@ class LoadedHandler:
         return self.post(payload.body, headers=headers, settings=settings, **overrides)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("segfn_modules", "a JSON file of extra modules handlers may import, as "
+                  "given to segfn run --modules (relative to the rootdir)")
+
+
 @pytest.fixture(scope="session")
-def segfn_pool() -> Iterator[BlockingPool]:
-    """The sandbox worker processes shared by every test of the session."""
-    with BlockingPool(size=2) as pool:
+def segfn_pool(pytestconfig: pytest.Config) -> Iterator[BlockingPool]:
+    """The sandbox worker processes shared by every test of the session, with the extra
+    modules the ``segfn_modules`` ini option names, as deployed with ``--modules``."""
+    configured = pytestconfig.getini("segfn_modules")
+    modules = read_module_config(str(pytestconfig.rootpath / configured)) if configured else {}
+    with BlockingPool(size=2, modules=modules) as pool:
         yield pool
 
 

@@ -90,3 +90,17 @@ def test_invoke_takes_a_modules_file(tmp_path: Path) -> None:
                          text=True)
     assert bad.returncode == 2
     assert "os.path is a module" in bad.stderr
+
+
+def test_the_pytest_plugin_takes_the_same_modules_file(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text(HANDLER)
+    config_file(tmp_path, {"textwrap": ["dedent", "shorten"]})
+    (tmp_path / "pytest.ini").write_text("[pytest]\nsegfn_modules = modules.json\n")
+    (tmp_path / "test_handler.py").write_text(
+        "def test_it(load_handler):\n"
+        "    result = load_handler('handler.py').post(json={})\n"
+        "    assert result.logs == ['indented [...]'], result.error\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
