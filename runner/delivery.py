@@ -21,6 +21,7 @@ import aiohttp
 import attrs
 
 from runner.store import Store
+from segfn.identities import utc_iso
 
 MAX_BATCH_BYTES = 500_000
 MAX_BATCH_MESSAGES = 2500
@@ -67,19 +68,10 @@ def dead_letter(db: sqlite3.Connection, ids: list[int], body: str, status: int,
     delete_rows(db, ids)
 
 
-def outbox_depth(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-
-
 def read_dead_letters(db: sqlite3.Connection) -> list[dict[str, Any]]:
     rows = db.execute("SELECT * FROM dead_letters ORDER BY id").fetchall()
     return [{"at": r["at"], "status": r["status"], "response": r["response"],
              "batch": json.loads(r["batch"])} for r in rows]
-
-
-def _sent_at() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:
@@ -98,7 +90,6 @@ class Deliverer:
         self._destination = destination
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
-        self.failures = 0
 
     def notify(self) -> None:
         """Messages were added; deliver within ``FLUSH_AFTER`` seconds."""
@@ -116,7 +107,6 @@ class Deliverer:
             if wait is None:
                 backoff = FIRST_BACKOFF
                 continue
-            self.failures += 1
             if wait > 0:
                 await asyncio.sleep(wait)
             else:
@@ -134,7 +124,8 @@ class Deliverer:
     async def _send(self, batch: list[tuple[int, str]]) -> float | None:
         """Send one batch; None when it left the outbox, else seconds to wait (0: backoff)."""
         ids = [row_id for row_id, _ in batch]
-        body = '{"batch":[' + ",".join(m for _, m in batch) + f'],"sentAt":"{_sent_at()}"}}'
+        sent_at = utc_iso(datetime.now(UTC))
+        body = '{"batch":[' + ",".join(m for _, m in batch) + f'],"sentAt":"{sent_at}"}}'
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=30), trust_env=False)

@@ -11,7 +11,6 @@ import json
 import random
 import sqlite3
 import time
-from typing import Any
 
 import attrs
 
@@ -75,11 +74,3 @@ def next_due(db: sqlite3.Connection) -> float | None:
     return row["due"] if row else None
 
 
-def count(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT COUNT(*) FROM retries").fetchone()[0]
-
-
-def read_pending(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT invocation_id, source, attempt, due_at, last_error FROM retries "
-                      "ORDER BY due_at").fetchall()
-    return [dict(r) for r in rows]

@@ -46,7 +46,11 @@ def iso_timestamp(value: int | float | str | datetime) -> str:
         moment = value
     else:
         raise ValidationError(f"not a timestamp: {value!r}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return utc_iso(moment)
+
+
+def utc_iso(moment: datetime) -> str:
+    """``moment`` in UTC with milliseconds, ``2024-01-02T03:04:05.678Z``; naive means UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"

@@ -11,11 +11,12 @@ import hashlib
 import json
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from segfn.errors import MessageTooLarge, ValidationError
+from segfn.identities import utc_iso
 from segfn.version import VERSION
 
 KINDS = ("identify", "track", "page", "screen", "group", "alias")
@@ -172,7 +173,7 @@ def _to_json(value: Any, path: str, parents: set[int]) -> Any:
             raise ValidationError(f"{path} is {value}, which is not JSON")
         return float(value)
     if isinstance(value, datetime):
-        return _iso(value)
+        return utc_iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -268,7 +269,7 @@ def _check_message_id(kind: str, value: Any) -> None:
 
 def _timestamp(kind: str, value: Any) -> str:
     if isinstance(value, datetime):
-        return _iso(value)
+        return utc_iso(value)
     if isinstance(value, str):
         iso = value[:-1] + "+00:00" if value.endswith("Z") else value
         try:
@@ -281,13 +282,6 @@ def _timestamp(kind: str, value: Any) -> str:
     raise ValidationError(
         f"{kind}: timestamp must be an ISO-8601 string or a datetime, got {_type(value)}"
     )
-
-
-def _iso(value: datetime) -> str:
-    """UTC with milliseconds, ``2024-01-02T03:04:05.678Z``; naive means UTC."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _number(value: Decimal, path: str) -> int | float:
