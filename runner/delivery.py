@@ -5,15 +5,20 @@ for good (a 4xx other than 429), in which case the batch and the answer are kept
 dead-letter table for the user to see. Anything else (429, 5xx, no connection) is tried
 again, backing off from 1 s, doubling up to 5 minutes, with jitter, or as ``Retry-After``
 says.
+
+Each source may have its own write key, so a batch holds the messages of one write key
+only: the oldest row's, with the rows after it under the same key (NULL: the destination's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +39,10 @@ _ENVELOPE_BYTES = 64
 
 @attrs.frozen
 class Destination:
-    """A Tracking API: its base URL and the write key that authenticates."""
+    """A Tracking API: its base URL and the write key of messages without their own.
+
+    ``write_key`` may be "" when every source brings its own key.
+    """
 
     endpoint: str = attrs.field(converter=lambda url: url.rstrip("/"))
     write_key: str
@@ -44,17 +52,40 @@ class Destination:
         return f"{self.endpoint}/v1/batch"
 
 
-def take_batch(db: sqlite3.Connection) -> list[tuple[int, str]]:
-    """The oldest outbox rows that fit one batch: (id, message JSON)."""
-    rows = db.execute("SELECT id, message FROM outbox ORDER BY id LIMIT ?",
-                      (MAX_BATCH_MESSAGES,)).fetchall()
+@attrs.frozen
+class Batch:
+    """Outbox rows to send together: (id, message JSON), oldest first, and their key."""
+
+    write_key: str | None
+    rows: list[tuple[int, str]]
+
+    @property
+    def ids(self) -> list[int]:
+        return [row_id for row_id, _ in self.rows]
+
+
+def take_batch(db: sqlite3.Connection) -> Batch | None:
+    """The oldest row's write key and its oldest rows that fit one batch; None if empty."""
+    oldest = db.execute("SELECT write_key FROM outbox ORDER BY id LIMIT 1").fetchone()
+    if oldest is None:
+        return None
+    key = oldest["write_key"]
+    # IS, not =: it matches NULL to NULL.
+    rows = db.execute("SELECT id, message FROM outbox WHERE write_key IS ? ORDER BY id "
+                      "LIMIT ?", (key, MAX_BATCH_MESSAGES)).fetchall()
     batch, size = [], _ENVELOPE_BYTES
     for row in rows:
         size += len(row["message"].encode("utf-8")) + 1
         if batch and size > MAX_BATCH_BYTES:
             break
         batch.append((row["id"], row["message"]))
-    return batch
+    return Batch(key, batch)
+
+
+def basic_auth(write_key: str) -> str:
+    """The Authorization header Segment expects: the write key as user, no password."""
+    # Built here: aiohttp.BasicAuth is deprecated, and its replacement is not in 3.9.
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode("ascii")
 
 
 def delete_rows(db: sqlite3.Connection, ids: list[int]) -> None:
@@ -83,11 +114,17 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
 
 
 class Deliverer:
-    """The loop that empties the outbox into the destination."""
+    """The loop that empties the outbox into the destination.
 
-    def __init__(self, store: Store, destination: Destination) -> None:
+    ``on_failure`` hears of every send that did not take the batch, with a reason:
+    ``"status 503"``, ``"status 400"``, ``"network"``.
+    """
+
+    def __init__(self, store: Store, destination: Destination,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self._store = store
         self._destination = destination
+        self._on_failure = on_failure
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
 
@@ -100,7 +137,7 @@ class Deliverer:
         while True:
             self._wake.clear()
             batch = await self._store.run(take_batch)
-            if not batch:
+            if batch is None:
                 await self._idle()
                 continue
             wait = await self._send(batch)
@@ -121,30 +158,37 @@ class Deliverer:
         # Let the rest of a burst arrive, so it leaves as one batch.
         await asyncio.sleep(FLUSH_AFTER)
 
-    async def _send(self, batch: list[tuple[int, str]]) -> float | None:
+    async def _send(self, batch: Batch) -> float | None:
         """Send one batch; None when it left the outbox, else seconds to wait (0: backoff)."""
-        ids = [row_id for row_id, _ in batch]
+        ids = batch.ids
         sent_at = utc_iso(datetime.now(UTC))
-        body = '{"batch":[' + ",".join(m for _, m in batch) + f'],"sentAt":"{sent_at}"}}'
+        body = '{"batch":[' + ",".join(m for _, m in batch.rows) + f'],"sentAt":"{sent_at}"}}'
+        key = batch.write_key if batch.write_key is not None else self._destination.write_key
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
         try:
             async with self._session.post(
                     self._destination.batch_url, data=body.encode("utf-8"),
-                    auth=aiohttp.BasicAuth(self._destination.write_key, ""),
-                    headers={"Content-Type": "application/json"}) as response:
+                    headers={"Content-Type": "application/json",
+                             "Authorization": basic_auth(key)}) as response:
                 status, text = response.status, (await response.text())[:10_000]
                 wait = _retry_after(response)
         except (aiohttp.ClientError, TimeoutError):
+            self._failed("network")
             return 0
         if 200 <= status < 300:
             await self._store.run(lambda db: delete_rows(db, ids))
             return None
+        self._failed(f"status {status}")
         if status == 429 or status >= 500:
             return wait or 0
         await self._store.run(lambda db: dead_letter(db, ids, body, status, text))
         return None
+
+    def _failed(self, reason: str) -> None:
+        if self._on_failure is not None:
+            self._on_failure(reason)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -80,6 +80,10 @@ class Endpoint:
         source = self.route(request.url.path)
         if source is None:
             return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+        if source.paused:
+            # Not accepted, so the sender keeps the delivery and tries again later.
+            return error_response(503, "SourcePaused", "this source is paused",
+                                  {"Retry-After": "60"})
         try:
             check_content_type(request.headers.get("content-type"))
             declared = request.headers.get("content-length", "")

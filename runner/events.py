@@ -15,16 +15,18 @@ def _dump(value: Any) -> str:
 
 
 def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result: Result,
-                outbox: bool) -> None:
+                outbox: bool, write_key: str | None = None) -> None:
     """Store a successful invocation's messages and merge its objects.
 
-    With ``outbox``, messages wait there for the Tracking API; without, the embedded event
-    store is their destination.
+    With ``outbox``, messages wait there for the Tracking API, to be sent under
+    ``write_key`` (the destination's own when None); without, the embedded event store is
+    their destination.
     """
     now = time.time()
     if outbox:
-        db.executemany("INSERT INTO outbox (message, created_at) VALUES (?, ?)",
-                       [(_dump(m), now) for m in result.messages])
+        # An empty key authenticates nothing: store it as "use the destination's".
+        db.executemany("INSERT INTO outbox (message, created_at, write_key) VALUES (?, ?, ?)",
+                       [(_dump(m), now, write_key or None) for m in result.messages])
     else:
         db.executemany(
             "INSERT INTO events (source, invocation_id, message, received_at) "
@@ -43,11 +45,15 @@ def merge_object(db: sqlite3.Connection, source: str, collection: str, object_id
                (source, collection, object_id, _dump(merged), now))
 
 
-def read_events(db: sqlite3.Connection, after: int = 0, limit: int = 100
-                ) -> list[dict[str, Any]]:
-    """Stored events with an id above ``after``, oldest first."""
+def read_events(db: sqlite3.Connection, after: int = 0, limit: int = 100,
+                source: str | None = None) -> list[dict[str, Any]]:
+    """Stored events with an id above ``after``, oldest first; of one source if given."""
+    where, args = "id > ?", [after]
+    if source is not None:
+        where += " AND source = ?"
+        args.append(source)
     rows = db.execute("SELECT id, source, invocation_id, message, received_at FROM events "
-                      "WHERE id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
+                      f"WHERE {where} ORDER BY id LIMIT ?", (*args, limit)).fetchall()
     return [{"id": r["id"], "source": r["source"], "invocation_id": r["invocation_id"],
              "received_at": r["received_at"], "message": json.loads(r["message"])}
             for r in rows]

@@ -66,7 +66,8 @@ class Runtime:
     def __init__(self, data_dir: Path, pool: WorkerPool, egress: Egress, resolve: Resolver,
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
-                 listener: Listener | None = None) -> None:
+                 listener: Listener | None = None,
+                 on_delivery_failure: Callable[[str], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.pool = pool
         self.egress = egress
@@ -74,7 +75,8 @@ class Runtime:
         self.policy = policy
         self.listener = listener
         self.store = Store(self.data_dir / "segfn.db")
-        self.deliverer = Deliverer(self.store, destination) if destination else None
+        self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
+                          if destination else None)
         self._retrying: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
@@ -130,7 +132,8 @@ class Runtime:
         if result.ok:
             def accept(db: Any) -> None:
                 events.save_result(db, source.id, invocation_id, result,
-                                   outbox=self.deliverer is not None)
+                                   outbox=self.deliverer is not None,
+                                   write_key=source.write_key)
                 retries.remove(db, invocation_id)
 
             await self.store.run(accept)

@@ -11,10 +11,16 @@ from segfn.compiler import Handler
 
 @attrs.frozen
 class Source:
-    """What a webhook runs. ``secrets`` are setting values never to be shown or logged."""
+    """What a webhook runs. ``secrets`` are setting values never to be shown or logged.
+
+    ``write_key`` authenticates this source's messages at the Tracking API (the runner's
+    own key when None); a ``paused`` source refuses deliveries until it is resumed.
+    """
 
     id: str
     function: str
     handler: Handler
     settings: dict[str, Any] = attrs.field(factory=dict)
     secrets: tuple[str, ...] = ()
+    write_key: str | None = None
+    paused: bool = False

@@ -24,7 +24,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    write_key TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,6 +76,23 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version up to ``SCHEMA``."""
+    # One transaction: two processes opening an old file must not both add the column.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+        if "write_key" not in columns:
+            # NULL: these rows were meant for the runner's own write key.
+            db.execute("ALTER TABLE outbox ADD COLUMN write_key TEXT")
+        # Here, not in SCHEMA: an old file has the column only once the line above ran.
+        db.execute("CREATE INDEX IF NOT EXISTS outbox_write_key ON outbox (write_key)")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection in autocommit mode with the pragmas every user of the file needs."""
     db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
@@ -89,11 +107,13 @@ def connect(path: Path | str) -> sqlite3.Connection:
 class Store:
     """The database file and its writer thread."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, schema: str = SCHEMA) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(self.path)
-        self._db.executescript(SCHEMA)
+        self._db.executescript(schema)
+        if schema is SCHEMA:
+            migrate(self._db)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name="segfn-store")

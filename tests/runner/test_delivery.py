@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import concurrent.futures
+import json
+import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
+from runner import events
+from runner.delivery import Deliverer, Destination, read_dead_letters
+from runner.runtime import Runtime
+from runner.source import Source
+from runner.store import Store, connect
+from segfn.compiler import Handler
+from segfn.egress import Egress, EgressPolicy
+from segfn.invocation import HttpRequest, Result, new_invocation_id
+from segfn.pool import WorkerPool
 from tests.runner.harness import FakeSegment, basic_user, wait_until
 
 HANDLER = '''
@@ -123,3 +137,183 @@ def test_kill_9_with_the_embedded_store(start_runner) -> None:
     stored = numbers([e["message"] for e in restarted.segfn("events")["events"]])
     assert accepted == set(range(50))
     assert accepted <= stored
+
+
+# In-process: a real Store file and Deliverer against the fake Tracking API.
+
+def track(n: int, source: str) -> dict:
+    return {"type": "track", "event": "Order Completed", "userId": str(n),
+            "properties": {"n": n, "source": source}}
+
+
+def save(store: Store, source: str, write_key: str | None, *ns: int) -> None:
+    result = Result(messages=[track(n, source) for n in ns])
+    asyncio.run(store.run(lambda db: events.save_result(
+        db, source, new_invocation_id(), result, outbox=True, write_key=write_key)))
+
+
+def drain(store: Store, destination: Destination, until, timeout: float = 20.0,
+          on_failure=None) -> None:
+    """Run a Deliverer until ``until()`` holds."""
+    async def main() -> None:
+        deliverer = Deliverer(store, destination, on_failure)
+        task = asyncio.create_task(deliverer.run())
+        try:
+            deadline = time.monotonic() + timeout
+            while not until():
+                assert time.monotonic() < deadline, "delivery did not finish in time"
+                assert not task.done(), task
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await deliverer.aclose()
+            # The writer settles in order: once this is done, so is any change the
+            # cancelled loop left behind, and none is settled on a closed event loop.
+            await store.run(lambda db: None)
+
+    asyncio.run(main())
+
+
+def basic(write_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+def sent(fake: FakeSegment) -> list[tuple[str, list[int]]]:
+    """Each batch taken: its Authorization header and the numbers in it, in order."""
+    return [(auth, [m["properties"]["n"] for m in batch["body"]["batch"]])
+            for auth, batch in zip(fake.auth, fake.batches, strict=True)
+            if batch["status"] < 300]
+
+
+def test_each_write_key_gets_its_own_batches(tmp_path: Path,
+                                             fake_segment: FakeSegment) -> None:
+    store = Store(tmp_path / "segfn.db")
+    try:
+        save(store, "src_a", "wk_a", 1)
+        save(store, "src_b", "wk_b", 2)
+        save(store, "src_a", "wk_a", 3, 4)
+        save(store, "src_n", None, 5)
+        save(store, "src_b", "wk_b", 6)
+        save(store, "src_a", "wk_a", 7)
+        save(store, "src_n", None, 8)
+        drain(store, Destination(fake_segment.url, "wk_default"),
+              lambda: len(fake_segment.messages) == 8)
+        db = connect(tmp_path / "segfn.db")
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    finally:
+        store.close()
+    # Oldest row's key first; within one key, the order they were saved in.
+    assert sent(fake_segment) == [(basic("wk_a"), [1, 3, 4, 7]), (basic("wk_b"), [2, 6]),
+                                  (basic("wk_default"), [5, 8])]
+    for batch in fake_segment.batches:
+        assert len({m["properties"]["source"] for m in batch["body"]["batch"]}) == 1
+
+
+def test_no_default_write_key_when_every_source_has_one(tmp_path: Path,
+                                                       fake_segment: FakeSegment) -> None:
+    store = Store(tmp_path / "segfn.db")
+    try:
+        save(store, "src_a", "wk_a", 1)
+        save(store, "src_b", "", 2)  # an empty key is no key: the destination's
+        drain(store, Destination(fake_segment.url, ""),
+              lambda: len(fake_segment.messages) == 2)
+    finally:
+        store.close()
+    assert sent(fake_segment) == [(basic("wk_a"), [1]), (basic(""), [2])]
+
+
+def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
+                                                  fake_segment: FakeSegment) -> None:
+    fake_segment.answers = [(503, {"Retry-After": "0.1"}), (401, {})]
+    failures: list[str] = []
+    store = Store(tmp_path / "segfn.db")
+    try:
+        save(store, "src_a", "wk_bad", 1, 2)
+        save(store, "src_b", "wk_b", 3)
+        drain(store, Destination(fake_segment.url, "k"),
+              lambda: len(fake_segment.messages) == 1, on_failure=failures.append)
+        letters = read_dead_letters(connect(tmp_path / "segfn.db"))
+    finally:
+        store.close()
+    assert failures == ["status 503", "status 401"]
+    assert [b["status"] for b in fake_segment.batches] == [503, 401, 200]
+    assert fake_segment.auth[:2] == [basic("wk_bad")] * 2
+    assert sent(fake_segment) == [(basic("wk_b"), [3])]
+    assert [m["properties"]["n"] for m in letters[0]["batch"]["batch"]] == [1, 2]
+
+
+def test_network_failures_are_reported(tmp_path: Path) -> None:
+    fake = FakeSegment()  # not started yet: connections are refused
+    failures: list[str] = []
+    store = Store(tmp_path / "segfn.db")
+    try:
+        save(store, "src_a", "wk_a", 1)
+        threading.Timer(0.3, fake.start).start()
+        drain(store, Destination(fake.url, "k"), lambda: len(fake.messages) == 1,
+              on_failure=failures.append)
+    finally:
+        store.close()
+        fake.stop()
+    assert failures and set(failures) == {"network"}
+    assert sent(fake) == [(basic("wk_a"), [1])]
+
+
+OLD_OUTBOX = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+def test_an_outbox_from_before_write_keys_is_migrated(tmp_path: Path,
+                                                     fake_segment: FakeSegment) -> None:
+    path = tmp_path / "segfn.db"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_OUTBOX)
+    old.executemany("INSERT INTO outbox (message, created_at) VALUES (?, ?)",
+                    [(json.dumps(track(n, "default")), time.time()) for n in (1, 2)])
+    old.commit()
+    old.close()
+    store = Store(path)
+    try:
+        columns = [r["name"] for r in connect(path).execute("PRAGMA table_info(outbox)")]
+        assert columns == ["id", "message", "created_at", "write_key"]
+        save(store, "src_a", "wk_a", 3)
+        drain(store, Destination(fake_segment.url, "wk_old"),
+              lambda: len(fake_segment.messages) == 3)
+    finally:
+        store.close()
+    assert sent(fake_segment) == [(basic("wk_old"), [1, 2]), (basic("wk_a"), [3])]
+    Store(path).close()  # opening a migrated file again changes nothing
+
+
+def test_the_runtime_sends_under_each_sources_write_key(tmp_path: Path,
+                                                        fake_segment: FakeSegment) -> None:
+    sources = {name: Source(name, "orders", Handler(HANDLER), write_key=key)
+               for name, key in [("src_a", "wk_a"), ("src_b", "wk_b"), ("src_n", None)]}
+
+    async def main() -> None:
+        runtime = Runtime(tmp_path, WorkerPool(1), Egress(EgressPolicy()), sources.get,
+                          Destination(fake_segment.url, "wk_default"))
+        await runtime.start()
+        try:
+            for n, name in enumerate(["src_a", "src_b", "src_n", "src_a", "src_b"]):
+                request = HttpRequest(json.dumps({"n": n}).encode(),
+                                      [("Content-Type", "application/json")])
+                assert (await runtime.deliver(sources[name], request)).status == 200
+            deadline = time.monotonic() + 20
+            while len(fake_segment.messages) < 5:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+    by_key: dict[str, list[int]] = {}
+    for auth, ns in sent(fake_segment):
+        by_key.setdefault(auth, []).extend(ns)
+    assert by_key == {basic("wk_a"): [0, 3], basic("wk_b"): [1, 4],
+                      basic("wk_default"): [2]}

@@ -1,0 +1,109 @@
+"""Prometheus metrics for the service: invocations, their durations, queues and failures.
+
+Counters live in memory, in a registry of each ``Metrics`` own (never the global one, so
+two runtimes in one process, or two tests, do not add up). The queue depths are read from
+the SQLite file at scrape time instead, so they are right after a restart too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from runner.runtime import Outcome
+from runner.source import Source
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Handlers take from about a millisecond to the 10 s an invocation may last at most.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0)
+
+_DEPTHS = {
+    "segfn_retries_queued": ("retries", "Invocations waiting in the retry queue."),
+    "segfn_outbox_depth": ("outbox", "Messages waiting to be sent to the Tracking API."),
+}
+
+
+def count_rows(database: Path) -> dict[str, int]:
+    """Rows in ``retries`` and ``outbox``; 0 for a file or table not there yet."""
+    counts = {table: 0 for table, _ in _DEPTHS.values()}
+    if not database.exists():
+        return counts
+    # Read-only, so a scrape never creates the file or takes the writer's lock.
+    db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
+    try:
+        for table in counts:
+            try:
+                counts[table] = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                # The runtime has not created its schema yet; any other error is news.
+                if not str(exc).startswith("no such table"):
+                    raise
+    finally:
+        db.close()
+    return counts
+
+
+class _Depths(Collector):
+    """The queue depth gauges, counted in the database whenever they are scraped."""
+
+    def __init__(self, database: Path) -> None:
+        self._database = database
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Without this the registry would collect, and so read the file, on registering.
+        for name, (_, doc) in _DEPTHS.items():
+            yield GaugeMetricFamily(name, doc)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = count_rows(self._database)
+        for name, (table, doc) in _DEPTHS.items():
+            yield GaugeMetricFamily(name, doc, value=counts[table])
+
+
+class Metrics:
+    """The service's metrics, over the runtime's database file at ``database``."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = Path(database)
+        self.registry = CollectorRegistry()
+        self._invocations = Counter(
+            "segfn_invocations_total", "Invocations, retries included, by how they ended.",
+            ["function", "source", "outcome"], registry=self.registry)
+        self._durations = Histogram(
+            "segfn_invocation_duration_seconds", "How long the handler ran.",
+            ["function", "source"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self._delivery_failures = Counter(
+            "segfn_delivery_failures_total",
+            "Sends to the Tracking API that did not take the batch.",
+            ["reason"], registry=self.registry)
+        self._refusals = Counter(
+            "segfn_webhook_refusals_total",
+            "Webhook deliveries refused before any handler ran.",
+            ["status"], registry=self.registry)
+        self.registry.register(_Depths(self.database))
+
+    def observe(self, source: Source, outcome: Outcome) -> None:
+        """Count and time one invocation; a ``runner.runtime.Runtime`` listener."""
+        result = outcome.result
+        kind = "ok" if result.error is None else result.error.type
+        self._invocations.labels(source.function, source.id, kind).inc()
+        self._durations.labels(source.function, source.id).observe(result.duration_ms / 1000)
+
+    def delivery_failed(self, reason: str) -> None:
+        """Count a failed send; a ``runner.delivery.Deliverer`` ``on_failure``."""
+        self._delivery_failures.labels(reason).inc()
+
+    def webhook_refused(self, status: int) -> None:
+        """Count a delivery refused before it ran (404, 413, 429, 503 when paused, ...)."""
+        self._refusals.labels(str(status)).inc()
+
+    def render(self) -> bytes:
+        """The exposition text to answer a scrape with, as ``CONTENT_TYPE``."""
+        return generate_latest(self.registry)
