@@ -3,7 +3,8 @@
 Routes:
 
 - ``/echo``: the request as JSON (``method``, ``path``, ``headers`` lower-cased, ``body``)
-- ``/sleep/<ms>``: answers ``slept`` after ``ms`` milliseconds
+- ``/sleep/<ms>``: answers ``slept`` after ``ms`` milliseconds (``peak_sleeping`` counts
+  how many were in progress at once)
 - ``/status/<code>``: that status, a JSON body ``{"status": code}`` and ``X-Test: yes``
 - ``/bytes/<n>``: ``n`` bytes, without a Content-Length (read until the connection closes)
 """
@@ -42,7 +43,13 @@ class _Handler(BaseHTTPRequestHandler):
                              "headers": {k.lower(): v for k, v in self.headers.items()},
                              "body": self.rfile.read(length).decode()})
         elif parts[0] == "sleep":
+            with self.server.lock:
+                self.server.sleeping += 1
+                self.server.peak_sleeping = max(self.server.peak_sleeping,
+                                                self.server.sleeping)
             time.sleep(int(parts[1]) / 1000)
+            with self.server.lock:
+                self.server.sleeping -= 1
             self._send(200, b"slept", "text/plain")
         elif parts[0] == "status":
             self._json(int(parts[1]), {"status": int(parts[1])}, {"X-Test": "yes"})
@@ -85,6 +92,10 @@ class LocalServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hits: collections.Counter[str] = collections.Counter()
         self.streamed = 0
+        # How many /sleep requests were in progress at once, at most.
+        self.lock = threading.Lock()
+        self.sleeping = 0
+        self.peak_sleeping = 0
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that hung up early (a timed-out fetch) is expected here

@@ -147,15 +147,15 @@ def test_a_runaway_job_times_out_without_slowing_a_concurrent_one(pool: Blocking
                     pass
         """))
         time.sleep(0.1)  # let the runaway take its worker first
-        started = time.monotonic()
         normal = pool.invoke(job("""
             def on_request(request, settings):
                 console.log("done")
         """))
-        normal_took = time.monotonic() - started
+        # The normal job did not wait for the runaway's time limit.
+        runaway_running = not runaway.done()
         stuck = runaway.result(timeout=5)
     assert normal.ok and normal.logs == ["done"]
-    assert normal_took < 0.5
+    assert runaway_running
     assert stuck.error is not None and stuck.error.type == "Timeout"
 
 
@@ -231,25 +231,23 @@ def test_a_killed_worker_reruns_its_waiting_job_and_fails_its_cpu_bound_one(
 def test_io_bound_jobs_run_concurrently_on_few_workers(server: LocalServer) -> None:
     jobs = 32
 
-    async def scenario() -> tuple[list[Result], float]:
+    async def scenario() -> list[Result]:
         egress = Egress(EgressPolicy(allow_loopback=True))
         async with WorkerPool(size=2, limits=Limits(timeout=5.0)) as workers:
             handler = job(f"""
                 def on_request(request, settings):
                     console.log(fetch("{server.url}/sleep/200").text())
             """)
-            started = time.monotonic()
             results = await asyncio.gather(*(workers.invoke(handler, egress)
                                              for _ in range(jobs)))
-            took = time.monotonic() - started
         await egress.aclose()
-        return results, took
+        return results
 
-    results, took = asyncio.run(scenario())
+    results = asyncio.run(scenario())
     assert all(r.ok and r.logs == ["slept"] for r in results)
     assert server.hits["/sleep/200"] >= jobs
-    # One after another would take jobs * 200 ms.
-    assert took < jobs * 0.2 / 4
+    # Counted at the server, not timed: two workers had many fetches waiting at once.
+    assert server.peak_sleeping >= 8
 
 
 def test_more_waiting_jobs_than_a_worker_has_threads_all_succeed() -> None:
