@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from runner.endpoint import Endpoint, Router, WebhookLimits, error_response
 from runner.runtime import Runtime
@@ -16,9 +17,13 @@ from runner.runtime import Runtime
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def create_app(runtime: Runtime, route: Router,
-               limits: WebhookLimits = WebhookLimits()) -> Starlette:
-    """The runner's ASGI app; ``route`` maps a request path to the source it runs."""
+def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookLimits(),
+               routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The runner's ASGI app; ``route`` maps a request path to the source it runs.
+
+    ``routes`` (the service's API, its metrics) come before the webhooks, which take
+    every other path.
+    """
     endpoint = Endpoint(runtime, route, limits)
     ready = False
 
@@ -26,6 +31,12 @@ def create_app(runtime: Runtime, route: Router,
         if not ready:
             return JSONResponse({"ok": False, "status": "starting"}, status_code=503)
         return JSONResponse({"ok": True, "workers": len(runtime.pool.pids)})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Paths no route can match (an encoded newline, say): JSON like every answer.
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, "NotFound" if exc.status_code == 404
+                              else "InvalidRequest", str(exc.detail), exc.headers)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # Not accepted, so the sender should try again; never a traceback.
@@ -43,8 +54,8 @@ def create_app(runtime: Runtime, route: Router,
             await runtime.close()
 
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]),
+        routes=[Route("/healthz", healthz, methods=["GET"]), *routes,
                 Route("/{path:path}", endpoint.__call__, methods=ALL_METHODS)],
-        exception_handlers={Exception: internal_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )

@@ -68,12 +68,14 @@ def record_error(db: sqlite3.Connection, *, source: str, function: str, invocati
 
 
 def read_errors(db: sqlite3.Connection, function: str | None = None,
-                limit: int = KEEP_PER_FUNCTION) -> list[dict[str, Any]]:
-    """The newest errors first, within the retention window."""
-    where, args = ("WHERE at >= ?", [time.time() - KEEP_SECONDS])
-    if function is not None:
-        where += " AND function = ?"
-        args.append(function)
+                source: str | None = None, limit: int = KEEP_PER_FUNCTION
+                ) -> list[dict[str, Any]]:
+    """The newest errors first, within the retention window, of a function or a source."""
+    where, args = "WHERE at >= ?", [time.time() - KEEP_SECONDS]
+    for column, value in (("function", function), ("source", source)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            args.append(value)
     rows = db.execute(f"SELECT * FROM errors {where} ORDER BY id DESC LIMIT ?",
                       (*args, limit)).fetchall()
     return [{"at": r["at"], "source": r["source"], "function": r["function"],

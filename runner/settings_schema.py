@@ -157,8 +157,10 @@ def validate_values(schema: Sequence[SettingSpec], values: Mapping[str, Any]) ->
 
 def _fits(kind: str, value: Any) -> bool:
     if kind == "number":  # bool is an int to Python, not a number to JSON
-        return (isinstance(value, int | float) and not isinstance(value, bool)
-                and math.isfinite(value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        # A JSON integer may be any size; one no float can hold is no setting anyone meant.
+        return abs(value) < 2**63 if isinstance(value, int) else math.isfinite(value)
     if kind == "array":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "text_map":

@@ -132,3 +132,18 @@ class Result:
     def failed(cls, type: str, message: str, logs: Sequence[str] = (),
                duration_ms: float = 0.0) -> Result:
         return cls(logs=logs, error=Failure(type, message), duration_ms=duration_ms)
+
+
+LOG_PREVIEW_BYTES = 4096
+
+
+def preview_logs(logs: Sequence[str], limit: int = LOG_PREVIEW_BYTES) -> tuple[list[str], bool]:
+    """The first lines of ``logs`` that fit in ``limit`` bytes (the tester shows the first
+    4 KiB), and whether any were left out."""
+    shown, size = [], 0
+    for line in logs:
+        size += len(line.encode("utf-8", "replace"))
+        if size > limit:
+            return shown, True
+        shown.append(line)
+    return shown, False

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import click
 
+from segfn.cli.admin import admin
+from segfn.cli.deploy import deploy, rollback, test_command
 from segfn.cli.events import errors_command, events_command
+from segfn.cli.functions import functions
 from segfn.cli.invoke import invoke
+from segfn.cli.login import login, logout
 from segfn.cli.new import new
 from segfn.cli.run import run
+from segfn.cli.serve import serve
+from segfn.cli.sources import sources
+from segfn.cli.tokens import tokens
 from segfn.version import VERSION
 
 
@@ -22,3 +29,13 @@ main.add_command(run)
 main.add_command(events_command)
 main.add_command(errors_command)
 main.add_command(new)
+main.add_command(serve)
+main.add_command(admin)
+main.add_command(login)
+main.add_command(logout)
+main.add_command(functions)
+main.add_command(sources)
+main.add_command(deploy)
+main.add_command(rollback)
+main.add_command(test_command)
+main.add_command(tokens)

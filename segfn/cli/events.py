@@ -12,7 +12,7 @@ import click
 
 from runner import errorlog, events
 from runner.store import connect
-from segfn.cli.output import describe_message, print_json
+from segfn.cli.output import describe_message, print_json, printable
 
 _TAIL_POLL = 0.5
 
@@ -77,27 +77,47 @@ def events_command(data_dir: Path, tail: bool, as_json: bool) -> None:
                         fg="red")
 
 
-@click.command("errors")
+@click.command("errors", short_help="The errors log, of segfn run or of the service.")
 @data_dir_option
+@click.option("--source", "source_ref", metavar="ID",
+              help="The errors of this source of the logged-in service (id or name).")
+@click.option("--function", "function_ref", metavar="ID",
+              help="The errors of this function of the logged-in service (id or name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def errors_command(data_dir: Path, as_json: bool) -> None:
-    """The errors log, newest first.
+def errors_command(data_dir: Path, source_ref: str | None, function_ref: str | None,
+                   as_json: bool) -> None:
+    """The errors log, newest first: segfn run's (in --data-dir), or with --source or
+    --function, the logged-in service's (see segfn login).
 
     With --json: {"errors": [{"at", "source", "function", "invocation_id",
     "error": {"type", "message"}, "request": {"url", "headers", "body"}, "logs",
     "attempts"}]}.
     """
-    entries = errorlog.read_errors(_database(data_dir))
+    if source_ref and function_ref:
+        raise click.UsageError("give --source or --function, not both")
+    if source_ref or function_ref:
+        # Not at the top: only the remote commands need the API client.
+        from segfn.cli.remote import connect, part
+
+        kind, ref = ("sources", source_ref) if source_ref else ("functions", function_ref)
+        document = connect().get(f"/{kind}/{part(ref or '')}/errors")
+    else:
+        document = {"errors": errorlog.read_errors(_database(data_dir))}
     if as_json:
-        print_json({"errors": entries})
-        return
+        print_json(document)
+    else:
+        print_errors(document["errors"])
+
+
+def print_errors(entries: list[dict[str, Any]]) -> None:
     if not entries:
         click.echo("no errors")
     for entry in entries:
         click.echo(click.style(_when(entry["at"]), dim=True) + "  "
-                   + click.style(entry["error"]["type"], fg="red", bold=True)
-                   + f"  {entry['error']['message']}  (attempts: {entry['attempts']})")
-        click.echo(f"  request {entry['request']['url']}  "
+                   + click.style(printable(entry["error"]["type"]), fg="red", bold=True)
+                   + f"  {printable(entry['error']['message'])}  "
+                     f"(attempts: {entry['attempts']})")
+        click.echo(f"  request {printable(entry['request']['url'])}  "
                    f"{len(entry['request']['body'])} bytes")
         for line in entry["logs"]:
-            click.echo(f"  | {line}")
+            click.echo(f"  | {printable(line)}")

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from segfn.invocation import Result
+from segfn.invocation import Result, preview_logs
 
-_LOG_PREVIEW_BYTES = 4096
+if TYPE_CHECKING:
+    # Only for annotations: the runner brings aiohttp, which segfn invoke does without.
+    from runner.runtime import Outcome
+    from runner.source import Source
+
 # C0/C1 control characters but tab: a handler's text must not move the cursor, clear the
 # screen or fake colors on the reader's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
@@ -77,12 +81,28 @@ def show_result(result: Result, name: str) -> None:
                    + printable(json.dumps(obj["properties"], ensure_ascii=False)[:80]))
     if result.logs:
         click.echo(click.style("logs", dim=True))
-        shown = 0
-        for line in result.logs:
-            size = len(line.encode("utf-8", "replace"))
-            if shown + size > _LOG_PREVIEW_BYTES:
-                click.echo(click.style("  … (more logs; --json shows all)", dim=True))
-                break
-            shown += size
+        shown, truncated = preview_logs(result.logs)
+        for line in shown:
             click.echo("  " + printable(line))
+        if truncated:
+            click.echo(click.style("  … (more logs; --json shows all)", dim=True))
     sys.stdout.flush()
+
+
+def print_outcome(source: Source, outcome: Outcome) -> None:
+    """One line an invocation (a ``Runtime`` listener): answer or retry number, the source
+    when there are several, error, time, what was emitted."""
+    result = outcome.result
+    color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
+    head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
+    line = click.style(head, fg=color, bold=True)
+    if source.id != "default":
+        line += f" {source.id}"
+    line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
+    if result.error:
+        line += f"  {printable(result.error.message)}"
+        line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
+    emitted = [describe_message(m) for m in result.messages]
+    emitted += [f"set {printable(o['collection'])}/{printable(str(o['id']))}"
+                for o in result.objects]
+    click.echo(line + ("  " + "; ".join(emitted) if emitted else ""))

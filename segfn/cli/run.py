@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from runner.source import Source
 from segfn.cli.invoke import modules_option, read_settings
-from segfn.cli.output import describe_message
+from segfn.cli.output import print_outcome
 from segfn.compiler import Handler
 from segfn.webhook import STALL_SECONDS
-
-if TYPE_CHECKING:
-    from runner.runtime import Outcome
 
 _RELOAD_POLL = 0.5
 
@@ -59,21 +56,6 @@ class WatchedSource:
                             fg="red", err=True)
                 continue
             click.secho(f"reloaded {self.handler_path}", fg="yellow")
-
-
-def _print_outcome(source: Source, outcome: Outcome) -> None:
-    """One line an invocation: answer (or retry number), error, time, what was emitted."""
-    result = outcome.result
-    color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
-    head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
-    line = click.style(head, fg=color, bold=True)
-    line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
-    if result.error:
-        line += f"  {result.error.message}"
-        line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
-    emitted = [describe_message(m) for m in result.messages]
-    emitted += [f"set {o['collection']}/{o['id']}" for o in result.objects]
-    click.echo(line + ("  " + "; ".join(emitted) if emitted else ""))
 
 
 @click.command()
@@ -130,7 +112,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
         Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
         watched.resolve,
         Destination(segment_endpoint, write_key) if segment_endpoint else None,
-        RetryPolicy(scale=retry_time_scale), listener=_print_outcome)
+        RetryPolicy(scale=retry_time_scale), listener=print_outcome)
     limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
     app = create_app(runtime, watched.route, limits)
     destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"

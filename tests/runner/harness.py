@@ -98,17 +98,21 @@ class Runner:
         self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
+        self.env: dict[str, str] = {}
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    def command(self) -> list[str]:
+        return [*SEGFN, "run", str(self.handler), "--port", str(self.port), "--data-dir",
+                str(self.data_dir), *self.args]
+
     def start(self) -> Runner:
         self.process = subprocess.Popen(
-            [*SEGFN, "run", str(self.handler), "--port", str(self.port), "--data-dir",
-             str(self.data_dir), *self.args],
+            self.command(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "NO_COLOR": "1"}, start_new_session=True)
+            env={**os.environ, "NO_COLOR": "1", **self.env}, start_new_session=True)
         threading.Thread(target=self._collect, args=(self.process,), daemon=True).start()
         wait_until(self._ready)
         return self
@@ -121,7 +125,7 @@ class Runner:
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError("segfn run exited:\n" + "\n".join(self.output))
+            raise AssertionError(f"{self.command()[1]} exited:\n" + "\n".join(self.output))
         try:
             return httpx.get(self.url + "healthz", timeout=1).status_code == 200
         except httpx.HTTPError:

@@ -1,0 +1,444 @@
+"""The REST API under ``/api/v1``: functions, versions, sources, tokens, the tester.
+
+Each endpoint authenticates the caller, checks its role, then calls the service or the
+catalog. Every refusal is a ``Problem``, answered as ``{"ok": false, "error": {type,
+message}}``; docs/service-api.md lists the endpoints and their shapes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from runner import catalog, errorlog, events
+from runner.access import Principal, parse_grants
+from runner.openapi import document as openapi_document
+from runner.problems import (
+    InvalidRequest,
+    NotFound,
+    Problem,
+    Unauthorized,
+)
+from runner.runtime import Runtime
+from runner.service import Service
+from runner.tester import run_test
+
+MAX_API_BODY = 1024 * 1024
+# Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,
+# the worker); no request the API takes needs more than a few levels.
+MAX_NESTING = 100
+_HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
+               415: "UnsupportedMediaType"}
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Resource(Route):
+    """One path of the API, with the handler of each method it takes.
+
+    HEAD is answered wherever GET is. Any other method gets a 405 ``MethodNotAllowed``
+    naming the methods the path takes, in its message and in ``Allow``.
+    """
+
+    def __init__(self, path: str, handlers: Mapping[str, Handler]) -> None:
+        self.handlers = dict(handlers)
+        super().__init__(path, self._dispatch, methods=list(self.handlers))
+        methods = self.methods or set()
+        self.allow = ", ".join(m for m in _METHOD_ORDER if m in methods)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods is not None and scope["method"] not in self.methods:
+            # Starlette's own answer would be a bare "Method Not Allowed".
+            where = scope.get("root_path", "") + self.path
+            response = _error(405, "MethodNotAllowed",
+                              f"{scope['method']} is not allowed on {where}, which takes "
+                              f"{self.allow}", {"Allow": self.allow})
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _dispatch(self, request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await self.handlers[method](request)
+
+
+class Api:
+    """The endpoints, bound to the service and the runtime they drive."""
+
+    def __init__(self, service: Service, runtime: Runtime) -> None:
+        self.service = service
+        self.runtime = runtime
+        self.db = service.catalog
+
+    # Reading requests
+
+    async def caller(self, request: Request) -> Principal:
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
+        row = await self.db.run(lambda db: catalog.authenticate(db, secret.strip()))
+        if row is None:
+            raise Unauthorized("this token is not valid (unknown or revoked)")
+        return Principal(row["workspace"], row["id"], catalog.grants_of(row))
+
+    # Functions
+
+    async def list_functions(self, request: Request) -> Response:
+        who = await self.caller(request)
+        functions = await self.db.run(lambda db: catalog.list_functions(db, who.workspace))
+        return _json({"functions": [f for f in functions if who.sees_function(f["id"])]})
+
+    async def create_function(self, request: Request) -> Response:
+        who = await self.caller(request)
+        body = _fields(await _body(request), {"name": str, "code": str},
+                       {"settings_schema": list, "description": str})
+        who.require(who.can_create_functions(), "creating functions")
+        created = await self.service.create_function(
+            who, body["name"], body.get("description", ""), body["code"],
+            body.get("settings_schema"))
+        return _json(created, 201)
+
+    async def _function(self, request: Request, who: Principal) -> dict[str, Any]:
+        ref = request.path_params["function"]
+        return await self.db.run(lambda db: self.service.visible_function(db, who, ref))
+
+    async def get_function(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(await self._function(request, who))
+
+    async def update_function(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        body = _fields(await _body(request), {},
+                       {"code": str, "settings_schema": list, "description": str})
+        who.require(who.can_edit_function(function["id"]), "editing this function")
+        return _json(await self.service.save_function(
+            who, function, body.get("code"), body.get("settings_schema"),
+            body.get("description")))
+
+    async def delete_function(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        who.require(who.can_edit_function(function["id"]), "deleting this function")
+        force = request.query_params.get("force", "false").lower()
+        if force not in ("true", "false"):
+            raise InvalidRequest("force is true or false")
+        await self.service.delete_function(function, force == "true")
+        return Response(status_code=204)
+
+    async def list_versions(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        versions = await self.db.run(lambda db: catalog.list_versions(db, function["id"]))
+        return _json({"versions": versions})
+
+    async def get_version(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        number = _number(request.path_params["number"])
+        return _json(await self.db.run(
+            lambda db: catalog.get_version(db, function["id"], number)))
+
+    async def test_function(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        document = _fields(await _body(request), {"payload": dict},
+                           {"settings": dict, "version": int})
+        who.require(who.can_test_function(function["id"]), "testing this function")
+        number = document.pop("version", function["latest_version"])
+        version = await self.db.run(lambda db: catalog.get_version(db, function["id"], number))
+        return _json(await run_test(self.runtime, function, version, document))
+
+    async def function_errors(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        who.require(who.can_test_function(function["id"]), "reading this function's errors")
+        found = await self.runtime.store.run(
+            lambda db: errorlog.read_errors(db, function=function["id"]))
+        return _json({"errors": found})
+
+    async def deploy(self, request: Request) -> Response:
+        who = await self.caller(request)
+        function = await self._function(request, who)
+        body = _fields(await _body(request), {"sources": (str, list)}, {"version": int})
+        who.require(who.can_manage_sources(), "deploying to sources")
+        targets = body["sources"]
+        if targets != "all" and not (isinstance(targets, list)
+                                     and all(isinstance(t, str) for t in targets)):
+            raise InvalidRequest("sources is \"all\" or a list of source ids or names")
+        deployed = await self.service.deploy(who, function, body.get("version"), targets)
+        return _json({"deployed": deployed})
+
+    # Sources
+
+    async def _source_caller(self, request: Request) -> Principal:
+        who = await self.caller(request)
+        who.require(who.can_manage_sources(), "managing sources")
+        return who
+
+    async def list_sources(self, request: Request) -> Response:
+        who = await self._source_caller(request)
+        sources = await self.db.run(lambda db: [
+            self.service.source_view(db, row)
+            for row in catalog.source_rows(db, who.workspace)])
+        return _json({"sources": sources})
+
+    async def connect_source(self, request: Request) -> Response:
+        who = await self._source_caller(request)
+        body = _fields(await _body(request), {"name": str, "function": str},
+                       {"version": int, "settings": dict, "write_key": str})
+        source = await self.service.connect_source(
+            who, body["name"], body["function"], body.get("version"),
+            body.get("settings", {}), body.get("write_key"))
+        return _json(source, 201)
+
+    async def get_source(self, request: Request) -> Response:
+        who = await self._source_caller(request)
+        ref = request.path_params["source"]
+        return _json(await self.db.run(lambda db: self.service.source_view(
+            db, catalog.find_source(db, who.workspace, ref))))
+
+    async def configure_source(self, request: Request) -> Response:
+        who = await self._source_caller(request)
+        body = _fields(await _body(request), {},
+                       {"settings": dict, "write_key": (str, type(None)), "paused": bool})
+        return _json(await self.service.configure_source(
+            who, request.path_params["source"], body))
+
+    async def delete_source(self, request: Request) -> Response:
+        who = await self._source_caller(request)
+        await self.service.delete_source(who, request.path_params["source"])
+        return Response(status_code=204)
+
+    async def _source_id(self, request: Request) -> str:
+        who = await self._source_caller(request)
+        ref = request.path_params["source"]
+        row = await self.db.run(lambda db: catalog.find_source(db, who.workspace, ref))
+        return row["id"]
+
+    async def source_errors(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        found = await self.runtime.store.run(
+            lambda db: errorlog.read_errors(db, source=source_id))
+        return _json({"errors": found})
+
+    async def source_events(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        after = _number(request.query_params.get("after", "0"), "after", minimum=0)
+        limit = min(_number(request.query_params.get("limit", "100"), "limit"), 1000)
+        found = await self.runtime.store.run(
+            lambda db: events.read_events(db, after, limit, source=source_id))
+        return _json({"events": found})
+
+    # Tokens
+
+    async def _owner(self, request: Request) -> Principal:
+        who = await self.caller(request)
+        who.require(who.can_manage_tokens(), "managing tokens")
+        return who
+
+    async def list_tokens(self, request: Request) -> Response:
+        who = await self._owner(request)
+        return _json({"tokens": await self.db.run(
+            lambda db: catalog.list_tokens(db, who.workspace))})
+
+    async def create_token(self, request: Request) -> Response:
+        who = await self._owner(request)
+        body = _fields(await _body(request), {"name": str, "roles": list}, {})
+        grants = parse_grants(body["roles"])
+
+        def create(db: sqlite3.Connection) -> tuple[dict[str, Any], str]:
+            # Functions are named by id or name; the token keeps their ids.
+            resolved = tuple(g if g.functions is None else type(g)(g.role, tuple(
+                catalog.find_function(db, who.workspace, ref)["id"] for ref in g.functions))
+                for g in grants)
+            return catalog.create_token(db, who.workspace, body["name"], resolved)
+
+        token, secret = await self.db.run(create)
+        return _json({"token": token, "secret": secret}, 201)
+
+    async def revoke_token(self, request: Request) -> Response:
+        who = await self._owner(request)
+        token_id = request.path_params["token"]
+        await self.db.run(lambda db: catalog.revoke_token(db, who.workspace, token_id))
+        return Response(status_code=204)
+
+    async def whoami(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(await self.db.run(lambda db: {
+            "workspace": catalog.workspace(db, who.workspace),
+            "token": catalog.get_token(db, who.workspace, who.token_id)}))
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(_openapi_body(), media_type="application/json")
+
+    def app(self) -> Starlette:
+        """The API as an ASGI app, to mount at ``/api/v1``."""
+        # Every path and its handler by method; runner/openapi.py documents exactly these.
+        resources: dict[str, dict[str, Handler]] = {
+            "/openapi.json": {"GET": self.openapi},
+            "/whoami": {"GET": self.whoami},
+            "/functions": {"GET": self.list_functions, "POST": self.create_function},
+            "/functions/{function}": {"GET": self.get_function, "PATCH": self.update_function,
+                                      "DELETE": self.delete_function},
+            "/functions/{function}/versions": {"GET": self.list_versions},
+            "/functions/{function}/versions/{number}": {"GET": self.get_version},
+            "/functions/{function}/test": {"POST": self.test_function},
+            "/functions/{function}/errors": {"GET": self.function_errors},
+            "/functions/{function}/deploy": {"POST": self.deploy},
+            "/sources": {"GET": self.list_sources, "POST": self.connect_source},
+            "/sources/{source}": {"GET": self.get_source, "PATCH": self.configure_source,
+                                  "DELETE": self.delete_source},
+            "/sources/{source}/errors": {"GET": self.source_errors},
+            "/sources/{source}/events": {"GET": self.source_events},
+            "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
+            "/tokens/{token}": {"DELETE": self.revoke_token},
+        }
+        routes = [Resource(path, handlers) for path, handlers in resources.items()]
+        return Starlette(routes=routes, exception_handlers={
+            Problem: _problem, HTTPException: _http_problem, Exception: _crash})
+
+
+@functools.cache
+def _openapi_body() -> bytes:
+    """The OpenAPI document as sent; it does not change while the service runs."""
+    return json.dumps(openapi_document(), separators=(",", ":")).encode("utf-8")
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return JSONResponse(document, status_code=status)
+
+
+def _error(status: int, type: str, message: str, headers: dict[str, str] | None = None
+           ) -> Response:
+    return JSONResponse({"ok": False, "error": {"type": type, "message": message}},
+                        status_code=status, headers=headers)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _error(exc.status, exc.type, str(exc))
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = "no such endpoint" if exc.status_code == 404 else exc.detail
+    return _error(exc.status_code, _HTTP_TYPES.get(exc.status_code, "InvalidRequest"),
+                  message, exc.headers)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # A bug of ours; the caller gets no traceback, and the fuzz test hunts for these.
+    return _error(500, "InternalError", "the service failed to handle this request")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object sent: at most 1 MiB of UTF-8, strict JSON, not nested too deep."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, "send the body as application/json")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_API_BODY:
+            raise HTTPException(413, f"a request body is at most {MAX_API_BODY} bytes")
+        chunks.append(chunk)
+    try:
+        # Decoded here rather than by json.loads, which would also take UTF-16 and
+        # UTF-8-encoded surrogates.
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
+                             ) from None
+    try:
+        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise InvalidRequest(_TOO_DEEP) from None
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    _check_document(body)
+    return body
+
+
+_TOO_DEEP = f"the body nests arrays and objects more than {MAX_NESTING} deep"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_json(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which no JSON encoder (ours included) writes.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    # 1e400 would be read as infinity: a value the caller never wrote, and one we cannot
+    # send back.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond the range of a JSON number (a double)")
+    return number
+
+
+def _check_document(body: dict[str, Any]) -> None:
+    """Refuse what JSON's grammar lets through but the service can neither store nor send
+    back: strings with a lone surrogate (an escape like "\\ud800"), deep nesting."""
+    pending: list[tuple[Any, int]] = [(body, 1)]
+    while pending:  # a loop, not recursion: the nesting is what is being checked
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise InvalidRequest("the body has a string that is not Unicode text "
+                                     "(a lone surrogate escape such as \\ud800)")
+        elif isinstance(value, dict | list):
+            if depth > MAX_NESTING:
+                raise InvalidRequest(_TOO_DEEP)
+            items = [*value, *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+
+
+def _fields(body: dict[str, Any], required: dict[str, Any],
+            optional: dict[str, Any]) -> dict[str, Any]:
+    """``body`` checked: the required fields present, no other fields, each of its type."""
+    unknown = set(body) - set(required) - set(optional)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
+                             f"{', '.join([*required, *optional])}")
+    for name, kind in {**required, **optional}.items():
+        if name not in body:
+            if name in required:
+                raise InvalidRequest(f"{name} is required")
+            continue
+        value = body[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # JSON true is a Python int too; a boolean is never a number here.
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+            raise InvalidRequest(f"{name} must be {names}")
+    return body
+
+
+_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+               dict: "an object", type(None): "null"}
+
+
+def _number(text: str, name: str = "version", minimum: int = 1) -> int:
+    # ASCII digits only ("²".isdigit() is true), and the length first: int() refuses
+    # strings of more than 4300 digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < minimum:
+        raise NotFound(f"no {name} {text!r}") if name == "version" else InvalidRequest(
+            f"{name} must be a whole number")
+    return int(text)

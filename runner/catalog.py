@@ -1,0 +1,309 @@
+"""The service's catalog in SQLite: workspaces, tokens, functions, versions and sources.
+
+Plain functions on a connection; the caller decides the transaction (the service runs
+them through a ``Store``, ``segfn admin`` on a connection of its own). Every lookup takes
+the workspace, so nothing of one workspace is reachable from another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.access import OWNER, Grant, hash_secret, new_secret
+from runner.problems import Conflict, InvalidRequest, NotFound
+from segfn.identities import utc_iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL REFERENCES workspaces (id),
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    roles TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_used_at REAL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS functions (
+    id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL REFERENCES workspaces (id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    latest_version INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (workspace, name)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    function TEXT NOT NULL REFERENCES functions (id),
+    number INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    settings_schema TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (function, number)
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL REFERENCES workspaces (id),
+    name TEXT NOT NULL,
+    function TEXT NOT NULL REFERENCES functions (id),
+    version INTEGER NOT NULL,
+    webhook_token TEXT NOT NULL UNIQUE,
+    settings TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    write_key TEXT,
+    paused INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (workspace, name)
+);
+"""
+
+_NAME_RULE = "names start with a letter or digit and use letters, digits, '_', '.', '-'"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def iso(at: float | None) -> str | None:
+    return None if at is None else utc_iso(datetime.fromtimestamp(at, UTC))
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or len(name) > 64 or not (
+            name[0].isascii() and name[0].isalnum()) or not all(
+            c.isascii() and (c.isalnum() or c in "_.-") for c in name):
+        raise InvalidRequest(f"invalid name {name!r}: {_NAME_RULE}, at most 64")
+    return name
+
+
+def _insert(db: sqlite3.Connection, sql: str, args: tuple[Any, ...], what: str) -> None:
+    try:
+        db.execute(sql, args)
+    except sqlite3.IntegrityError:
+        raise Conflict(f"{what} already exists") from None
+
+
+# Workspaces and tokens
+
+def create_workspace(db: sqlite3.Connection, name: str) -> tuple[str, str]:
+    """A new workspace and its first Workspace Owner token: (workspace id, secret)."""
+    workspace = new_id("ws")
+    _insert(db, "INSERT INTO workspaces VALUES (?, ?, ?)", (workspace, check_name(name),
+                                                            time.time()),
+            f"a workspace named {name!r}")
+    _, secret = create_token(db, workspace, "owner", (Grant(OWNER),))
+    return workspace, secret
+
+
+def workspace(db: sqlite3.Connection, workspace_id: str) -> dict[str, Any]:
+    row = db.execute("SELECT id, name FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
+    return {"id": row["id"], "name": row["name"]}
+
+
+def count_workspaces(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0]
+
+
+def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
+                 grants: tuple[Grant, ...]) -> tuple[dict[str, Any], str]:
+    """A token with ``grants``: (its description, its secret, shown this once)."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise InvalidRequest("a token's name is 1 to 100 characters: say what it is for")
+    token_id, secret = new_id("tok"), new_secret()
+    roles = json.dumps([g.to_dict() for g in grants])
+    db.execute("INSERT INTO tokens (id, workspace, name, secret_hash, roles, created_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               (token_id, workspace_id, name, hash_secret(secret), roles, time.time()))
+    return get_token(db, workspace_id, token_id), secret
+
+
+def authenticate(db: sqlite3.Connection, secret: str) -> sqlite3.Row | None:
+    """The live token row with this secret, marked as used now; None if there is none."""
+    row = db.execute("SELECT * FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL",
+                     (hash_secret(secret),)).fetchone()
+    if row is not None:
+        db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (time.time(), row["id"]))
+    return row
+
+
+def grants_of(row: sqlite3.Row) -> tuple[Grant, ...]:
+    return tuple(Grant(g["role"], None if g["functions"] is None else tuple(g["functions"]))
+                 for g in json.loads(row["roles"]))
+
+
+def _token(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "roles": json.loads(row["roles"]),
+            "created_at": iso(row["created_at"]), "last_used_at": iso(row["last_used_at"]),
+            "revoked_at": iso(row["revoked_at"])}
+
+
+def get_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> dict[str, Any]:
+    row = db.execute("SELECT * FROM tokens WHERE workspace = ? AND id = ?",
+                     (workspace_id, token_id)).fetchone()
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    return _token(row)
+
+
+def list_tokens(db: sqlite3.Connection, workspace_id: str) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM tokens WHERE workspace = ? ORDER BY created_at",
+                      (workspace_id,))
+    return [_token(r) for r in rows]
+
+
+def revoke_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> None:
+    """Revoke a token; never the workspace's last live Workspace Owner token."""
+    token = get_token(db, workspace_id, token_id)
+    owners = [t["id"] for t in list_tokens(db, workspace_id) if t["revoked_at"] is None
+              and any(g["role"] == OWNER for g in t["roles"])]
+    if owners == [token["id"]]:
+        raise Conflict("this is the workspace's last Workspace Owner token; create "
+                       "another one first, or nobody could manage the workspace")
+    db.execute("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+               (time.time(), token_id))
+
+
+# Functions and versions
+
+def _function(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "description": row["description"],
+            "latest_version": row["latest_version"], "created_at": iso(row["created_at"]),
+            "updated_at": iso(row["updated_at"])}
+
+
+def find_function(db: sqlite3.Connection, workspace_id: str, ref: str) -> dict[str, Any]:
+    """The function with this id or name in the workspace, or ``NotFound``."""
+    row = db.execute("SELECT * FROM functions WHERE workspace = ? AND (id = ? OR name = ?) "
+                     "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
+    if row is None:
+        raise NotFound(f"no function {ref!r}")
+    return _function(row)
+
+
+def list_functions(db: sqlite3.Connection, workspace_id: str) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM functions WHERE workspace = ? ORDER BY name",
+                      (workspace_id,))
+    return [_function(r) for r in rows]
+
+
+def create_function(db: sqlite3.Connection, workspace_id: str, name: str,
+                    description: str) -> str:
+    function_id, now = new_id("fn"), time.time()
+    _insert(db, "INSERT INTO functions VALUES (?, ?, ?, ?, 0, ?, ?)",
+            (function_id, workspace_id, check_name(name), description, now, now),
+            f"a function named {name!r}")
+    return function_id
+
+
+def set_description(db: sqlite3.Connection, function_id: str, description: str) -> None:
+    db.execute("UPDATE functions SET description = ?, updated_at = ? WHERE id = ?",
+               (description, time.time(), function_id))
+
+
+def add_version(db: sqlite3.Connection, function_id: str, code: str,
+                settings_schema: list[dict[str, Any]], created_by: str) -> int:
+    number = db.execute("SELECT latest_version + 1 FROM functions WHERE id = ?",
+                        (function_id,)).fetchone()[0]
+    now = time.time()
+    db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+               (function_id, number, code, json.dumps(settings_schema), now, created_by))
+    db.execute("UPDATE functions SET latest_version = ?, updated_at = ? WHERE id = ?",
+               (number, now, function_id))
+    return number
+
+
+def _version(row: sqlite3.Row, with_code: bool) -> dict[str, Any]:
+    version = {"number": row["number"], "created_at": iso(row["created_at"]),
+               "created_by": row["created_by"],
+               "code_sha256": hashlib.sha256(row["code"].encode("utf-8")).hexdigest(),
+               "settings_schema": json.loads(row["settings_schema"])}
+    if with_code:
+        version["code"] = row["code"]
+    return version
+
+
+def get_version(db: sqlite3.Connection, function_id: str, number: int,
+                with_code: bool = True) -> dict[str, Any]:
+    row = None if not 0 < number < 2**31 else db.execute(
+        "SELECT * FROM versions WHERE function = ? AND number = ?",
+        (function_id, number)).fetchone()
+    if row is None:
+        raise NotFound(f"no version {number} of this function")
+    return _version(row, with_code)
+
+
+def list_versions(db: sqlite3.Connection, function_id: str) -> list[dict[str, Any]]:
+    rows = db.execute("SELECT * FROM versions WHERE function = ? ORDER BY number DESC",
+                      (function_id,))
+    return [_version(r, with_code=False) for r in rows]
+
+
+def delete_function(db: sqlite3.Connection, function_id: str) -> list[str]:
+    """Delete a function, its versions and its sources; returns the deleted source ids."""
+    gone = [r["id"] for r in db.execute("SELECT id FROM sources WHERE function = ?",
+                                        (function_id,))]
+    db.execute("DELETE FROM sources WHERE function = ?", (function_id,))
+    db.execute("DELETE FROM versions WHERE function = ?", (function_id,))
+    db.execute("DELETE FROM functions WHERE id = ?", (function_id,))
+    return gone
+
+
+# Sources
+
+def find_source(db: sqlite3.Connection, workspace_id: str, ref: str) -> sqlite3.Row:
+    """The source row with this id or name in the workspace, or ``NotFound``."""
+    row = db.execute("SELECT * FROM sources WHERE workspace = ? AND (id = ? OR name = ?) "
+                     "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
+    if row is None:
+        raise NotFound(f"no source {ref!r}")
+    return row
+
+
+def source_rows(db: sqlite3.Connection, workspace_id: str | None = None,
+                function_id: str | None = None) -> list[sqlite3.Row]:
+    """Sources of a workspace, of a function, or (both None) every source."""
+    where, args = [], []
+    for column, value in (("workspace", workspace_id), ("function", function_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = "SELECT * FROM sources" + (" WHERE " + " AND ".join(where) if where else "")
+    return db.execute(sql + " ORDER BY name", args).fetchall()
+
+
+def create_source(db: sqlite3.Connection, workspace_id: str, name: str, function_id: str,
+                  version: int, settings: dict[str, Any], sealed: dict[str, str],
+                  write_key: str | None) -> str:
+    source_id, now = new_id("src"), time.time()
+    _insert(db, "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (source_id, workspace_id, check_name(name), function_id, version,
+             secrets.token_urlsafe(32), json.dumps(settings), json.dumps(sealed), write_key,
+             now, now), f"a source named {name!r}")
+    return source_id
+
+
+def update_source(db: sqlite3.Connection, source_id: str, **columns: Any) -> None:
+    """Set columns of a source: version, settings, secrets (dicts), write_key, paused."""
+    values = {k: json.dumps(v) if k in ("settings", "secrets") else v
+              for k, v in columns.items()}
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    db.execute(f"UPDATE sources SET {assignments}, updated_at = ? WHERE id = ?",
+               (*values.values(), time.time(), source_id))
+
+
+def delete_source(db: sqlite3.Connection, source_id: str) -> None:
+    db.execute("DELETE FROM sources WHERE id = ?", (source_id,))

@@ -1,0 +1,481 @@
+"""The OpenAPI 3.1 document of the service API, describing runner/api.py as it answers.
+
+docs/service-api.md is the prose; this is the same contract for machines: every path and
+method, their parameters and bodies, and every status each can answer with its body. It
+is built by the small helpers below (an error answer, a closed object, an operation with
+the refusals every authenticated or body-taking endpoint can give), once per process.
+tests/service/test_openapi.py holds it to the routes and to a real service's answers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+Schema = dict[str, Any]
+
+JSON = "application/json"
+ROLES = ("workspace_owner", "functions_admin", "functions_read", "source_admin")
+# The roles that cover the whole workspace, so their grants name no functions.
+WHOLE_WORKSPACE_ROLES = ("workspace_owner", "source_admin")
+SETTING_TYPES = ("string", "text", "boolean", "number", "array", "text_map")
+
+# Every refusal with a fixed type: the response component, its status, and when.
+ERRORS: dict[str, tuple[int, str]] = {
+    "InvalidRequest": (400, "Malformed JSON (or not UTF-8, NaN, a number beyond a double's "
+                            "range, a lone surrogate, nesting over 100 deep), a missing, "
+                            "mistyped or unknown field, or an invalid query parameter."),
+    "Unauthorized": (401, "No bearer token, or an unknown or revoked one."),
+    "Forbidden": (403, "The token sees the resource, but its roles do not allow this."),
+    "NotFound": (404, "No such resource in the token's workspace, or one the token cannot "
+                      "see; also any path this document does not list."),
+    "MethodNotAllowed": (405, "A method the path does not take; `Allow` lists those it "
+                              "does."),
+    "Conflict": (409, "A name already taken in the workspace, or deleting a function that "
+                      "sources use."),
+    "PayloadTooLarge": (413, "A body over 1 MiB."),
+    "UnsupportedMediaType": (415, "A body whose Content-Type is not application/json."),
+}
+# The 422 answers, whose type depends on the endpoint.
+UNPROCESSABLE: dict[str, tuple[str, ...]] = {
+    "InvalidFunction": ("CompileError", "InvalidConfiguration"),
+    "InvalidConfiguration": ("InvalidConfiguration",),
+}
+# What every endpoint that reads a body can refuse, before looking at its fields.
+BODY_ERRORS = ("InvalidRequest", "PayloadTooLarge", "UnsupportedMediaType")
+
+
+# Small schema helpers
+
+def ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def schema(name: str) -> dict[str, str]:
+    return ref("schemas", name)
+
+
+def closed(required: dict[str, Schema], optional: dict[str, Schema] | None = None,
+           **keywords: Any) -> Schema:
+    """An object with exactly these properties, the ``required`` ones always present."""
+    shape: Schema = {"type": "object", "properties": {**required, **(optional or {})}}
+    if required:
+        shape["required"] = list(required)
+    return {**shape, "additionalProperties": False, **keywords}
+
+
+def array(items: Schema, **keywords: Any) -> Schema:
+    return {"type": "array", "items": items, **keywords}
+
+
+def nullable(of: Schema) -> Schema:
+    return {"anyOf": [of, {"type": "null"}]}
+
+
+def string(**keywords: Any) -> Schema:
+    return {"type": "string", **keywords}
+
+
+def identifier(prefix: str) -> Schema:
+    return string(pattern=f"^{prefix}_[0-9a-f]{{16}}$")
+
+
+def text(description: str) -> Schema:
+    return string(description=description)
+
+
+def any_object(description: str) -> Schema:
+    return {"type": "object", "description": description}
+
+
+def json_body(of: Schema) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": of}}}
+
+
+# The shapes of docs/service-api.md
+
+def _grant(function: Schema, *, sent: bool) -> Schema:
+    """A Grant as the API shows it, or as it is ``sent`` (``functions`` optional)."""
+    role = {"role": {"enum": list(ROLES)}}
+    functions = {"functions": nullable(array(function))}
+    shape = closed(role, functions) if sent else closed({**role, **functions})
+    # Only the functions roles name functions; the others cover the whole workspace.
+    shape["if"] = {"properties": {"role": {"enum": list(WHOLE_WORKSPACE_ROLES)}}}
+    shape["then"] = {"properties": {"functions": {"type": "null"}}}
+    shape["description"] = "functions: null (or, when sent, absent) covers all."
+    return shape
+
+
+def _version(with_code: bool) -> Schema:
+    fields: dict[str, Schema] = {
+        "number": {"type": "integer", "minimum": 1},
+        "created_at": schema("Time"),
+        "created_by": identifier("tok"),
+        "code_sha256": string(pattern="^[0-9a-f]{64}$"),
+        "settings_schema": array(schema("SettingSpec")),
+    }
+    if with_code:
+        fields["code"] = string()
+    return closed(fields)
+
+
+def _schemas() -> dict[str, Schema]:
+    failure = closed({"type": string(), "message": string()})
+    header_value = {"type": ["string", "number"]}
+    return {
+        "Error": closed({"ok": {"const": False}, "error": failure},
+                        description="Every refusal of the API."),
+        "Time": string(format="date-time",
+                       pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+                       description="ISO 8601 UTC with milliseconds."),
+        "Name": string(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                       description="Unique in the workspace among functions (or sources)."),
+        "Workspace": closed({"id": identifier("ws"), "name": string()}),
+        "SettingSpec": closed({
+            "label": string(), "name": string(pattern="^[A-Za-z][A-Za-z0-9_]*$"),
+            "type": {"enum": list(SETTING_TYPES)}, "description": string(),
+            "required": {"type": "boolean"}, "encrypted": {"type": "boolean"}}),
+        "NewSettingSpec": closed(
+            {"label": string(minLength=1, maxLength=100)},
+            {"name": {"type": ["string", "null"], "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+                      "maxLength": 128},
+             "type": {"enum": [*SETTING_TYPES, None]},
+             "description": {"type": ["string", "null"], "maxLength": 2000},
+             "required": {"type": ["boolean", "null"]},
+             "encrypted": {"type": ["boolean", "null"]}},
+            description="A setting as sent: the name defaults to the label in camelCase, "
+                        "the type to string; null means the default."),
+        "Function": closed({
+            "id": identifier("fn"), "name": schema("Name"), "description": string(),
+            "latest_version": {"type": "integer", "minimum": 1},
+            "created_at": schema("Time"), "updated_at": schema("Time")}),
+        "VersionSummary": _version(with_code=False),
+        "Version": _version(with_code=True),
+        "FunctionSaved": closed({
+            "function": schema("Function"), "version": schema("VersionSummary"),
+            "created": {"type": "boolean",
+                        "description": "False when neither code nor schema changed."}}),
+        "Source": closed({
+            "id": identifier("src"), "name": schema("Name"), "function": identifier("fn"),
+            "version": {"type": "integer", "minimum": 1},
+            "settings": any_object("The values of the unencrypted settings."),
+            "secrets": {"type": "object", "additionalProperties": {"enum": ["set", "not set"]},
+                        "description": "Every encrypted setting of the version's schema."},
+            "webhook_url": string(format="uri"), "paused": {"type": "boolean"},
+            "write_key": {"type": ["string", "null"]},
+            "created_at": schema("Time"), "updated_at": schema("Time")}),
+        "Grant": _grant(identifier("fn"), sent=False),
+        "NewGrant": _grant(text("A function's id or name."), sent=True),
+        "Token": closed({
+            "id": identifier("tok"), "name": string(),
+            "roles": array(schema("Grant"), minItems=1), "created_at": schema("Time"),
+            "last_used_at": nullable(schema("Time")),
+            "revoked_at": nullable(schema("Time"))}),
+        "NewToken": closed({"name": string(),
+                            "roles": array(schema("NewGrant"), minItems=1)}),
+        "TokenCreated": closed({
+            "token": schema("Token"),
+            "secret": string(pattern="^sfn_[A-Za-z0-9_-]{43}$",
+                             description="Shown this once.")}),
+        "ErrorEntry": closed({
+            "at": {"type": "number", "description": "Unix time."},
+            "source": string(),
+            "function": text("Empty when the source was deleted before a retry."),
+            "invocation_id": string(), "error": failure,
+            "request": closed({
+                "url": string(),
+                "headers": array(array(string(), minItems=2, maxItems=2)),
+                "body": string()}),
+            "logs": array(string()), "attempts": {"type": "integer", "minimum": 1}}),
+        "Event": closed({
+            "id": {"type": "integer"}, "source": identifier("src"),
+            "invocation_id": string(), "received_at": {"type": "number"},
+            "message": any_object("The message as the function made it.")}),
+        "Payload": {
+            "type": "object", "description": "A recorded delivery (SPEC 12); other keys "
+                                             "are ignored.",
+            "properties": {
+                "body": {"description": "An object (sent as JSON), a string, or null."},
+                "headers": {"type": "object", "additionalProperties": {
+                    "anyOf": [header_value, array(header_value)]}},
+                "queryParameters": {"type": "object"}, "queryParams": {"type": "object"},
+                "url": string()}},
+        "TestRequest": closed({"payload": schema("Payload")}, {
+            "settings": any_object("Setting values; required ones may be left out."),
+            "version": {"type": "integer", "minimum": 1,
+                        "description": "Default: the latest."}}),
+        "TestResult": closed({
+            "ok": {"type": "boolean"}, "messages": array({"type": "object"}),
+            "objects": array({"type": "object"}),
+            "logs": array(string(), description="The first 4 KiB."),
+            "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
+            "duration_ms": {"type": "number", "minimum": 0}}),
+        "NewFunction": closed(
+            {"name": schema("Name"), "code": string()},
+            {"settings_schema": array(schema("NewSettingSpec"), maxItems=100),
+             "description": string()}),
+        "FunctionChanges": closed({}, {
+            "code": string(),
+            "settings_schema": array(schema("NewSettingSpec"), maxItems=100),
+            "description": string()}),
+        "DeployRequest": closed(
+            {"sources": {"anyOf": [{"const": "all"},
+                                   array(text("A source's id or name."))]}},
+            {"version": {"type": "integer", "minimum": 1,
+                         "description": "Default: the latest."}}),
+        "NewSource": closed(
+            {"name": schema("Name"), "function": text("The function's id or name.")},
+            {"version": {"type": "integer", "minimum": 1,
+                         "description": "Default: the latest."},
+             "settings": any_object("Values for the version's settings schema."),
+             "write_key": string()}),
+        "SourceChanges": closed({}, {
+            "settings": {"type": "object", "description": "Merged into the values; null "
+                                                          "removes one."},
+            "write_key": {"type": ["string", "null"]}, "paused": {"type": "boolean"}}),
+    }
+
+
+# Parameters
+
+def _parameters() -> dict[str, dict[str, Any]]:
+    def path(name: str, description: str, of: Schema) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "description": description,
+                "schema": of}
+
+    def query(name: str, description: str, of: Schema) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": of}
+
+    return {
+        "function": path("function", "The function's id or name.", string()),
+        "source": path("source", "The source's id or name.", string()),
+        "number": path("number", "A version number; anything else is 404.",
+                       {"type": "integer", "minimum": 1}),
+        "token": path("token", "The token's id.", string()),
+        "force": query("force", "true also deletes the sources using the function (any "
+                                "case).", {"type": "boolean", "default": False}),
+        "after": query("after", "Only events with a greater id.",
+                       {"type": "integer", "minimum": 0, "maximum": 10**12 - 1,
+                        "default": 0}),
+        "limit": query("limit", "At most this many events; above 1000 reads as 1000.",
+                       {"type": "integer", "minimum": 1, "maximum": 10**12 - 1,
+                        "default": 100}),
+    }
+
+
+# Responses
+
+def _responses() -> dict[str, dict[str, Any]]:
+    def error(description: str, *types: str) -> dict[str, Any]:
+        typed = {"properties": {"error": {"properties": {"type": {"enum": list(types)}}}}}
+        return {"description": description,
+                **json_body({"allOf": [schema("Error"), typed]})}
+
+    responses = {name: error(when, name) for name, (_, when) in ERRORS.items()}
+    responses["MethodNotAllowed"]["headers"] = {"Allow": {
+        "description": "The methods this path takes.", "schema": string()}}
+    responses["InvalidFunction"] = error(
+        "The code does not compile (or contains the service's webhook URL), or the "
+        "settings schema is invalid.", *UNPROCESSABLE["InvalidFunction"])
+    responses["InvalidConfiguration"] = error(
+        "Setting values that do not satisfy the version's schema, or that this service "
+        "cannot keep (no secret key, no write key).", *UNPROCESSABLE["InvalidConfiguration"])
+    return responses
+
+
+def status_of(response: str) -> int:
+    """The status of an error response component."""
+    return 422 if response in UNPROCESSABLE else ERRORS[response][0]
+
+
+def operation(operation_id: str, summary: str, status: int, answer: Schema | None, *,
+              roles: str, tag: str, errors: Iterable[str] = (), body: Schema | None = None,
+              parameters: Iterable[str] = (), public: bool = False) -> dict[str, Any]:
+    """One method of a path: its answer, and every refusal it can give.
+
+    An authenticated operation can answer 401; one with a ``body`` can answer 400, 413
+    and 415 before looking at its fields. ``errors`` names the other refusals.
+    """
+    refusals = {*errors, *(() if public else ("Unauthorized",)),
+                *(BODY_ERRORS if body is not None else ())}
+    done = ({"description": "Done.", **json_body(answer)} if answer is not None
+            else {"description": "Done; no body."})
+    responses = {str(status): done} | {
+        str(status_of(name)): ref("responses", name)
+        for name in sorted(refusals, key=status_of)}
+    found: dict[str, Any] = {"operationId": operation_id, "summary": summary,
+                             "description": f"Roles: {roles}.", "tags": [tag],
+                             "responses": responses}
+    if parameters:
+        found["parameters"] = [ref("parameters", name) for name in parameters]
+    if body is not None:
+        found["requestBody"] = {"required": True, **json_body(body)}
+    if public:
+        found["security"] = []
+    return found
+
+
+def listing(key: str, item: str) -> Schema:
+    return closed({key: array(schema(item))})
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    function, source = [ref("parameters", "function")], [ref("parameters", "source")]
+    # The functions roles: which grants an operation on one function needs.
+    visible = "workspace_owner; functions_admin, functions_read covering it; source_admin"
+    editors = "workspace_owner, functions_admin covering it"
+    testers = "workspace_owner, functions_admin or functions_read covering it"
+    sources = "workspace_owner, source_admin"
+    owner = "workspace_owner"
+    return {
+        "/openapi.json": {"get": operation(
+            "getOpenApi", "This document", 200, {"type": "object"}, roles="none (no token)",
+            tag="service", public=True)},
+        "/whoami": {"get": operation(
+            "whoami", "The token's workspace and the token", 200,
+            closed({"workspace": schema("Workspace"), "token": schema("Token")}),
+            roles="any", tag="service")},
+        "/functions": {
+            "get": operation("listFunctions", "The functions the token sees", 200,
+                             listing("functions", "Function"), roles=visible,
+                             tag="functions"),
+            "post": operation("createFunction", "Create a function and its version 1", 201,
+                              schema("FunctionSaved"), body=schema("NewFunction"),
+                              errors=("Forbidden", "Conflict", "InvalidFunction"),
+                              roles="workspace_owner, functions_admin of all functions",
+                              tag="functions"),
+        },
+        "/functions/{function}": {
+            "parameters": function,
+            "get": operation("getFunction", "A function", 200, schema("Function"),
+                             errors=("NotFound",), roles=visible, tag="functions"),
+            "patch": operation("saveFunction", "Save code, schema or description; a new "
+                                               "version when code or schema changed", 200,
+                               schema("FunctionSaved"), body=schema("FunctionChanges"),
+                               errors=("Forbidden", "NotFound", "InvalidFunction"),
+                               roles=editors, tag="functions"),
+            "delete": operation("deleteFunction", "Delete a function and its versions", 204,
+                                None, parameters=("force",),
+                                errors=("InvalidRequest", "Forbidden", "NotFound",
+                                        "Conflict"),
+                                roles=editors, tag="functions"),
+        },
+        "/functions/{function}/versions": {
+            "parameters": function,
+            "get": operation("listVersions", "Every version, newest first", 200,
+                             listing("versions", "VersionSummary"), errors=("NotFound",),
+                             roles=visible, tag="functions"),
+        },
+        "/functions/{function}/versions/{number}": {
+            "parameters": [*function, ref("parameters", "number")],
+            "get": operation("getVersion", "A version with its code", 200, schema("Version"),
+                             errors=("NotFound",), roles=visible, tag="functions"),
+        },
+        "/functions/{function}/test": {
+            "parameters": function,
+            "post": operation("testFunction", "Run a version once on a recorded delivery; "
+                                              "nothing is delivered", 200,
+                              schema("TestResult"), body=schema("TestRequest"),
+                              errors=("Forbidden", "NotFound"), roles=testers,
+                              tag="functions"),
+        },
+        "/functions/{function}/errors": {
+            "parameters": function,
+            "get": operation("functionErrors", "The function's errors log, newest first",
+                             200, listing("errors", "ErrorEntry"),
+                             errors=("Forbidden", "NotFound"), roles=testers,
+                             tag="functions"),
+        },
+        "/functions/{function}/deploy": {
+            "parameters": function,
+            "post": operation("deploy", "Move sources to a version, all or none", 200,
+                              listing("deployed", "Source"), body=schema("DeployRequest"),
+                              errors=("Forbidden", "NotFound", "InvalidConfiguration"),
+                              roles=sources, tag="sources"),
+        },
+        "/sources": {
+            "get": operation("listSources", "Every source of the workspace", 200,
+                             listing("sources", "Source"), errors=("Forbidden",),
+                             roles=sources, tag="sources"),
+            "post": operation("connectSource", "Connect a source to a function version", 201,
+                              schema("Source"), body=schema("NewSource"),
+                              errors=("Forbidden", "NotFound", "Conflict",
+                                      "InvalidConfiguration"),
+                              roles=sources, tag="sources"),
+        },
+        "/sources/{source}": {
+            "parameters": source,
+            "get": operation("getSource", "A source", 200, schema("Source"),
+                             errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
+            "patch": operation("configureSource", "Merge settings, set the write key, pause "
+                                                  "or resume", 200, schema("Source"),
+                               body=schema("SourceChanges"),
+                               errors=("Forbidden", "NotFound", "InvalidConfiguration"),
+                               roles=sources, tag="sources"),
+            "delete": operation("deleteSource", "Delete a source", 204, None,
+                                errors=("Forbidden", "NotFound"), roles=sources,
+                                tag="sources"),
+        },
+        "/sources/{source}/errors": {
+            "parameters": source,
+            "get": operation("sourceErrors", "The source's errors log, newest first", 200,
+                             listing("errors", "ErrorEntry"),
+                             errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
+        },
+        "/sources/{source}/events": {
+            "parameters": source,
+            "get": operation("sourceEvents", "Events the source stored in the embedded "
+                                             "store, oldest first", 200,
+                             listing("events", "Event"), parameters=("after", "limit"),
+                             errors=("InvalidRequest", "Forbidden", "NotFound"),
+                             roles=sources, tag="sources"),
+        },
+        "/tokens": {
+            "get": operation("listTokens", "Every token of the workspace, revoked ones too",
+                             200, listing("tokens", "Token"), errors=("Forbidden",),
+                             roles=owner, tag="tokens"),
+            "post": operation("createToken", "Create a token; its secret is shown once", 201,
+                              schema("TokenCreated"), body=schema("NewToken"),
+                              errors=("Forbidden", "NotFound"), roles=owner, tag="tokens"),
+        },
+        "/tokens/{token}": {
+            "parameters": [ref("parameters", "token")],
+            "delete": operation("revokeToken", "Revoke a token", 204, None,
+                                errors=("Forbidden", "NotFound"), roles=owner, tag="tokens"),
+        },
+    }
+
+
+_DESCRIPTION = """\
+Functions, versions, sources and tokens of a `segfn serve` workspace; the webhooks
+themselves are at `/fn/<token>`, outside this API. Every operation but this document's
+needs `Authorization: Bearer <token>`, and sees only the token's workspace. Bodies are
+JSON objects (UTF-8, at most 1 MiB). Every GET also answers HEAD. Every refusal is
+`{"ok": false, "error": {"type", "message"}}`; a method a path does not take is 405
+(`#/components/responses/MethodNotAllowed`), a path not listed here 404, and a listed
+path with a trailing slash a 307 redirect to the path without it."""
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document; built once and shared, so callers must not change it."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "segfn service API", "version": "1", "description": _DESCRIPTION},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "tags": [{"name": "service"}, {"name": "functions"}, {"name": "sources"},
+                 {"name": "tokens"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "responses": _responses(),
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token: sfn_ and 43 url-safe characters."}},
+        },
+    }

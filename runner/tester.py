@@ -1,0 +1,53 @@
+"""The tester: run a function version once on a request the user wrote, deliver nothing.
+
+It answers what ``segfn invoke --json`` prints, with the logs cut to their first 4 KiB. Like
+``segfn invoke`` it uses an empty cache and leaves JSON keys in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import attrs
+
+from runner.errorlog import redacted_result
+from runner.problems import InvalidRequest
+from runner.runtime import Runtime
+from runner.service import schema_of, secret_strings
+from runner.settings_schema import SchemaError, validate_values
+from segfn.compiler import Handler
+from segfn.invocation import Job, preview_logs
+from segfn.payloads import PayloadError, parse_payload
+from segfn.webhook import RequestRefused, build_request
+
+
+async def run_test(runtime: Runtime, function: dict[str, Any], version: dict[str, Any],
+                   document: dict[str, Any]) -> dict[str, Any]:
+    """Run ``version`` on ``document`` (the payload-file format) and say what came of it."""
+    try:
+        payload = parse_payload(document, "the test request")
+        request = build_request(payload.body, headers=payload.header_pairs(),
+                                query=payload.query, url=payload.url)
+    except PayloadError as exc:
+        raise InvalidRequest(str(exc)) from None
+    except RequestRefused as exc:
+        raise InvalidRequest(f"the webhook would refuse this request ({exc.status} "
+                             f"{exc.type}): {exc}") from None
+    except ValueError as exc:  # a URL that is not absolute
+        raise InvalidRequest(str(exc)) from None
+    schema = schema_of(version)
+    # Types are checked, required ones are not: testing a missing setting is a fair test.
+    try:
+        settings = validate_values([attrs.evolve(s, required=False) for s in schema],
+                                   payload.settings)
+    except SchemaError as exc:
+        raise InvalidRequest(str(exc)) from None
+    handler = Handler(version["code"], f"{function['name']}.py")
+    with tempfile.TemporaryDirectory(prefix="segfn-test-") as cache_dir:
+        job = Job(handler, request, settings, cache_dir=cache_dir)
+        result = await runtime.pool.invoke(job, runtime.egress)
+    result = redacted_result(result, secret_strings(schema, settings))
+    answer = result.to_dict()
+    answer["logs"], answer["logs_truncated"] = preview_logs(result.logs)
+    return answer

@@ -1,0 +1,72 @@
+"""``segfn admin``: chores on a service's data dir, offline or while it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from segfn.cli.serve import data_dir_option, key_file_option, keyring_from, open_catalog
+
+
+@click.group()
+def admin() -> None:
+    """Chores on a service's data dir: workspaces and the secret key."""
+
+
+@admin.command("create-workspace")
+@click.argument("name")
+@data_dir_option
+def create_workspace(name: str, data_dir: Path) -> None:
+    """Create workspace NAME; print its Workspace Owner token, alone on the last line.
+
+    Works offline and while the service runs.
+    """
+    from runner import catalog
+    from runner.problems import Problem
+
+    db = open_catalog(data_dir)
+    try:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            workspace_id, secret = catalog.create_workspace(db, name)
+    except Problem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"workspace {name} ({workspace_id}) created; its Workspace Owner token, "
+               "shown this once:")
+    click.echo(secret)
+
+
+@admin.command("generate-key")
+def generate_key() -> None:
+    """Print a new secret key for encrypted settings."""
+    from runner.keyring import generate_key as new_key
+
+    click.echo(new_key())
+
+
+@admin.command("rotate-key")
+@data_dir_option
+@key_file_option
+def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
+    """Re-encrypt every secret setting under the first key given.
+
+    Give the keys as 'NEW,OLD'; afterwards NEW alone reads everything. Run it while the
+    service is stopped, or while it runs with 'NEW,OLD' too.
+    """
+    from runner.keyring import KeyringError
+    from runner.service import rotate_secrets
+
+    keyring = keyring_from(secret_key_file)
+    if keyring is None:
+        raise click.UsageError("give the keys as 'NEW,OLD' with --secret-key-file or "
+                               "$SEGFN_SECRET_KEY")
+    db = open_catalog(data_dir)
+    try:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            count = rotate_secrets(db, keyring)
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"re-encrypted {count} secret setting value(s) under key "
+               f"{keyring.fingerprint}")

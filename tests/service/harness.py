@@ -1,0 +1,56 @@
+"""A real ``segfn serve`` on loopback, and a client for its API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.runner.harness import SEGFN, Runner, wait_until
+
+
+class Serve(Runner):
+    """A ``segfn serve`` subprocess; ``owner_token`` is the token its first start printed."""
+
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str] | None = None
+                 ) -> None:
+        super().__init__(Path("-"), data_dir, args)
+        self.env = env or {}
+        self._client: httpx.Client | None = None
+
+    def command(self) -> list[str]:
+        return [*SEGFN, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                *self.args]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def owner_token(self) -> str:
+        """The token printed on the first start (the line after the one announcing it)."""
+        index = wait_until(lambda: next((i for i, line in enumerate(self.output)
+                                         if "Workspace Owner token" in line), None))
+        return wait_until(lambda: len(self.output) > index + 1 and self.output[index + 1])
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any
+            ) -> httpx.Response:
+        """Call ``/api/v1{path}`` with ``token`` (the owner's by default)."""
+        headers = kwargs.pop("headers", {})
+        if token != "":
+            headers.setdefault("Authorization", f"Bearer {token or self.owner_token}")
+        kwargs.setdefault("timeout", 30)
+        if self._client is None:
+            # One connection pool for the whole test: a client per call costs ~0.1 s.
+            self._client = httpx.Client()
+        return self._client.request(method, f"{self.url}api/v1{path}", headers=headers,
+                                    **kwargs)
+
+    def webhook(self, source: dict[str, Any], json_body: Any = None, **kwargs: Any
+                ) -> httpx.Response:
+        """POST to a source's webhook URL."""
+        kwargs.setdefault("timeout", 15)
+        if json_body is not None:
+            kwargs["json"] = json_body
+        return httpx.post(source["webhook_url"], **kwargs)

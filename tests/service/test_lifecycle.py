@@ -1,0 +1,259 @@
+"""Functions, versions and sources through a real ``segfn serve``: the issue's story.
+
+Create a function from an example, connect two sources with their own settings and write
+keys, post to both, see each one's events reach the Tracking API under its own key; then
+save, save & deploy, roll back, pause, retry across a deploy, and delete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.keyring import generate_key
+from tests.paths import ROOT
+from tests.runner.harness import FakeSegment, basic_user, wait_until
+from tests.service.harness import Serve
+
+GITHUB = (ROOT / "examples" / "github.py").read_text()
+SCHEMA = [{"label": "Webhook Secret", "encrypted": True}]
+ISSUE = {"action": "opened", "sender": {"id": 7, "login": "ada"},
+         "issue": {"id": 1, "number": 3, "title": "t", "state": "open"},
+         "repository": {"id": 9, "full_name": "acme/app"}}
+
+VERSIONED = """
+from segfn import Segment, RetryError
+
+def on_request(request, settings):
+    body = request.json()
+    if body.get("retry") and VERSION == 1:
+        raise RetryError("try again later")
+    Segment.track({"event": "Version " + str(VERSION), "userId": settings["user"]})
+"""
+
+
+def versioned(number: int) -> str:
+    return f"VERSION = {number}\n" + VERSIONED
+
+
+def signed(body: dict[str, Any], secret: str) -> dict[str, Any]:
+    raw = json.dumps(body).encode()
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return {"content": raw, "headers": {"Content-Type": "application/json",
+                                        "X-GitHub-Event": "issues",
+                                        "X-Hub-Signature-256": f"sha256={signature}"}}
+
+
+@pytest.fixture
+def serve(start_serve: Any) -> Serve:
+    """Events go to the embedded store, where the API shows them per source."""
+    return start_serve("--retry-time-scale", "0.001", env={"SEGFN_SECRET_KEY": generate_key()})
+
+
+@pytest.fixture
+def serve_to_segment(start_serve: Any, fake_segment: FakeSegment) -> Serve:
+    """Events go to a Tracking API, under each source's write key."""
+    return start_serve("--segment-endpoint", fake_segment.url, "--retry-time-scale", "0.001",
+                       env={"SEGFN_SECRET_KEY": generate_key()})
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def test_two_sources_of_one_function_deliver_under_their_own_write_keys(
+        serve_to_segment: Serve, fake_segment: FakeSegment) -> None:
+    serve = serve_to_segment
+    ok(serve.api("POST", "/functions", json={"name": "github", "code": GITHUB,
+                                             "settings_schema": SCHEMA}), 201)
+    one = ok(serve.api("POST", "/sources", json={
+        "name": "acme", "function": "github", "settings": {"webhookSecret": "s3cret-one"},
+        "write_key": "key-one"}), 201)
+    two = ok(serve.api("POST", "/sources", json={
+        "name": "globex", "function": "github", "settings": {"webhookSecret": "s3cret-two"},
+        "write_key": "key-two"}), 201)
+    assert one["webhook_url"] != two["webhook_url"]
+    # The token in the path is the only thing that tells sources apart: 256 random bits.
+    assert len(one["webhook_url"].rsplit("/", 1)[1]) >= 43
+
+    assert httpx.post(one["webhook_url"], **signed(ISSUE, "s3cret-one")).status_code == 200
+    issue = {**ISSUE, "sender": {"id": 8, "login": "bob"}}
+    assert httpx.post(two["webhook_url"], **signed(issue, "s3cret-two")).status_code == 200
+    # Each source checks the signature with its own secret.
+    wrong = httpx.post(two["webhook_url"], **signed(issue, "s3cret-one"))
+    assert (wrong.status_code, wrong.json()["error"]["type"]) == (400, "MessageRejected")
+
+    wait_until(lambda: len(fake_segment.messages) == 4)
+    by_key: dict[str, set[str]] = {}
+    for batch, auth in zip(fake_segment.batches, fake_segment.auth, strict=True):
+        by_key.setdefault(basic_user(auth), set()).update(
+            m["userId"] for m in batch["body"]["batch"])
+    assert by_key == {"key-one": {"7"}, "key-two": {"8"}}
+
+    errors = ok(serve.api("GET", "/sources/globex/errors"))["errors"]
+    assert [e["error"]["type"] for e in errors] == ["MessageRejected"]
+    assert dict(errors[0]["request"]["headers"])["x-hub-signature-256"] == "[redacted]"
+    assert ok(serve.api("GET", "/sources/acme/errors"))["errors"] == []
+
+
+def test_save_leaves_sources_and_deploy_and_rollback_move_them(serve: Serve) -> None:
+    schema = [{"label": "User", "required": True}]
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": schema}), 201)
+    a = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                               "settings": {"user": "ua"}}), 201)
+    b = ok(serve.api("POST", "/sources", json={"name": "b", "function": "ver",
+                                               "settings": {"user": "ub"}}), 201)
+
+    def events_of(source: dict[str, Any]) -> list[str]:
+        found = ok(serve.api("GET", f"/sources/{source['id']}/events"))["events"]
+        return [(e["message"]["event"], e["message"]["userId"]) for e in found]
+
+    def post_both() -> None:
+        assert serve.webhook(a, {}).status_code == 200
+        assert serve.webhook(b, {}).status_code == 200
+
+    saved = ok(serve.api("PATCH", "/functions/ver", json={"code": versioned(2)}))
+    assert (saved["created"], saved["version"]["number"]) == (True, 2)
+    post_both()  # Save alone: both still run version 1.
+    deployed = ok(serve.api("POST", "/functions/ver/deploy", json={"sources": ["a"]}))
+    assert [(s["name"], s["version"]) for s in deployed["deployed"]] == [("a", 2)]
+    post_both()  # Save & deploy to a: a runs 2, b still 1.
+    ok(serve.api("POST", "/functions/ver/deploy", json={"version": 1, "sources": ["a"]}))
+    post_both()  # Rolled back: both run 1 again.
+    assert events_of(a) == [("Version 1", "ua"), ("Version 2", "ua"), ("Version 1", "ua")]
+    assert events_of(b) == [("Version 1", "ub")] * 3
+
+    unchanged = ok(serve.api("PATCH", "/functions/ver", json={"code": versioned(2)}))
+    assert (unchanged["created"], unchanged["version"]["number"]) == (False, 2)
+    versions = ok(serve.api("GET", "/functions/ver/versions"))["versions"]
+    assert [v["number"] for v in versions] == [2, 1]
+    assert ok(serve.api("GET", "/functions/ver/versions/1"))["code"] == versioned(1)
+
+
+def test_a_retry_runs_the_version_deployed_at_retry_time(serve: Serve) -> None:
+    # Scaled retry waits are 60-180 ms: enough to deploy version 2 before the retry runs.
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "settings": {"user": "u"}}), 201)
+    ok(serve.api("PATCH", "/functions/ver", json={"code": versioned(2)}))
+    answer = serve.webhook(source, {"retry": True})
+    assert (answer.status_code, answer.json()["error"]["type"]) == (202, "Retry")
+    ok(serve.api("POST", "/functions/ver/deploy", json={"sources": "all"}))
+    found = wait_until(lambda: ok(serve.api("GET", "/sources/a/events"))["events"])
+    assert [e["message"]["event"] for e in found] == ["Version 2"]
+
+
+def test_settings_are_checked_against_the_schema_at_save_never_at_the_webhook(
+        serve: Serve) -> None:
+    schema = [{"label": "User", "required": True}, {"label": "Retries", "type": "number"}]
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": schema}), 201)
+    missing = serve.api("POST", "/sources", json={"name": "a", "function": "ver"})
+    assert missing.status_code == 422
+    assert "user is required" in missing.json()["error"]["message"]
+    mistyped = serve.api("POST", "/sources", json={
+        "name": "a", "function": "ver", "settings": {"user": "u", "retries": "three"}})
+    assert mistyped.status_code == 422 and "retries" in mistyped.json()["error"]["message"]
+    source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "settings": {"user": "u"}}), 201)
+    assert serve.api("PATCH", "/sources/a", json={"settings": {"user": None}}
+                     ).status_code == 422
+
+    # Version 2 needs a setting source a lacks: deploying it is refused, nothing moves.
+    ok(serve.api("PATCH", "/functions/ver", json={
+        "code": versioned(2), "settings_schema": [*schema, {"label": "Region",
+                                                            "required": True}]}))
+    refused = serve.api("POST", "/functions/ver/deploy", json={"sources": "all"})
+    assert refused.status_code == 422 and "region" in refused.json()["error"]["message"]
+    assert ok(serve.api("GET", "/sources/a"))["version"] == 1
+    assert serve.webhook(source, {}).status_code == 200
+
+
+def test_code_that_does_not_compile_or_posts_to_itself_makes_no_version(serve: Serve) -> None:
+    broken = serve.api("POST", "/functions", json={"name": "bad", "code": "def on_request(:"})
+    assert broken.status_code == 422
+    assert broken.json()["error"] == {"type": "CompileError",
+                                      "message": "bad.py:1: syntax error: invalid syntax"}
+    assert ok(serve.api("GET", "/functions"))["functions"] == []
+
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1)}), 201)
+    loop = versioned(2) + f"\nHOOK = '{serve.url.rstrip('/')}/fn/abc'\n"
+    refused = serve.api("PATCH", "/functions/ver", json={"code": loop})
+    assert refused.status_code == 422
+    assert "unable to send data back to their own webhooks" in refused.json()["error"][
+        "message"]
+    assert [v["number"] for v in ok(serve.api("GET", "/functions/ver/versions"))[
+        "versions"]] == [1]
+
+
+def test_paused_sources_refuse_deliveries_so_senders_keep_them(serve: Serve) -> None:
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "settings": {"user": "u"}}), 201)
+    assert ok(serve.api("PATCH", "/sources/a", json={"paused": True}))["paused"] is True
+    paused = serve.webhook(source, {})
+    assert (paused.status_code, paused.json()["error"]["type"]) == (503, "SourcePaused")
+    assert paused.headers["Retry-After"] == "60"
+    ok(serve.api("PATCH", "/sources/a", json={"paused": False}))
+    assert serve.webhook(source, {}).status_code == 200
+    assert len(ok(serve.api("GET", "/sources/a/events"))["events"]) == 1
+
+
+def test_deleting_a_function_is_refused_while_sources_use_it(serve: Serve) -> None:
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "settings": {"user": "u"}}), 201)
+    refused = serve.api("DELETE", "/functions/ver")
+    assert refused.status_code == 409 and "a" in refused.json()["error"]["message"]
+    assert serve.webhook(source, {}).status_code == 200
+    assert serve.api("DELETE", "/functions/ver", params={"force": "true"}).status_code == 204
+    assert serve.webhook(source, {}).status_code == 404
+    assert serve.api("GET", "/sources/a").status_code == 404
+
+
+def test_metrics_count_invocations_by_function_source_and_outcome(
+        serve_to_segment: Serve, fake_segment: FakeSegment) -> None:
+    serve = serve_to_segment
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    source = ok(serve.api("POST", "/sources", json={
+        "name": "a", "function": "ver", "settings": {"user": "u"}, "write_key": "k"}), 201)
+    fake_segment.answers = [(503, {})] * 3
+    for body in ({}, {}, {"retry": True}):
+        serve.webhook(source, body)
+    labels = f'function="{source["function"]}",outcome="{{}}",source="{source["id"]}"'
+
+    def scrape() -> str:
+        return httpx.get(serve.url + "metrics").text
+
+    # Version 1 always asks for a retry: the first run and its 6 retries are all counted.
+    text = wait_until(lambda: f"{{{labels.format('Retry')}}} 7.0" in scrape() and scrape())
+    assert f"segfn_invocations_total{{{labels.format('ok')}}} 2.0" in text
+    assert 'segfn_invocation_duration_seconds_count{function="' in text
+    assert "segfn_retries_queued 0.0" in text
+    failures = wait_until(lambda: [line for line in scrape().splitlines()
+                                   if line.startswith("segfn_delivery_failures_total{")])
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in failures) == 3.0
+    wait_until(lambda: "segfn_outbox_depth 0.0" in scrape())
+    assert len(fake_segment.messages) == 2
+
+
+def test_the_first_start_prints_the_owner_token_once(start_serve: Any, tmp_path: Path) -> None:
+    first = start_serve(data_dir=tmp_path / "data")
+    token = first.owner_token
+    assert first.api("GET", "/whoami", token).json()["workspace"]["name"] == "default"
+    first.stop()
+    second = start_serve(data_dir=tmp_path / "data")
+    assert not any("Workspace Owner token" in line for line in second.output)
+    assert second.api("GET", "/whoami", token).status_code == 200
