@@ -64,16 +64,30 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
 
 
 class Endpoint:
-    """The ASGI endpoint for webhook deliveries."""
+    """The ASGI endpoint for webhook deliveries; ``on_refusal`` hears each refusal's status."""
 
     def __init__(self, runtime: Runtime, route: Router,
-                 limits: WebhookLimits = WebhookLimits()) -> None:
+                 limits: WebhookLimits = WebhookLimits(),
+                 on_refusal: Callable[[int], None] | None = None) -> None:
         self.runtime = runtime
         self.route = route
         self.limits = limits
+        self.on_refusal = on_refusal
         self._limiter = RateLimiter(limits.rate_limit) if limits.rate_limit else None
 
     async def __call__(self, request: Request) -> Response:
+        accepted = await self._accept(request)
+        if isinstance(accepted, Response):
+            if self.on_refusal is not None:
+                self.on_refusal(accepted.status_code)
+            return accepted
+        source, body = accepted
+        delivery = HttpRequest(body, request.headers.items(), str(request.url))
+        outcome = await self.runtime.deliver(source, delivery)
+        return JSONResponse(outcome.body(), status_code=outcome.status)
+
+    async def _accept(self, request: Request) -> tuple[Source, bytes] | Response:
+        """The source and body of a delivery to run, or the answer refusing it."""
         if request.method != "POST":
             return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
                                   {"Allow": "POST"})
@@ -95,11 +109,9 @@ class Endpoint:
                     return error_response(429, "RateLimited",
                                           "this source is over its rate limit",
                                           {"Retry-After": retry_after(wait)})
-            body = await read_body(request, self.limits.max_body, self.limits.stall_seconds)
+            return source, await read_body(request, self.limits.max_body,
+                                           self.limits.stall_seconds)
         except RequestRefused as refused:
             return error_response(refused.status, refused.type, str(refused))
         except ClientDisconnect:
             return error_response(400, "BadRequest", "the client disconnected")
-        delivery = HttpRequest(body, request.headers.items(), str(request.url))
-        outcome = await self.runtime.deliver(source, delivery)
-        return JSONResponse(outcome.body(), status_code=outcome.status)

@@ -104,10 +104,11 @@ class Service:
                               (row["function"],)).fetchone()
         version = catalog.get_version(db, row["function"], row["version"])
         values = self.values_of(row)
+        # The webhook token is a credential too: the errors log shows URLs without it.
+        hidden = (*secret_strings(schema_of(version), values), row["webhook_token"])
         return Source(row["id"], row["function"],
-                      Handler(version["code"], f"{function['name']}.py"), values,
-                      secret_strings(schema_of(version), values), row["write_key"],
-                      bool(row["paused"]))
+                      Handler(version["code"], f"{function['name']}.py"), values, hidden,
+                      row["write_key"], bool(row["paused"]))
 
     # Settings
 

@@ -32,31 +32,44 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 
-@click.command("events")
+@click.command("events", short_help="Stored events, of segfn run or of a service's source.")
 @data_dir_option
+@click.option("--source", "source_ref", metavar="ID",
+              help="The events of this source of the logged-in service (id or name).")
 @click.option("--tail", is_flag=True, help="Keep printing events as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def events_command(data_dir: Path, tail: bool, as_json: bool) -> None:
-    """Events and objects in the embedded store.
+def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: bool) -> None:
+    """Events and objects in the embedded store: segfn run's (in --data-dir), or with
+    --source, those of a source of the logged-in service (see segfn login).
 
     With --json: {"events": [{"id", "source", "invocation_id", "received_at", "message"}],
     "objects": [{"source", "collection", "id", "properties", "updated_at"}],
-    "dead_letters": [...]}; with --tail, one event per line as it arrives.
+    "dead_letters": [...]} (with --source: {"events": [...]} only); with --tail, one event
+    per line as it arrives.
     """
-    # Not at the top: the delivery module brings aiohttp, which other commands don't need.
-    from runner.delivery import read_dead_letters
+    if source_ref:
+        # Not at the top: only the remote commands need the API client.
+        from segfn.cli.remote import connect, part
 
-    db = _database(data_dir)
+        client, path = connect(), f"/sources/{part(source_ref)}/events"
+
+        def read(after: int) -> list[dict[str, Any]]:
+            return client.get(path, after=str(after), limit="1000")["events"]
+    else:
+        db = _database(data_dir)
+
+        def read(after: int) -> list[dict[str, Any]]:
+            return events.read_events(db, after, 1000)
+
     if as_json and not tail:
-        stored = []
-        while batch := events.read_events(db, stored[-1]["id"] if stored else 0, 1000):
+        stored: list[dict[str, Any]] = []
+        while batch := read(stored[-1]["id"] if stored else 0):
             stored.extend(batch)
-        print_json({"events": stored, "objects": events.read_objects(db),
-                    "dead_letters": read_dead_letters(db)})
+        print_json({"events": stored} if source_ref else _local_extras(db, stored))
         return
     last = 0
     while True:
-        for event in events.read_events(db, last, 1000):
+        for event in read(last):
             last = event["id"]
             if as_json:
                 click.echo(json.dumps(event, ensure_ascii=False))
@@ -66,15 +79,28 @@ def events_command(data_dir: Path, tail: bool, as_json: bool) -> None:
         if not tail:
             break
         time.sleep(_TAIL_POLL)
-    if not as_json:
-        objects = events.read_objects(db)
-        for obj in objects:
-            click.echo(click.style(f"{'set':<9}", fg="cyan") + f"  {obj['collection']}/"
-                       f"{obj['id']}  " + json.dumps(obj["properties"], ensure_ascii=False)[:80])
-        for letter in read_dead_letters(db):
-            click.secho(f"dead letter {_when(letter['at'])}: {letter['status']} "
-                        f"{letter['response'][:200]} ({len(letter['batch']['batch'])} messages)",
-                        fg="red")
+    if not as_json and not source_ref:
+        _print_local_extras(db)
+
+
+def _local_extras(db: Any, stored: list[dict[str, Any]]) -> dict[str, Any]:
+    # Not at the top: the delivery module brings aiohttp, which other commands don't need.
+    from runner.delivery import read_dead_letters
+
+    return {"events": stored, "objects": events.read_objects(db),
+            "dead_letters": read_dead_letters(db)}
+
+
+def _print_local_extras(db: Any) -> None:
+    from runner.delivery import read_dead_letters
+
+    for obj in events.read_objects(db):
+        click.echo(click.style(f"{'set':<9}", fg="cyan") + f"  {obj['collection']}/"
+                   f"{obj['id']}  " + json.dumps(obj["properties"], ensure_ascii=False)[:80])
+    for letter in read_dead_letters(db):
+        click.secho(f"dead letter {_when(letter['at'])}: {letter['status']} "
+                    f"{letter['response'][:200]} ({len(letter['batch']['batch'])} messages)",
+                    fg="red")
 
 
 @click.command("errors", short_help="The errors log, of segfn run or of the service.")

@@ -158,11 +158,15 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
 
         app = create_app(runtime, service.route, limits, routes=[
             Mount("/api/v1", app=Api(service, runtime).app()),
-            Route("/metrics", scrape, methods=["GET"])])
+            Route("/metrics", scrape, methods=["GET"])], on_refusal=metrics.webhook_refused)
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
                    + f"{public_url}/api/v1 ({workers} workers); events go to "
                    + (segment_endpoint or f"the embedded store in {data_dir}"))
+        if keyring is None:
+            click.secho("no secret key: encrypted settings cannot be stored until the "
+                        "service starts with $SEGFN_SECRET_KEY or --secret-key-file "
+                        "(segfn admin generate-key makes one)", fg="yellow")
         if owner_token:
             click.echo("created workspace default; its Workspace Owner token, shown this "
                        f"once (use it with: segfn login {public_url} TOKEN):")

@@ -172,6 +172,10 @@ def test_deploy_a_handler_then_two_sources_answer_by_their_own_settings(
     assert refused.json()["ok"] is False
     assert [m["event"] for m in events_of(serve, "acme", 2) if m["type"] == "track"] == \
         ["Issue Opened"]
+    shown = cli("events", "--source", "acme").stdout
+    assert "Issue Opened" in shown and "identify" in shown
+    assert [e["source"] for e in cli.json("events", "--source", "globex")["events"]] == [
+        listed["globex"]["id"]] * 2
 
 
 def test_new_versions_deploy_to_sources_and_rollback_moves_one_back(

@@ -100,6 +100,8 @@ def test_two_sources_of_one_function_deliver_under_their_own_write_keys(
     errors = ok(serve.api("GET", "/sources/globex/errors"))["errors"]
     assert [e["error"]["type"] for e in errors] == ["MessageRejected"]
     assert dict(errors[0]["request"]["headers"])["x-hub-signature-256"] == "[redacted]"
+    # The webhook token is a credential: whoever reads the errors log does not learn it.
+    assert errors[0]["request"]["url"] == serve.url + "fn/[redacted]"
     assert ok(serve.api("GET", "/sources/acme/errors"))["errors"] == []
 
 
@@ -204,6 +206,8 @@ def test_paused_sources_refuse_deliveries_so_senders_keep_them(serve: Serve) -> 
     paused = serve.webhook(source, {})
     assert (paused.status_code, paused.json()["error"]["type"]) == (503, "SourcePaused")
     assert paused.headers["Retry-After"] == "60"
+    metrics = httpx.get(serve.url + "metrics").text
+    assert 'segfn_webhook_refusals_total{status="503"} 1.0' in metrics
     ok(serve.api("PATCH", "/sources/a", json={"paused": False}))
     assert serve.webhook(source, {}).status_code == 200
     assert len(ok(serve.api("GET", "/sources/a/events"))["events"]) == 1
