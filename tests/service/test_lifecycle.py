@@ -261,3 +261,44 @@ def test_the_first_start_prints_the_owner_token_once(start_serve: Any, tmp_path:
     second = start_serve(data_dir=tmp_path / "data")
     assert not any("Workspace Owner token" in line for line in second.output)
     assert second.api("GET", "/whoami", token).status_code == 200
+
+
+def test_webhooks_check_what_segfn_run_checks_in_the_same_order(serve: Serve) -> None:
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "settings": {"user": "u"}}), 201)
+    url = source["webhook_url"]
+    answers = {
+        "GET": httpx.get(url),
+        "unknown token": httpx.post(url[:-4] + "xxxx", json={}),
+        "text/plain": httpx.post(url, content=b"{}", headers={"Content-Type": "text/plain"}),
+        "too large": httpx.post(url, content=b" " * (512 * 1024 + 1),
+                                headers={"Content-Type": "application/json"}),
+        "not JSON": httpx.post(url, content=b"{", headers={"Content-Type": "application/json"}),
+    }
+    assert {what: (a.status_code, a.json()["error"]["type"]) for what, a in answers.items()} == {
+        "GET": (405, "MethodNotAllowed"), "unknown token": (404, "NotFound"),
+        "text/plain": (415, "UnsupportedMediaType"), "too large": (413, "PayloadTooLarge"),
+        "not JSON": (400, "BadRequest")}
+    assert answers["GET"].headers["Allow"] == "POST"
+
+
+def test_retries_survive_a_kill_and_run_the_version_deployed_after_it(
+        start_serve: Any, tmp_path: Path) -> None:
+    key = {"SEGFN_SECRET_KEY": generate_key()}
+    first = start_serve("--retry-time-scale", "0.005", env=key)
+    token = first.owner_token
+    ok(first.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    ok(first.api("PATCH", "/functions/ver", json={"code": versioned(2)}))
+    source = ok(first.api("POST", "/sources", json={"name": "a", "function": "ver",
+                                                    "version": 1, "settings": {"user": "u"}}),
+                201)
+    assert first.webhook(source, {"retry": True}).status_code == 202
+    first.kill()
+
+    second = start_serve("--retry-time-scale", "0.005", data_dir=first.data_dir, env=key)
+    ok(second.api("POST", "/functions/ver/deploy", token, json={"sources": ["a"]}))
+    found = wait_until(lambda: ok(second.api("GET", "/sources/a/events", token))["events"])
+    assert [e["message"]["event"] for e in found] == ["Version 2"]
