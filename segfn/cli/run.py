@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -16,6 +17,7 @@ from segfn.compiler import Handler
 from segfn.webhook import STALL_SECONDS
 
 _RELOAD_POLL = 0.5
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WatchedSource:
@@ -58,6 +60,23 @@ class WatchedSource:
             click.secho(f"reloaded {self.handler_path}", fg="yellow")
 
 
+def execution_options(command: F) -> F:
+    """The options ``segfn run`` and ``segfn serve`` share: retries, limits, modules."""
+    for option in reversed([
+        click.option("--retry-time-scale", default=1.0, show_default=True,
+                     type=click.FloatRange(min=0), help="Multiply every retry wait by this."),
+        click.option("--timeout", default=5.0, show_default=True,
+                     type=click.FloatRange(min=0.1),
+                     help="Wall-clock limit per invocation, in seconds."),
+        click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
+                     type=click.FloatRange(min=0.1),
+                     help="Seconds a sender may stall while sending the body (then 408)."),
+        modules_option,
+    ]):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -77,14 +96,7 @@ class WatchedSource:
 @click.option("--write-key", envvar="SEGFN_WRITE_KEY", help="The write key for the endpoint.")
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="N",
               help="Requests per second per source (off by default).")
-@click.option("--retry-time-scale", default=1.0, show_default=True,
-              type=click.FloatRange(min=0), help="Multiply every retry wait by this.")
-@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Wall-clock limit per invocation, in seconds.")
-@click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
-              type=click.FloatRange(min=0.1),
-              help="Seconds a sender may stall while sending the body (then 408).")
-@modules_option
+@execution_options
 def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
         reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
         rate_limit: float | None, retry_time_scale: float, timeout: float,

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from segfn.cli.invoke import modules_option
 from segfn.cli.output import print_outcome
-from segfn.webhook import STALL_SECONDS
+from segfn.cli.run import execution_options
 
 if TYPE_CHECKING:
     from runner.endpoint import WebhookLimits
@@ -68,16 +67,9 @@ def open_catalog(data_dir: Path) -> Any:
 @key_file_option
 @click.option("--rate-limit", default=100.0, show_default=True, type=click.FloatRange(min=0),
               metavar="N", help="Requests per second per source; 0 turns the limit off.")
-@click.option("--retry-time-scale", default=1.0, show_default=True,
-              type=click.FloatRange(min=0), help="Multiply every retry wait by this.")
-@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Wall-clock limit per invocation, in seconds.")
-@click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
-              type=click.FloatRange(min=0.1),
-              help="Seconds a sender may stall while sending the body (then 408).")
 @click.option("--allow-private-fetch", is_flag=True,
               help="Let handlers fetch loopback and private addresses (development only).")
-@modules_option
+@execution_options
 def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers: int,
           segment_endpoint: str | None, write_key: str | None, secret_key_file: Path | None,
           rate_limit: float, retry_time_scale: float, timeout: float, read_timeout: float,

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.runner.harness import SEGFN, Runner, wait_until
+
+# A GitHub "issues" delivery, as examples/github.py reads it.
+ISSUE = {"action": "opened", "sender": {"id": 7, "login": "ada"},
+         "issue": {"id": 1, "number": 3, "title": "t", "state": "open"},
+         "repository": {"id": 9, "full_name": "acme/app"}}
+
+
+def signed(body: dict[str, Any], secret: str) -> dict[str, Any]:
+    """httpx arguments posting ``body`` as a GitHub delivery signed with ``secret``."""
+    raw = json.dumps(body).encode()
+    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return {"content": raw, "headers": {"Content-Type": "application/json",
+                                        "X-GitHub-Event": "issues",
+                                        "X-Hub-Signature-256": f"sha256={signature}"}}
+
+
+# A handler that tracks what it is sent, or fails when told to.
+HIT = '''
+def on_request(request, settings):
+    body = request.json()
+    if body.get("fail"):
+        raise ValueError("told to fail")
+    Segment.track({"event": "Hit", "userId": "u1", "properties": body})
+'''
+# A tester request for HIT.
+TEST_REQUEST = {"payload": {"body": {"n": 7}, "headers": {"Content-Type": "application/json"}}}
 
 
 class Serve(Runner):

@@ -19,17 +19,10 @@ import httpx
 import pytest
 
 from tests.paths import ROOT
-from tests.service.harness import Serve
+from tests.service.harness import HIT as CODE
+from tests.service.harness import TEST_REQUEST, Serve
 
-CODE = '''
-def on_request(request, settings):
-    body = request.json()
-    if body.get("fail"):
-        raise ValueError("told to fail")
-    Segment.track({"event": "Hit", "userId": "u1", "properties": body})
-'''
 CODE_V2 = CODE + "\n# version 2\n"
-TEST_REQUEST = {"payload": {"body": {"n": 7}, "headers": {"Content-Type": "application/json"}}}
 # Well formed, but no token of this service.
 GARBAGE = "sfn_" + "Zz0-" * 10 + "Zz0"
 

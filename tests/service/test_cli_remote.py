@@ -4,8 +4,6 @@ as a user runs them: the real ``segfn`` executable against a real ``segfn serve`
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import stat
@@ -19,12 +17,9 @@ import pytest
 from runner.keyring import generate_key
 from tests.paths import PAYLOADS, ROOT
 from tests.runner.harness import SEGFN, wait_until
-from tests.service.harness import Serve
+from tests.service.harness import ISSUE, Serve, signed
 
 GITHUB = ROOT / "examples" / "github.py"
-ISSUE = {"action": "opened", "sender": {"id": 7, "login": "ada"},
-         "issue": {"id": 1, "number": 3, "title": "t", "state": "open"},
-         "repository": {"id": 9, "full_name": "acme/app"}}
 VERSIONED = """
 from segfn import Segment, ValidationError
 
@@ -47,13 +42,6 @@ def user_schema(tmp_path: Path) -> Path:
     path.write_text(json.dumps([{"label": "User"}]))
     return path
 
-
-def signed(body: dict[str, Any], secret: str) -> dict[str, Any]:
-    raw = json.dumps(body).encode()
-    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return {"content": raw, "headers": {"Content-Type": "application/json",
-                                        "X-GitHub-Event": "issues",
-                                        "X-Hub-Signature-256": f"sha256={signature}"}}
 
 
 class Cli:

@@ -16,17 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.harness import SEGFN, Serve
+from tests.service.harness import HIT as CODE
+from tests.service.harness import SEGFN, TEST_REQUEST, Serve
 
-CODE = '''
-def on_request(request, settings):
-    body = request.json()
-    if body.get("fail"):
-        raise ValueError("told to fail")
-    Segment.track({"event": "Hit", "userId": "u1", "properties": body})
-'''
 OTHER_CODE = CODE.replace('"Hit"', '"Other Hit"')
-TEST_REQUEST = {"payload": {"body": {"n": 7}, "headers": {"Content-Type": "application/json"}}}
 
 
 def create_workspace(data_dir: Path, name: str) -> subprocess.CompletedProcess[str]:

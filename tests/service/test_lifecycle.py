@@ -7,9 +7,6 @@ save, save & deploy, roll back, pause, retry across a deploy, and delete.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +16,10 @@ import pytest
 from runner.keyring import generate_key
 from tests.paths import ROOT
 from tests.runner.harness import FakeSegment, basic_user, wait_until
-from tests.service.harness import Serve
+from tests.service.harness import ISSUE, Serve, signed
 
 GITHUB = (ROOT / "examples" / "github.py").read_text()
 SCHEMA = [{"label": "Webhook Secret", "encrypted": True}]
-ISSUE = {"action": "opened", "sender": {"id": 7, "login": "ada"},
-         "issue": {"id": 1, "number": 3, "title": "t", "state": "open"},
-         "repository": {"id": 9, "full_name": "acme/app"}}
 
 VERSIONED = """
 from segfn import Segment, RetryError
@@ -41,13 +35,6 @@ def on_request(request, settings):
 def versioned(number: int) -> str:
     return f"VERSION = {number}\n" + VERSIONED
 
-
-def signed(body: dict[str, Any], secret: str) -> dict[str, Any]:
-    raw = json.dumps(body).encode()
-    signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return {"content": raw, "headers": {"Content-Type": "application/json",
-                                        "X-GitHub-Event": "issues",
-                                        "X-Hub-Signature-256": f"sha256={signature}"}}
 
 
 @pytest.fixture
