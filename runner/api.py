@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -24,10 +22,10 @@ from starlette.types import Receive, Scope, Send
 
 from runner import catalog, errorlog, events
 from runner.access import Principal, parse_grants
+from runner.bodies import fields, read_json, whole_number
 from runner.openapi import document as openapi_document
 from runner.problems import (
     InvalidRequest,
-    NotFound,
     Problem,
     Unauthorized,
 )
@@ -35,10 +33,6 @@ from runner.runtime import Runtime
 from runner.service import Service
 from runner.tester import run_test
 
-MAX_API_BODY = 1024 * 1024
-# Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,
-# the worker); no request the API takes needs more than a few levels.
-MAX_NESTING = 100
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -103,7 +97,7 @@ class Api:
 
     async def create_function(self, request: Request) -> Response:
         who = await self.caller(request)
-        body = _fields(await _body(request), {"name": str, "code": str},
+        body = fields(await read_json(request), {"name": str, "code": str},
                        {"settings_schema": list, "description": str})
         who.require(who.can_create_functions(), "creating functions")
         created = await self.service.create_function(
@@ -122,7 +116,7 @@ class Api:
     async def update_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        body = _fields(await _body(request), {},
+        body = fields(await read_json(request), {},
                        {"code": str, "settings_schema": list, "description": str})
         who.require(who.can_edit_function(function["id"]), "editing this function")
         return _json(await self.service.save_function(
@@ -148,14 +142,14 @@ class Api:
     async def get_version(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        number = _number(request.path_params["number"])
+        number = whole_number(request.path_params["number"])
         return _json(await self.db.run(
             lambda db: catalog.get_version(db, function["id"], number)))
 
     async def test_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        document = _fields(await _body(request), {"payload": dict},
+        document = fields(await read_json(request), {"payload": dict},
                            {"settings": dict, "version": int})
         who.require(who.can_test_function(function["id"]), "testing this function")
         number = document.pop("version", function["latest_version"])
@@ -173,7 +167,7 @@ class Api:
     async def deploy(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        body = _fields(await _body(request), {"sources": (str, list)}, {"version": int})
+        body = fields(await read_json(request), {"sources": (str, list)}, {"version": int})
         who.require(who.can_manage_sources(), "deploying to sources")
         targets = body["sources"]
         if targets != "all" and not (isinstance(targets, list)
@@ -198,7 +192,7 @@ class Api:
 
     async def connect_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        body = _fields(await _body(request), {"name": str, "function": str},
+        body = fields(await read_json(request), {"name": str, "function": str},
                        {"version": int, "settings": dict, "write_key": str})
         source = await self.service.connect_source(
             who, body["name"], body["function"], body.get("version"),
@@ -213,7 +207,7 @@ class Api:
 
     async def configure_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        body = _fields(await _body(request), {},
+        body = fields(await read_json(request), {},
                        {"settings": dict, "write_key": (str, type(None)), "paused": bool})
         return _json(await self.service.configure_source(
             who, request.path_params["source"], body))
@@ -237,8 +231,8 @@ class Api:
 
     async def source_events(self, request: Request) -> Response:
         source_id = await self._source_id(request)
-        after = _number(request.query_params.get("after", "0"), "after", minimum=0)
-        limit = min(_number(request.query_params.get("limit", "100"), "limit"), 1000)
+        after = whole_number(request.query_params.get("after", "0"), "after", minimum=0)
+        limit = min(whole_number(request.query_params.get("limit", "100"), "limit"), 1000)
         found = await self.runtime.store.run(
             lambda db: events.read_events(db, after, limit, source=source_id))
         return _json({"events": found})
@@ -257,7 +251,7 @@ class Api:
 
     async def create_token(self, request: Request) -> Response:
         who = await self._owner(request)
-        body = _fields(await _body(request), {"name": str, "roles": list}, {})
+        body = fields(await read_json(request), {"name": str, "roles": list}, {})
         grants = parse_grants(body["roles"])
 
         def create(db: sqlite3.Connection) -> tuple[dict[str, Any], str]:
@@ -343,102 +337,3 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 async def _crash(request: Request, exc: Exception) -> Response:
     # A bug of ours; the caller gets no traceback, and the fuzz test hunts for these.
     return _error(500, "InternalError", "the service failed to handle this request")
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    """The JSON object sent: at most 1 MiB of UTF-8, strict JSON, not nested too deep."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise HTTPException(415, "send the body as application/json")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_API_BODY:
-            raise HTTPException(413, f"a request body is at most {MAX_API_BODY} bytes")
-        chunks.append(chunk)
-    try:
-        # Decoded here rather than by json.loads, which would also take UTF-16 and
-        # UTF-8-encoded surrogates.
-        text = b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
-                             ) from None
-    try:
-        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
-    except RecursionError:
-        raise InvalidRequest(_TOO_DEEP) from None
-    except ValueError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    _check_document(body)
-    return body
-
-
-_TOO_DEEP = f"the body nests arrays and objects more than {MAX_NESTING} deep"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _not_json(name: str) -> Any:
-    # Python's json reads NaN and Infinity, which no JSON encoder (ours included) writes.
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _finite(text: str) -> float:
-    # 1e400 would be read as infinity: a value the caller never wrote, and one we cannot
-    # send back.
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is beyond the range of a JSON number (a double)")
-    return number
-
-
-def _check_document(body: dict[str, Any]) -> None:
-    """Refuse what JSON's grammar lets through but the service can neither store nor send
-    back: strings with a lone surrogate (an escape like "\\ud800"), deep nesting."""
-    pending: list[tuple[Any, int]] = [(body, 1)]
-    while pending:  # a loop, not recursion: the nesting is what is being checked
-        value, depth = pending.pop()
-        if isinstance(value, str):
-            if _LONE_SURROGATE.search(value):
-                raise InvalidRequest("the body has a string that is not Unicode text "
-                                     "(a lone surrogate escape such as \\ud800)")
-        elif isinstance(value, dict | list):
-            if depth > MAX_NESTING:
-                raise InvalidRequest(_TOO_DEEP)
-            items = [*value, *value.values()] if isinstance(value, dict) else value
-            pending.extend((item, depth + 1) for item in items)
-
-
-def _fields(body: dict[str, Any], required: dict[str, Any],
-            optional: dict[str, Any]) -> dict[str, Any]:
-    """``body`` checked: the required fields present, no other fields, each of its type."""
-    unknown = set(body) - set(required) - set(optional)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
-                             f"{', '.join([*required, *optional])}")
-    for name, kind in {**required, **optional}.items():
-        if name not in body:
-            if name in required:
-                raise InvalidRequest(f"{name} is required")
-            continue
-        value = body[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # JSON true is a Python int too; a boolean is never a number here.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
-            raise InvalidRequest(f"{name} must be {names}")
-    return body
-
-
-_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
-               dict: "an object", type(None): "null"}
-
-
-def _number(text: str, name: str = "version", minimum: int = 1) -> int:
-    # ASCII digits only ("²".isdigit() is true), and the length first: int() refuses
-    # strings of more than 4300 digits.
-    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < minimum:
-        raise NotFound(f"no {name} {text!r}") if name == "version" else InvalidRequest(
-            f"{name} must be a whole number")
-    return int(text)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from runner.api import MAX_API_BODY
+from runner.bodies import MAX_API_BODY
 from runner.keyring import generate_key
 from runner.openapi import document
 from tests.runner.harness import SEGFN

@@ -20,7 +20,8 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from runner.api import MAX_API_BODY, Api, Resource
+from runner.api import Api, Resource
+from runner.bodies import MAX_API_BODY
 from runner.keyring import generate_key
 from runner.openapi import document
 from runner.runtime import Runtime

@@ -1,0 +1,122 @@
+"""Reading what API callers send: JSON bodies, their fields, numbers in paths and queries.
+
+Everything is checked at the boundary, so the endpoints see only well-formed values: a body
+is at most 1 MiB of UTF-8 strict JSON, a JSON object, not nested too deep, with the fields
+an endpoint takes and no others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from runner.problems import InvalidRequest, NotFound
+
+MAX_API_BODY = 1024 * 1024
+# Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,
+# the worker); no request the API takes needs more than a few levels.
+MAX_NESTING = 100
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The JSON object sent: at most 1 MiB of UTF-8, strict JSON, not nested too deep."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, "send the body as application/json")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_API_BODY:
+            raise HTTPException(413, f"a request body is at most {MAX_API_BODY} bytes")
+        chunks.append(chunk)
+    try:
+        # Decoded here rather than by json.loads, which would also take UTF-16 and
+        # UTF-8-encoded surrogates.
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
+                             ) from None
+    try:
+        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise InvalidRequest(_TOO_DEEP) from None
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    _check_document(body)
+    return body
+
+
+_TOO_DEEP = f"the body nests arrays and objects more than {MAX_NESTING} deep"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_json(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which no JSON encoder (ours included) writes.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    # 1e400 would be read as infinity: a value the caller never wrote, and one we cannot
+    # send back.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond the range of a JSON number (a double)")
+    return number
+
+
+def _check_document(body: dict[str, Any]) -> None:
+    """Refuse what JSON's grammar lets through but the service can neither store nor send
+    back: strings with a lone surrogate (an escape like "\\ud800"), deep nesting."""
+    pending: list[tuple[Any, int]] = [(body, 1)]
+    while pending:  # a loop, not recursion: the nesting is what is being checked
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise InvalidRequest("the body has a string that is not Unicode text "
+                                     "(a lone surrogate escape such as \\ud800)")
+        elif isinstance(value, dict | list):
+            if depth > MAX_NESTING:
+                raise InvalidRequest(_TOO_DEEP)
+            items = [*value, *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+
+
+def fields(body: dict[str, Any], required: dict[str, Any],
+            optional: dict[str, Any]) -> dict[str, Any]:
+    """``body`` checked: the required fields present, no other fields, each of its type."""
+    unknown = set(body) - set(required) - set(optional)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
+                             f"{', '.join([*required, *optional])}")
+    for name, kind in {**required, **optional}.items():
+        if name not in body:
+            if name in required:
+                raise InvalidRequest(f"{name} is required")
+            continue
+        value = body[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # JSON true is a Python int too; a boolean is never a number here.
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+            raise InvalidRequest(f"{name} must be {names}")
+    return body
+
+
+_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+               dict: "an object", type(None): "null"}
+
+
+def whole_number(text: str, name: str = "version", minimum: int = 1) -> int:
+    # ASCII digits only ("²".isdigit() is true), and the length first: int() refuses
+    # strings of more than 4300 digits.
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < minimum:
+        raise NotFound(f"no {name} {text!r}") if name == "version" else InvalidRequest(
+            f"{name} must be a whole number")
+    return int(text)
