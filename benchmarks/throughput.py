@@ -1,8 +1,9 @@
-"""Throughput of ``segfn run`` against a plain Starlette app, and of an IO-bound handler.
+"""Throughput of ``segfn run`` against a plain Starlette app, of an IO-bound handler, and
+of ``segfn serve`` against ``segfn run``.
 
     python benchmarks/throughput.py [--quick] [--generator auto|wrk|python]
 
-Three measurements, all on 127.0.0.1, all with the same load generator:
+Four measurements, all on 127.0.0.1, all with the same load generator:
 
 1. A plain Starlette app served by uvicorn in a subprocess (same uvicorn settings as
    ``segfn run``): parse the JSON body, build the same track message with
@@ -14,6 +15,11 @@ Three measurements, all on 127.0.0.1, all with the same load generator:
 3. ``segfn run`` serving a handler that ``fetch``es a local endpoint answering after
    100 ms, at 64 concurrent connections: invocations per second (640/s with perfect
    overlap).
+4. ``segfn serve`` (a real subprocess, ``--rate-limit 0``, the same worker count) serving
+   the handler of 2 as a function with one source, created through the API, at its
+   ``/fn/TOKEN`` webhook, at 32 connections: the ratio of its rps to that of 2 is the
+   price of the service's routing by webhook token, metrics per invocation and catalog.
+   No target.
 
 Figures are printed with their targets (from the issue, on a 2-core machine) and whether
 they were met; timings are never asserted, the exit status only says the run worked.
@@ -38,6 +44,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,10 +164,11 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    path: str = "/"  # where the load goes
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}/"
+        return f"http://{HOST}:{self.port}{self.path}"
 
 
 def free_port() -> int:
@@ -268,14 +276,53 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def segfn_argv(*args: str) -> list[str]:
+    """The segfn CLI of this checkout (``PYTHONPATH``), whatever ``segfn`` is on ``PATH``."""
+    return [sys.executable, "-c", "import sys; from segfn.cli import main; main(sys.argv[1:])",
+            *args]
+
+
 def start_segfn(name: str, handler: str, workdir: Path, workers: int) -> Any:
     handler_path = workdir / f"{name}.py"
     handler_path.write_text(handler)
     port = free_port()
-    argv = [sys.executable, "-c", "import sys; from segfn.cli import main; main(sys.argv[1:])",
-            "run", str(handler_path), "--host", HOST, "--port", str(port),
-            "--data-dir", str(workdir / f"{name}-data"), "--workers", str(workers)]
+    argv = segfn_argv("run", str(handler_path), "--host", HOST, "--port", str(port),
+                      "--data-dir", str(workdir / f"{name}-data"), "--workers", str(workers))
     return started(name, argv, port, workdir)
+
+
+@contextlib.contextmanager
+def start_serve(name: str, handler: str, workdir: Path, workers: int) -> Iterator[Server]:
+    """``segfn serve`` with ``handler`` as function and source ``bench``, load at its webhook."""
+    port = free_port()
+    # --rate-limit 0: the default 100 requests/s per source would throttle the load.
+    argv = segfn_argv("serve", "--host", HOST, "--port", str(port),
+                      "--data-dir", str(workdir / f"{name}-data"), "--workers", str(workers),
+                      "--rate-limit", "0")
+    with started(name, argv, port, workdir) as server:
+        token = owner_token(server.log.read_text())
+        api(server, token, "/functions", {"name": "bench", "code": handler})
+        source = api(server, token, "/sources", {"name": "bench", "function": "bench"})
+        server.path = urllib.parse.urlsplit(source["webhook_url"]).path
+        yield server
+
+
+def owner_token(output: str) -> str:
+    """The token ``segfn serve`` prints on its first start, on the line after its title."""
+    lines = output.splitlines()
+    for index, text in enumerate(lines[:-1]):
+        if "Workspace Owner token" in text:
+            return lines[index + 1].strip()
+    raise RuntimeError(f"no Workspace Owner token in segfn serve's output:\n{output}")
+
+
+def api(server: Server, token: str, path: str, body: dict[str, Any]) -> Any:
+    """POST ``body`` to the service API at ``/api/v1{path}``; its JSON answer."""
+    request = urllib.request.Request(
+        f"http://{HOST}:{server.port}/api/v1{path}", data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
 
 
 def start_self(mode: str, name: str, workdir: Path, ready_path: str | None) -> Any:
@@ -371,9 +418,10 @@ class PythonLoad:
         return asyncio.run(self._run(url, connections, seconds))
 
     async def _run(self, url: str, connections: int, seconds: float) -> Load:
-        port = int(url.rsplit(":", 1)[1].strip("/"))
+        parts = urllib.parse.urlsplit(url)
+        port = int(parts.port or 80)
         payload = BODY.encode()
-        request = (f"POST / HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
                    "\r\n").encode() + payload
         latencies: list[float] = []
@@ -483,7 +531,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         generator = pick_generator(args.generator, workdir)
         print(f"generator: {generator.describe()}")
         print(f"machine: {os.cpu_count()} cores; {seconds:g} s per measurement after a "
-              f"{warmup:g} s warm-up; segfn run --workers {args.workers}")
+              f"{warmup:g} s warm-up; segfn run and serve --workers {args.workers}")
 
         with start_self("--serve-plain", "plain", workdir, "/healthz") as plain:
             plain_load = measure(generator, plain, SMALL_CONNECTIONS, seconds, warmup)
@@ -500,6 +548,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 io_load = measure(generator, io, IO_CONNECTIONS, seconds, warmup)
         print(line("segfn run io", io_load, IO_CONNECTIONS), flush=True)
 
+        with start_serve("serve", SMALL_HANDLER, workdir, args.workers) as serve:
+            serve_load = measure(generator, serve, SMALL_CONNECTIONS, seconds, warmup)
+        print(line("segfn serve", serve_load, SMALL_CONNECTIONS), flush=True)
+        print(f"segfn serve stored {count_events(workdir / 'serve-data')} events in SQLite")
+
     ratio = segfn_load.rps / plain_load.rps if plain_load.rps else 0.0
     print()
     print(f"ratio (segfn rps / plain rps): {ratio:.3f}  target >= {TARGET_RATIO}  "
@@ -508,7 +561,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
           f"{verdict(segfn_load.p99 < TARGET_P99_MS)}")
     print(f"io-bound invocations/s: {io_load.rps:.1f}  target >= {TARGET_IO_RPS:g}  "
           f"(theoretical max {IO_THEORETICAL_MAX:g}/s)  {verdict(io_load.rps >= TARGET_IO_RPS)}")
-    failed = plain_load.failures + segfn_load.failures + io_load.failures
+    serve_ratio = serve_load.rps / segfn_load.rps if segfn_load.rps else 0.0
+    print(f"ratio serve/run {serve_ratio:.3f}  (no target; the service's routing, metrics and "
+          "catalog over segfn run)")
+    failed = plain_load.failures + segfn_load.failures + io_load.failures + serve_load.failures
     if failed:
         print(f"warning: {failed} requests failed; the figures above count them")
     return 0
@@ -519,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1.5 s per measurement")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator (auto: wrk if installed, else python)")
-    parser.add_argument("--workers", type=int, default=2, help="segfn run --workers")
+    parser.add_argument("--workers", type=int, default=2, help="segfn run and serve --workers")
     # Internal: this file is also the plain app's and the slow endpoint's server.
     parser.add_argument("--serve-plain", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-slow", type=int, metavar="PORT", help=argparse.SUPPRESS)

@@ -18,7 +18,7 @@ def test_quick_run_prints_every_figure() -> None:
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert re.search(r"^generator: python", out, re.M)
-    for label in ("plain starlette", "segfn run", "segfn run io"):
+    for label in ("plain starlette", "segfn run", "segfn run io", "segfn serve"):
         assert re.search(rf"^{label}\s+@\d+ conns: rps\s+{NUMBER}\s+p50\s+{NUMBER} ms\s+"
                          rf"p99\s+{NUMBER} ms", out, re.M), out
     assert re.search(rf"^ratio \(segfn rps / plain rps\): {NUMBER}\s+target >= 0.5\s+"
@@ -26,3 +26,4 @@ def test_quick_run_prints_every_figure() -> None:
     assert re.search(rf"^segfn p99: {NUMBER} ms\s+target < 20 ms\s+(MET|MISSED)$", out, re.M)
     assert re.search(rf"^io-bound invocations/s: {NUMBER}\s+target >= 300\s+.*(MET|MISSED)$",
                      out, re.M), out
+    assert re.search(rf"^ratio serve/run {NUMBER}\s+\(no target; ", out, re.M), out

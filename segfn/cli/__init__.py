@@ -21,7 +21,8 @@ from segfn.version import VERSION
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="segfn")
 def main() -> None:
-    """Segment Source Functions in Python: write, test and run webhook handlers."""
+    """Segment Source Functions in Python: write, test and run webhook handlers, and
+    drive a segfn serve service."""
 
 
 main.add_command(invoke)

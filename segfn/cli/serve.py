@@ -50,7 +50,7 @@ def open_catalog(data_dir: Path) -> Any:
     return db
 
 
-@click.command()
+@click.command(short_help="Serve the functions and sources of many workspaces.")
 @data_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
