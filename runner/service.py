@@ -32,12 +32,16 @@ def schema_of(version: dict[str, Any]) -> tuple[SettingSpec, ...]:
     return tuple(SettingSpec(**spec) for spec in version["settings_schema"])
 
 
-def secret_strings(schema: Iterable[SettingSpec], values: dict[str, Any]) -> tuple[str, ...]:
-    """Every string inside the values of encrypted settings, to be redacted wherever seen."""
+def encrypted_names(schema: Iterable[SettingSpec]) -> set[str]:
+    return {spec.name for spec in schema if spec.encrypted}
+
+
+def secret_strings(names: Iterable[str], values: dict[str, Any]) -> tuple[str, ...]:
+    """Every string inside the values of these settings, to be redacted wherever seen."""
     found: list[str] = []
-    for spec in schema:
-        value = values.get(spec.name)
-        if spec.encrypted and value is not None:
+    for name in names:
+        value = values.get(name)
+        if value is not None:
             items = value.values() if isinstance(value, dict) else (
                 value if isinstance(value, list) else [value])
             found.extend(str(item) for item in items if str(item))
@@ -105,7 +109,7 @@ class Service:
         version = catalog.get_version(db, row["function"], row["version"])
         values = self.values_of(row)
         # The webhook token is a credential too: the errors log shows URLs without it.
-        hidden = (*secret_strings(schema_of(version), values), row["webhook_token"])
+        hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
                       row["write_key"], bool(row["paused"]))
@@ -130,7 +134,7 @@ class Service:
             values = validate_values(schema, values)
         except SchemaError as exc:
             raise InvalidConfiguration(str(exc)) from None
-        encrypted = {spec.name for spec in schema if spec.encrypted}
+        encrypted = encrypted_names(schema)
         if encrypted & set(values) and self.keyring is None:
             raise InvalidConfiguration(
                 "this service has no secret key, so it cannot store encrypted settings; "
@@ -138,6 +142,23 @@ class Service:
         plain = {k: v for k, v in values.items() if k not in encrypted}
         sealed = {k: self.keyring.encrypt(v) for k, v in values.items()  # type: ignore[union-attr]
                   if k in encrypted}
+        return plain, sealed
+
+    def settle(self, schema: tuple[SettingSpec, ...], row: sqlite3.Row,
+               changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        """A source's values for ``schema``, ``changes`` merged (None removes a value).
+
+        Values of settings ``schema`` lacks stay stored as they are, unchecked, so that
+        deploying a version without a setting and rolling back keeps the setting's value.
+        A changed name must be in the schema.
+        """
+        changes = changes or {}
+        known = {spec.name for spec in schema} | set(changes)
+        values = {k: v for k, v in {**self.values_of(row), **changes}.items() if v is not None}
+        plain, sealed = self.seal(schema, {k: v for k, v in values.items() if k in known})
+        for stored, kept in ((json.loads(row["settings"]), plain),
+                             (json.loads(row["secrets"]), sealed)):
+            kept.update({k: v for k, v in stored.items() if k not in known})
         return plain, sealed
 
     def source_view(self, db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
@@ -234,7 +255,7 @@ class Service:
                 if row["function"] != function["id"]:
                     raise InvalidConfiguration(f"source {row['name']} runs another function")
                 try:
-                    plain, sealed = self.seal(schema_of(version), self.values_of(row))
+                    plain, sealed = self.settle(schema_of(version), row)
                 except InvalidConfiguration as exc:
                     problems.append(f"{row['name']}: {exc}")
                     continue
@@ -282,10 +303,9 @@ class Service:
             row = catalog.find_source(db, principal.workspace, ref)
             columns: dict[str, Any] = {}
             if "settings" in changes:
-                values = {**self.values_of(row), **changes["settings"]}
-                values = {k: v for k, v in values.items() if v is not None}
                 version = catalog.get_version(db, row["function"], row["version"])
-                columns["settings"], columns["secrets"] = self.seal(schema_of(version), values)
+                columns["settings"], columns["secrets"] = self.settle(
+                    schema_of(version), row, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
             if "paused" in changes:

@@ -14,7 +14,7 @@ import attrs
 from runner.errorlog import redacted_result
 from runner.problems import InvalidRequest
 from runner.runtime import Runtime
-from runner.service import schema_of, secret_strings
+from runner.service import encrypted_names, schema_of, secret_strings
 from runner.settings_schema import SchemaError, validate_values
 from segfn.compiler import Handler
 from segfn.invocation import Job, preview_logs
@@ -47,7 +47,7 @@ async def run_test(runtime: Runtime, function: dict[str, Any], version: dict[str
     with tempfile.TemporaryDirectory(prefix="segfn-test-") as cache_dir:
         job = Job(handler, request, settings, cache_dir=cache_dir)
         result = await runtime.pool.invoke(job, runtime.egress)
-    result = redacted_result(result, secret_strings(schema, settings))
+    result = redacted_result(result, secret_strings(encrypted_names(schema), settings))
     answer = result.to_dict()
     answer["logs"], answer["logs_truncated"] = preview_logs(result.logs)
     return answer

@@ -289,3 +289,28 @@ def test_retries_survive_a_kill_and_run_the_version_deployed_after_it(
     ok(second.api("POST", "/functions/ver/deploy", token, json={"sources": ["a"]}))
     found = wait_until(lambda: ok(second.api("GET", "/sources/a/events", token))["events"])
     assert [e["message"]["event"] for e in found] == ["Version 2"]
+
+
+def test_a_setting_dropped_by_a_version_keeps_its_value_for_a_rollback(serve: Serve) -> None:
+    echo = """
+from segfn import Segment
+
+def on_request(request, settings):
+    Segment.track({"event": "Seen", "userId": "u", "properties": dict(settings)})
+"""
+    region = {"label": "Region", "required": True}
+    token = {"label": "Token", "encrypted": True}
+    ok(serve.api("POST", "/functions", json={"name": "echo", "code": echo,
+                                             "settings_schema": [region, token]}), 201)
+    source = ok(serve.api("POST", "/sources", json={
+        "name": "a", "function": "echo", "settings": {"region": "eu", "token": "t0k3n"}}), 201)
+    ok(serve.api("PATCH", "/functions/echo", json={"settings_schema": []}))
+    ok(serve.api("POST", "/functions/echo/deploy", json={"sources": "all"}))
+    # Unknown names are still refused when they are what is being set.
+    assert serve.api("PATCH", "/sources/a", json={"settings": {"regoin": "us"}}
+                     ).status_code == 422
+    ok(serve.api("POST", "/functions/echo/deploy", json={"version": 1, "sources": ["a"]}))
+    assert serve.webhook(source, {}).status_code == 200
+    stored = ok(serve.api("GET", "/sources/a/events"))["events"]
+    assert stored[-1]["message"]["properties"] == {"region": "eu", "token": "t0k3n"}
+    assert ok(serve.api("GET", "/sources/a"))["secrets"] == {"token": "set"}
