@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
+from segfn.cli.files import read_json, read_settings
 from segfn.cli.functions import show_saved
-from segfn.cli.invoke import FAILED, NOT_REACHED, read_settings
+from segfn.cli.invoke import FAILED, NOT_REACHED
 from segfn.cli.output import print_json, printable, show_result
 from segfn.cli.remote import (
     Client,
@@ -18,7 +19,6 @@ from segfn.cli.remote import (
     names,
     part,
     read_code,
-    read_json,
     read_schema,
 )
 from segfn.invocation import Result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -12,6 +11,7 @@ from typing import IO, Any
 
 import click
 
+from segfn.cli.files import read_settings, read_text
 from segfn.cli.output import fail, print_json, show_result
 from segfn.compiler import Handler
 from segfn.egress import Egress, EgressPolicy
@@ -51,29 +51,6 @@ def _read_body(path: str) -> bytes:
             return _read_limited(file)
     except OSError as exc:
         raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--body") from None
-
-
-def read_settings(path: str) -> dict[str, Any]:
-    """A settings file: one JSON object of setting values."""
-    try:
-        settings = json.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--settings") from None
-    except ValueError as exc:  # invalid JSON or not UTF-8
-        raise click.BadParameter(f"{path}: not valid JSON: {exc}",
-                                 param_hint="--settings") from None
-    if not isinstance(settings, dict):
-        raise click.BadParameter(f"{path}: expected a JSON object", param_hint="--settings")
-    return settings
-
-
-def _read_handler(path: str) -> str:
-    try:
-        return Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="HANDLER.py") from None
-    except UnicodeDecodeError:
-        raise click.BadParameter(f"{path}: not UTF-8 text", param_hint="HANDLER.py") from None
 
 
 def _reason(kind: str, message: str) -> str:
@@ -172,7 +149,7 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         raise click.BadParameter(str(exc), param_hint="--url") from None
 
     name = Path(handler_path).name
-    handler = Handler(_read_handler(handler_path), name)
+    handler = Handler(read_text(handler_path, "HANDLER.py"), name)
     try:
         pool = BlockingPool(size=1, limits=Limits(timeout=timeout), modules=modules)
     except RuntimeError as exc:  # the worker process died before it was ready

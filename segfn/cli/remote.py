@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import attrs
 import click
-import httpx
 
+from segfn.cli.files import read_json, read_text
 from segfn.cli.output import fail, printable
 from segfn.version import VERSION
 
@@ -107,6 +107,9 @@ class Client:
     """A small synchronous client for ``/api/v1``; each call returns the decoded answer."""
 
     def __init__(self, login: Login, timeout: float = 60.0) -> None:
+        # Imported here: every segfn command loads this module, few of them call a service.
+        import httpx
+
         self.url = login.url
         try:
             self._http = httpx.Client(
@@ -119,6 +122,8 @@ class Client:
     def request(self, method: str, path: str, json: Any = None,
                 params: dict[str, str] | None = None) -> Any:
         """The answer's JSON (None for 204); ``RemoteError`` for anything else."""
+        import httpx
+
         try:
             response = self._http.request(method, path, json=json, params=params)
         except (httpx.TransportError, httpx.InvalidURL) as exc:
@@ -168,23 +173,8 @@ def json_option(command: F) -> F:
                         help="Print the API's JSON answer as is.")(command)
 
 
-def read_json(path: str, option: str) -> Any:
-    """A JSON file given to ``option``; a usage error if it cannot be read or parsed."""
-    try:
-        return json.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=option) from None
-    except ValueError as exc:  # invalid JSON or not UTF-8
-        raise click.BadParameter(f"{path}: not valid JSON: {exc}", param_hint=option) from None
-
-
 def read_code(path: str, option: str = "--code") -> str:
-    try:
-        return Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=option) from None
-    except UnicodeDecodeError:
-        raise click.BadParameter(f"{path}: not UTF-8 text", param_hint=option) from None
+    return read_text(path, option)
 
 
 def read_schema(path: str) -> list[Any]:

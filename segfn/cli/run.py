@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from runner.source import Source
-from segfn.cli.invoke import modules_option, read_settings
+from segfn.cli.files import read_settings
+from segfn.cli.invoke import modules_option
 from segfn.cli.output import print_outcome
 from segfn.compiler import Handler
 from segfn.webhook import STALL_SECONDS

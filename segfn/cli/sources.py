@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from segfn.cli.invoke import read_settings
+from segfn.cli.files import read_settings
 from segfn.cli.output import print_json, printable
 from segfn.cli.remote import Client, F, RemoteError, connect, json_option, part, table
 

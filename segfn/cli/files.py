@@ -1,0 +1,35 @@
+"""Reading the files commands are given, with errors that name the option and the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def read_text(path: str | Path, option: str) -> str:
+    """A UTF-8 text file given to ``option``; a usage error if it cannot be read."""
+    try:
+        return Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=option) from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path}: not UTF-8 text", param_hint=option) from None
+
+
+def read_json(path: str | Path, option: str) -> Any:
+    """A JSON file given to ``option``; a usage error if it cannot be read or parsed."""
+    try:
+        return json.loads(read_text(path, option))
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: not valid JSON: {exc}", param_hint=option) from None
+
+
+def read_settings(path: str | Path, option: str = "--settings") -> dict[str, Any]:
+    """A settings file: one JSON object of setting values."""
+    settings = read_json(path, option)
+    if not isinstance(settings, dict):
+        raise click.BadParameter(f"{path}: expected a JSON object", param_hint=option)
+    return settings
