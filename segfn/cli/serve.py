@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from runner.source import Source
 
 CATALOG_FILE = "catalog.db"
+# Tokens (hashed), secrets (encrypted) and every event live here: the operator's alone.
+DATA_DIR_MODE = 0o700
 
 data_dir_option = click.option(
     "--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -44,7 +46,7 @@ def open_catalog(data_dir: Path) -> Any:
     from runner import catalog
     from runner.store import connect
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     db = connect(data_dir / CATALOG_FILE)
     db.executescript(catalog.SCHEMA)
     return db
@@ -121,6 +123,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
     from segfn.egress import Egress, EgressPolicy
     from segfn.pool import Limits, WorkerPool
 
+    data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA)
     try:
         owner_token = await catalog_store.run(_first_workspace)

@@ -314,3 +314,18 @@ def on_request(request, settings):
     stored = ok(serve.api("GET", "/sources/a/events"))["events"]
     assert stored[-1]["message"]["properties"] == {"region": "eu", "token": "t0k3n"}
     assert ok(serve.api("GET", "/sources/a"))["secrets"] == {"token": "set"}
+
+
+def test_each_source_has_its_own_rate_limit(start_serve: Any) -> None:
+    serve = start_serve("--rate-limit", "2")
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+                                             "settings_schema": [{"label": "User"}]}), 201)
+    a, b = (ok(serve.api("POST", "/sources", json={"name": name, "function": "ver",
+                                                   "settings": {"user": name}}), 201)
+            for name in ("a", "b"))
+    burst = [serve.webhook(a, {}) for _ in range(6)]
+    limited = [answer for answer in burst if answer.status_code == 429]
+    assert limited and all(answer.json()["error"]["type"] == "RateLimited"
+                           and int(answer.headers["Retry-After"]) >= 1 for answer in limited)
+    # Source b has a bucket of its own, untouched by a's burst.
+    assert serve.webhook(b, {}).status_code == 200

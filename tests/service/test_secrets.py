@@ -148,3 +148,9 @@ def test_key_rotation_re_encrypts_every_value(start_serve: Any, tmp_path: Path) 
     logged = wait_until(lambda: serve.api("GET", "/sources/prod/errors", token).json()[
         "errors"])
     assert logged[0]["logs"] == ["calling the API with [redacted]"]
+
+
+def test_a_new_data_dir_is_readable_by_the_operator_only(start_serve: Any, tmp_path: Path
+                                                         ) -> None:
+    start_serve(data_dir=tmp_path / "fresh")
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
