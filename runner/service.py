@@ -19,33 +19,14 @@ from runner import catalog
 from runner.access import Principal
 from runner.keyring import Keyring
 from runner.problems import CompileError, Conflict, InvalidConfiguration, NotFound
-from runner.settings_schema import SchemaError, SettingSpec, parse_schema, validate_values
+from runner.settings_schema import SchemaError, parse_schema
 from runner.source import Source
 from runner.store import Store
+from runner.vault import Vault, schema_of, secret_strings
 from segfn.compiler import Handler, compile_handler
 from segfn.errors import InvalidSettings
 
 WEBHOOK_PREFIX = "/fn/"
-
-
-def schema_of(version: dict[str, Any]) -> tuple[SettingSpec, ...]:
-    return tuple(SettingSpec(**spec) for spec in version["settings_schema"])
-
-
-def encrypted_names(schema: Iterable[SettingSpec]) -> set[str]:
-    return {spec.name for spec in schema if spec.encrypted}
-
-
-def secret_strings(names: Iterable[str], values: dict[str, Any]) -> tuple[str, ...]:
-    """Every string inside the values of these settings, to be redacted wherever seen."""
-    found: list[str] = []
-    for name in names:
-        value = values.get(name)
-        if value is not None:
-            items = value.values() if isinstance(value, dict) else (
-                value if isinstance(value, list) else [value])
-            found.extend(str(item) for item in items if str(item))
-    return tuple(found)
 
 
 class Service:
@@ -54,7 +35,7 @@ class Service:
     def __init__(self, catalog_store: Store, keyring: Keyring | None, public_url: str,
                  default_write_key: bool = True) -> None:
         self.catalog = catalog_store
-        self.keyring = keyring
+        self.vault = Vault(keyring)
         self.public_url = public_url.rstrip("/")
         # False when deliveries go to a Tracking API with no service-wide write key.
         self.default_write_key = default_write_key
@@ -107,59 +88,14 @@ class Service:
         function = db.execute("SELECT name FROM functions WHERE id = ?",
                               (row["function"],)).fetchone()
         version = catalog.get_version(db, row["function"], row["version"])
-        values = self.values_of(row)
+        values = self.vault.values_of(row)
         # The webhook token is a credential too: the errors log shows URLs without it.
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
                       row["write_key"], bool(row["paused"]))
 
-    # Settings
-
-    def values_of(self, row: sqlite3.Row) -> dict[str, Any]:
-        """A source's setting values, secrets decrypted."""
-        values = json.loads(row["settings"])
-        sealed = json.loads(row["secrets"])
-        if sealed:
-            if self.keyring is None:
-                raise InvalidConfiguration("this service has no secret key to read "
-                                           "encrypted settings")
-            values.update({name: self.keyring.decrypt(token) for name, token in sealed.items()})
-        return values
-
-    def seal(self, schema: tuple[SettingSpec, ...], values: dict[str, Any]
-             ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Check ``values`` against ``schema``; split them into plain and encrypted."""
-        try:
-            values = validate_values(schema, values)
-        except SchemaError as exc:
-            raise InvalidConfiguration(str(exc)) from None
-        encrypted = encrypted_names(schema)
-        if encrypted & set(values) and self.keyring is None:
-            raise InvalidConfiguration(
-                "this service has no secret key, so it cannot store encrypted settings; "
-                "start segfn serve with SEGFN_SECRET_KEY or --secret-key-file")
-        plain = {k: v for k, v in values.items() if k not in encrypted}
-        sealed = {k: self.keyring.encrypt(v) for k, v in values.items()  # type: ignore[union-attr]
-                  if k in encrypted}
-        return plain, sealed
-
-    def settle(self, schema: tuple[SettingSpec, ...], row: sqlite3.Row,
-               changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-        """A source's values for ``schema``, ``changes`` merged (None removes a value).
-
-        Values of settings ``schema`` lacks stay stored as they are, unchecked, so that
-        deploying a version without a setting and rolling back keeps the setting's value.
-        A changed name must be in the schema.
-        """
-        changes = changes or {}
-        known = {spec.name for spec in schema} | set(changes)
-        values = {k: v for k, v in {**self.values_of(row), **changes}.items() if v is not None}
-        plain, sealed = self.seal(schema, {k: v for k, v in values.items() if k in known})
-        for stored, kept in ((json.loads(row["settings"]), plain),
-                             (json.loads(row["secrets"]), sealed)):
-            kept.update({k: v for k, v in stored.items() if k not in known})
-        return plain, sealed
+    # What the API shows
 
     def source_view(self, db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         """A source as the API shows it: encrypted settings only as set or not set."""
@@ -255,7 +191,7 @@ class Service:
                 if row["function"] != function["id"]:
                     raise InvalidConfiguration(f"source {row['name']} runs another function")
                 try:
-                    plain, sealed = self.settle(schema_of(version), row)
+                    plain, sealed = self.vault.settle(schema_of(version), row)
                 except InvalidConfiguration as exc:
                     problems.append(f"{row['name']}: {exc}")
                     continue
@@ -286,7 +222,7 @@ class Service:
             function = catalog.find_function(db, principal.workspace, function_ref)
             version = catalog.get_version(
                 db, function["id"], function["latest_version"] if number is None else number)
-            plain, sealed = self.seal(schema_of(version), values)
+            plain, sealed = self.vault.seal(schema_of(version), values)
             source_id = catalog.create_source(db, principal.workspace, name, function["id"],
                                               version["number"], plain, sealed, write_key)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
@@ -304,7 +240,7 @@ class Service:
             columns: dict[str, Any] = {}
             if "settings" in changes:
                 version = catalog.get_version(db, row["function"], row["version"])
-                columns["settings"], columns["secrets"] = self.settle(
+                columns["settings"], columns["secrets"] = self.vault.settle(
                     schema_of(version), row, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
@@ -338,13 +274,3 @@ def _parse_schema(document: Any) -> list[dict[str, Any]]:
         return [spec.to_dict() for spec in parse_schema(document)]
     except SchemaError as exc:
         raise InvalidConfiguration(str(exc)) from None
-
-
-def rotate_secrets(db: sqlite3.Connection, keyring: Keyring) -> int:
-    """Re-encrypt every stored secret value under the keyring's first key; the count."""
-    count = 0
-    for row in catalog.source_rows(db):
-        sealed = {name: keyring.rotate(token) for name, token in json.loads(row["secrets"]).items()}
-        count += len(sealed)
-        catalog.update_source(db, row["id"], secrets=sealed)
-    return count

@@ -14,8 +14,8 @@ import attrs
 from runner.errorlog import redacted_result
 from runner.problems import InvalidRequest
 from runner.runtime import Runtime
-from runner.service import encrypted_names, schema_of, secret_strings
 from runner.settings_schema import SchemaError, validate_values
+from runner.vault import encrypted_names, schema_of, secret_strings
 from segfn.compiler import Handler
 from segfn.invocation import Job, preview_logs
 from segfn.payloads import PayloadError, parse_payload

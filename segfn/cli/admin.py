@@ -55,7 +55,7 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
     service is stopped, or while it runs with 'NEW,OLD' too.
     """
     from runner.keyring import KeyringError
-    from runner.service import rotate_secrets
+    from runner.vault import rotate_secrets
 
     keyring = keyring_from(secret_key_file)
     if keyring is None:

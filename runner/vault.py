@@ -1,0 +1,99 @@
+"""Setting values at rest: checked against a version's schema, secrets encrypted.
+
+A source row keeps its plain values in ``settings`` and its encrypted ones, as Fernet
+tokens, in ``secrets``. Only this module puts values in or takes them out.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from runner import catalog
+from runner.keyring import Keyring
+from runner.problems import InvalidConfiguration
+from runner.settings_schema import SchemaError, SettingSpec, validate_values
+
+
+def schema_of(version: dict[str, Any]) -> tuple[SettingSpec, ...]:
+    return tuple(SettingSpec(**spec) for spec in version["settings_schema"])
+
+
+def encrypted_names(schema: Iterable[SettingSpec]) -> set[str]:
+    return {spec.name for spec in schema if spec.encrypted}
+
+
+def secret_strings(names: Iterable[str], values: dict[str, Any]) -> tuple[str, ...]:
+    """Every string inside the values of these settings, to be redacted wherever seen."""
+    found: list[str] = []
+    for name in names:
+        value = values.get(name)
+        if value is not None:
+            items = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, list) else [value])
+            found.extend(str(item) for item in items if str(item))
+    return tuple(found)
+
+
+class Vault:
+    """Reads and writes the setting values of sources with the operator's keyring."""
+
+    def __init__(self, keyring: Keyring | None) -> None:
+        self.keyring = keyring
+
+    def values_of(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A source's setting values, secrets decrypted."""
+        values = json.loads(row["settings"])
+        sealed = json.loads(row["secrets"])
+        if sealed:
+            if self.keyring is None:
+                raise InvalidConfiguration("this service has no secret key to read "
+                                           "encrypted settings")
+            values.update({name: self.keyring.decrypt(token) for name, token in sealed.items()})
+        return values
+
+    def seal(self, schema: tuple[SettingSpec, ...], values: dict[str, Any]
+             ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Check ``values`` against ``schema``; split them into plain and encrypted."""
+        try:
+            values = validate_values(schema, values)
+        except SchemaError as exc:
+            raise InvalidConfiguration(str(exc)) from None
+        encrypted = encrypted_names(schema)
+        if encrypted & set(values) and self.keyring is None:
+            raise InvalidConfiguration(
+                "this service has no secret key, so it cannot store encrypted settings; "
+                "start segfn serve with SEGFN_SECRET_KEY or --secret-key-file")
+        plain = {k: v for k, v in values.items() if k not in encrypted}
+        sealed = {k: self.keyring.encrypt(v) for k, v in values.items()  # type: ignore[union-attr]
+                  if k in encrypted}
+        return plain, sealed
+
+    def settle(self, schema: tuple[SettingSpec, ...], row: sqlite3.Row,
+               changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        """A source's values for ``schema``, ``changes`` merged (None removes a value).
+
+        Values of settings ``schema`` lacks stay stored as they are, unchecked, so that
+        deploying a version without a setting and rolling back keeps the setting's value.
+        A changed name must be in the schema.
+        """
+        changes = changes or {}
+        known = {spec.name for spec in schema} | set(changes)
+        values = {k: v for k, v in {**self.values_of(row), **changes}.items() if v is not None}
+        plain, sealed = self.seal(schema, {k: v for k, v in values.items() if k in known})
+        for stored, kept in ((json.loads(row["settings"]), plain),
+                             (json.loads(row["secrets"]), sealed)):
+            kept.update({k: v for k, v in stored.items() if k not in known})
+        return plain, sealed
+
+
+def rotate_secrets(db: sqlite3.Connection, keyring: Keyring) -> int:
+    """Re-encrypt every stored secret value under the keyring's first key; the count."""
+    count = 0
+    for row in catalog.source_rows(db):
+        sealed = {name: keyring.rotate(token) for name, token in json.loads(row["secrets"]).items()}
+        count += len(sealed)
+        catalog.update_source(db, row["id"], secrets=sealed)
+    return count
