@@ -131,6 +131,7 @@ class Api:
         if force not in ("true", "false"):
             raise InvalidRequest("force is true or false")
         await self.service.delete_function(function, force == "true")
+        await self.runtime.drop_cache(function["id"])
         return Response(status_code=204)
 
     async def list_versions(self, request: Request) -> Response:
@@ -214,7 +215,8 @@ class Api:
 
     async def delete_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        await self.service.delete_source(who, request.path_params["source"])
+        await self.runtime.drop_cache(*await self.service.delete_source(
+            who, request.path_params["source"]))
         return Response(status_code=204)
 
     async def _source_id(self, request: Request) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,8 +104,15 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def cache_dir(self, function: str) -> str:
-        return f"{self.data_dir}/cache/{function}"
+    def cache_dir(self, source: Source) -> str:
+        """Where the source's cache lives: one per deployed instance, as in the original
+        product, so a value cached with one source's settings never serves another's."""
+        return f"{self.data_dir}/cache/{source.function}/{source.id}"
+
+    async def drop_cache(self, function: str, source: str | None = None) -> None:
+        """Delete the cache of a deleted source, or of every source of a deleted function."""
+        path = Path(self.data_dir, "cache", function, *([source] if source else []))
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
 
     async def deliver(self, source: Source, request: HttpRequest) -> Outcome:
         """Run a webhook delivery and store its outcome; the answer is safe to give."""
@@ -114,7 +122,7 @@ class Runtime:
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
                    attempt: int, first_wait: float | None) -> Outcome:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
-                  cache_dir=self.cache_dir(source.function))
+                  cache_dir=self.cache_dir(source))
         # Secret setting values never leave in an answer, a log line or the errors log.
         result = errorlog.redacted_result(await self.pool.invoke(job, self.egress),
                                           source.secrets)

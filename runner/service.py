@@ -255,13 +255,16 @@ class Service:
         await self._reload([source["id"]])
         return source
 
-    async def delete_source(self, principal: Principal, ref: str) -> None:
-        def delete(db: sqlite3.Connection) -> str:
+    async def delete_source(self, principal: Principal, ref: str) -> tuple[str, str]:
+        """Delete a source; its function's id and its own."""
+        def delete(db: sqlite3.Connection) -> tuple[str, str]:
             row = catalog.find_source(db, principal.workspace, ref)
             catalog.delete_source(db, row["id"])
-            return row["id"]
+            return row["function"], row["id"]
 
-        self._forget([await self.catalog.run(delete)])
+        function_id, source_id = await self.catalog.run(delete)
+        self._forget([source_id])
+        return function_id, source_id
 
 
 def _unique(rows: Iterable[sqlite3.Row]) -> list[sqlite3.Row]:

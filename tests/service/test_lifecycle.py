@@ -208,9 +208,12 @@ def test_deleting_a_function_is_refused_while_sources_use_it(serve: Serve) -> No
     refused = serve.api("DELETE", "/functions/ver")
     assert refused.status_code == 409 and "a" in refused.json()["error"]["message"]
     assert serve.webhook(source, {}).status_code == 200
+    cache = serve.data_dir / "cache" / source["function"]
+    assert (cache / source["id"]).is_dir()
     assert serve.api("DELETE", "/functions/ver", params={"force": "true"}).status_code == 204
     assert serve.webhook(source, {}).status_code == 404
     assert serve.api("GET", "/sources/a").status_code == 404
+    assert not cache.exists()
 
 
 def test_metrics_count_invocations_by_function_source_and_outcome(
@@ -329,3 +332,28 @@ def test_each_source_has_its_own_rate_limit(start_serve: Any) -> None:
                            and int(answer.headers["Retry-After"]) >= 1 for answer in limited)
     # Source b has a bucket of its own, untouched by a's burst.
     assert serve.webhook(b, {}).status_code == 200
+
+
+def test_sources_of_one_function_never_share_a_cache(serve: Serve) -> None:
+    # The classic: a token fetched with one source's credentials, cached under a fixed key.
+    cached = """
+from segfn import Segment, cache
+
+def on_request(request, settings):
+    token = cache.load("access-token", None, lambda: "token-for-" + settings["account"])
+    Segment.track({"event": "Used", "userId": "u", "properties": {"token": token}})
+"""
+    ok(serve.api("POST", "/functions", json={"name": "cached", "code": cached,
+                                             "settings_schema": [{"label": "Account"}]}), 201)
+    for name in ("a", "b"):
+        source = ok(serve.api("POST", "/sources", json={
+            "name": name, "function": "cached", "settings": {"account": name}}), 201)
+        for _ in range(2):
+            assert serve.webhook(source, {}).status_code == 200
+    for name in ("a", "b"):
+        stored = ok(serve.api("GET", f"/sources/{name}/events"))["events"]
+        assert [e["message"]["properties"]["token"] for e in stored] == [f"token-for-{name}"] * 2
+    a = ok(serve.api("GET", "/sources/a"))
+    assert serve.api("DELETE", "/sources/a").status_code == 204
+    caches = serve.data_dir / "cache" / a["function"]
+    assert [path.name for path in caches.iterdir()] == [ok(serve.api("GET", "/sources/b"))["id"]]
