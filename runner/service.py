@@ -211,12 +211,15 @@ class Service:
 
     # Sources
 
+    def _check_write_key(self, write_key: str | None) -> None:
+        if not write_key and not self.default_write_key:
+            raise InvalidConfiguration("this service delivers to a Tracking API without a "
+                                       "service-wide write key: give the source a write_key")
+
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
                              write_key: str | None) -> dict[str, Any]:
-        if write_key is None and not self.default_write_key:
-            raise InvalidConfiguration("this service delivers to a Tracking API without a "
-                                       "service-wide write key: give the source a write_key")
+        self._check_write_key(write_key)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
@@ -235,6 +238,9 @@ class Service:
     async def configure_source(self, principal: Principal, ref: str,
                                changes: dict[str, Any]) -> dict[str, Any]:
         """Merge setting values (None removes one), set the write key, pause or resume."""
+        if "write_key" in changes:
+            self._check_write_key(changes["write_key"])
+
         def configure(db: sqlite3.Connection) -> dict[str, Any]:
             row = catalog.find_source(db, principal.workspace, ref)
             columns: dict[str, Any] = {}

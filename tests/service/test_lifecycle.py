@@ -67,6 +67,11 @@ def test_two_sources_of_one_function_deliver_under_their_own_write_keys(
         "name": "globex", "function": "github", "settings": {"webhookSecret": "s3cret-two"},
         "write_key": "key-two"}), 201)
     assert one["webhook_url"] != two["webhook_url"]
+    # Without a service-wide key, every source needs its own, now and later.
+    for refused in (serve.api("POST", "/sources", json={"name": "keyless", "function": "github"}),
+                    serve.api("PATCH", "/sources/acme", json={"write_key": None}),
+                    serve.api("PATCH", "/sources/acme", json={"write_key": ""})):
+        assert refused.status_code == 422 and "write_key" in refused.json()["error"]["message"]
     # The token in the path is the only thing that tells sources apart: 256 random bits.
     assert len(one["webhook_url"].rsplit("/", 1)[1]) >= 43
 
