@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +59,19 @@ class WatchedSource:
                             fg="red", err=True)
                 continue
             click.secho(f"reloaded {self.handler_path}", fg="yellow")
+
+
+@contextlib.contextmanager
+def claimed(data_dir: Path) -> Iterator[None]:
+    """The data dir, held for this process (``runner.lock``); a clear error if it is taken."""
+    from runner.lock import DataDirBusy, exclusive
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive(data_dir))
+        except DataDirBusy as exc:
+            raise click.ClickException(str(exc)) from None
+        yield
 
 
 def execution_options(command: F) -> F:
@@ -118,25 +131,27 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     if segment_endpoint and not write_key:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
     watched = WatchedSource(handler_path, settings_path)
-    own = tuple(f"http://{name}:{port}" for name in {host, "127.0.0.1", "localhost", "[::1]"})
-    runtime = Runtime(
-        data_dir, WorkerPool(workers, Limits(timeout=timeout), modules),
-        # A development server: handlers may fetch services on this machine, not itself.
-        Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
-        watched.resolve,
-        Destination(segment_endpoint, write_key) if segment_endpoint else None,
-        RetryPolicy(scale=retry_time_scale), listener=print_outcome)
-    limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
-    app = create_app(runtime, watched.route, limits)
-    destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
-    click.echo(click.style("segfn run", bold=True)
-               + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
-               + f"events go to {destination}")
-    try:
-        uvloop.run(_serve(app, host, port, watched if reload else None))
-    except KeyboardInterrupt:
-        # uvicorn has already shut down gracefully; it re-raises the signal it caught.
-        pass
+    with claimed(data_dir):
+        own = tuple(f"http://{name}:{port}"
+                    for name in {host, "127.0.0.1", "localhost", "[::1]"})
+        runtime = Runtime(
+            data_dir, WorkerPool(workers, Limits(timeout=timeout), modules),
+            # A development server: handlers may fetch services on this machine, not itself.
+            Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
+            watched.resolve,
+            Destination(segment_endpoint, write_key) if segment_endpoint else None,
+            RetryPolicy(scale=retry_time_scale), listener=print_outcome)
+        limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
+        app = create_app(runtime, watched.route, limits)
+        destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
+        click.echo(click.style("segfn run", bold=True)
+                   + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
+                   + f"events go to {destination}")
+        try:
+            uvloop.run(_serve(app, host, port, watched if reload else None))
+        except KeyboardInterrupt:
+            # uvicorn has already shut down gracefully; it re-raises the signal it caught.
+            pass
     click.echo("segfn run: stopped; accepted work is kept in " + str(data_dir))
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from segfn.cli.output import print_outcome
-from segfn.cli.run import execution_options
+from segfn.cli.run import claimed, execution_options
 
 if TYPE_CHECKING:
     from runner.endpoint import WebhookLimits
@@ -90,7 +90,8 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
         click.echo("note: no --write-key; every source needs a write_key of its own",
                    err=True)
     try:
-        uvloop.run(_serve(
+        with claimed(data_dir):
+            uvloop.run(_serve(
             data_dir, host, port, (public_url or f"http://{host}:{port}").rstrip("/"),
             workers, segment_endpoint, write_key, keyring_from(secret_key_file),
             WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),

@@ -113,7 +113,9 @@ class Runner:
             self.command(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "NO_COLOR": "1", **self.env}, start_new_session=True)
-        threading.Thread(target=self._collect, args=(self.process,), daemon=True).start()
+        self._collector = threading.Thread(target=self._collect, args=(self.process,),
+                                           daemon=True)
+        self._collector.start()
         wait_until(self._ready)
         return self
 
@@ -125,6 +127,7 @@ class Runner:
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
+            self._collector.join(5)  # every line it printed, the reason it exited included
             raise AssertionError(f"{self.command()[1]} exited:\n" + "\n".join(self.output))
         try:
             return httpx.get(self.url + "healthz", timeout=1).status_code == 200

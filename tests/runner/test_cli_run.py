@@ -7,6 +7,10 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.runner.harness import SEGFN, FakeSegment, Runner, basic_user, wait_until
 
@@ -128,3 +132,17 @@ def test_missing_write_key_is_a_usage_error(tmp_path) -> None:
                                if not k.startswith("SEGFN_")})
     assert done.returncode == 2
     assert "--write-key" in done.stderr
+
+
+def test_a_second_runner_on_the_same_data_dir_is_refused(start_runner: Any, tmp_path: Path
+                                                         ) -> None:
+    first = start_runner(HANDLER_FOR_LOCK)
+    with pytest.raises(AssertionError, match="is in use by process"):
+        start_runner(HANDLER_FOR_LOCK, data_dir=first.data_dir)
+    assert first.post({}).status_code == 200
+    first.kill()
+    # A crash frees the data dir: the kernel drops the lock with the process.
+    assert start_runner(HANDLER_FOR_LOCK, data_dir=first.data_dir).post({}).status_code == 200
+
+
+HANDLER_FOR_LOCK = "def on_request(request, settings):\n    pass\n"

@@ -154,3 +154,11 @@ def test_a_new_data_dir_is_readable_by_the_operator_only(start_serve: Any, tmp_p
                                                          ) -> None:
     start_serve(data_dir=tmp_path / "fresh")
     assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
+
+
+def test_one_service_a_data_dir(start_serve: Any, tmp_path: Path) -> None:
+    serve = start_serve()
+    with pytest.raises(AssertionError, match="is in use by process"):
+        start_serve(data_dir=serve.data_dir)
+    assert serve.api("GET", "/whoami").status_code == 200
+
