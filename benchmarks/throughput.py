@@ -34,15 +34,12 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -50,6 +47,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from load import Load, PythonLoad, Wrk, pick_generator
+
+from runner.store import DATABASE_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -331,163 +332,6 @@ def start_self(mode: str, name: str, workdir: Path, ready_path: str | None) -> A
     return started(name, argv, port, workdir, ready_path)
 
 
-# --------------------------------------------------------------------------- load
-
-
-@dataclass
-class Load:
-    """What one measurement saw; latencies in milliseconds, CPU in seconds."""
-
-    requests: int
-    failures: int
-    seconds: float
-    p50: float
-    p99: float
-    server_cpu: float = math.nan
-    workers_cpu: float = math.nan
-
-    def cpu_ms_per_request(self, cpu: float) -> float:
-        return cpu * 1000 / self.requests if self.requests else math.nan
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-class Wrk:
-    name = "wrk"
-
-    def __init__(self, workdir: Path) -> None:
-        self.script = workdir / "post.lua"
-        # Lua long brackets: the JSON body needs no escaping.
-        self.script.write_text(textwrap.dedent(f"""\
-            wrk.method = "POST"
-            wrk.body = [[{BODY}]]
-            wrk.headers["Content-Type"] = "application/json"
-            """))
-
-    def describe(self) -> str:
-        version = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
-        first = (version.stdout or version.stderr).splitlines()[:1]
-        return f"wrk ({first[0].split(' Copyright')[0] if first else 'unknown version'}), " \
-               "1 thread, Lua POST script"
-
-    def run(self, url: str, connections: int, seconds: float) -> Load:
-        # One thread: wrk's one core of C is far more than these servers need, and the
-        # second core is left to the server under test.
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s",
-                "--latency", "--timeout", "10s", "-s", str(self.script), url]
-        done = subprocess.run(argv, capture_output=True, text=True, check=True)
-        return parse_wrk(done.stdout)
-
-
-_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _wrk_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * _WRK_UNITS[unit]
-
-
-def parse_wrk(output: str) -> Load:
-    """Requests, failures and percentiles from ``wrk --latency`` output."""
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
-    total = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
-    if total is None or "50" not in percentiles or "99" not in percentiles:
-        raise RuntimeError(f"could not read wrk's output:\n{output}")
-    seconds = _wrk_ms(total.group(2) + total.group(3)) / 1000
-    failures = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
-    if errors:
-        failures += sum(int(n) for n in errors.groups())
-    return Load(int(total.group(1)), failures, seconds, _wrk_ms(percentiles["50"]),
-                _wrk_ms(percentiles["99"]))
-
-
-class PythonLoad:
-    """Keep-alive HTTP/1.1 on raw asyncio streams: one coroutine per connection."""
-
-    name = "python"
-
-    def describe(self) -> str:
-        return "python (asyncio streams, keep-alive HTTP/1.1; shares the 2 cores with the " \
-               "servers, so it may itself be the bottleneck)"
-
-    def run(self, url: str, connections: int, seconds: float) -> Load:
-        return asyncio.run(self._run(url, connections, seconds))
-
-    async def _run(self, url: str, connections: int, seconds: float) -> Load:
-        parts = urllib.parse.urlsplit(url)
-        port = int(parts.port or 80)
-        payload = BODY.encode()
-        request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                   "\r\n").encode() + payload
-        latencies: list[float] = []
-        failures = [0]
-        tasks = [asyncio.create_task(self._connection(port, request, latencies, failures))
-                 for _ in range(connections)]
-        start = time.perf_counter()
-        # Responses still in flight at the deadline are not counted: rps is over `seconds`.
-        await asyncio.sleep(seconds)
-        elapsed = time.perf_counter() - start
-        done = len(latencies)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        measured = sorted(latencies[:done])
-        return Load(done, failures[0], elapsed, _percentile(measured, 50),
-                    _percentile(measured, 99))
-
-    async def _connection(self, port: int, request: bytes, latencies: list[float],
-                          failures: list[int]) -> None:
-        writer: asyncio.StreamWriter | None = None
-        try:
-            reader, writer = await asyncio.open_connection(HOST, port)
-            while True:
-                sent = time.perf_counter()
-                writer.write(request)
-                status, close = await _read_response(reader)
-                latencies.append((time.perf_counter() - sent) * 1000)
-                if not 200 <= status < 400:
-                    failures[0] += 1
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(HOST, port)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            failures[0] += 1
-        finally:
-            if writer is not None:
-                writer.close()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """The status of one response, read to its end, and whether the server closes."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    if length is None:
-        raise ConnectionError("a response without Content-Length")
-    await reader.readexactly(int(length.group(1)))
-    return status, re.search(rb"(?im)^connection:\s*close", head) is not None
-
-
-def _percentile(sorted_values: list[float], percent: float) -> float:
-    if not sorted_values:
-        return math.nan
-    index = min(len(sorted_values) - 1, math.ceil(percent / 100 * len(sorted_values)) - 1)
-    return sorted_values[max(0, index)]
-
-
-def pick_generator(choice: str, workdir: Path) -> Wrk | PythonLoad:
-    if choice == "wrk" or (choice == "auto" and shutil.which("wrk")):
-        if not shutil.which("wrk"):
-            raise SystemExit("--generator wrk: wrk is not installed (apt-get install wrk)")
-        return Wrk(workdir)
-    return PythonLoad()
-
-
 def measure(generator: Wrk | PythonLoad, server: Server, connections: int, seconds: float,
             warmup: float) -> Load:
     # The warm-up fills connection pools, the handler cache and SQLite's pages; discarded.
@@ -520,7 +364,7 @@ def count_events(data_dir: Path) -> int:
     """Events committed by a segfn run, read back: the durability was real."""
     import sqlite3
 
-    with contextlib.closing(sqlite3.connect(data_dir / "segfn.db")) as db:
+    with contextlib.closing(sqlite3.connect(data_dir / DATABASE_FILE)) as db:
         return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
@@ -528,7 +372,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     seconds, warmup = (1.5, 0.5) if args.quick else (5.0, 1.0)
     with tempfile.TemporaryDirectory(prefix="segfn-bench-") as tmp:
         workdir = Path(tmp)
-        generator = pick_generator(args.generator, workdir)
+        generator = pick_generator(args.generator, workdir, BODY)
         print(f"generator: {generator.describe()}")
         print(f"machine: {os.cpu_count()} cores; {seconds:g} s per measurement after a "
               f"{warmup:g} s warm-up; segfn run and serve --workers {args.workers}")

@@ -7,8 +7,6 @@ message}}``; docs/service-api.md lists the endpoints and their shapes.
 
 from __future__ import annotations
 
-import functools
-import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -23,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from runner import catalog, errorlog, events
 from runner.access import Principal, parse_grants
 from runner.bodies import fields, read_json, whole_number
+from runner.endpoint import error_response
 from runner.openapi import document as openapi_document
 from runner.problems import (
     InvalidRequest,
@@ -57,7 +56,7 @@ class Resource(Route):
         if self.methods is not None and scope["method"] not in self.methods:
             # Starlette's own answer would be a bare "Method Not Allowed".
             where = scope.get("root_path", "") + self.path
-            response = _error(405, "MethodNotAllowed",
+            response = error_response(405, "MethodNotAllowed",
                               f"{scope['method']} is not allowed on {where}, which takes "
                               f"{self.allow}", {"Allow": self.allow})
             await response(scope, receive, send)
@@ -279,7 +278,7 @@ class Api:
             "token": catalog.get_token(db, who.workspace, who.token_id)}))
 
     async def openapi(self, request: Request) -> Response:
-        return Response(_openapi_body(), media_type="application/json")
+        return _json(openapi_document())
 
     def app(self) -> Starlette:
         """The API as an ASGI app, to mount at ``/api/v1``."""
@@ -308,34 +307,22 @@ class Api:
             Problem: _problem, HTTPException: _http_problem, Exception: _crash})
 
 
-@functools.cache
-def _openapi_body() -> bytes:
-    """The OpenAPI document as sent; it does not change while the service runs."""
-    return json.dumps(openapi_document(), separators=(",", ":")).encode("utf-8")
-
-
 def _json(document: Any, status: int = 200) -> Response:
     return JSONResponse(document, status_code=status)
 
 
-def _error(status: int, type: str, message: str, headers: dict[str, str] | None = None
-           ) -> Response:
-    return JSONResponse({"ok": False, "error": {"type": type, "message": message}},
-                        status_code=status, headers=headers)
-
-
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
-    return _error(exc.status, exc.type, str(exc))
+    return error_response(exc.status, exc.type, str(exc))
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     message = "no such endpoint" if exc.status_code == 404 else exc.detail
-    return _error(exc.status_code, _HTTP_TYPES.get(exc.status_code, "InvalidRequest"),
+    return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "InvalidRequest"),
                   message, exc.headers)
 
 
 async def _crash(request: Request, exc: Exception) -> Response:
     # A bug of ours; the caller gets no traceback, and the fuzz test hunts for these.
-    return _error(500, "InternalError", "the service failed to handle this request")
+    return error_response(500, "InternalError", "the service failed to handle this request")

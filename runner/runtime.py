@@ -22,7 +22,7 @@ import attrs
 from runner import errorlog, events, retries
 from runner.delivery import Deliverer, Destination
 from runner.source import Source
-from runner.store import Store
+from runner.store import DATABASE_FILE, Store
 from segfn import errors
 from segfn.egress import Egress
 from segfn.invocation import HttpRequest, Job, Result, new_invocation_id
@@ -75,7 +75,7 @@ class Runtime:
         self.resolve = resolve
         self.policy = policy
         self.listener = listener
-        self.store = Store(self.data_dir / "segfn.db")
+        self.store = Store(self.data_dir / DATABASE_FILE)
         self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
                           if destination else None)
         self._retrying: set[str] = set()

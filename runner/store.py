@@ -20,6 +20,9 @@ T = TypeVar("T")
 
 _BATCH = 512
 
+# The runner's file in its data dir: events, outbox, retries, errors, dead letters.
+DATABASE_FILE = "segfn.db"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,13 +110,16 @@ def connect(path: Path | str) -> sqlite3.Connection:
 class Store:
     """The database file and its writer thread."""
 
-    def __init__(self, path: Path | str, schema: str = SCHEMA) -> None:
+    def __init__(self, path: Path | str, schema: str = SCHEMA,
+                 upgrade: Callable[[sqlite3.Connection], None] | None = migrate) -> None:
+        """Open ``path`` with ``schema`` (the runner's by default), then ``upgrade`` a file
+        an earlier version made (None: nothing to upgrade)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = connect(self.path)
         self._db.executescript(schema)
-        if schema is SCHEMA:
-            migrate(self._db)
+        if upgrade is not None:
+            upgrade(self._db)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name="segfn-store")

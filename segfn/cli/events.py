@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from runner import errorlog, events
-from runner.store import connect
+from runner.store import DATABASE_FILE, connect
 from segfn.cli.output import describe_message, print_json, printable
 
 _TAIL_POLL = 0.5
@@ -22,7 +22,7 @@ data_dir_option = click.option(
 
 
 def _database(data_dir: Path) -> Any:
-    path = data_dir / "segfn.db"
+    path = data_dir / DATABASE_FILE
     if not path.exists():
         raise click.ClickException(f"no runner data in {data_dir} (start segfn run first)")
     return connect(path)

@@ -143,7 +143,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
             RetryPolicy(scale=retry_time_scale), listener=print_outcome)
         limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
         app = create_app(runtime, watched.route, limits)
-        destination = segment_endpoint or f"the embedded store in {data_dir / 'segfn.db'}"
+        destination = segment_endpoint or f"the embedded store in {runtime.store.path}"
         click.echo(click.style("segfn run", bold=True)
                    + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
                    + f"events go to {destination}")

@@ -120,12 +120,12 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
     from runner.problems import Problem
     from runner.runtime import Runtime
     from runner.service import Service
-    from runner.store import Store
+    from runner.store import DATABASE_FILE, Store
     from segfn.egress import Egress, EgressPolicy
     from segfn.pool import Limits, WorkerPool
 
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
-    catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA)
+    catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
     try:
         owner_token = await catalog_store.run(_first_workspace)
         service = Service(catalog_store, keyring, public_url,
@@ -134,7 +134,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
             count = await service.load()
         except (Problem, KeyringError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from None
-        metrics = Metrics(data_dir / "segfn.db")
+        metrics = Metrics(data_dir / DATABASE_FILE)
 
         def observe(source: Source, outcome: Outcome) -> None:
             metrics.observe(source, outcome)
