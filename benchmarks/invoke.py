@@ -18,7 +18,7 @@ a machine busy with something else slows all three alike; the figures are median
 the ratios compare figures of the same run.
 
 Per compile, a generated 300-line handler (helpers, dict-building, branches):
-``segfn.compiler.compile_handler`` (parse, shape checks, RestrictedPython's transform)
+``segfn.sandbox.compiler.compile_handler`` (parse, shape checks, RestrictedPython's transform)
 against the built-in ``compile()`` of the same source.
 
 Timings are printed, never asserted; the exit status only says the run worked (the three
@@ -42,13 +42,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segfn import scope  # noqa: E402
-from segfn.compiler import Handler, compile_handler  # noqa: E402
-from segfn.execute import Executor  # noqa: E402
-from segfn.invocation import HttpRequest, Job, Result  # noqa: E402
 from segfn.messages import build_message, call_fields  # noqa: E402
-from segfn.pool import BlockingPool, Limits  # noqa: E402
 from segfn.request import Request  # noqa: E402
+from segfn.sandbox import scope  # noqa: E402
+from segfn.sandbox.compiler import Handler, compile_handler  # noqa: E402
+from segfn.sandbox.execute import Executor  # noqa: E402
+from segfn.sandbox.invocation import HttpRequest, Job, Result  # noqa: E402
+from segfn.sandbox.pool import BlockingPool, Limits  # noqa: E402
 
 BODY = json.dumps({"user": "user-42", "event": "Order Completed",
                    "properties": {"order_id": "o-1001", "total": 99.5, "currency": "EUR",
@@ -335,7 +335,7 @@ def main() -> None:
     restricted_ms, plain_ms = statistics.median(restricted), statistics.median(plain_compile)
     print(f"Compile a {source.count(chr(10))}-line handler ({compiles} times each):")
     print(f"  {'plain compile()':<44} median {plain_ms:>9.2f} ms")
-    print(f"  {'segfn.compiler.compile_handler':<44} median {restricted_ms:>9.2f} ms")
+    print(f"  {'segfn.sandbox.compiler.compile_handler':<44} median {restricted_ms:>9.2f} ms")
     ratio("ratio compile_handler / compile()", restricted_ms / plain_ms)
 
 

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
 from runner.source import Source
-from segfn.invocation import HttpRequest
-from segfn.webhook import (
+from segfn.sandbox.invocation import HttpRequest
+from segfn.sandbox.webhook import (
     MAX_BODY_BYTES,
     STALL_SECONDS,
     RequestRefused,

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from segfn.invocation import Failure, HttpRequest, Result
+from segfn.sandbox.invocation import Failure, HttpRequest, Result
 
 KEEP_PER_FUNCTION = 100
 KEEP_SECONDS = 30 * 24 * 3600

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from segfn.invocation import Result
+from segfn.sandbox.invocation import Result
 
 
 def _dump(value: Any) -> str:

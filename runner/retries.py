@@ -14,7 +14,7 @@ import time
 
 import attrs
 
-from segfn.invocation import HttpRequest
+from segfn.sandbox.invocation import HttpRequest
 
 MAX_RETRIES = 6
 FIRST_WAIT = (60.0, 180.0)

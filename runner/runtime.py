@@ -24,9 +24,9 @@ from runner.delivery import Deliverer, Destination
 from runner.source import Source
 from runner.store import DATABASE_FILE, Store
 from segfn import errors
-from segfn.egress import Egress
-from segfn.invocation import HttpRequest, Job, Result, new_invocation_id
-from segfn.pool import WorkerPool
+from segfn.sandbox.egress import Egress
+from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
+from segfn.sandbox.pool import WorkerPool
 
 STATUS = {
     errors.BAD_REQUEST: 400,

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from segfn.compiler import Handler
+from segfn.sandbox.compiler import Handler
 
 
 @attrs.frozen

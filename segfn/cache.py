@@ -15,7 +15,7 @@ from typing import Any
 
 import diskcache
 
-from segfn import scope
+from segfn.sandbox import scope
 
 SIZE_LIMIT = 64 * 1024 * 1024
 

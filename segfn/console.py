@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segfn import scope
+from segfn.sandbox import scope
 
 
 def _line(values: tuple[Any, ...], sep: str = " ") -> str:

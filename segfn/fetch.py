@@ -13,9 +13,9 @@ import json as jsonlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from segfn import scope
 from segfn.errors import FetchError
 from segfn.request import Headers
+from segfn.sandbox import scope
 
 
 class Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from segfn import messages, scope
+from segfn import messages
+from segfn.sandbox import scope
 
 
 class SegmentClient:

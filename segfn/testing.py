@@ -28,13 +28,13 @@ from typing import Any
 import attrs
 import pytest
 
-from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.invocation import Job, Result
-from segfn.modules import read_module_config
 from segfn.payloads import load_payload
-from segfn.pool import BlockingPool
-from segfn.webhook import build_request
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.modules import read_module_config
+from segfn.sandbox.pool import BlockingPool
+from segfn.sandbox.webhook import build_request
 
 
 @attrs.frozen

@@ -28,5 +28,5 @@ def test_invoke_benchmark_quick_run_prints_every_figure() -> None:
         assert re.search(re.escape(label) + rf"\s+{NUMBER}x", out), label
     assert re.search(r"where the time goes\s+sandbox -?[\d.]+ µs, IPC and pool -?[\d.]+ µs", out)
     assert "Compile a 300-line handler" in out
-    for label in ("plain compile()", "segfn.compiler.compile_handler"):
+    for label in ("plain compile()", "segfn.sandbox.compiler.compile_handler"):
         assert re.search(re.escape(label) + rf"\s+median\s+{NUMBER} ms", out), label

@@ -11,9 +11,9 @@ from pathlib import Path
 import diskcache
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Job, Result
-from segfn.pool import BlockingPool, Limits
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits
 
 # Logs "computed" whenever fn runs, then the value it got.
 LOAD = """

@@ -6,8 +6,8 @@ import types
 
 import pytest
 
-from segfn.compiler import Handler, compile_handler
 from segfn.errors import InvalidSettings
+from segfn.sandbox.compiler import Handler, compile_handler
 
 
 def refusal(source: str, **kwargs) -> str:

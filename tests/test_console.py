@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Job, Result
-from segfn.pool import BlockingPool, Limits
-from segfn.scope import LOG_TRUNCATED, MAX_LOG_BYTES, Scope
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.scope import LOG_TRUNCATED, MAX_LOG_BYTES, Scope
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from segfn import egress
-from segfn.egress import Egress, EgressPolicy
+from segfn.sandbox import egress
+from segfn.sandbox.egress import Egress, EgressPolicy
 from tests.local_http import LocalServer, local_server
 
 FAKE_DNS = {

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.invocation import HttpRequest, Job, Result
-from segfn.pool import BlockingPool, Limits
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.invocation import HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits
 from tests.local_http import LocalServer, local_server
 
 Run = Callable[..., Result]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Job
-from segfn.modules import read_module_config
-from segfn.pool import BlockingPool
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Job
+from segfn.sandbox.modules import read_module_config
+from segfn.sandbox.pool import BlockingPool
 
 SEGFN = [str(Path(sys.executable).parent / "segfn")]
 

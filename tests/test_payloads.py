@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import Job
 from segfn.payloads import Payload, PayloadError, load_payload, parse_payload
-from segfn.pool import BlockingPool, Limits
-from segfn.webhook import build_request
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import Job
+from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.webhook import build_request
 
 PAYLOADS = Path("/work/shared/payloads")
 ALL_PAYLOADS = sorted(PAYLOADS.glob("**/*.json"))

@@ -16,9 +16,9 @@ import types
 import pytest
 
 from segfn.errors import SandboxViolation
-from segfn.execute import sandbox_registry, sdk_names
-from segfn.guards import checked, guarded_getattr
-from segfn.modules import ModuleProxy
+from segfn.sandbox.execute import sandbox_registry, sdk_names
+from segfn.sandbox.guards import checked, guarded_getattr
+from segfn.sandbox.modules import ModuleProxy
 
 WELL_BEHAVED = """
 def on_request(request, settings):

@@ -16,9 +16,9 @@ import zlib
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Job, Result
-from segfn.pool import BlockingPool, Limits
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits
 
 TIMEOUT = 1.0
 GRACE = 0.5

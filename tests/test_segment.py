@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Job, Result
-from segfn.pool import BlockingPool, Limits
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from segfn.webhook import (
+from segfn.sandbox.webhook import (
     DEFAULT_URL,
     MAX_BODY_BYTES,
     RequestRefused,

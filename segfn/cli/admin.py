@@ -22,8 +22,8 @@ def create_workspace(name: str, data_dir: Path) -> None:
 
     Works offline and while the service runs.
     """
-    from runner import catalog
-    from runner.problems import Problem
+    from runner.service import catalog
+    from runner.service.problems import Problem
 
     db = open_catalog(data_dir)
     try:
@@ -40,7 +40,7 @@ def create_workspace(name: str, data_dir: Path) -> None:
 @admin.command("generate-key")
 def generate_key() -> None:
     """Print a new secret key for encrypted settings."""
-    from runner.keyring import generate_key as new_key
+    from runner.service.keyring import generate_key as new_key
 
     click.echo(new_key())
 
@@ -54,8 +54,8 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
     Give the keys as 'NEW,OLD'; afterwards NEW alone reads everything. Run it while the
     service is stopped, or while it runs with 'NEW,OLD' too.
     """
-    from runner.keyring import KeyringError
-    from runner.vault import rotate_secrets
+    from runner.service.keyring import KeyringError
+    from runner.service.vault import rotate_secrets
 
     keyring = keyring_from(secret_key_file)
     if keyring is None:

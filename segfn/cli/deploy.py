@@ -21,8 +21,8 @@ from segfn.cli.remote import (
     read_code,
     read_schema,
 )
-from segfn.invocation import Result
 from segfn.payloads import PayloadError, parse_payload
+from segfn.sandbox.invocation import Result
 
 
 def _save(client: Client, path: Path, name: str, schema_path: str | None,

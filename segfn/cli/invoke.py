@@ -13,13 +13,13 @@ import click
 
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.output import fail, print_json, show_result
-from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.invocation import Job, new_invocation_id
-from segfn.modules import read_module_config
 from segfn.payloads import PayloadError, load_payload
-from segfn.pool import BlockingPool, Limits
-from segfn.webhook import MAX_BODY_BYTES, RequestRefused, build_request
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.invocation import Job, new_invocation_id
+from segfn.sandbox.modules import read_module_config
+from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.webhook import MAX_BODY_BYTES, RequestRefused, build_request
 
 FAILED = 1
 NOT_REACHED = 2

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from segfn.invocation import Result, preview_logs
+from segfn.sandbox.invocation import Result, preview_logs
 
 if TYPE_CHECKING:
     # Only for annotations: the runner brings aiohttp, which segfn invoke does without.

@@ -14,8 +14,8 @@ from runner.source import Source
 from segfn.cli.files import read_settings
 from segfn.cli.invoke import modules_option
 from segfn.cli.output import print_outcome
-from segfn.compiler import Handler
-from segfn.webhook import STALL_SECONDS
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.webhook import STALL_SECONDS
 
 _RELOAD_POLL = 0.5
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,8 +125,8 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     from runner.endpoint import WebhookLimits
     from runner.retries import RetryPolicy
     from runner.runtime import Runtime
-    from segfn.egress import Egress, EgressPolicy
-    from segfn.pool import Limits, WorkerPool
+    from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.pool import Limits, WorkerPool
 
     if segment_endpoint and not write_key:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")

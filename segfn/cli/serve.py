@@ -13,9 +13,9 @@ from segfn.cli.run import claimed, execution_options
 
 if TYPE_CHECKING:
     from runner.endpoint import WebhookLimits
-    from runner.keyring import Keyring
     from runner.retries import RetryPolicy
     from runner.runtime import Outcome
+    from runner.service.keyring import Keyring
     from runner.source import Source
 
 CATALOG_FILE = "catalog.db"
@@ -33,7 +33,7 @@ key_file_option = click.option(
 
 def keyring_from(key_file: Path | None) -> Keyring | None:
     """The operator's secret key: the key file, else $SEGFN_SECRET_KEY, else None."""
-    from runner.keyring import KeyringError, load_keyring
+    from runner.service.keyring import KeyringError, load_keyring
 
     try:
         return load_keyring(os.environ, key_file)
@@ -43,7 +43,7 @@ def keyring_from(key_file: Path | None) -> Keyring | None:
 
 def open_catalog(data_dir: Path) -> Any:
     """A connection to the catalog, its tables created; for commands that run offline."""
-    from runner import catalog
+    from runner.service import catalog
     from runner.store import connect
 
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
@@ -111,18 +111,18 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
     from starlette.responses import Response
     from starlette.routing import Mount, Route
 
-    from runner import catalog
-    from runner.api import Api
     from runner.app import create_app
     from runner.delivery import Destination
-    from runner.keyring import KeyringError
     from runner.metrics import CONTENT_TYPE, Metrics
-    from runner.problems import Problem
     from runner.runtime import Runtime
-    from runner.service import Service
+    from runner.service import catalog
+    from runner.service.api import Api
+    from runner.service.keyring import KeyringError
+    from runner.service.operations import Service
+    from runner.service.problems import Problem
     from runner.store import DATABASE_FILE, Store
-    from segfn.egress import Egress, EgressPolicy
-    from segfn.pool import Limits, WorkerPool
+    from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.pool import Limits, WorkerPool
 
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
@@ -176,7 +176,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
 
 def _first_workspace(db: Any) -> str | None:
     """On the first start, workspace "default"; its owner token, to be shown once."""
-    from runner import catalog
+    from runner.service import catalog
 
     if catalog.count_workspaces(db):
         return None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from segfn.invocation import Result
+from segfn.sandbox.invocation import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 # The deliveries are vendored as payloads/ in the checkout, or shared beside it.

@@ -18,10 +18,10 @@ from runner.delivery import Deliverer, Destination, read_dead_letters
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import Store, connect
-from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.invocation import HttpRequest, Result, new_invocation_id
-from segfn.pool import WorkerPool
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.invocation import HttpRequest, Result, new_invocation_id
+from segfn.sandbox.pool import WorkerPool
 from tests.runner.harness import FakeSegment, basic_user, wait_until
 
 HANDLER = '''

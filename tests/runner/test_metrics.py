@@ -13,8 +13,8 @@ from runner.runtime import Outcome
 from runner.source import Source
 from runner.store import Store
 from segfn import errors
-from segfn.compiler import Handler
-from segfn.invocation import HttpRequest, Result
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import HttpRequest, Result
 
 BILLING = Source("src_1", "billing", Handler("def on_request(request, settings): pass"))
 SHOP = Source("src_2", "shop", Handler("def on_request(request, settings): pass"))

@@ -11,10 +11,10 @@ from runner.errorlog import read_errors
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import connect
-from segfn.compiler import Handler
-from segfn.egress import Egress, EgressPolicy
-from segfn.invocation import HttpRequest
-from segfn.pool import WorkerPool
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.invocation import HttpRequest
+from segfn.sandbox.pool import WorkerPool
 
 SECRET = "sk_live_9f8e7d6c"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from runner.bodies import MAX_API_BODY
-from runner.openapi import document
+from runner.service.bodies import MAX_API_BODY
+from runner.service.openapi import document
 from tests.service.test_openapi import api_routes, resolve
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.keyring import generate_key
+from runner.service.keyring import generate_key
 from tests.runner.harness import SEGFN
 from tests.service.fuzzing import ECHO, FAILS, LOUD, QUIET, SETTINGS, Fuzzed, Generator, World
 from tests.service.harness import Serve

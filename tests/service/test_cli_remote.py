@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runner.keyring import generate_key
+from runner.service.keyring import generate_key
 from tests.paths import PAYLOADS, ROOT
 from tests.runner.harness import SEGFN, wait_until
 from tests.service.harness import ISSUE, Serve, signed

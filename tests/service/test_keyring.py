@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.keyring import Keyring, KeyringError, generate_key, load_keyring
+from runner.service.keyring import Keyring, KeyringError, generate_key, load_keyring
 
 KEY_A = generate_key()
 KEY_B = generate_key()

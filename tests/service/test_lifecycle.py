@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.keyring import generate_key
+from runner.service.keyring import generate_key
 from tests.paths import ROOT
 from tests.runner.harness import FakeSegment, basic_user, wait_until
 from tests.service.harness import ISSUE, Serve, signed

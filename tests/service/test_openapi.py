@@ -20,12 +20,12 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from runner.api import Api, Resource
-from runner.bodies import MAX_API_BODY
-from runner.keyring import generate_key
-from runner.openapi import document
 from runner.runtime import Runtime
-from runner.service import Service
+from runner.service.api import Api, Resource
+from runner.service.bodies import MAX_API_BODY
+from runner.service.keyring import generate_key
+from runner.service.openapi import document
+from runner.service.operations import Service
 from tests.runner.harness import SEGFN
 from tests.service.harness import Serve
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.keyring import Keyring, generate_key
+from runner.service.keyring import Keyring, generate_key
 from runner.store import connect
 from tests.runner.harness import SEGFN, wait_until
 from tests.service.harness import Serve

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.settings_schema import (
+from runner.service.settings_schema import (
     MAX_SETTINGS,
     TYPES,
     SchemaError,

@@ -12,14 +12,14 @@ from typing import Any
 import attrs
 
 from runner.errorlog import redacted_result
-from runner.problems import InvalidRequest
 from runner.runtime import Runtime
-from runner.settings_schema import SchemaError, validate_values
-from runner.vault import encrypted_names, schema_of, secret_strings
-from segfn.compiler import Handler
-from segfn.invocation import Job, preview_logs
+from runner.service.problems import InvalidRequest
+from runner.service.settings_schema import SchemaError, validate_values
+from runner.service.vault import encrypted_names, schema_of, secret_strings
 from segfn.payloads import PayloadError, parse_payload
-from segfn.webhook import RequestRefused, build_request
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.invocation import Job, preview_logs
+from segfn.sandbox.webhook import RequestRefused, build_request
 
 
 async def run_test(runtime: Runtime, function: dict[str, Any], version: dict[str, Any],

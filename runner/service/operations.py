@@ -15,16 +15,16 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from runner import catalog
-from runner.access import Principal
-from runner.keyring import Keyring
-from runner.problems import CompileError, Conflict, InvalidConfiguration, NotFound
-from runner.settings_schema import SchemaError, parse_schema
+from runner.service import catalog
+from runner.service.access import Principal
+from runner.service.keyring import Keyring
+from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
+from runner.service.settings_schema import SchemaError, parse_schema
+from runner.service.vault import Vault, schema_of, secret_strings
 from runner.source import Source
 from runner.store import Store
-from runner.vault import Vault, schema_of, secret_strings
-from segfn.compiler import Handler, compile_handler
 from segfn.errors import InvalidSettings
+from segfn.sandbox.compiler import Handler, compile_handler
 
 WEBHOOK_PREFIX = "/fn/"
 

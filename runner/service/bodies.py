@@ -15,7 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from runner.problems import InvalidRequest, NotFound
+from runner.service.problems import InvalidRequest, NotFound
 
 MAX_API_BODY = 1024 * 1024
 # Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,

@@ -10,14 +10,15 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from segfn import errors, scope
+from segfn import errors
 from segfn.cache import open_cache
-from segfn.compiler import Handler, compile_handler
 from segfn.errors import InvalidSettings
-from segfn.guards import restricted_globals
-from segfn.invocation import Failure, Job, Result
-from segfn.modules import ModuleRegistry, default_registry
 from segfn.request import Request
+from segfn.sandbox import scope
+from segfn.sandbox.compiler import Handler, compile_handler
+from segfn.sandbox.guards import restricted_globals
+from segfn.sandbox.invocation import Failure, Job, Result
+from segfn.sandbox.modules import ModuleRegistry, default_registry
 from segfn.settings import Settings
 
 _COMPILED_KEEP = 256

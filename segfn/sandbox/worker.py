@@ -1,6 +1,6 @@
 """The worker process: runs jobs its parent sends, each in a thread of its own.
 
-Started as ``python -m segfn.worker TIMEOUT MEMORY_MB MODULES_JSON``. It compiles each
+Started as ``python -m segfn.sandbox.worker TIMEOUT MEMORY_MB MODULES_JSON``. It compiles each
 handler once and keeps running until its input closes. Several jobs may be in flight at
 once: those waiting on ``fetch``, and at most four using the CPU (the parent's dispatch
 rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
@@ -19,10 +19,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from segfn import errors, protocol, scope
+from segfn import errors
 from segfn.errors import Timeout
-from segfn.execute import Executor, sandbox_registry
-from segfn.invocation import Job, Result
+from segfn.sandbox import protocol, scope
+from segfn.sandbox.execute import Executor, sandbox_registry
+from segfn.sandbox.invocation import Job, Result
 
 _WATCH_INTERVAL = 0.02
 _STACK_SIZE = 8 * 1024 * 1024

@@ -11,10 +11,10 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from runner import catalog
-from runner.keyring import Keyring
-from runner.problems import InvalidConfiguration
-from runner.settings_schema import SchemaError, SettingSpec, validate_values
+from runner.service import catalog
+from runner.service.keyring import Keyring
+from runner.service.problems import InvalidConfiguration
+from runner.service.settings_schema import SchemaError, SettingSpec, validate_values
 
 
 def schema_of(version: dict[str, Any]) -> tuple[SettingSpec, ...]:

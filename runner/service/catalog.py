@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.access import OWNER, Grant, hash_secret, new_secret
-from runner.problems import Conflict, InvalidRequest, NotFound
+from runner.service.access import OWNER, Grant, hash_secret, new_secret
+from runner.service.problems import Conflict, InvalidRequest, NotFound
 from segfn.identities import utc_iso
 
 SCHEMA = """

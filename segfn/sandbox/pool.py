@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 import attrs
 
-from segfn import errors, protocol
-from segfn.invocation import Job, Result
+from segfn import errors
+from segfn.sandbox import protocol
+from segfn.sandbox.invocation import Job, Result
 
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
 T = TypeVar("T")
@@ -153,7 +154,7 @@ class WorkerPool:
     async def _spawn(self) -> None:
         env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "segfn.worker", str(self.limits.timeout),
+            sys.executable, "-m", "segfn.sandbox.worker", str(self.limits.timeout),
             str(self.limits.memory_mb), json.dumps(self.modules),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             start_new_session=True)

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from segfn.invocation import HttpRequest
 from segfn.request import URL
+from segfn.sandbox.invocation import HttpRequest
 
 MAX_BODY_BYTES = 512 * 1024
 # A sender that stalls this long while sending the body is answered 408.

@@ -18,19 +18,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from runner import catalog, errorlog, events
-from runner.access import Principal, parse_grants
-from runner.bodies import fields, read_json, whole_number
+from runner import errorlog, events
 from runner.endpoint import error_response
-from runner.openapi import document as openapi_document
-from runner.problems import (
+from runner.runtime import Runtime
+from runner.service import catalog
+from runner.service.access import Principal, parse_grants
+from runner.service.bodies import fields, read_json, whole_number
+from runner.service.openapi import document as openapi_document
+from runner.service.operations import Service
+from runner.service.problems import (
     InvalidRequest,
     Problem,
     Unauthorized,
 )
-from runner.runtime import Runtime
-from runner.service import Service
-from runner.tester import run_test
+from runner.service.tester import run_test
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from segfn.compiler import Handler
+from segfn.sandbox.compiler import Handler
 
 
 def new_invocation_id() -> str:

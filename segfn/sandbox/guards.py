@@ -25,7 +25,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from segfn.console import PrintCollector
 from segfn.errors import InvalidSettings, SandboxViolation
-from segfn.modules import ModuleProxy, ModuleRegistry
+from segfn.sandbox.modules import ModuleProxy, ModuleRegistry
 
 _OPAQUE_TYPES = (types.FrameType, types.TracebackType, types.CodeType, types.ModuleType,
                  types.CellType)

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from runner.problems import Forbidden, InvalidRequest
+from runner.service.problems import Forbidden, InvalidRequest
 
 OWNER = "workspace_owner"
 FUNCTIONS_ADMIN = "functions_admin"
