@@ -25,8 +25,8 @@ from runner.source import Source
 from runner.store import DATABASE_FILE, Store
 from segfn import errors
 from segfn.sandbox.egress import Egress
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
-from segfn.sandbox.pool import WorkerPool
 
 STATUS = {
     errors.BAD_REQUEST: 400,
@@ -62,15 +62,15 @@ Listener = Callable[[Source, Outcome], None]
 
 
 class Runtime:
-    """The pool, the store and the loops that deliver and retry."""
+    """The worker pools, the store and the loops that deliver and retry."""
 
-    def __init__(self, data_dir: Path, pool: WorkerPool, egress: Egress, resolve: Resolver,
+    def __init__(self, data_dir: Path, fleet: Fleet, egress: Egress, resolve: Resolver,
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
                  listener: Listener | None = None,
                  on_delivery_failure: Callable[[str], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.pool = pool
+        self.fleet = fleet
         self.egress = egress
         self.resolve = resolve
         self.policy = policy
@@ -83,7 +83,7 @@ class Runtime:
         self._wake_retries = asyncio.Event()
 
     async def start(self) -> None:
-        await self.pool.start()
+        await self.fleet.start()
         self._spawn(self._retry_loop())
         if self.deliverer is not None:
             self._spawn(self.deliverer.run())
@@ -92,7 +92,7 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pool.close()
+        await self.fleet.close()
         await self.egress.aclose()
         if self.deliverer is not None:
             await self.deliverer.aclose()
@@ -124,7 +124,7 @@ class Runtime:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
                   cache_dir=self.cache_dir(source))
         # Secret setting values never leave in an answer, a log line or the errors log.
-        result = errorlog.redacted_result(await self.pool.invoke(job, self.egress),
+        result = errorlog.redacted_result(await self.fleet.invoke(source.tenant, job, self.egress),
                                           source.secrets)
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.ok else STATUS.get(result.error.type, 400)

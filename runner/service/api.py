@@ -32,6 +32,7 @@ from runner.service.problems import (
     Unauthorized,
 )
 from runner.service.tester import run_test
+from segfn.sandbox.fleet import Tenant
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}
@@ -132,6 +133,7 @@ class Api:
             raise InvalidRequest("force is true or false")
         await self.service.delete_function(function, force == "true")
         await self.runtime.drop_cache(function["id"])
+        await self.runtime.fleet.drop(Tenant(who.workspace, function["id"]))
         return Response(status_code=204)
 
     async def list_versions(self, request: Request) -> Response:
@@ -155,7 +157,8 @@ class Api:
         who.require(who.can_test_function(function["id"]), "testing this function")
         number = document.pop("version", function["latest_version"])
         version = await self.db.run(lambda db: catalog.get_version(db, function["id"], number))
-        return _json(await run_test(self.runtime, function, version, document))
+        tenant = Tenant(who.workspace, function["id"])
+        return _json(await run_test(self.runtime, tenant, function, version, document))
 
     async def function_errors(self, request: Request) -> Response:
         who = await self.caller(request)

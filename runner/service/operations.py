@@ -93,7 +93,7 @@ class Service:
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]))
+                      row["write_key"], bool(row["paused"]), row["workspace"])
 
     # What the API shows
 

@@ -126,6 +126,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     from runner.retries import RetryPolicy
     from runner.runtime import Runtime
     from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.fleet import Fleet
     from segfn.sandbox.pool import Limits, WorkerPool
 
     if segment_endpoint and not write_key:
@@ -135,7 +136,10 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
         own = tuple(f"http://{name}:{port}"
                     for name in {host, "127.0.0.1", "localhost", "[::1]"})
         runtime = Runtime(
-            data_dir, WorkerPool(workers, Limits(timeout=timeout), modules),
+            data_dir,
+            # One handler, so one pool: started now, so that a broken sandbox stops the start.
+            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules),
+                  max_workers=workers, warm=(watched.current.tenant,)),
             # A development server: handlers may fetch services on this machine, not itself.
             Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
             watched.resolve,
