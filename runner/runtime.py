@@ -23,6 +23,7 @@ from runner import errorlog, events, retries
 from runner.delivery import Deliverer, Destination
 from runner.source import Source
 from runner.store import DATABASE_FILE, Store
+from runner.supervisor import Supervisor
 from segfn import errors
 from segfn.sandbox.egress import Egress
 from segfn.sandbox.fleet import Fleet
@@ -78,17 +79,19 @@ class Runtime:
         self.store = Store(self.data_dir / DATABASE_FILE)
         self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
                           if destination else None)
+        self.supervisor = Supervisor()
         self._retrying: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
 
     async def start(self) -> None:
         await self.fleet.start()
-        self._spawn(self._retry_loop())
+        self.supervisor.start("retries", self._retry_loop)
         if self.deliverer is not None:
-            self._spawn(self.deliverer.run())
+            self.supervisor.start("delivery", self.deliverer.run)
 
     async def close(self) -> None:
+        await self.supervisor.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
