@@ -6,6 +6,7 @@ import ast
 import hashlib
 import types
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
@@ -55,13 +56,24 @@ def _check_shape(tree: ast.Module, filename: str) -> None:
         )
 
 
+def _located(node: ast.AST, where: ast.AST) -> Any:
+    # Set by hand rather than by ast.fix_missing_locations, which walks the whole subtree
+    # each time: done for every call, that doubled the compile time.
+    for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+        setattr(node, field, getattr(where, field, None))
+    return node
+
+
 def _check(value: ast.expr) -> ast.Call:
-    return ast.Call(ast.Name(CHECKED, ast.Load()), [value], [])
+    """``_checked_(value)``."""
+    return _located(ast.Call(_located(ast.Name(CHECKED, ast.Load()), value), [value], []),
+                    value)
 
 
-def _recheck(name: str) -> ast.Assign:
-    """``name = _checked_(name)``."""
-    return ast.Assign([ast.Name(name, ast.Store())], _check(ast.Name(name, ast.Load())))
+def _recheck(name: str, where: ast.AST) -> ast.Assign:
+    """``name = _checked_(name)``, placed at ``where``."""
+    return _located(ast.Assign([_located(ast.Name(name, ast.Store()), where)],
+                               _check(_located(ast.Name(name, ast.Load()), where))), where)
 
 
 def _parameters(args: ast.arguments) -> list[str]:
@@ -78,7 +90,7 @@ class _CheckLoads(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if isinstance(node.ctx, ast.Load) and node.id in self.names:
-            return ast.copy_location(_check(node), node)
+            return _check(node)
         return node
 
 
@@ -91,11 +103,11 @@ class CheckingTransformer(RestrictingNodeTransformer):
     """
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        return ast.copy_location(_check(super().visit_Call(node)), node)
+        return _check(super().visit_Call(node))
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | list[ast.stmt]:
         node = super().visit_FunctionDef(node)
-        node.body[:0] = [_recheck(name) for name in _parameters(node.args)]
+        node.body[:0] = [_recheck(name, node) for name in _parameters(node.args)]
         return self._decorated(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST | list[ast.stmt]:
@@ -110,19 +122,16 @@ class CheckingTransformer(RestrictingNodeTransformer):
         node = super().visit_With(node)
         # RestrictedPython has made a tuple target a plain name it unpacks from, first
         # thing in the body; the check goes before that.
-        node.body[:0] = [_recheck(item.optional_vars.id) for item in node.items
+        node.body[:0] = [_recheck(item.optional_vars.id, node) for item in node.items
                          if isinstance(item.optional_vars, ast.Name)]
         return node
-
-    def visit_Module(self, node: ast.Module) -> ast.AST:
-        return ast.fix_missing_locations(super().visit_Module(node))
 
     @staticmethod
     def _decorated(node: ast.FunctionDef | ast.ClassDef) -> ast.AST | list[ast.stmt]:
         """A decorated definition, followed by a check of what the decorators made."""
         if not node.decorator_list:
             return node
-        return [node, ast.copy_location(_recheck(node.name), node)]
+        return [node, _recheck(node.name, node)]
 
 
 def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types.CodeType:
