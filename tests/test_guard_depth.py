@@ -222,13 +222,29 @@ def test_careless_host_is_exposed_and_plain_values_pass(careless_pool):
 # checked() itself
 
 
+def _executed(namespace: dict) -> dict:
+    exec("x = 1", namespace)  # exec() adds the real builtins
+    return namespace
+
+
 @pytest.mark.parametrize("namespace", [
-    vars(builtins), vars(json), vars(decimal), vars(types.ModuleType("made")),
-    {"__builtins__": {}, "__name__": "namedtuple_X"},  # an exec() namespace
-], ids=["builtins", "json", "decimal", "new-module", "exec-namespace"])
+    vars(builtins), vars(json), vars(decimal), _executed(vars(types.ModuleType("made"))),
+    _executed({"__name__": "namedtuple_X"}),
+    {"__builtins__": {"open": open}, "__name__": "namedtuple_X"},
+], ids=["builtins", "json", "decimal", "new-module", "exec-namespace", "exec-builtins-dict"])
 def test_checked_refuses_every_module_namespace(namespace):
     with pytest.raises(SandboxViolation, match="the namespace of a module"):
         checked(namespace)
+
+
+@pytest.mark.parametrize("data", [
+    {"__builtins__": {"open": "a string"}, "__name__": "json", "__spec__": None},
+    {"__name__": "builtins", "__spec__": {"name": "x"}},
+    {"__builtins__": None},
+], ids=["builtins-key", "spec-key", "builtins-null"])
+def test_checked_passes_data_whose_keys_only_look_like_a_namespace(data):
+    # A webhook's JSON may have any keys; only what they hold tells a namespace.
+    assert checked(data) is data
 
 
 def test_checked_passes_plain_values():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import builtins
 import operator
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,11 +70,25 @@ def _refuse(message: str) -> SandboxViolation:
 
 
 def _is_namespace(value: dict[Any, Any]) -> bool:
-    """``value`` holds a module's globals: every module's namespace has ``__name__`` and
-    ``__spec__`` (builtins' too), and exec() adds ``__builtins__`` to any it runs code in.
-    ``dict.__contains__``, so that a dict subclass cannot answer for itself."""
-    return dict.__contains__(value, "__builtins__") or (
-        dict.__contains__(value, "__name__") and dict.__contains__(value, "__spec__"))
+    """``value`` holds a module's globals or an exec() namespace.
+
+    Told apart from data by what the keys hold, not by the keys alone, since a webhook's
+    JSON may have any keys: an imported module's namespace is the one ``sys.modules`` has
+    under its ``__name__``, or has a ``ModuleSpec`` as ``__spec__``; exec() puts the
+    builtins (a module, or a dict of functions) under ``__builtins__``. ``dict.get``, so
+    that a dict subclass cannot answer for itself.
+    """
+    spec = dict.get(value, "__spec__")
+    if type(spec) not in _PLAIN_TYPES and not isinstance(spec, dict):
+        return True
+    name = dict.get(value, "__name__")
+    if type(name) is str and (module := sys.modules.get(name)) is not None:
+        if getattr(module, "__dict__", None) is value:
+            return True
+    held = dict.get(value, "__builtins__")
+    if isinstance(held, types.ModuleType):
+        return True
+    return isinstance(held, dict) and any(callable(v) for v in dict.values(held))
 
 
 def checked(value: Any) -> Any:
