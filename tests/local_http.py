@@ -92,10 +92,15 @@ class LocalServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hits: collections.Counter[str] = collections.Counter()
         self.streamed = 0
+        self.connections = 0  # accepted, whatever was sent on them
         # How many /sleep requests were in progress at once, at most.
         self.lock = threading.Lock()
         self.sleeping = 0
         self.peak_sleeping = 0
+
+    def verify_request(self, request: object, client_address: object) -> bool:
+        self.connections += 1
+        return True
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that hung up early (a timed-out fetch) is expected here
