@@ -6,7 +6,8 @@ Routes:
 - ``/sleep/<ms>``: answers ``slept`` after ``ms`` milliseconds (``peak_sleeping`` counts
   how many were in progress at once)
 - ``/status/<code>``: that status, a JSON body ``{"status": code}`` and ``X-Test: yes``
-- ``/bytes/<n>``: ``n`` bytes, without a Content-Length (read until the connection closes)
+- ``/bytes/<n>``: ``n`` bytes, without a Content-Length (read until the connection closes);
+  ``streamed`` counts the bytes of every such response sent so far
 """
 
 from __future__ import annotations
@@ -77,10 +78,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         chunk = b"x" * _CHUNK
+        sent = 0
         try:
-            while self.server.streamed < size:
-                self.wfile.write(chunk)
-                self.server.streamed += len(chunk)
+            while sent < size:
+                part = chunk[:size - sent]
+                self.wfile.write(part)
+                sent += len(part)
+                with self.server.lock:
+                    self.server.streamed += len(part)
         except OSError:
             pass  # the client stopped reading: what the size cap is for
 

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import errno
 import socket
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -336,3 +337,43 @@ def test_a_response_under_the_cap_is_read_whole(server: LocalServer) -> None:
     (answer,) = perform(EgressPolicy(allow_loopback=True), f"{server.url}/bytes/{2 ** 20}")
     assert answer["status"] == 200
     assert base64.b64decode(answer["body"]) == b"x" * 2 ** 20
+
+
+# How much one fetch or fetch_all call may ask for and hold
+
+
+def test_more_requests_than_a_call_may_make_are_all_refused_unsent(server: LocalServer
+                                                                   ) -> None:
+    urls = [f"{server.url}/echo"] * (egress.MAX_FETCH_REQUESTS + 1)
+    answers = perform(EgressPolicy(allow_loopback=True), *urls)
+    assert len(answers) == len(urls)
+    assert all(f"at most {egress.MAX_FETCH_REQUESTS} requests" in a["error"] for a in answers)
+    assert server.connections == 0
+    assert perform(EgressPolicy(allow_loopback=True),
+                   *urls[:egress.MAX_FETCH_REQUESTS])[-1]["status"] == 200
+
+
+def test_large_responses_hold_no_more_than_the_total_while_read(server: LocalServer) -> None:
+    size, count = egress.MAX_RESPONSE_BYTES, 40
+    tracemalloc.start()
+    try:
+        answers = perform(EgressPolicy(allow_loopback=True),
+                          *[f"{server.url}/bytes/{size}"] * count)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    bodies = [len(base64.b64decode(a["body"])) for a in answers if "body" in a]
+    errors = [a["error"] for a in answers if "error" in a]
+    # Each answer is a whole response or an error saying why not; whole ones fit the total.
+    assert all(b == size for b in bodies) and sum(bodies) <= egress.MAX_FETCH_BYTES
+    assert len(errors) == count - len(bodies) > 0
+    assert all(e.endswith(f"over {egress.MAX_FETCH_BYTES} bytes in total") for e in errors)
+    # Held at once: at most the total, as bodies or their base64 (4/3 of them), and one
+    # response's copies while it is encoded.
+    assert peak < egress.MAX_FETCH_BYTES * 4 / 3 + 3 * egress.MAX_RESPONSE_BYTES, peak
+
+
+def test_responses_that_fit_the_total_together_all_come_back(server: LocalServer) -> None:
+    size = egress.MAX_FETCH_BYTES // 4
+    answers = perform(EgressPolicy(allow_loopback=True), *[f"{server.url}/bytes/{size}"] * 3)
+    assert [len(base64.b64decode(a["body"])) for a in answers] == [size] * 3

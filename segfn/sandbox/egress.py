@@ -227,13 +227,21 @@ class Egress:
         if self._session is None:
             connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self.policy),
                                              limit=256)
+            # read_bufsize: what aiohttp buffers unread per connection (twice this), so
+            # that data not yet counted against the caps stays small.
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                                  auto_decompress=True)
+                                                  auto_decompress=True, read_bufsize=_CHUNK)
         return self._session
 
     async def __call__(self, requests: list[dict[str, Any]], budget: float
                        ) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(self._one(r, budget) for r in requests)))
+        if len(requests) > MAX_FETCH_REQUESTS:
+            # None is sent: a handler would not know which of its requests had happened.
+            refusal = (f"refused: fetch_all of {len(requests)} requests; at most "
+                       f"{MAX_FETCH_REQUESTS} requests a call")
+            return [{"error": refusal} for _ in requests]
+        room = _Room()
+        return list(await asyncio.gather(*(self._one(r, budget, room) for r in requests)))
 
     def _refused(self, url: str) -> str | None:
         refused = self.policy.refused_url(url)
@@ -249,7 +257,8 @@ class Egress:
                 return f"refused: {reason}"
         return None
 
-    async def _one(self, request: dict[str, Any], budget: float) -> dict[str, Any]:
+    async def _one(self, request: dict[str, Any], budget: float, room: _Room
+                   ) -> dict[str, Any]:
         url = request["url"]
         refused = self._refused(url)
         if refused:
@@ -257,7 +266,7 @@ class Egress:
         timeout = min(budget, request.get("timeout") or budget)
         try:
             async with asyncio.timeout(timeout):
-                return await self._send(request, timeout)
+                return await self._send(request, timeout, room)
         except TimeoutError:
             return {"error": f"fetch {url}: timed out after {timeout:.1f}s"}
         except aiohttp.ClientConnectorError as exc:
@@ -265,22 +274,51 @@ class Egress:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return {"error": f"fetch {url}: {exc}"}
 
-    async def _send(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        url = request["url"]
+    async def _send(self, request: dict[str, Any], timeout: float, room: _Room
+                    ) -> dict[str, Any]:
         async with self._client().request(
-                request["method"], url, headers=request["headers"],
+                request["method"], request["url"], headers=request["headers"],
                 data=base64.b64decode(request["body"]) or None, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            # Read no further than the cap, whatever Content-Length says or omits.
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    return {"error": f"fetch {url}: response over {MAX_RESPONSE_BYTES} bytes"}
-        return {"status": response.status, "url": str(response.url),
-                "headers": [list(h) for h in response.headers.items()],
+            headers = [[name, value] for name, value in response.headers.items()]
+            body = await _read(response, room, sum(len(n) + len(v) for n, v in headers))
+        return {"status": response.status, "url": str(response.url), "headers": headers,
                 "body": base64.b64encode(body).decode("ascii")}
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class _Room:
+    """Response bytes one fetch or fetch_all call may still read, shared by its requests.
+
+    Bytes read count whether or not their response comes back, so that a call never reads
+    more than ``MAX_FETCH_BYTES`` in all.
+    """
+
+    def __init__(self) -> None:
+        self.left = MAX_FETCH_BYTES
+
+    def take(self, size: int) -> bool:
+        if size > self.left:
+            self.left = 0  # over: every response still being read fails, not just this one
+            return False
+        self.left -= size
+        return True
+
+
+async def _read(response: aiohttp.ClientResponse, room: _Room, header_bytes: int
+                ) -> bytearray:
+    """``response``'s body, read no further than the caps whatever Content-Length says."""
+    over_total = f"responses to one fetch_all call over {MAX_FETCH_BYTES} bytes in total"
+    if not room.take(header_bytes):
+        raise ValueError(over_total)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        if len(body) + len(chunk) > MAX_RESPONSE_BYTES:
+            raise ValueError(f"response over {MAX_RESPONSE_BYTES} bytes")
+        if not room.take(len(chunk)):
+            raise ValueError(over_total)
+        body += chunk
+    return body
