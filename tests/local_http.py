@@ -92,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
+    # A fetch_all opens its connections at once; the default backlog of 5 would drop some.
+    request_queue_size = 128
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
