@@ -2,8 +2,9 @@
 
 The handler's worker process does not open connections itself: it hands each request to
 the process that started it, which checks the address against the egress policy, performs
-it with httpx and sends back the response. Time spent waiting counts against the
-invocation's wall-clock limit.
+it and sends back the response. Time spent waiting counts against the invocation's
+wall-clock limit. That process also caps each call: how many requests, how many bytes a
+response, how many bytes its responses in all (``segfn.sandbox.egress``).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def fetch_all(requests: Iterable[Mapping[str, Any]],
 
     Responses come back in the order asked. A failure raises its ``FetchError`` unless
     ``return_exceptions`` is true, in which case it takes that request's place in the list.
+    Responses read after the call's total of response bytes is reached are failures.
     """
     answers = _send([_encode(**dict(r)) for r in requests])
     if not return_exceptions:

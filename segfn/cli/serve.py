@@ -129,7 +129,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
     from runner.service.operations import Service
     from runner.service.problems import Problem
     from runner.store import DATABASE_FILE, Store
-    from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.egress import Egress, EgressPolicy, listening_on
     from segfn.sandbox.fleet import Fleet
     from segfn.sandbox.pool import Limits, WorkerPool
 
@@ -155,7 +155,8 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
                   max_workers),
             Egress(EgressPolicy(allow_loopback=allow_private_fetch,
                                 allow_private=allow_private_fetch,
-                                refused_prefixes=(public_url, f"http://{host}:{port}"))),
+                                refused_prefixes=(public_url,),
+                                listening=listening_on(host, port))),
             service.resolve,
             Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
             policy, listener=observe, on_delivery_failure=metrics.delivery_failed)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import types
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -134,12 +133,8 @@ class CheckingTransformer(RestrictingNodeTransformer):
         return [node, _recheck(node.name, node)]
 
 
-def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types.CodeType:
-    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not.
-
-    ``forbidden`` lists strings the code must not contain: the runner's own webhook base
-    URL, so that a function cannot post to itself.
-    """
+def compile_handler(handler: Handler) -> types.CodeType:
+    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not."""
     try:
         tree = ast.parse(handler.source, handler.filename)
     except SyntaxError as exc:
@@ -148,12 +143,6 @@ def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types
     except (RecursionError, MemoryError):
         raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
     _check_shape(tree, handler.filename)
-    for text in forbidden:
-        if text and text in handler.source:
-            raise InvalidSettings(
-                f"{handler.filename}: the code contains this runner's webhook URL ({text}); "
-                "functions are unable to send data back to their own webhooks"
-            )
     try:
         result = compile_restricted_exec(handler.source, handler.filename,
                                          policy=CheckingTransformer)
