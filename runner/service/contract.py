@@ -77,9 +77,14 @@ class Body:
     required: Mapping[str, Field]
     optional: Mapping[str, Field] = attrs.field(factory=dict)
 
+    @property
+    def fields(self) -> dict[str, Field]:
+        """Every field, the required ones first."""
+        return {**self.required, **self.optional}
+
     def check(self, document: dict[str, Any]) -> dict[str, Any]:
         """``document`` if it has the required fields, no others, each of its types."""
-        fields = {**self.required, **self.optional}
+        fields = self.fields
         unknown = set(document) - set(fields)
         if unknown:
             raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
@@ -165,9 +170,9 @@ def markdown() -> str:
         f"setting's label is at most {MAX_LABEL} characters, its name {MAX_NAME}, its "
         f"description {MAX_DESCRIPTION}.", width=90, break_on_hyphens=False,
         break_long_words=False)
-    rows = ["| body | field (`?`: optional) | schema | |", "| --- | --- | --- | --- |"]
+    rows = ["| body | field (`?`: optional) | schema | note |", "| --- | --- | --- | --- |"]
     for body in BODIES:
-        for number, (name, declared) in enumerate({**body.required, **body.optional}.items()):
+        for number, (name, declared) in enumerate(body.fields.items()):
             shape = declared.schema()
             rows.append(f"| {'' if number else body.name} | "
                         f"`{name}`{'' if name in body.required else '?'} | {_words(shape)} | "
