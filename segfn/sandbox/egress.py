@@ -84,7 +84,7 @@ def listening_on(host: str, port: int) -> tuple[tuple[str, int], ...]:
     """The (address, port) pairs a server started with ``--host host --port port`` binds."""
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                flags=socket.AI_PASSIVE)
-    return tuple(dict.fromkeys((info[4][0], port) for info in infos))
+    return tuple(dict.fromkeys((str(info[4][0]), port) for info in infos))
 
 
 @attrs.frozen
@@ -203,13 +203,15 @@ class _GuardedResolver(AbstractResolver):
         except OSError as exc:
             # aiohttp keeps only strerror of what a resolver raises.
             raise OSError(errno.EHOSTUNREACH, f"cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            reason = self._policy.refusal(info[4][0], info[4][1])
+        # An address family's sockaddr starts with (address, port), as str and int.
+        found = [(info, str(info[4][0]), int(info[4][1])) for info in infos]
+        for _, address, number in found:
+            reason = self._policy.refusal(address, number)
             if reason:
                 raise PermissionError(errno.EACCES, f"refused: {host} resolves to {reason}")
-        return [ResolveResult(hostname=host, host=info[4][0], port=info[4][1],
-                              family=info[0], proto=info[2], flags=socket.AI_NUMERICHOST)
-                for info in infos]
+        return [ResolveResult(hostname=host, host=address, port=number, family=info[0],
+                              proto=info[2], flags=socket.AI_NUMERICHOST)
+                for info, address, number in found]
 
     async def close(self) -> None:
         pass
