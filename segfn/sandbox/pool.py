@@ -26,7 +26,7 @@ import attrs
 
 from segfn import errors
 from segfn.sandbox import protocol
-from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.invocation import Job, Result, cut
 
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
 T = TypeVar("T")
@@ -213,34 +213,52 @@ class WorkerPool:
                 self._handle(worker, message)
             except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol dies
                 # It may still be alive and waiting: without the kill, wait() never returns.
-                self._kill(worker, f"protocol error: {exc}")
+                self._kill(worker, cut(f"protocol error: {exc}", 200))
                 break
         await worker.process.wait()
         self._lost(worker)
 
     def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
+        """Act on one frame from ``worker``; a frame of the wrong shape raises
+        (``ProtocolError``, ``TypeError``, ``ValueError``, ``KeyError``), and ``_read``
+        kills the worker for it."""
         op = message.get("op")
-        if op == "ready":
+        if op == "result":
+            self._on_result(worker, message)
+        elif op == "fetch":
+            self._on_fetch(worker, message)
+        elif op == "ready" and not worker.ready.is_set():
             worker.ready.set()
-        elif op == "result":
-            call = worker.calls.pop(message["id"], None)
-            worker.fetching.discard(message["id"])
-            if call is not None:
-                self._finish(call, Result.from_dict(message["result"]))
-            if message.get("retire"):
-                worker.retiring = True
-            if worker.retiring and not worker.calls:
-                self._kill(worker)
-        elif op == "fetch" and message["id"] in worker.calls:
-            worker.fetching.add(message["id"])
-            self._background(self._fetch(worker, message))
+        else:
+            raise protocol.ProtocolError("a frame of no known kind")
         self._dispatch()
 
-    async def _fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
-        number = message["id"]
-        requests = message["requests"]
+    def _on_result(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        retire = protocol.field(message, "retire", bool)
+        result = Result.from_dict(message["result"])
+        call = worker.calls.pop(number)
+        worker.fetching.discard(number)
+        self._finish(call, result)
+        if retire:
+            worker.retiring = True
+        if worker.retiring and not worker.calls:
+            self._kill(worker)
+
+    def _on_fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        if number in worker.fetching:
+            raise protocol.ProtocolError("a second fetch before the first was answered")
+        requests = protocol.field(message, "requests", list)
+        protocol.check_fetch_requests(requests)
+        budget = protocol.field(message, "budget", int, float)
+        worker.fetching.add(number)
+        self._background(self._fetch(worker, number, requests, budget))
+
+    async def _fetch(self, worker: _Worker, number: int, requests: list[dict[str, Any]],
+                     budget: float) -> None:
         try:
-            answers = await worker.calls[number].fetcher(requests, float(message["budget"]))
+            answers = await worker.calls[number].fetcher(requests, float(budget))
         except Exception as exc:  # noqa: BLE001 - a fetcher's failure is the handler's answer
             answers = [{"error": f"fetch failed: {exc}"} for _ in requests]
         worker.fetching.discard(number)
@@ -297,6 +315,14 @@ class WorkerPool:
     def _fail_queue(self, message: str) -> None:
         while self._queue:
             self._finish(self._queue.popleft(), Result.failed(errors.BAD_REQUEST, message))
+
+
+def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
+    """The frame's job id, which must be one of the jobs ``worker`` is running."""
+    number = protocol.field(message, "id", int)
+    if number not in worker.calls:
+        raise protocol.ProtocolError(f"{message['op']} frame for a job the worker does not have")
+    return number
 
 
 def _can_take(worker: _Worker, now: float) -> bool:

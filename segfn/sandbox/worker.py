@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from segfn import errors
-from segfn.errors import Timeout
+from segfn.errors import FetchError, Timeout
 from segfn.sandbox import protocol, scope
-from segfn.sandbox.execute import Executor, sandbox_registry
+from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
 from segfn.sandbox.invocation import Job, Result
 
 _WATCH_INTERVAL = 0.02
@@ -53,9 +53,24 @@ class Worker:
                                            thread_name_prefix="invocation")
 
     def send(self, message: dict[str, Any]) -> None:
+        self.write(protocol.encode(message, protocol.MAX_WORKER_FRAME))
+
+    def write(self, frame: bytes) -> None:
         with self._write_lock:
-            self._output.write(protocol.encode(message))
+            self._output.write(frame)
             self._output.flush()
+
+    def serve(self, source: IO[bytes]) -> None:
+        """Read the parent's frames until its end of the pipe closes."""
+        while True:
+            data = protocol.read_payload(source)
+            if data is None:
+                return
+            message = protocol.decode(data)
+            if message["op"] == "invoke":
+                self.start(message["id"], Job.from_dict(message["job"]))
+            elif message["op"] == "fetched":
+                self.answer_fetch(message["id"], message["answers"])
 
     def start(self, number: int, job: Job) -> None:
         self._threads.submit(self._run, number, job)
@@ -66,17 +81,8 @@ class Worker:
         except Timeout:
             # The interruption landed after the handler had finished.
             result = Result.failed(errors.TIMEOUT, "the function ran past its time limit")
-        retire = result.error is not None and result.error.message == "memory limit exceeded"
-        try:
-            self.send({"op": "result", "id": number, "result": result.to_dict(),
-                       "retire": retire})
-        except protocol.FrameTooLarge:
-            # The parent would refuse the frame; tell it why instead.
-            failed = Result.failed(errors.BAD_REQUEST, "the function's output is too large "
-                                   f"(over {protocol.MAX_FRAME} bytes)", result.logs,
-                                   result.duration_ms)
-            self.send({"op": "result", "id": number, "result": failed.to_dict(),
-                       "retire": retire})
+        retire = result.error is not None and result.error.message == MEMORY_EXCEEDED
+        self.write(_result_frame(number, result, retire))
 
     def _execute(self, number: int, job: Job) -> Result:
         running = _Running(time.monotonic() + self._timeout)
@@ -103,7 +109,10 @@ class Worker:
                budget: float) -> list[dict[str, Any]]:
         running = self._running[number]
         running.answered.clear()
-        self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
+        try:
+            self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
+        except protocol.FrameTooLarge as exc:
+            raise FetchError(f"fetch request too large: {exc}") from None
         answered = running.answered.wait(budget + 1)
         if running.interrupted:
             raise Timeout()
@@ -132,6 +141,19 @@ class Worker:
                         running.answered.set()
 
 
+def _result_frame(number: int, result: Result, retire: bool) -> bytes:
+    """The frame that answers job ``number``; an output the parent would refuse (over
+    ``MAX_OUTPUT_BYTES``) becomes a failure that says so, keeping the logs."""
+    try:
+        return protocol.encode({"op": "result", "id": number, "result": result.to_dict(),
+                                "retire": retire}, protocol.MAX_WORKER_FRAME)
+    except protocol.FrameTooLarge as exc:
+        failed = Result.failed(errors.BAD_REQUEST, f"the function's output is too large: {exc}",
+                               result.logs, result.duration_ms)
+        return protocol.encode({"op": "result", "id": number, "result": failed.to_dict(),
+                                "retire": retire}, protocol.MAX_WORKER_FRAME)
+
+
 def _limit_memory(megabytes: int) -> None:
     """Cap the address space at what the worker uses now plus ``megabytes``."""
     with open("/proc/self/statm") as statm:
@@ -155,14 +177,7 @@ def main() -> None:
     _limit_memory(memory_mb)
     threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()
     worker.send({"op": "ready", "pid": os.getpid()})
-    while True:
-        message = protocol.read_frame(source)
-        if message is None:
-            break
-        if message["op"] == "invoke":
-            worker.start(message["id"], Job.from_dict(message["job"]))
-        elif message["op"] == "fetched":
-            worker.answer_fetch(message["id"], message["answers"])
+    worker.serve(source)
     os._exit(0)
 
 
