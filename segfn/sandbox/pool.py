@@ -6,8 +6,14 @@ the parent to hand it the next job, yet a long-running job never has another que
 it for long. A job
 that waits on ``fetch`` frees its worker meanwhile, so IO-bound handlers scale with
 concurrency. Every job has a hard deadline (the time limit
-plus a grace period): a worker still busy then is killed and replaced, and its other jobs,
-which did nothing wrong, run again on another worker.
+plus a grace period): a worker still busy then is killed and replaced. That kill, not the
+worker's own interruption, is what guarantees the limit.
+
+A job never runs twice behind its caller's back (it may have charged a card): the other
+jobs of a worker that dies, killed at a neighbour's deadline or crashed while several jobs
+were on it, end as Retry, which the runner stores and runs again as a counted attempt. Only
+the job that ran past its time fails for it (Timeout), and a crash with one job on the
+worker is that job's (BadRequest).
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from segfn.sandbox.invocation import Job, Result, cut
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
 T = TypeVar("T")
 
-_MAX_ATTEMPTS = 2
 _MAX_START_FAILURES = 3
 # A worker takes another job only while those it runs are younger than this.
 _PIPELINE_DEPTH = 4
@@ -56,7 +61,6 @@ class _Call:
     job: Job
     fetcher: Fetcher
     future: asyncio.Future[Result]
-    attempts: int = 0
     overdue: bool = False
     timer: asyncio.TimerHandle | None = None
     sent_at: float = 0.0
@@ -69,6 +73,7 @@ class _Worker:
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
     retiring: bool = False
+    killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
 
@@ -192,15 +197,17 @@ class WorkerPool:
 
     def _overdue(self, worker: _Worker, number: int) -> None:
         call = worker.calls.get(number)
-        if call is not None and worker.process.returncode is None:
+        # Once killed, its other jobs are neighbours of this one, however old they are.
+        if call is not None and not worker.killed and worker.process.returncode is None:
             call.overdue = True
-            self._kill(worker)
+            self._kill(worker, "killed at another invocation's time limit")
 
     def _kill(self, worker: _Worker, fault: str | None = None) -> None:
         """Kill ``worker``; nothing more is sent to it while it dies."""
         worker.retiring = True
         worker.fault = worker.fault or fault
         if worker.process.returncode is None:
+            worker.killed = True
             worker.process.kill()
 
     async def _read(self, worker: _Worker) -> None:
@@ -227,6 +234,12 @@ class WorkerPool:
             self._on_result(worker, message)
         elif op == "fetch":
             self._on_fetch(worker, message)
+        elif op == "exhausted":
+            # It freed its reserve to keep reading: it takes nothing more, and is replaced
+            # once the jobs it runs are done.
+            worker.retiring = True
+            if not worker.calls:
+                self._kill(worker)
         elif op == "ready" and not worker.ready.is_set():
             worker.ready.set()
         else:
@@ -287,20 +300,24 @@ class WorkerPool:
             worker.ready.set()  # wakes start(), which reports the failure
             if self._start_failures >= _MAX_START_FAILURES:
                 self._fail_queue(f"sandbox workers cannot start: {reason}")
-        cpu_bound = [n for n in worker.calls if n not in worker.fetching]
-        for number, call in worker.calls.items():
-            if call.overdue:
+        several = len(worker.calls) > 1
+        for call in worker.calls.values():
+            if call.timer is not None:
+                call.timer.cancel()
+            if call.future.done():
+                continue
+            if self._closing:
+                call.future.set_exception(RuntimeError("the worker pool is closed"))
+            elif call.overdue:
                 self._finish(call, Result.failed(errors.TIMEOUT,
                                                  "the function ran past its time limit"))
-            elif (cpu_bound == [number] or call.attempts + 1 >= _MAX_ATTEMPTS
-                  or self._closing):
+            elif several:
+                self._finish(call, Result.failed(
+                    errors.RETRY, f"the worker running this invocation and others was lost "
+                    f"({reason}); it is to run again"))
+            else:
                 self._finish(call, Result.failed(errors.BAD_REQUEST,
                                                  f"worker crashed: {reason}"))
-            else:
-                if call.timer is not None:
-                    call.timer.cancel()
-                call.attempts += 1
-                self._queue.appendleft(call)
         worker.calls.clear()
         if not self._closing:
             self._background(self._replace())

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import struct
-from typing import IO, Any
+from typing import Any
 
 # What the parent sends a worker: a job (its request body is at most 512 KiB) or the
 # answers to a fetch (each response up to 10 MiB).
@@ -30,6 +30,7 @@ MAX_WORKER_FRAME = MAX_OUTPUT_BYTES
 # counts against the worker's address-space limit, so the parent never sends more.
 MAX_JOBS_PER_WORKER = 32
 _HEADER = struct.Struct(">I")
+HEADER_SIZE = _HEADER.size
 # The UTF-8 form (with surrogatepass) of a lone surrogate; valid UTF-8 never has one.
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 _REPLACEMENT = "\ufffd".encode()
@@ -87,23 +88,12 @@ def decode(data: bytes) -> dict[str, Any]:
     return message
 
 
-def _size(header: bytes, limit: int) -> int:
+def frame_size(header: bytes, limit: int = MAX_FRAME) -> int:
+    """The size a frame's header announces; ``ProtocolError`` if over ``limit``."""
     (size,) = _HEADER.unpack(header)
     if size > limit:
         raise ProtocolError(f"frame of {size} bytes is over the limit of {limit}")
     return size
-
-
-def read_payload(stream: IO[bytes], limit: int = MAX_FRAME) -> bytes | None:
-    """The bytes of the next frame from a blocking stream; None at end of stream."""
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    size = _size(header, limit)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return data
 
 
 async def read_frame_async(reader: asyncio.StreamReader,
@@ -111,7 +101,7 @@ async def read_frame_async(reader: asyncio.StreamReader,
     """The next frame from a worker; None at end of stream. The size is checked before
     the body is read, so a frame over ``limit`` costs nothing to refuse."""
     try:
-        size = _size(await reader.readexactly(_HEADER.size), limit)
+        size = frame_size(await reader.readexactly(HEADER_SIZE), limit)
         return decode(await reader.readexactly(size))
     except asyncio.IncompleteReadError:
         return None
