@@ -13,12 +13,18 @@ import json
 import struct
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner.errorlog import read_errors
+from runner.runtime import Runtime
+from runner.source import Source
+from runner.store import connect
 from segfn.sandbox import protocol
 from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, HttpRequest, Job, Result
 from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
 
@@ -261,3 +267,28 @@ def test_result_from_dict_checks_types() -> None:
                 {**GOOD_RESULT, "duration_ms": -1}, {**GOOD_RESULT, "duration_ms": True}):
         with pytest.raises((TypeError, ValueError, KeyError)):
             Result.from_dict(bad)
+
+
+def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -> None:
+    # Once, the delivery failed to store and `segfn run` answered 503 with nothing logged.
+    source = Source("src_1", "surrogates", Handler(textwrap.dedent("""
+        def on_request(request, settings):
+            console.log("log \\ud800")
+            raise ValueError("error \\udfff")
+    """)), {})
+
+    async def main() -> Any:
+        runtime = Runtime(tmp_path, WorkerPool(1, LIMITS), Egress(EgressPolicy()),
+                          lambda _: source)
+        await runtime.start()
+        try:
+            return await runtime.deliver(source, HttpRequest(
+                b"{}", [("Content-Type", "application/json")]))
+        finally:
+            await runtime.close()
+
+    outcome = asyncio.run(main())
+    assert outcome.status == 400
+    (logged,) = read_errors(connect(tmp_path / "segfn.db"))
+    assert logged["error"]["message"] == "ValueError: error \ufffd (line 4)"
+    assert logged["logs"] == ["log \ufffd"]
