@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import decimal
 import time
 import traceback
@@ -17,10 +18,11 @@ from segfn.request import Request
 from segfn.sandbox import scope
 from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
-from segfn.sandbox.invocation import Failure, Job, Result
+from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
 from segfn.sandbox.modules import ModuleRegistry, default_registry
 from segfn.settings import Settings
 
+MEMORY_EXCEEDED = "memory limit exceeded"
 _COMPILED_KEEP = 256
 _CACHES_KEEP = 64
 
@@ -144,22 +146,81 @@ class Executor:
 
 def _handler_line(exc: BaseException, filename: str) -> int | None:
     line = None
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+    for frame, lineno in traceback.walk_tb(_TRACEBACK.__get__(exc)):
         if frame.f_code.co_filename == filename:
             line = lineno
     return line
 
 
+# Read through the descriptors of the built-in classes, never through the object or its
+# class, which a handler may have defined (an ``args`` property, for one).
+_ARGS = BaseException.__dict__["args"]
+_TRACEBACK = BaseException.__dict__["__traceback__"]
+_NAME = type.__dict__["__name__"]
+_BUILTIN_EXCEPTIONS = frozenset(value for value in vars(builtins).values()
+                                if isinstance(value, type) and issubclass(value, BaseException))
+# Built-in exceptions whose text is not their arguments; C builds it from plain values.
+_FORMATTED = (OSError, UnicodeError)
+_PLAIN = (str, int, float, bool, type(None), bytes)
+_MAX_ARGS = 8
+_MAX_INT_BITS = 4096
+
+
+def _name(cls: type) -> str:
+    return str.__str__(_NAME.__get__(cls))[:100]
+
+
+def _plain(value: object, quoted: bool) -> str:
+    """Text for an exception argument without running any of its code: plain values as
+    ``str()`` or ``repr()`` would show them, anything else by the name of its type."""
+    kind = type(value)
+    if kind is str:
+        text = value[:MAX_ERROR_CHARS]  # type: ignore[index]
+        return repr(text) if quoted else text
+    if kind is bytes:
+        return repr(value[:MAX_ERROR_CHARS])  # type: ignore[index]
+    if kind is int and value.bit_length() > _MAX_INT_BITS:  # type: ignore[attr-defined]
+        return "<int>"
+    if kind in _PLAIN:
+        return repr(value)
+    return f"<{_name(kind)}>"
+
+
+def _text(exc: BaseException) -> str:
+    cls = type(exc)
+    args = _ARGS.__get__(exc)
+    if (cls in _BUILTIN_EXCEPTIONS and issubclass(cls, _FORMATTED)
+            and all(type(a) in _PLAIN for a in args)):
+        return cut(str(exc))
+    if len(args) == 1:
+        return _plain(args[0], quoted=issubclass(cls, KeyError))
+    shown = [_plain(a, quoted=True) for a in args[:_MAX_ARGS]]
+    return "(" + ", ".join(shown + ["..."] * (len(args) > _MAX_ARGS)) + ")"
+
+
 def describe(exc: BaseException, filename: str) -> Failure:
-    """The error type and a message naming the exception and the handler's line, no trace."""
-    if isinstance(exc, MemoryError):
-        return Failure(errors.BAD_REQUEST, "memory limit exceeded")
+    """The error type and a message naming the exception and the handler's line, no trace.
+
+    Never runs code of the handler's: no ``str()`` or ``repr()`` of what it raised or of
+    the arguments it gave; and always returns.
+    """
+    try:
+        return _describe(exc, filename)
+    except BaseException:  # noqa: BLE001 - an interruption landing here, memory running out
+        return Failure(errors.BAD_REQUEST, "the function failed")
+
+
+def _describe(exc: BaseException, filename: str) -> Failure:
+    if issubclass(type(exc), MemoryError):
+        return Failure(errors.BAD_REQUEST, MEMORY_EXCEEDED)
     kind = errors.error_type(exc)
-    text = str(exc) or type(exc).__name__
     if kind == errors.TIMEOUT:
         return Failure(kind, "the function ran past its time limit")
+    name = _name(type(exc))
+    text = _text(exc) or name
     if kind == errors.INVALID_SETTINGS:
         return Failure(kind, text)
     line = _handler_line(exc, filename)
     where = f" (line {line})" if line else ""
-    return Failure(kind, f"{type(exc).__name__}: {text}{where}")
+    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - len(where) - 2)}"
+                         f"{where}")
