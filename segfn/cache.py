@@ -43,16 +43,20 @@ def _expiry_seconds(ttl: int | float | timedelta | None) -> float | None:
 
 
 class Cache:
-    """``cache.load(key, ttl, fn)`` and ``cache.delete(key)``."""
+    """``cache.load(key, ttl, fn)`` and ``cache.delete(key)``, for the invocation it was
+    given to."""
 
-    __slots__ = ()
+    __slots__ = ("_scope",)
+
+    def __init__(self, running: scope.Scope | None) -> None:
+        self._scope = running
 
     def load(self, key: str, ttl: int | float | timedelta | None, fn: Callable[[], Any]) -> Any:
         """The cached value for ``key``, or ``fn()``'s result kept for ``ttl`` milliseconds."""
         if not isinstance(key, str):
             raise TypeError("cache key must be a string")
         expire = _expiry_seconds(ttl)
-        store = scope.current().cache
+        store = scope.live(self._scope).cache
         if store is not None and expire != 0:
             stored = store.get(key)
             if stored is not None:
@@ -64,7 +68,7 @@ class Cache:
         return json.loads(encoded)
 
     def delete(self, key: str) -> None:
-        store = scope.current().cache
+        store = scope.live(self._scope).cache
         if store is not None:
             store.delete(key)
 
@@ -72,4 +76,5 @@ class Cache:
         return "<segfn cache>"
 
 
-cache = Cache()
+# Outside the sandbox; each invocation's namespace has a ``Cache`` of its own.
+cache = Cache(None)

@@ -23,7 +23,6 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from segfn.console import PrintCollector
 from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry
 
@@ -294,5 +293,6 @@ def restricted_globals(registry: ModuleRegistry) -> Mapping[str, Any]:
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_apply_": _apply,
-        "_print_": PrintCollector,
+        # ``_print_`` is each invocation's own (``segfn.console.printer``), as are the SDK's
+        # objects: see ``segfn.sandbox.execute``.
     }
