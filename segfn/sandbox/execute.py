@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from segfn import errors
-from segfn.cache import Cache, open_cache
+from segfn.cache import Cache
 from segfn.console import Console, printer
 from segfn.errors import InvalidSettings
 from segfn.fetch import FetchClient
@@ -26,7 +26,6 @@ from segfn.segment import SegmentClient
 from segfn.settings import Settings
 
 _COMPILED_KEEP = 256
-_CACHES_KEEP = 64
 
 
 SDK_MODULE = "segfn"
@@ -123,7 +122,6 @@ class Executor:
         self._base: Mapping[str, Any] = {**hooks, **_shared_names(), "__name__": "handler"}
         self._builtins: Mapping[str, Any] = hooks["__builtins__"]
         self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
-        self._caches: OrderedDict[str, Any] = OrderedDict()
 
     def _namespace(self, running: scope.Scope) -> dict[str, Any]:
         """A fresh namespace whose SDK objects, ``print`` and ``import segfn`` all act for
@@ -152,21 +150,11 @@ class Executor:
             raise InvalidSettings(str(code))
         return code
 
-    def _cache(self, directory: str | None) -> Any:
-        if directory is None:
-            return None
-        if directory not in self._caches:
-            self._caches[directory] = open_cache(directory)
-            while len(self._caches) > _CACHES_KEEP:
-                self._caches.popitem(last=False)[1].close()
-        return self._caches[directory]
-
     def run(self, job: Job, running: scope.Scope) -> Result:
         """Run ``job`` within ``running``; never raises for anything the handler does."""
         started = time.perf_counter()
         error: Failure | None = None
         try:
-            running.cache = self._cache(job.cache_dir)
             with decimal.localcontext(decimal.Context()):
                 self._call(job, running)
         except BaseException as exc:  # noqa: BLE001 - every handler failure is a result

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import attrs
 
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheAnswerer, CacheRequest
 from segfn.sandbox import protocol
 from segfn.sandbox.invocation import Job, Result
 
@@ -51,10 +52,16 @@ async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[
     return [{"error": "fetch is not available here"} for _ in requests]
 
 
+async def _no_cache(request: CacheRequest) -> CacheAnswer:
+    """A job run without a store: every get misses, nothing is kept."""
+    return CacheAnswer()
+
+
 @attrs.define(eq=False)
 class _Call:
     job: Job
     fetcher: Fetcher
+    cache: CacheAnswerer
     future: asyncio.Future[Result]
     attempts: int = 0
     overdue: bool = False
@@ -68,6 +75,8 @@ class _Worker:
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
+    # Jobs with a cache request unanswered: one at a time each, as a worker asks them.
+    caching: set[int] = attrs.field(factory=set)
     retiring: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
@@ -137,11 +146,14 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers]
 
-    async def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls."""
+    async def invoke(self, job: Job, fetcher: Fetcher | None = None,
+                     cache: CacheAnswerer | None = None) -> Result:
+        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls and
+        ``cache`` answers its cache calls from the store of the source it runs for."""
         if self._closing:
             raise RuntimeError("the worker pool is closed")
-        call = _Call(job, fetcher or _no_fetch, asyncio.get_running_loop().create_future())
+        call = _Call(job, fetcher or _no_fetch, cache or _no_cache,
+                     asyncio.get_running_loop().create_future())
         self._queue.append(call)
         self._dispatch()
         return await call.future
@@ -234,6 +246,8 @@ class WorkerPool:
         elif op == "fetch" and message["id"] in worker.calls:
             worker.fetching.add(message["id"])
             self._background(self._fetch(worker, message))
+        elif op == "cache" and message["id"] in worker.calls:
+            self._ask_cache(worker, message["id"], CacheRequest.from_dict(message["request"]))
         self._dispatch()
 
     async def _fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
@@ -251,6 +265,23 @@ class WorkerPool:
         except protocol.FrameTooLarge as exc:
             worker.send({"op": "fetched", "id": number,
                          "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})
+
+    def _ask_cache(self, worker: _Worker, number: int, request: CacheRequest) -> None:
+        if number in worker.caching:
+            # An honest worker waits for each answer; the read loop kills this one.
+            raise ValueError("a second cache request before the first was answered")
+        worker.caching.add(number)
+        self._background(self._answer_cache(worker, number, request))
+
+    async def _answer_cache(self, worker: _Worker, number: int, request: CacheRequest) -> None:
+        try:
+            answer = await worker.calls[number].cache(request)
+        except Exception as exc:  # noqa: BLE001 - a store's failure is the handler's answer
+            answer = CacheAnswer(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            worker.caching.discard(number)
+        if number in worker.calls and worker.process.returncode is None:
+            worker.send({"op": "cached", "id": number, "answer": answer.to_dict()})
 
     def _finish(self, call: _Call, result: Result) -> None:
         if call.timer is not None:
@@ -333,8 +364,9 @@ class BlockingPool:
         """Run ``coro`` on the pool's event loop, where its fetchers run, and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        return self.run(self.pool.invoke(job, fetcher))
+    def invoke(self, job: Job, fetcher: Fetcher | None = None,
+               cache: CacheAnswerer | None = None) -> Result:
+        return self.run(self.pool.invoke(job, fetcher, cache))
 
     def close(self) -> None:
         self.run(self.pool.close())

@@ -13,9 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from segfn.cache import CacheTransport
 
 MAX_LOG_BYTES = 64 * 1024
 LOG_TRUNCATED = " [logs truncated at 64 KiB]"
@@ -25,12 +28,13 @@ FetchTransport = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
 
 @attrs.define
 class Scope:
-    """What one invocation has emitted and logged so far, and where its fetches go."""
+    """What one invocation has emitted and logged so far, and where its fetches and cache
+    calls go."""
 
     invocation_id: str
     deadline: float
     fetch_transport: FetchTransport | None = None
-    cache: Any = None
+    cache_transport: CacheTransport | None = None
     messages: list[dict[str, Any]] = attrs.field(factory=list)
     objects: list[dict[str, Any]] = attrs.field(factory=list)
     logs: list[str] = attrs.field(factory=list)

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import Timeout
 from segfn.sandbox import protocol, scope
 from segfn.sandbox.execute import Executor, sandbox_registry
@@ -30,13 +31,15 @@ _STACK_SIZE = 8 * 1024 * 1024
 
 
 class _Running:
-    __slots__ = ("thread_id", "deadline", "interrupted", "answer", "answered")
+    __slots__ = ("thread_id", "deadline", "interrupted", "asking", "answer", "answered")
 
     def __init__(self, deadline: float) -> None:
         self.thread_id = threading.get_ident()
         self.deadline = deadline
         self.interrupted = False
-        self.answer: list[dict[str, Any]] = []
+        # A fetch or cache request is waiting for the parent's answer.
+        self.asking = False
+        self.answer: Any = None
         self.answered = threading.Event()
 
 
@@ -84,7 +87,8 @@ class Worker:
             self._running[number] = running
         invocation = scope.Scope(
             job.invocation_id, running.deadline,
-            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget))
+            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget),
+            cache_transport=lambda request: self._cache(number, request))
         try:
             result = self._executor.run(job, invocation)
         finally:
@@ -101,21 +105,45 @@ class Worker:
 
     def _fetch(self, number: int, requests: list[dict[str, Any]],
                budget: float) -> list[dict[str, Any]]:
-        running = self._running[number]
-        running.answered.clear()
-        self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
-        answered = running.answered.wait(budget + 1)
-        if running.interrupted:
-            raise Timeout()
+        message = {"op": "fetch", "id": number, "requests": requests, "budget": budget}
+        answered, answers = self._ask(number, message, budget)
         if not answered:
             return [{"error": "fetch timed out: no time left in this invocation"}] * len(requests)
-        return running.answer
+        return answers
 
-    def answer_fetch(self, number: int, answers: list[dict[str, Any]]) -> None:
+    def _cache(self, number: int, request: CacheRequest) -> CacheAnswer:
+        running = self._running[number]
+        message = {"op": "cache", "id": number, "request": request.to_dict()}
+        answered, answer = self._ask(number, message, running.deadline - time.monotonic())
+        if not answered:
+            return CacheAnswer(error="no answer: no time left in this invocation")
+        return CacheAnswer.from_dict(answer)
+
+    def _ask(self, number: int, message: dict[str, Any], budget: float) -> tuple[bool, Any]:
+        """Send ``message`` to the parent and wait up to ``budget`` (and a second) for its
+        answer: whether it came, and what it was."""
+        running = self._running[number]
+        if running.asking:
+            # Only a finalizer run while this job waits can ask again: the one answer slot
+            # would get the wrong answer, and the parent refuses a second cache request.
+            raise RuntimeError("a fetch or cache call cannot start while another waits")
+        running.asking = True
+        try:
+            running.answered.clear()
+            self.send(message)
+            answered = running.answered.wait(max(budget, 0.0) + 1)
+        finally:
+            running.asking = False
+        if running.interrupted:
+            raise Timeout()
+        return answered, running.answer
+
+    def answer(self, number: int, answer: Any) -> None:
+        """The parent's answer to job ``number``'s fetch or cache request."""
         with self._lock:
             running = self._running.get(number)
         if running is not None:
-            running.answer = answers
+            running.answer = answer
             running.answered.set()
 
     def watch(self) -> None:
@@ -162,7 +190,9 @@ def main() -> None:
         if message["op"] == "invoke":
             worker.start(message["id"], Job.from_dict(message["job"]))
         elif message["op"] == "fetched":
-            worker.answer_fetch(message["id"], message["answers"])
+            worker.answer(message["id"], message["answers"])
+        elif message["op"] == "cached":
+            worker.answer(message["id"], message["answer"])
     os._exit(0)
 
 
