@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
+import json
 import os
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -338,3 +341,53 @@ def test_a_store_name_cannot_leave_the_root(stores: CacheStores) -> None:
     for name in [("..",), ("function", "../other"), ("",), ("a/b",)]:
         with pytest.raises(ValueError, match="cannot name a cache"):
             stores.answerer(*name)
+
+
+# A worker past its sandbox could send anything: the parent refuses it
+
+# Speaks the protocol as a worker would, then sends ``FRAMES`` (JSON) for the first job.
+FAKE_WORKER = """#!{python}
+import json, os, sys
+sys.path.insert(0, {root!r})
+from segfn.sandbox import protocol
+out = os.fdopen(1, "wb")
+def send(message):
+    out.write(protocol.encode(message))
+    out.flush()
+send({{"op": "ready", "pid": os.getpid()}})
+number = protocol.read_frame(sys.stdin.buffer)["id"]
+for request in json.loads({frames!r}):
+    send({{"op": "cache", "id": number, "request": request}})
+while protocol.read_frame(sys.stdin.buffer) is not None:
+    pass
+"""
+
+
+@pytest.mark.parametrize(("requests", "reason"), [
+    ([{"op": "get", "key": "k", "value": None, "expire": None}] * 2,
+     "a second cache request before the first was answered"),
+    ([{"op": "set", "key": "k", "value": "v" * (MAX_VALUE_BYTES + 1), "expire": None}],
+     f"cache value is over {MAX_VALUE_BYTES} bytes"),
+    ([{"op": "get", "key": "k" * (MAX_KEY_LENGTH + 1), "value": None, "expire": None}],
+     f"cache key is over {MAX_KEY_LENGTH} characters"),
+])
+def test_a_worker_sending_what_the_parent_refuses_is_killed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, requests: list[dict[str, Any]],
+        reason: str) -> None:
+    script = tmp_path / "fake-worker"
+    script.write_text(FAKE_WORKER.format(python=sys.executable, frames=json.dumps(requests),
+                                         root=str(Path(__file__).resolve().parents[1])))
+    script.chmod(0o755)
+    asked: list[CacheRequest] = []
+
+    async def answer(request: CacheRequest) -> CacheAnswer:
+        asked.append(request)
+        await asyncio.Event().wait()  # never answered: the second request comes meanwhile
+        return CacheAnswer()
+
+    monkeypatch.setattr(sys, "executable", str(script))
+    with BlockingPool(size=1, limits=Limits(timeout=2.0, grace=0.5)) as fake:
+        result = fake.invoke(Job(Handler(LOAD, "handler.py"), HttpRequest(b"{}")), cache=answer)
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert f"worker crashed: protocol error: {reason}" in result.error.message
+    assert len(asked) == (1 if len(requests) == 2 else 0)
