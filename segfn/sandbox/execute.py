@@ -4,38 +4,42 @@ from __future__ import annotations
 
 import builtins
 import decimal
+import functools
 import time
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from segfn import errors
-from segfn.cache import open_cache
+from segfn.cache import Cache
+from segfn.console import Console, printer
 from segfn.errors import InvalidSettings
+from segfn.fetch import FetchClient
 from segfn.request import Request
 from segfn.sandbox import scope
 from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
-from segfn.sandbox.modules import ModuleRegistry, default_registry
+from segfn.sandbox.modules import ModuleProxy, ModuleRegistry, default_registry
+from segfn.segment import SegmentClient
 from segfn.settings import Settings
 
 MEMORY_EXCEEDED = "memory limit exceeded"
 _COMPILED_KEEP = 256
-_CACHES_KEEP = 64
 
 
-def sdk_names() -> dict[str, Any]:
-    """The names every handler finds without importing (and can import from ``segfn``)."""
-    from segfn.cache import cache
-    from segfn.console import console
+SDK_MODULE = "segfn"
+
+
+@functools.cache
+def _shared_names() -> dict[str, Any]:
+    """The SDK names that hold no invocation's state: classes, errors, pure helpers."""
     from segfn.encoding import atob, btoa
-    from segfn.fetch import Response, fetch, fetch_all
+    from segfn.fetch import Response
     from segfn.identities import anonymous_id, iso_timestamp, normalize_email
     from segfn.properties import compact, require
-    from segfn.segment import Segment
     from segfn.signatures import (
         verify_github,
         verify_hmac,
@@ -45,11 +49,6 @@ def sdk_names() -> dict[str, Any]:
     )
 
     return {
-        "Segment": Segment,
-        "cache": cache,
-        "fetch": fetch,
-        "fetch_all": fetch_all,
-        "console": console,
         "atob": atob,
         "btoa": btoa,
         "Request": Request,
@@ -73,11 +72,45 @@ def sdk_names() -> dict[str, Any]:
     }
 
 
+def _bound_names(running: scope.Scope | None) -> dict[str, Any]:
+    """The SDK objects that act for ``running`` alone (with no scope, they refuse)."""
+    client = FetchClient(running)
+    return {"Segment": SegmentClient(running), "cache": Cache(running), "fetch": client.fetch,
+            "fetch_all": client.fetch_all, "console": Console(running)}
+
+
+def sdk_names(running: scope.Scope | None = None) -> dict[str, Any]:
+    """The names every handler finds without importing (and can import from ``segfn``).
+
+    ``Segment``, ``cache``, ``fetch``, ``fetch_all`` and ``console`` are made for
+    ``running`` and act only for it; with no scope they refuse, as outside the sandbox.
+    """
+    return {**_shared_names(), **_bound_names(running)}
+
+
+def _importer(shared: Callable[..., Any], bound: Mapping[str, Any]) -> Callable[..., Any]:
+    """``__import__`` for one invocation: the shared guard decides what may be imported,
+    and ``segfn`` is that invocation's own SDK (``bound`` and the shared names)."""
+    sdk: ModuleProxy | None = None
+
+    def guarded_import(name: str, globals: Any = None, locals: Any = None,
+                       fromlist: Any = (), level: int = 0) -> ModuleProxy:
+        nonlocal sdk
+        module = shared(name, globals, locals, fromlist, level)
+        if name != SDK_MODULE:
+            return module
+        if sdk is None:
+            sdk = ModuleProxy(SDK_MODULE, {**_shared_names(), **bound})
+        return sdk
+
+    return guarded_import
+
+
 def sandbox_registry(extra: Mapping[str, Iterable[str]] | None = None) -> ModuleRegistry:
     """The default modules, ``segfn`` itself as handlers see it, and the operator's extra
     modules (module name to exposed names)."""
     registry = default_registry()
-    registry.register("segfn", sdk_names)
+    registry.register(SDK_MODULE, sdk_names)
     registry.expose(extra or {})
     return registry
 
@@ -87,9 +120,22 @@ class Executor:
 
     def __init__(self, registry: ModuleRegistry | None = None) -> None:
         registry = registry or sandbox_registry()
-        self._base: Mapping[str, Any] = {**restricted_globals(registry), **sdk_names()}
+        hooks = restricted_globals(registry)
+        self._base: Mapping[str, Any] = {**hooks, **_shared_names(), "__name__": "handler"}
+        self._builtins: Mapping[str, Any] = hooks["__builtins__"]
         self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
-        self._caches: OrderedDict[str, Any] = OrderedDict()
+
+    def _namespace(self, running: scope.Scope) -> dict[str, Any]:
+        """A fresh namespace whose SDK objects, ``print`` and ``import segfn`` all act for
+        ``running`` alone."""
+        bound = _bound_names(running)
+        builtins = dict(self._builtins)
+        builtins["__import__"] = _importer(self._builtins["__import__"], bound)
+        namespace = dict(self._base)
+        namespace.update(bound)
+        namespace["__builtins__"] = builtins
+        namespace["_print_"] = printer(running)
+        return namespace
 
     def _code(self, handler: Handler) -> types.CodeType:
         key = handler.key
@@ -106,35 +152,28 @@ class Executor:
             raise InvalidSettings(str(code))
         return code
 
-    def _cache(self, directory: str | None) -> Any:
-        if directory is None:
-            return None
-        if directory not in self._caches:
-            self._caches[directory] = open_cache(directory)
-            while len(self._caches) > _CACHES_KEEP:
-                self._caches.popitem(last=False)[1].close()
-        return self._caches[directory]
-
     def run(self, job: Job, running: scope.Scope) -> Result:
         """Run ``job`` within ``running``; never raises for anything the handler does."""
         started = time.perf_counter()
         error: Failure | None = None
         try:
-            running.cache = self._cache(job.cache_dir)
-            with scope.entered(running), decimal.localcontext(decimal.Context()):
-                self._call(job)
+            with decimal.localcontext(decimal.Context()):
+                self._call(job, running)
         except BaseException as exc:  # noqa: BLE001 - every handler failure is a result
             error = describe(exc, job.handler.filename)
+        finally:
+            # Whatever of the handler outlives the call (a generator finalized later, in
+            # another invocation's thread) finds its SDK objects refusing.
+            running.end()
         duration = (time.perf_counter() - started) * 1000
         if error is not None:
             return Result(logs=running.logs, error=error, duration_ms=duration)
         return Result(running.messages, running.objects, running.logs,
                       None, duration)
 
-    def _call(self, job: Job) -> None:
+    def _call(self, job: Job, running: scope.Scope) -> None:
         code = self._code(job.handler)
-        namespace = dict(self._base)
-        namespace["__name__"] = "handler"
+        namespace = self._namespace(running)
         exec(code, namespace)
         on_request = namespace.get("on_request")
         if not callable(on_request):

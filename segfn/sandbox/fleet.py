@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from segfn import errors
+from segfn.cache import CacheAnswerer
 from segfn.sandbox.invocation import Job, Result
 from segfn.sandbox.pool import Fetcher, WorkerPool
 
@@ -83,9 +84,10 @@ class Fleet:
         for entry in entries:
             await _close(entry)
 
-    async def invoke(self, tenant: Tenant, job: Job, fetcher: Fetcher | None = None) -> Result:
-        """Run ``job`` in ``tenant``'s pool; a pool that cannot start makes a Retry, since
-        the sender did nothing wrong."""
+    async def invoke(self, tenant: Tenant, job: Job, fetcher: Fetcher | None = None,
+                     cache: CacheAnswerer | None = None) -> Result:
+        """Run ``job`` in ``tenant``'s pool (as ``WorkerPool.invoke``); a pool that cannot
+        start makes a Retry, since the sender did nothing wrong."""
         if self._closing:
             raise RuntimeError("the worker pool is closed")
         entry = await self._entry(tenant)
@@ -95,7 +97,7 @@ class Fleet:
                 await entry.started
             except RuntimeError as exc:
                 return Result.failed(errors.RETRY, str(exc))
-            return await entry.pool.invoke(job, fetcher)
+            return await entry.pool.invoke(job, fetcher, cache)
         finally:
             entry.in_flight -= 1
             entry.last_used = time.monotonic()

@@ -27,7 +27,6 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from segfn.console import PrintCollector
 from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.request import URL, FormData, Headers, SearchParams
 from segfn.sandbox.compiler import CHECKED
@@ -358,5 +357,6 @@ def restricted_globals(registry: ModuleRegistry) -> Mapping[str, Any]:
         "_unpack_sequence_": guarded_unpack_sequence,
         "_apply_": _apply,
         CHECKED: checked,
-        "_print_": PrintCollector,
+        # ``_print_`` is each invocation's own (``segfn.console.printer``), as are the SDK's
+        # objects: see ``segfn.sandbox.execute``.
     }

@@ -54,26 +54,29 @@ class HttpRequest:
 
 @attrs.frozen
 class Job:
-    """What a worker runs: a handler with its settings on one request."""
+    """What a worker runs: a handler with its settings on one request.
+
+    Nothing in it says where anything is stored: the parent answers the job's cache calls
+    from the store of the source it runs for (``WorkerPool.invoke``'s ``cache``).
+    """
 
     handler: Handler
     request: HttpRequest
     settings: dict[str, Any] = attrs.field(factory=dict)
     invocation_id: str = attrs.field(factory=new_invocation_id)
     alphabetize: bool = False
-    cache_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.handler.source, "filename": self.handler.filename,
                 "key": self.handler.key, "request": self.request.to_dict(),
                 "settings": self.settings, "invocation_id": self.invocation_id,
-                "alphabetize": self.alphabetize, "cache_dir": self.cache_dir}
+                "alphabetize": self.alphabetize}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         return cls(Handler(data["source"], data["filename"], data["key"]),
                    HttpRequest.from_dict(data["request"]), data["settings"],
-                   data["invocation_id"], data["alphabetize"], data["cache_dir"])
+                   data["invocation_id"], data["alphabetize"])
 
 
 def _listed(value: Any) -> list[Any]:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import attrs
 
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheAnswerer, CacheRequest
 from segfn.sandbox import protocol
 from segfn.sandbox.invocation import Job, Result, cut
 
@@ -56,10 +57,16 @@ async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[
     return [{"error": "fetch is not available here"} for _ in requests]
 
 
+async def _no_cache(request: CacheRequest) -> CacheAnswer:
+    """A job run without a store: every get misses, nothing is kept."""
+    return CacheAnswer()
+
+
 @attrs.define(eq=False)
 class _Call:
     job: Job
     fetcher: Fetcher
+    cache: CacheAnswerer
     future: asyncio.Future[Result]
     overdue: bool = False
     timer: asyncio.TimerHandle | None = None
@@ -72,6 +79,8 @@ class _Worker:
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
+    # Jobs with a cache request unanswered: one at a time each, as a worker asks them.
+    caching: set[int] = attrs.field(factory=set)
     retiring: bool = False
     killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
@@ -142,11 +151,14 @@ class WorkerPool:
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers]
 
-    async def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls."""
+    async def invoke(self, job: Job, fetcher: Fetcher | None = None,
+                     cache: CacheAnswerer | None = None) -> Result:
+        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls and
+        ``cache`` answers its cache calls from the store of the source it runs for."""
         if self._closing:
             raise RuntimeError("the worker pool is closed")
-        call = _Call(job, fetcher or _no_fetch, asyncio.get_running_loop().create_future())
+        call = _Call(job, fetcher or _no_fetch, cache or _no_cache,
+                     asyncio.get_running_loop().create_future())
         self._queue.append(call)
         self._dispatch()
         return await call.future
@@ -240,6 +252,8 @@ class WorkerPool:
             worker.retiring = True
             if not worker.calls:
                 self._kill(worker)
+        elif op == "cache":
+            self._on_cache(worker, message)
         elif op == "ready" and not worker.ready.is_set():
             worker.ready.set()
         else:
@@ -282,6 +296,25 @@ class WorkerPool:
         except protocol.FrameTooLarge as exc:
             worker.send({"op": "fetched", "id": number,
                          "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})
+
+    def _on_cache(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        request = CacheRequest.from_dict(protocol.field(message, "request", dict))
+        if number in worker.caching:
+            # An honest worker waits for each answer; the read loop kills this one.
+            raise protocol.ProtocolError("a second cache request before the first was answered")
+        worker.caching.add(number)
+        self._background(self._answer_cache(worker, number, request))
+
+    async def _answer_cache(self, worker: _Worker, number: int, request: CacheRequest) -> None:
+        try:
+            answer = await worker.calls[number].cache(request)
+        except Exception as exc:  # noqa: BLE001 - a store's failure is the handler's answer
+            answer = CacheAnswer(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            worker.caching.discard(number)
+        if number in worker.calls and worker.process.returncode is None:
+            worker.send({"op": "cached", "id": number, "answer": answer.to_dict()})
 
     def _finish(self, call: _Call, result: Result) -> None:
         if call.timer is not None:
@@ -376,8 +409,9 @@ class BlockingPool:
         """Run ``coro`` on the pool's event loop, where its fetchers run, and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        return self.run(self.pool.invoke(job, fetcher))
+    def invoke(self, job: Job, fetcher: Fetcher | None = None,
+               cache: CacheAnswerer | None = None) -> Result:
+        return self.run(self.pool.invoke(job, fetcher, cache))
 
     def close(self) -> None:
         self.run(self.pool.close())

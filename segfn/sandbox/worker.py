@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.sandbox import protocol, scope
 from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
@@ -48,13 +49,15 @@ T = TypeVar("T")
 
 
 class _Running:
-    __slots__ = ("thread_id", "deadline", "interrupted", "answer", "answered")
+    __slots__ = ("thread_id", "deadline", "interrupted", "asking", "answer", "answered")
 
     def __init__(self, deadline: float) -> None:
         self.thread_id = threading.get_ident()
         self.deadline = deadline
         self.interrupted = False
-        self.answer: list[dict[str, Any]] = []
+        # A fetch or cache request is waiting for the parent's answer.
+        self.asking = False
+        self.answer: Any = None
         self.answered = threading.Event()
 
 
@@ -99,7 +102,9 @@ class Worker:
                 job = self._patiently(Job.from_dict, message["job"])
                 self._patiently(self.start, message["id"], job)
             elif message["op"] == "fetched":
-                self.answer_fetch(message["id"], message["answers"])
+                self.answer(message["id"], message["answers"])
+            elif message["op"] == "cached":
+                self.answer(message["id"], message["answer"])
 
     def _patiently(self, step: Callable[..., T], *args: Any) -> T:
         """``step(*args)``; out of memory, free the reserve (telling the parent) and try
@@ -177,7 +182,8 @@ class Worker:
             self._running[number] = running
         invocation = scope.Scope(
             job.invocation_id, running.deadline,
-            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget))
+            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget),
+            cache_transport=lambda request: self._cache(number, request))
         try:
             result = self._executor.run(job, invocation)
         finally:
@@ -194,24 +200,48 @@ class Worker:
 
     def _fetch(self, number: int, requests: list[dict[str, Any]],
                budget: float) -> list[dict[str, Any]]:
-        running = self._running[number]
-        running.answered.clear()
+        message = {"op": "fetch", "id": number, "requests": requests, "budget": budget}
         try:
-            self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
+            answered, answers = self._ask(number, message, budget)
         except protocol.FrameTooLarge as exc:
             raise FetchError(f"fetch request too large: {exc}") from None
-        answered = running.answered.wait(budget + 1)
-        if running.interrupted:
-            raise Timeout()
         if not answered:
             return [{"error": "fetch timed out: no time left in this invocation"}] * len(requests)
-        return running.answer
+        return answers
 
-    def answer_fetch(self, number: int, answers: list[dict[str, Any]]) -> None:
+    def _cache(self, number: int, request: CacheRequest) -> CacheAnswer:
+        running = self._running[number]
+        message = {"op": "cache", "id": number, "request": request.to_dict()}
+        answered, answer = self._ask(number, message, running.deadline - time.monotonic())
+        if not answered:
+            return CacheAnswer(error="no answer: no time left in this invocation")
+        return CacheAnswer.from_dict(answer)
+
+    def _ask(self, number: int, message: dict[str, Any], budget: float) -> tuple[bool, Any]:
+        """Send ``message`` to the parent and wait up to ``budget`` (and a second) for its
+        answer: whether it came, and what it was."""
+        running = self._running[number]
+        if running.asking:
+            # Only a finalizer run while this job waits can ask again: the one answer slot
+            # would get the wrong answer, and the parent refuses a second cache request.
+            raise RuntimeError("a fetch or cache call cannot start while another waits")
+        running.asking = True
+        try:
+            running.answered.clear()
+            self.send(message)
+            answered = running.answered.wait(max(budget, 0.0) + 1)
+        finally:
+            running.asking = False
+        if running.interrupted:
+            raise Timeout()
+        return answered, running.answer
+
+    def answer(self, number: int, answer: Any) -> None:
+        """The parent's answer to job ``number``'s fetch or cache request."""
         with self._lock:
             running = self._running.get(number)
         if running is not None:
-            running.answer = answers
+            running.answer = answer
             running.answered.set()
 
     def watch(self) -> None:

@@ -251,7 +251,11 @@ def test_paused_sources_refuse_deliveries_so_senders_keep_them(serve: Serve) -> 
 
 
 def test_deleting_a_function_is_refused_while_sources_use_it(serve: Serve) -> None:
-    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+    # The source's store is made when it first uses its cache.
+    caches = versioned(1).replace("def on_request(request, settings):\n",
+                                  "def on_request(request, settings):\n"
+                                  "    cache.load('seen', -1, lambda: True)\n")
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": caches,
                                              "settings_schema": [{"label": "User"}]}), 201)
     source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
                                                     "settings": {"user": "u"}}), 201)
