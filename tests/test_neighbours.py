@@ -24,6 +24,7 @@ from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import connect
 from segfn.sandbox.compiler import Handler
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
 
@@ -291,13 +292,15 @@ def test_a_neighbour_short_of_memory_because_of_the_hog_is_a_retry() -> None:
 
 def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) -> None:
     charge = Source("src_pay", "payments", Handler(textwrap.dedent(WAITING)), {})
-    stuck = Source("src_stuck", "stuck", Handler(textwrap.dedent(STUCK["sleep"])), {})
+    # Another version of the same function: only one function's code shares a process.
+    stuck = Source("src_stuck", "payments", Handler(textwrap.dedent(STUCK["sleep"])), {})
     request = HttpRequest(b"{}", [("Content-Type", "application/json")])
 
     async def main() -> tuple[Any, Any, int]:
         web = Web()
         # The fetcher stands in for the egress: the pool calls whatever the runtime holds.
-        runtime = Runtime(tmp_path, WorkerPool(1, LIMITS), web,  # type: ignore[arg-type]
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
+                          web,  # type: ignore[arg-type]
                           {s.id: s for s in (charge, stuck)}.get)
         await runtime.start()
         try:

@@ -25,6 +25,7 @@ from runner.store import connect
 from segfn.sandbox import protocol
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, HttpRequest, Job, Result
 from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
 
@@ -278,8 +279,8 @@ def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -
     """)), {})
 
     async def main() -> Any:
-        runtime = Runtime(tmp_path, WorkerPool(1, LIMITS), Egress(EgressPolicy()),
-                          lambda _: source)
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
+                          Egress(EgressPolicy()), lambda _: source)
         await runtime.start()
         try:
             return await runtime.deliver(source, HttpRequest(
