@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import attrs
 
 from segfn import errors
 from segfn.sandbox import protocol
+from segfn.sandbox.confine import bwrap, inside
+from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
+from segfn.sandbox.confine.plan import Plan, decide
 from segfn.sandbox.invocation import Job, Result
 
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
@@ -47,6 +50,19 @@ class Limits:
     grace: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
 
 
+class ConfinementWarning(UserWarning):
+    """Workers run without a confinement this machine does not allow."""
+
+
+@attrs.frozen
+class WorkerInfo:
+    """A ready worker as the runner sees it: its pid, its uid and what confines it."""
+
+    pid: int
+    uid: int
+    confinements: tuple[str, ...]
+
+
 async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
     return [{"error": "fetch is not available here"} for _ in requests]
 
@@ -65,6 +81,9 @@ class _Call:
 @attrs.define(eq=False)
 class _Worker:
     process: asyncio.subprocess.Process
+    # The worker's own pid, once it is ready: under bwrap not the process the pool started.
+    pid: int
+    info: WorkerInfo | None = None
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
@@ -83,10 +102,13 @@ class _Worker:
 
 
 class WorkerPool:
-    """Runs jobs in ``size`` sandbox worker processes."""
+    """Runs jobs in ``size`` sandbox worker processes, confined as ``plan`` says (by
+    default as far as this machine allows, with a ``ConfinementWarning`` naming what is
+    missing). The workers' stderr (their ``print`` and crashes) goes to ``stderr``."""
 
     def __init__(self, size: int = 2, limits: Limits = Limits(),
-                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
+                 modules: Mapping[str, Sequence[str]] | None = None, *,
+                 plan: Plan | None = None, stderr: IO[Any] | int | None = None) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
         self.size = size
@@ -100,9 +122,17 @@ class WorkerPool:
         self._start_failure: str | None = None
         self._start_failures = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.plan = plan
+        self._stderr = stderr
+        self._layout = bwrap.layout(self.modules)
 
     async def start(self) -> None:
         """Start the workers and wait until each is ready."""
+        if self.plan is None:
+            self.plan = await asyncio.to_thread(decide)
+            if self.plan.missing:
+                warnings.warn("sandbox workers run without: " + "; ".join(self.plan.missing),
+                              ConfinementWarning, stacklevel=2)
         await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         await asyncio.gather(*(w.ready.wait() for w in self._workers))
         if self._start_failure is not None:
@@ -135,7 +165,12 @@ class WorkerPool:
 
     @property
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers]
+        return [w.pid for w in self._workers]
+
+    @property
+    def workers(self) -> list[WorkerInfo]:
+        """The ready workers."""
+        return [w.info for w in self._workers if w.info is not None]
 
     async def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
         """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls."""
@@ -152,15 +187,40 @@ class WorkerPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _spawn(self) -> None:
-        env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "segfn.sandbox.worker", str(self.limits.timeout),
-            str(self.limits.memory_mb), json.dumps(self.modules),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
-            start_new_session=True)
-        worker = _Worker(process)
+        assert self.plan is not None, "start() decides the plan"
+        plan = self.plan
+        config = WorkerConfig(self.limits.timeout, self.limits.memory_mb, self.modules,
+                              plan.account, plan.seccomp,
+                              inside.task_limit(self.size) if plan.account else None)
+        python = [sys.executable, "-B", "-P", "-m", "segfn.sandbox.worker"]
+        if plan.bwrap is None:
+            argv, env, info, keep = python, self._layout.environment(ENVIRONMENT), None, ()
+        else:
+            info, keep_fd = os.pipe()
+            keep = (keep_fd,)
+            argv = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT, keep_fd)
+            env = {}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=self._stderr, env=env, pass_fds=keep, start_new_session=True)
+        finally:
+            for fd in keep:
+                os.close(fd)
+        pid = process.pid
+        if info is not None:
+            pid = await asyncio.to_thread(bwrap.init_pid, info) or pid
+        worker = _Worker(process, pid)
+        worker.send({"op": "configure", "config": config.to_dict()})
         self._workers.append(worker)
         self._background(self._read(worker))
+
+    def _started(self, worker: _Worker, message: dict[str, Any]) -> None:
+        if self.plan is not None and self.plan.bwrap is not None:
+            worker.pid = bwrap.worker_pid(worker.pid) or worker.pid
+        worker.info = WorkerInfo(worker.pid, int(message["uid"]),
+                                 tuple(message["confinements"]))
+        worker.ready.set()
 
     def _pick(self) -> _Worker | None:
         now = asyncio.get_running_loop().time()
@@ -221,7 +281,7 @@ class WorkerPool:
     def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "ready":
-            worker.ready.set()
+            self._started(worker, message)
         elif op == "result":
             call = worker.calls.pop(message["id"], None)
             worker.fetching.discard(message["id"])
@@ -312,6 +372,9 @@ def _can_take(worker: _Worker, now: float) -> bool:
 
 
 def _exit_reason(code: int | None) -> str:
+    # bwrap exits 128 + N for a worker killed by signal N.
+    if code is not None and code > 128 and code - 128 in signal.valid_signals():
+        code = 128 - code
     if code is not None and code < 0:
         return f"killed by signal {signal.Signals(-code).name}"
     return f"exit code {code}"
@@ -321,12 +384,13 @@ class BlockingPool:
     """A ``WorkerPool`` for code that is not async: the CLI and the pytest plugin."""
 
     def __init__(self, size: int = 1, limits: Limits = Limits(),
-                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
+                 modules: Mapping[str, Sequence[str]] | None = None, *,
+                 plan: Plan | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="segfn-pool")
         self._thread.start()
-        self.pool = WorkerPool(size, limits, modules)
+        self.pool = WorkerPool(size, limits, modules, plan=plan)
         self.run(self.pool.start())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
