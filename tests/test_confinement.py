@@ -23,6 +23,8 @@ import pytest
 import segfn
 from segfn.sandbox.confine.plan import Plan, decide
 from segfn.sandbox.pool import Limits, WorkerPool
+from tests.runner.harness import SEGFN
+from tests.service.harness import Serve
 
 SECRET = "the-operator-secret-key-0123456789"
 MARK = "BREACH-PROBE "
@@ -168,3 +170,33 @@ def test_an_unconfined_worker_says_what_it_lacks() -> None:
     # The environment is never the runner's; everything else but rlimits needs the kernel.
     expected = {"environment", "no-new-privs", "rlimits"}
     assert set(worker.confinements) == expected | ({"unprivileged"} if os.getuid() else set())
+
+
+# What segfn serve does on a machine that cannot confine workers: here, one without bwrap.
+
+
+def without_bwrap(tmp_path: Path) -> dict[str, str]:
+    empty = tmp_path / "bin"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty)}
+
+
+def test_serve_refuses_to_start_when_workers_cannot_be_confined(tmp_path: Path) -> None:
+    done = subprocess.run([*SEGFN, "serve", "--data-dir", str(tmp_path / "data")],
+                          env={**os.environ, **without_bwrap(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cannot confine sandbox workers" in done.stderr
+    assert "bubblewrap (bwrap) is not installed" in done.stderr
+    assert "--insecure-workers" in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before it touched anything
+
+
+def test_serve_with_insecure_workers_says_so_on_every_start(tmp_path: Path) -> None:
+    for _start in range(2):
+        serve = Serve(tmp_path / "data", ["--insecure-workers"], env=without_bwrap(tmp_path))
+        serve.start()  # it answers /healthz
+        assert serve.stop() == 0
+        said = "\n".join(serve.output)
+        assert "--insecure-workers: sandbox workers are confined only as far" in said
+        assert "bubblewrap (bwrap) is not installed" in said

@@ -94,12 +94,19 @@ def command(bwrap: str, layout: Layout, argv: Sequence[str], environment: Mappin
 
 
 def init_pid(info: int) -> int | None:
-    """The pid of bwrap's init in the worker's namespace, from bwrap's info pipe (closed)."""
+    """The pid of bwrap's init in the worker's namespace, from bwrap's info pipe (closed).
+
+    bwrap writes a JSON object there in several writes; None if it exits before."""
+    data = b""
     try:
-        data = os.read(info, 65536)
+        while not data.rstrip().endswith(b"}"):
+            chunk = os.read(info, 65536)
+            if not chunk:
+                return None
+            data += chunk
     finally:
         os.close(info)
-    return int(json.loads(data)["child-pid"]) if data else None
+    return int(json.loads(data)["child-pid"])
 
 
 def worker_pid(init: int) -> int | None:
