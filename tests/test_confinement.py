@@ -25,6 +25,7 @@ from segfn.sandbox.confine.plan import Plan, decide
 from segfn.sandbox.pool import Limits, WorkerPool
 from tests.runner.harness import SEGFN
 from tests.service.harness import Serve
+from tests.test_pool import wait_for
 
 SECRET = "the-operator-secret-key-0123456789"
 MARK = "BREACH-PROBE "
@@ -200,3 +201,28 @@ def test_serve_with_insecure_workers_says_so_on_every_start(tmp_path: Path) -> N
         said = "\n".join(serve.output)
         assert "--insecure-workers: sandbox workers are confined only as far" in said
         assert "bubblewrap (bwrap) is not installed" in said
+
+
+RUNNER = """
+import asyncio, sys
+from segfn.sandbox.pool import WorkerPool
+async def main():
+    pool = WorkerPool(size=2)
+    await pool.start()
+    print(*pool.pids, flush=True)
+    sys.stdin.read()
+asyncio.run(main())
+"""
+
+
+def test_a_runner_killed_with_sigkill_leaves_no_worker_behind(plan: Plan) -> None:
+    # Once a worker has dropped to its own user bwrap may not signal it: the pid namespace,
+    # whose init dies with bwrap, is what takes it down.
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert runner.stdout is not None
+    pids = [int(pid) for pid in runner.stdout.readline().split()]
+    assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
+    runner.kill()
+    runner.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids))
