@@ -1,12 +1,14 @@
 """Load generators for the benchmarks: ``wrk``, or keep-alive HTTP/1.1 on asyncio streams.
 
 Both POST one JSON body over and over on a number of connections for a number of seconds,
-and report a ``Load``: requests, failures, p50 and p99.
+to one URL or in turn to several paths of its host, and report a ``Load``: requests,
+failures, p50 and p99.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import re
 import shutil
@@ -14,6 +16,7 @@ import subprocess
 import textwrap
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +59,25 @@ class Wrk:
         return f"wrk ({first[0].split(' Copyright')[0] if first else 'unknown version'}), " \
                "1 thread, Lua POST script"
 
-    def run(self, url: str, connections: int, seconds: float) -> Load:
+    def run(self, url: str, connections: int, seconds: float, paths: Sequence[str] = ()
+            ) -> Load:
+        """Load ``url``, or when ``paths`` are given, each of them in turn on its host."""
+        script = self.script
+        if paths:
+            script = self.script.with_name("paths.lua")
+            listed = ", ".join(f"[[{path}]]" for path in paths)
+            script.write_text(self.script.read_text() + textwrap.dedent(f"""\
+                paths = {{{listed}}}
+                turn = 0
+                request = function()
+                  turn = turn % #paths + 1
+                  return wrk.format(nil, paths[turn])
+                end
+                """))
         # One thread: wrk's one core of C is far more than these servers need, and the
         # second core is left to the server under test.
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s",
-                "--latency", "--timeout", "10s", "-s", str(self.script), url]
+                "--latency", "--timeout", "10s", "-s", str(script), url]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         return parse_wrk(done.stdout)
 
@@ -101,20 +118,25 @@ class PythonLoad:
         return "python (asyncio streams, keep-alive HTTP/1.1; shares the 2 cores with the " \
                "servers, so it may itself be the bottleneck)"
 
-    def run(self, url: str, connections: int, seconds: float) -> Load:
-        return asyncio.run(self._run(url, connections, seconds))
+    def run(self, url: str, connections: int, seconds: float, paths: Sequence[str] = ()
+            ) -> Load:
+        """Load ``url``, or when ``paths`` are given, each of them in turn on its host."""
+        return asyncio.run(self._run(url, connections, seconds, paths))
 
-    async def _run(self, url: str, connections: int, seconds: float) -> Load:
+    async def _run(self, url: str, connections: int, seconds: float, paths: Sequence[str]
+                   ) -> Load:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", int(parts.port or 80)
-        request = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(self.payload)}"
-                   "\r\n\r\n").encode() + self.payload
+        requests = [(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(self.payload)}"
+                     "\r\n\r\n").encode() + self.payload
+                    for path in (paths or [parts.path or "/"])]
         latencies: list[float] = []
         failures = [0]
-        tasks = [asyncio.create_task(self._connection(host, port, request, latencies,
-                                                      failures))
-                 for _ in range(connections)]
+        # Connection n starts at the n-th path, so that every path is loaded at once.
+        tasks = [asyncio.create_task(self._connection(
+            host, port, requests[n % len(requests):] + requests[:n % len(requests)],
+            latencies, failures)) for n in range(connections)]
         start = time.perf_counter()
         # Responses still in flight at the deadline are not counted: rps is over `seconds`.
         await asyncio.sleep(seconds)
@@ -127,12 +149,12 @@ class PythonLoad:
         return Load(done, failures[0], elapsed, _percentile(measured, 50),
                     _percentile(measured, 99))
 
-    async def _connection(self, host: str, port: int, request: bytes,
+    async def _connection(self, host: str, port: int, requests: list[bytes],
                           latencies: list[float], failures: list[int]) -> None:
         writer: asyncio.StreamWriter | None = None
         try:
             reader, writer = await asyncio.open_connection(host, port)
-            while True:
+            for request in itertools.cycle(requests):
                 sent = time.perf_counter()
                 writer.write(request)
                 status, close = await _read_response(reader)

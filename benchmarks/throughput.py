@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,12 +333,14 @@ def start_self(mode: str, name: str, workdir: Path, ready_path: str | None) -> A
 
 
 def measure(generator: Wrk | PythonLoad, server: Server, connections: int, seconds: float,
-            warmup: float) -> Load:
+            warmup: float, paths: Sequence[str] = ()) -> Load:
+    """Load ``server`` (or each of ``paths`` on it in turn) after a warm-up."""
     # The warm-up fills connection pools, the handler cache and SQLite's pages; discarded.
-    generator.run(server.url, connections, warmup)
+    if warmup:
+        generator.run(server.url, connections, warmup, paths)
     # CPU per request is steadier than rps on a busy 2-core box, and says where time goes.
     before = tree_cpu(server.process.pid)
-    load = generator.run(server.url, connections, seconds)
+    load = generator.run(server.url, connections, seconds, paths)
     after = tree_cpu(server.process.pid)
     load.server_cpu, load.workers_cpu = after[0] - before[0], after[1] - before[1]
     return load

@@ -31,7 +31,12 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
     async def healthz(request: Request) -> Response:
         if not ready:
             return JSONResponse({"ok": False, "status": "starting"}, status_code=503)
-        return JSONResponse({"ok": True, "workers": len(runtime.pool.pids)})
+        if down := runtime.supervisor.down:
+            return JSONResponse({"ok": False, "status": "degraded", "down": down},
+                                status_code=503)
+        return JSONResponse({"ok": True, "workers": [
+            {"pid": w.pid, "workspace": w.tenant.workspace, "function": w.tenant.function}
+            for w in runtime.fleet.workers()]})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         # Paths no route can match (an encoded newline, say): JSON like every answer.

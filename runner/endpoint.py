@@ -8,7 +8,7 @@ request, however malformed, gets a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 from starlette.requests import ClientDisconnect, Request
@@ -30,7 +30,7 @@ Router = Callable[[str], Source | None]
 
 
 def error_response(status: int, type: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"ok": False, "error": {"type": type, "message": message}},
                         status_code=status, headers=headers)
 

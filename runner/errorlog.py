@@ -36,7 +36,8 @@ def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
     if not secrets:
         return result
     error = result.error and Failure(result.error.type, redact(result.error.message, secrets))
-    return attrs.evolve(result, error=error, logs=[redact(line, secrets) for line in result.logs])
+    return attrs.evolve(result, error=error,
+                        logs=tuple(redact(line, secrets) for line in result.logs))
 
 
 def redacted_request(request: HttpRequest, secrets: tuple[str, ...]) -> dict[str, Any]:
@@ -71,7 +72,8 @@ def read_errors(db: sqlite3.Connection, function: str | None = None,
                 source: str | None = None, limit: int = KEEP_PER_FUNCTION
                 ) -> list[dict[str, Any]]:
     """The newest errors first, within the retention window, of a function or a source."""
-    where, args = "WHERE at >= ?", [time.time() - KEEP_SECONDS]
+    where = "WHERE at >= ?"
+    args: list[Any] = [time.time() - KEEP_SECONDS]
     for column, value in (("function", function), ("source", source)):
         if value is not None:
             where += f" AND {column} = ?"

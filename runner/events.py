@@ -48,7 +48,8 @@ def merge_object(db: sqlite3.Connection, source: str, collection: str, object_id
 def read_events(db: sqlite3.Connection, after: int = 0, limit: int = 100,
                 source: str | None = None) -> list[dict[str, Any]]:
     """Stored events with an id above ``after``, oldest first; of one source if given."""
-    where, args = "id > ?", [after]
+    where = "id > ?"
+    args: list[Any] = [after]
     if source is not None:
         where += " AND source = ?"
         args.append(source)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +22,12 @@ from runner import errorlog, events, retries
 from runner.delivery import Deliverer, Destination
 from runner.source import Source
 from runner.store import DATABASE_FILE, Store
+from runner.supervisor import Supervisor
 from segfn import errors
+from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.egress import Egress
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
-from segfn.sandbox.pool import WorkerPool
 
 STATUS = {
     errors.BAD_REQUEST: 400,
@@ -62,40 +63,46 @@ Listener = Callable[[Source, Outcome], None]
 
 
 class Runtime:
-    """The pool, the store and the loops that deliver and retry."""
+    """The worker pools, the store and the loops that deliver and retry."""
 
-    def __init__(self, data_dir: Path, pool: WorkerPool, egress: Egress, resolve: Resolver,
+    def __init__(self, data_dir: Path, fleet: Fleet, egress: Egress, resolve: Resolver,
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
                  listener: Listener | None = None,
                  on_delivery_failure: Callable[[str], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.pool = pool
+        self.fleet = fleet
         self.egress = egress
         self.resolve = resolve
         self.policy = policy
         self.listener = listener
         self.store = Store(self.data_dir / DATABASE_FILE)
+        # One per deployed source, as in the original product, so a value cached with one
+        # source's settings never serves another's: cache/<function>/<source>.
+        self.caches = CacheStores(self.data_dir / "cache")
         self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
                           if destination else None)
+        self.supervisor = Supervisor()
         self._retrying: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
 
     async def start(self) -> None:
-        await self.pool.start()
-        self._spawn(self._retry_loop())
+        await self.fleet.start()
+        self.supervisor.start("retries", self._retry_loop)
         if self.deliverer is not None:
-            self._spawn(self.deliverer.run())
+            self.supervisor.start("delivery", self.deliverer.run)
 
     async def close(self) -> None:
+        await self.supervisor.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pool.close()
+        await self.fleet.close()
         await self.egress.aclose()
         if self.deliverer is not None:
             await self.deliverer.aclose()
+        await self.caches.close()
         self.store.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -104,15 +111,9 @@ class Runtime:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def cache_dir(self, source: Source) -> str:
-        """Where the source's cache lives: one per deployed instance, as in the original
-        product, so a value cached with one source's settings never serves another's."""
-        return f"{self.data_dir}/cache/{source.function}/{source.id}"
-
     async def drop_cache(self, function: str, source: str | None = None) -> None:
         """Delete the cache of a deleted source, or of every source of a deleted function."""
-        path = Path(self.data_dir, "cache", function, *([source] if source else []))
-        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+        await self.caches.drop(function, *([source] if source else []))
 
     async def deliver(self, source: Source, request: HttpRequest) -> Outcome:
         """Run a webhook delivery and store its outcome; the answer is safe to give."""
@@ -121,10 +122,11 @@ class Runtime:
 
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
                    attempt: int, first_wait: float | None) -> Outcome:
-        job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
-                  cache_dir=self.cache_dir(source))
+        job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True)
+        cache = self.caches.answerer(source.function, source.id)
         # Secret setting values never leave in an answer, a log line or the errors log.
-        result = errorlog.redacted_result(await self.pool.invoke(job, self.egress),
+        result = errorlog.redacted_result(
+            await self.fleet.invoke(source.tenant, job, self.egress, cache),
                                           source.secrets)
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.ok else STATUS.get(result.error.type, 400)

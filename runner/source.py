@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from segfn.sandbox.compiler import Handler
+from segfn.sandbox.fleet import Tenant
 
 
 @attrs.frozen
@@ -15,6 +16,7 @@ class Source:
 
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed.
+    ``workspace`` and ``function`` name whose worker processes run it.
     """
 
     id: str
@@ -24,3 +26,8 @@ class Source:
     secrets: tuple[str, ...] = ()
     write_key: str | None = None
     paused: bool = False
+    workspace: str = ""
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant(self.workspace, self.function)

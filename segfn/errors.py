@@ -56,6 +56,8 @@ MESSAGE_TOO_LARGE = "MessageTooLarge"
 RETRY = "Retry"
 TIMEOUT = "Timeout"
 
+ERROR_TYPES = frozenset({BAD_REQUEST, INVALID_SETTINGS, MESSAGE_REJECTED,
+                         UNSUPPORTED_EVENT_TYPE, MESSAGE_TOO_LARGE, RETRY, TIMEOUT})
 RETRYABLE = frozenset({RETRY, TIMEOUT})
 
 # Order matters: MessageTooLarge is a ValidationError, so it is looked up first.
@@ -72,7 +74,8 @@ _TYPES: tuple[tuple[type[BaseException], str], ...] = (
 
 def error_type(exc: BaseException) -> str:
     """The contract's error type for an exception that escaped a handler."""
+    # issubclass of its type: isinstance would ask the object for its __class__.
     for cls, name in _TYPES:
-        if isinstance(exc, cls):
+        if issubclass(type(exc), cls):
             return name
     return BAD_REQUEST

@@ -2,8 +2,9 @@
 
 The handler's worker process does not open connections itself: it hands each request to
 the process that started it, which checks the address against the egress policy, performs
-it with httpx and sends back the response. Time spent waiting counts against the
-invocation's wall-clock limit.
+it and sends back the response. Time spent waiting counts against the invocation's
+wall-clock limit. That process also caps each call: how many requests, how many bytes a
+response, how many bytes its responses in all (``segfn.sandbox.egress``).
 """
 
 from __future__ import annotations
@@ -77,35 +78,50 @@ def _decode(answer: dict[str, Any]) -> Response | FetchError:
                     base64.b64decode(answer["body"]))
 
 
-def _send(requests: list[dict[str, Any]]) -> list[Response | FetchError]:
-    running = scope.current()
-    if running.fetch_transport is None:
-        raise FetchError("fetch is not available here")
-    if running.remaining() <= 0:
-        raise FetchError("no time left in this invocation for fetch")
-    return [_decode(a) for a in running.fetch_transport(requests, running.remaining())]
+class FetchClient:
+    """``fetch`` and ``fetch_all`` of one invocation: its time limit, its parent's answers."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, running: scope.Scope | None) -> None:
+        self._scope = running
+
+    def _send(self, requests: list[dict[str, Any]]) -> list[Response | FetchError]:
+        running = scope.live(self._scope)
+        if running.fetch_transport is None:
+            raise FetchError("fetch is not available here")
+        if running.remaining() <= 0:
+            raise FetchError("no time left in this invocation for fetch")
+        return [_decode(a) for a in running.fetch_transport(requests, running.remaining())]
+
+    def fetch(self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
+              body: str | bytes | None = None, json: Any = None,
+              timeout: float | None = None) -> Response:
+        """Make one HTTP request; a non-2xx status is a response, a network failure
+        FetchError."""
+        (answer,) = self._send([_encode(url, method, headers, body, json, timeout)])
+        if isinstance(answer, FetchError):
+            raise answer
+        return answer
+
+    def fetch_all(self, requests: Iterable[Mapping[str, Any]],
+                  return_exceptions: bool = False) -> list[Response | FetchError]:
+        """Make several requests concurrently; each is a dict of ``fetch``'s arguments.
+
+        Responses come back in the order asked. A failure raises its ``FetchError`` unless
+        ``return_exceptions`` is true, in which case it takes that request's place in the
+        list. Responses read after the call's total of response bytes is reached are
+        failures.
+        """
+        answers = self._send([_encode(**dict(r)) for r in requests])
+        if not return_exceptions:
+            for answer in answers:
+                if isinstance(answer, FetchError):
+                    raise answer
+        return answers
 
 
-def fetch(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
-          body: str | bytes | None = None, json: Any = None,
-          timeout: float | None = None) -> Response:
-    """Make one HTTP request; a non-2xx status is a response, a network failure FetchError."""
-    (answer,) = _send([_encode(url, method, headers, body, json, timeout)])
-    if isinstance(answer, FetchError):
-        raise answer
-    return answer
-
-
-def fetch_all(requests: Iterable[Mapping[str, Any]],
-              return_exceptions: bool = False) -> list[Response | FetchError]:
-    """Make several requests concurrently; each is a dict of ``fetch``'s arguments.
-
-    Responses come back in the order asked. A failure raises its ``FetchError`` unless
-    ``return_exceptions`` is true, in which case it takes that request's place in the list.
-    """
-    answers = _send([_encode(**dict(r)) for r in requests])
-    if not return_exceptions:
-        for answer in answers:
-            if isinstance(answer, FetchError):
-                raise answer
-    return answers
+# Outside the sandbox; each invocation's namespace has a ``FetchClient`` of its own.
+_outside = FetchClient(None)
+fetch = _outside.fetch
+fetch_all = _outside.fetch_all

@@ -10,21 +10,41 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Iterable
 
 from segfn.errors import ValidationError
 from segfn.request import Request
 
 STRIPE_TOLERANCE_SECONDS = 300
 
+# The digests a handler may name, looked up in this table and never by name on a module:
+# getattr(hashlib, name) would give a handler any attribute it names ("__builtins__").
+ALGORITHMS = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha224": hashlib.sha224,
+              "sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+ENCODINGS = ("hex", "base64")
+
+
+def _one_of(parameter: str, value: object, allowed: Iterable[str]) -> str:
+    if type(value) is not str or value not in allowed:
+        raise ValueError(f"verify_hmac: {parameter} must be one of {', '.join(allowed)}, "
+                         f"not {value!r}")
+    return value
+
 
 def _digest(secret: str, data: bytes, algorithm: str) -> bytes:
-    return hmac.new(secret.encode("utf-8"), data, getattr(hashlib, algorithm)).digest()
+    return hmac.new(secret.encode("utf-8"), data, ALGORITHMS[algorithm]).digest()
 
 
 def verify_hmac(raw_body: bytes, secret: str, signature: str | None, *,
                 algorithm: str = "sha256", encoding: str = "hex", prefix: str = "",
                 header: str = "signature") -> None:
-    """Check ``signature`` (``prefix`` + hex or base64 HMAC of ``raw_body``)."""
+    """Check ``signature`` (``prefix`` + hex or base64 HMAC of ``raw_body``).
+
+    ``algorithm`` is one of ``ALGORITHMS`` and ``encoding`` one of ``ENCODINGS``; another
+    value is a ``ValueError`` naming the ones there are.
+    """
+    _one_of("algorithm", algorithm, ALGORITHMS)
+    _one_of("encoding", encoding, ENCODINGS)
     if not signature:
         raise ValidationError(f"missing {header}")
     if prefix and not signature.startswith(prefix):

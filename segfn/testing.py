@@ -19,8 +19,8 @@ to ``load_handler`` to allow real requests to loopback addresses).
 from __future__ import annotations
 
 import base64
+import itertools
 import json as jsonlib
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ from typing import Any
 import attrs
 import pytest
 
+from segfn.cache import CacheAnswerer
 from segfn.payloads import load_payload
+from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import Job, Result
@@ -102,11 +104,11 @@ class LoadedHandler:
     """A handler with its settings, ready to receive test deliveries."""
 
     def __init__(self, pool: BlockingPool, handler: Handler, settings: Mapping[str, Any],
-                 cache_dir: str, web: FakeWeb) -> None:
+                 cache: CacheAnswerer, web: FakeWeb) -> None:
         self.handler = handler
         self.settings = dict(settings)
         self._pool = pool
-        self._cache_dir = cache_dir
+        self._cache = cache
         self._web = web
 
     def respond(self, url: str, *, method: str | None = None, status: int = 200,
@@ -131,8 +133,8 @@ class LoadedHandler:
                                 query=query, url=url, content_type=content_type)
         merged = {**self.settings, **(settings or {})}
         extra = {"invocation_id": invocation_id} if invocation_id else {}
-        job = Job(self.handler, request, merged, cache_dir=self._cache_dir, **extra)
-        return self._pool.invoke(job, self._web)
+        job = Job(self.handler, request, merged, **extra)
+        return self._pool.invoke(job, self._web, self._cache)
 
     def post_payload(self, path: str | Path, **overrides: Any) -> Result:
         """Deliver a payload file (SPEC 12); keyword arguments override its parts."""
@@ -169,6 +171,8 @@ def load_handler(segfn_pool: BlockingPool, tmp_path: Path
     """Load a handler from a file path (or ``source=``) with settings; each starts with an
     empty cache."""
     egress = Egress(EgressPolicy(allow_loopback=True))
+    caches = CacheStores(tmp_path / "caches")
+    loaded = itertools.count(1)
 
     def load(path: str | Path | None = None, *, source: str | None = None,
              settings: Mapping[str, Any] | None = None,
@@ -179,10 +183,11 @@ def load_handler(segfn_pool: BlockingPool, tmp_path: Path
             handler = Handler(Path(path).read_text("utf-8"), Path(path).name)
         else:
             handler = Handler(source or "", "handler.py")
-        cache_dir = tempfile.mkdtemp(prefix="cache-", dir=tmp_path)
-        return LoadedHandler(segfn_pool, handler, settings or {}, cache_dir,
+        return LoadedHandler(segfn_pool, handler, settings or {},
+                             caches.answerer(f"handler-{next(loaded)}"),
                              FakeWeb(egress if network else None))
 
     yield load
     # The client's connections belong to the pool's event loop: close them there.
     segfn_pool.run(egress.aclose())
+    segfn_pool.run(caches.close())

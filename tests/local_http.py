@@ -6,7 +6,8 @@ Routes:
 - ``/sleep/<ms>``: answers ``slept`` after ``ms`` milliseconds (``peak_sleeping`` counts
   how many were in progress at once)
 - ``/status/<code>``: that status, a JSON body ``{"status": code}`` and ``X-Test: yes``
-- ``/bytes/<n>``: ``n`` bytes, without a Content-Length (read until the connection closes)
+- ``/bytes/<n>``: ``n`` bytes, without a Content-Length (read until the connection closes);
+  ``streamed`` counts the bytes of every such response sent so far
 """
 
 from __future__ import annotations
@@ -77,25 +78,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         chunk = b"x" * _CHUNK
+        sent = 0
         try:
-            while self.server.streamed < size:
-                self.wfile.write(chunk)
-                self.server.streamed += len(chunk)
+            while sent < size:
+                part = chunk[:size - sent]
+                self.wfile.write(part)
+                sent += len(part)
+                with self.server.lock:
+                    self.server.streamed += len(part)
         except OSError:
             pass  # the client stopped reading: what the size cap is for
 
 
 class LocalServer(ThreadingHTTPServer):
     daemon_threads = True
+    # A fetch_all opens its connections at once; the default backlog of 5 would drop some.
+    request_queue_size = 128
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.hits: collections.Counter[str] = collections.Counter()
         self.streamed = 0
+        self.connections = 0  # accepted, whatever was sent on them
         # How many /sleep requests were in progress at once, at most.
         self.lock = threading.Lock()
         self.sleeping = 0
         self.peak_sleeping = 0
+
+    def verify_request(self, request: object, client_address: object) -> bool:
+        self.connections += 1
+        return True
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that hung up early (a timed-out fetch) is expected here

@@ -10,9 +10,9 @@ from segfn.errors import InvalidSettings
 from segfn.sandbox.compiler import Handler, compile_handler
 
 
-def refusal(source: str, **kwargs) -> str:
+def refusal(source: str) -> str:
     with pytest.raises(InvalidSettings) as caught:
-        compile_handler(Handler(source, "github.py"), **kwargs)
+        compile_handler(Handler(source, "github.py"))
     return str(caught.value)
 
 
@@ -60,18 +60,6 @@ def test_missing_on_request():
 def test_nested_on_request_does_not_count():
     assert "no on_request function" in refusal("class A:\n    def on_request(self):\n"
                                                "        pass\n")
-
-
-def test_webhook_url_in_code_is_refused():
-    source = ("def on_request(request, settings):\n"
-              "    fetch('https://hooks.example.com/v1/abc', method='POST')\n")
-    message = refusal(source, forbidden=["https://hooks.example.com/"])
-    assert "webhook URL (https://hooks.example.com/)" in message
-    assert "unable to send data back to their own webhooks" in message
-
-
-def test_empty_forbidden_string_is_ignored():
-    compile_handler(Handler("def on_request(request, settings):\n    pass\n"), forbidden=[""])
 
 
 def test_restricted_python_errors_carry_line_numbers():

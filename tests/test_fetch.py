@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import textwrap
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from segfn.sandbox import egress
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import HttpRequest, Job, Result
@@ -128,6 +130,47 @@ def test_fetch_all_raises_the_first_failure_unless_asked_to_return_it(run: Run) 
     raised = run(source.replace("RETURN", "False"))
     assert raised.error is not None and raised.error.type == "BadRequest"
     assert "FetchError" in raised.error.message and "link-local" in raised.error.message
+
+
+def test_fetch_all_asks_at_most_so_many_requests_at_once(run: Run, server: LocalServer
+                                                        ) -> None:
+    result = run("""
+        def on_request(request, settings):
+            for count in (MAX, MAX + 1):
+                answers = fetch_all([{"url": "{url}/echo"}] * count, return_exceptions=True)
+                console.log(count, sum(isinstance(a, FetchError) for a in answers),
+                            str(answers[-1]) if isinstance(answers[-1], FetchError) else "")
+    """.replace("MAX", str(egress.MAX_FETCH_REQUESTS)))
+    cap = egress.MAX_FETCH_REQUESTS
+    assert result.logs == [f"{cap} 0 ", f"{cap + 1} {cap + 1} refused: fetch_all of {cap + 1} "
+                                        f"requests; at most {cap} requests a call"]
+    assert server.hits["/echo"] == cap
+
+
+def test_fetch_all_responses_over_the_total_are_fetch_errors(run: Run) -> None:
+    # Each alone is under the per-response cap, together they are over the total.
+    size = egress.MAX_FETCH_BYTES * 2 // 5
+    result = run("""
+        def on_request(request, settings):
+            answers = fetch_all([{"url": "{url}/bytes/SIZE"}] * 5, return_exceptions=True)
+            errors = [str(a) for a in answers if isinstance(a, FetchError)]
+            console.log([len(a.content) for a in answers if not isinstance(a, FetchError)])
+            console.log(len(errors), all(e.endswith("bytes in total") for e in errors))
+    """.replace("SIZE", str(size)))
+    assert result.ok, result.error
+    whole = json.loads(result.logs[0])
+    assert all(n == size for n in whole) and sum(whole) <= egress.MAX_FETCH_BYTES
+    assert result.logs[1] == f"{5 - len(whole)} True"
+
+
+def test_fetch_all_responses_up_to_the_total_come_back_whole(run: Run) -> None:
+    size = egress.MAX_FETCH_BYTES // 2 - 64 * 1024  # room for the headers
+    result = run("""
+        def on_request(request, settings):
+            answers = fetch_all([{"url": "{url}/bytes/SIZE"}] * 2)
+            console.log([len(a.content) for a in answers])
+    """.replace("SIZE", str(size)))
+    assert result.logs == [f"[{size}, {size}]"]
 
 
 def test_cloud_metadata_is_refused_from_a_handler_without_a_connection(

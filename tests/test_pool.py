@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
-import signal
 import sys
 import textwrap
 import time
@@ -178,51 +176,20 @@ def test_a_job_stuck_in_c_code_kills_its_worker_which_is_replaced(pool: Blocking
     assert after.ok and after.logs == ["still working"]
 
 
-def test_a_memory_bomb_is_bad_request_and_retires_its_worker(pool: BlockingPool) -> None:
+def test_a_refused_memory_bomb_is_bad_request_and_its_worker_carries_on(
+        pool: BlockingPool) -> None:
     wait_for(lambda: len(pool.pool.pids) == 2)
     before = set(pool.pool.pids)
-    # 2 GiB: fine for this machine, far over the worker's cap (256 MiB plus slack).
+    # 2 GiB: fine for this machine, far over the worker's cap (256 MiB plus slack). The
+    # allocation is refused whole, so the worker has all its room afterwards.
     result = pool.invoke(job("""
         def on_request(request, settings):
             hoard = "x" * 2 ** 31
     """))
     assert result.error is not None
     assert (result.error.type, result.error.message) == ("BadRequest", "memory limit exceeded")
-    wait_for(lambda: len(pool.pool.pids) == 2 and len(set(pool.pool.pids) - before) == 1)
     assert pool.invoke(job("def on_request(request, settings):\n    pass\n")).ok
-
-
-def test_a_killed_worker_reruns_its_waiting_job_and_fails_its_cpu_bound_one(
-        server: LocalServer) -> None:
-    async def scenario() -> tuple[Result, Result, list[int]]:
-        egress = Egress(EgressPolicy(allow_loopback=True))
-        # One worker, so both jobs share it: the waiting one frees it for the CPU-bound one.
-        async with WorkerPool(size=1, limits=Limits(timeout=3.0, grace=0.5)) as workers:
-            (victim,) = workers.pids
-            waiting = asyncio.ensure_future(workers.invoke(job(f"""
-                def on_request(request, settings):
-                    console.log(fetch("{server.url}/sleep/600").text())
-            """), egress))
-            while server.hits["/sleep/600"] == 0:
-                await asyncio.sleep(0.01)
-            spinning = asyncio.ensure_future(workers.invoke(job("""
-                def on_request(request, settings):
-                    while True:
-                        pass
-            """)))
-            await asyncio.sleep(0.2)
-            os.kill(victim, signal.SIGKILL)
-            results = await asyncio.wait_for(asyncio.gather(waiting, spinning), 10)
-            pids = workers.pids
-        await egress.aclose()
-        return results[0], results[1], [victim, *pids]
-
-    waited, spun, (victim, *pids) = asyncio.run(scenario())
-    assert waited.ok and waited.logs == ["slept"]
-    assert server.hits["/sleep/600"] == 2  # it ran again, from the start
-    assert spun.error is not None and spun.error.type == "BadRequest"
-    assert spun.error.message == "worker crashed: killed by signal SIGKILL"
-    assert victim not in pids
+    assert set(pool.pool.pids) == before
 
 
 # Fetch through the pool
@@ -321,13 +288,12 @@ def test_closing_the_pool_fails_queued_jobs_instead_of_leaving_them_waiting() ->
 
 
 def test_an_output_too_large_for_a_frame_is_bad_request_and_the_worker_lives() -> None:
-    # Building and encoding 70 MB takes a while: more time than the shared pool allows.
     with BlockingPool(size=1, limits=Limits(timeout=10.0)) as own:
         (pid,) = own.pool.pids
         result = own.invoke(job("""
             def on_request(request, settings):
                 Segment.set({"collection": "blobs", "id": "1",
-                             "properties": {"b": "x" * 70000000}})
+                             "properties": {"b": "x" * 7000000}})
         """))
         assert result.error is not None and result.error.type == "BadRequest"
         assert "output is too large" in result.error.message

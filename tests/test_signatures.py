@@ -89,3 +89,26 @@ def test_stripe_bad_headers(header, message):
     headers = {"Stripe-Signature": header} if header else {}
     with pytest.raises(ValidationError, match=message):
         verify_stripe(request(headers), SECRET, now=1000)
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
+def test_verify_hmac_algorithms(algorithm):
+    good = hmac.new(SECRET.encode(), BODY, algorithm).hexdigest()
+    verify_hmac(BODY, SECRET, good, algorithm=algorithm)
+
+
+# hole: the algorithm was looked up with getattr(hashlib, name), so a handler could name any
+# attribute of the module ("__builtins__": the real builtins dict).
+@pytest.mark.parametrize("algorithm", ["__builtins__", "new", "sha3_256", "SHA256", "", None])
+def test_verify_hmac_names_only_listed_algorithms(algorithm):
+    with pytest.raises(ValueError, match="verify_hmac: algorithm must be one of md5, sha1, "
+                                         "sha224, sha256, sha384, sha512, not "):
+        verify_hmac(BODY, SECRET, hex_digest(), algorithm=algorithm)
+
+
+@pytest.mark.parametrize("encoding", ["HEX", "base32", "__class__", None])
+def test_verify_hmac_names_only_listed_encodings(encoding):
+    # Before: anything but "hex" silently meant base64.
+    with pytest.raises(ValueError, match="encoding must be one of hex, base64, not "):
+        verify_hmac(BODY, SECRET, b64_digest(), encoding=encoding)
+    verify_hmac(BODY, SECRET, b64_digest(), encoding="base64")

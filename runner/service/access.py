@@ -22,7 +22,9 @@ FUNCTIONS_ADMIN = "functions_admin"
 FUNCTIONS_READ = "functions_read"
 SOURCE_ADMIN = "source_admin"
 ROLES = (OWNER, FUNCTIONS_ADMIN, FUNCTIONS_READ, SOURCE_ADMIN)
-_SCOPED = (FUNCTIONS_ADMIN, FUNCTIONS_READ)
+# The functions roles, which may name the functions they cover; the others cover the
+# whole workspace.
+FUNCTION_ROLES = (FUNCTIONS_ADMIN, FUNCTIONS_READ)
 TOKEN_PREFIX = "sfn_"
 
 
@@ -64,7 +66,7 @@ def parse_grants(document: Any) -> tuple[Grant, ...]:
         if role not in ROLES:
             raise InvalidRequest(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
         if functions is not None:
-            if role not in _SCOPED:
+            if role not in FUNCTION_ROLES:
                 raise InvalidRequest(f"{role} covers the whole workspace; "
                                      "only the functions roles take \"functions\"")
             if not isinstance(functions, list) or not all(isinstance(f, str)

@@ -2,7 +2,8 @@
 
 Each endpoint authenticates the caller, checks its role, then calls the service or the
 catalog. Every refusal is a ``Problem``, answered as ``{"ok": false, "error": {type,
-message}}``; docs/service-api.md lists the endpoints and their shapes.
+message}}``. The bodies each endpoint takes are declared in runner/service/contract.py;
+docs/service-api.md lists the endpoints and their shapes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from starlette.types import Receive, Scope, Send
 from runner import errorlog, events
 from runner.endpoint import error_response
 from runner.runtime import Runtime
-from runner.service import catalog
+from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
-from runner.service.bodies import fields, read_json, whole_number
+from runner.service.bodies import read_json, whole_number
 from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
 from runner.service.problems import (
@@ -32,6 +33,7 @@ from runner.service.problems import (
     Unauthorized,
 )
 from runner.service.tester import run_test
+from segfn.sandbox.fleet import Tenant
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}
@@ -97,8 +99,7 @@ class Api:
 
     async def create_function(self, request: Request) -> Response:
         who = await self.caller(request)
-        body = fields(await read_json(request), {"name": str, "code": str},
-                       {"settings_schema": list, "description": str})
+        body = contract.NEW_FUNCTION.check(await read_json(request))
         who.require(who.can_create_functions(), "creating functions")
         created = await self.service.create_function(
             who, body["name"], body.get("description", ""), body["code"],
@@ -116,8 +117,7 @@ class Api:
     async def update_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        body = fields(await read_json(request), {},
-                       {"code": str, "settings_schema": list, "description": str})
+        body = contract.FUNCTION_CHANGES.check(await read_json(request))
         who.require(who.can_edit_function(function["id"]), "editing this function")
         return _json(await self.service.save_function(
             who, function, body.get("code"), body.get("settings_schema"),
@@ -132,6 +132,7 @@ class Api:
             raise InvalidRequest("force is true or false")
         await self.service.delete_function(function, force == "true")
         await self.runtime.drop_cache(function["id"])
+        await self.runtime.fleet.drop(Tenant(who.workspace, function["id"]))
         return Response(status_code=204)
 
     async def list_versions(self, request: Request) -> Response:
@@ -150,12 +151,12 @@ class Api:
     async def test_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        document = fields(await read_json(request), {"payload": dict},
-                           {"settings": dict, "version": int})
+        document = contract.TEST_REQUEST.check(await read_json(request))
         who.require(who.can_test_function(function["id"]), "testing this function")
         number = document.pop("version", function["latest_version"])
         version = await self.db.run(lambda db: catalog.get_version(db, function["id"], number))
-        return _json(await run_test(self.runtime, function, version, document))
+        tenant = Tenant(who.workspace, function["id"])
+        return _json(await run_test(self.runtime, tenant, function, version, document))
 
     async def function_errors(self, request: Request) -> Response:
         who = await self.caller(request)
@@ -168,7 +169,7 @@ class Api:
     async def deploy(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        body = fields(await read_json(request), {"sources": (str, list)}, {"version": int})
+        body = contract.DEPLOY_REQUEST.check(await read_json(request))
         who.require(who.can_manage_sources(), "deploying to sources")
         targets = body["sources"]
         if targets != "all" and not (isinstance(targets, list)
@@ -193,8 +194,7 @@ class Api:
 
     async def connect_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        body = fields(await read_json(request), {"name": str, "function": str},
-                       {"version": int, "settings": dict, "write_key": str})
+        body = contract.NEW_SOURCE.check(await read_json(request))
         source = await self.service.connect_source(
             who, body["name"], body["function"], body.get("version"),
             body.get("settings", {}), body.get("write_key"))
@@ -208,8 +208,7 @@ class Api:
 
     async def configure_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        body = fields(await read_json(request), {},
-                       {"settings": dict, "write_key": (str, type(None)), "paused": bool})
+        body = contract.SOURCE_CHANGES.check(await read_json(request))
         return _json(await self.service.configure_source(
             who, request.path_params["source"], body))
 
@@ -253,7 +252,7 @@ class Api:
 
     async def create_token(self, request: Request) -> Response:
         who = await self._owner(request)
-        body = fields(await read_json(request), {"name": str, "roles": list}, {})
+        body = contract.NEW_TOKEN.check(await read_json(request))
         grants = parse_grants(body["roles"])
 
         def create(db: sqlite3.Connection) -> tuple[dict[str, Any], str]:
@@ -283,7 +282,8 @@ class Api:
 
     def app(self) -> Starlette:
         """The API as an ASGI app, to mount at ``/api/v1``."""
-        # Every path and its handler by method; runner/openapi.py documents exactly these.
+        # Every path and its handler by method; runner/service/openapi.py documents exactly
+        # these.
         resources: dict[str, dict[str, Handler]] = {
             "/openapi.json": {"GET": self.openapi},
             "/whoami": {"GET": self.whoami},

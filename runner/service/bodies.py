@@ -1,8 +1,8 @@
-"""Reading what API callers send: JSON bodies, their fields, numbers in paths and queries.
+"""Reading what API callers send: JSON bodies, numbers in paths and queries.
 
 Everything is checked at the boundary, so the endpoints see only well-formed values: a body
-is at most 1 MiB of UTF-8 strict JSON, a JSON object, not nested too deep, with the fields
-an endpoint takes and no others.
+is at most ``MAX_API_BODY`` bytes of UTF-8 strict JSON, a JSON object, not nested too deep;
+its fields are then checked against the endpoint's declaration in runner/service/contract.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ MAX_API_BODY = 1024 * 1024
 # Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,
 # the worker); no request the API takes needs more than a few levels.
 MAX_NESTING = 100
+# Of a number in a path or a query; int() refuses strings of more than 4300 digits.
+MAX_DIGITS = 12
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The JSON object sent: at most 1 MiB of UTF-8, strict JSON, not nested too deep."""
+    """The JSON object sent: UTF-8, strict JSON, within the limits above."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise HTTPException(415, "send the body as application/json")
@@ -88,35 +90,9 @@ def _check_document(body: dict[str, Any]) -> None:
             pending.extend((item, depth + 1) for item in items)
 
 
-def fields(body: dict[str, Any], required: dict[str, Any],
-            optional: dict[str, Any]) -> dict[str, Any]:
-    """``body`` checked: the required fields present, no other fields, each of its type."""
-    unknown = set(body) - set(required) - set(optional)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
-                             f"{', '.join([*required, *optional])}")
-    for name, kind in {**required, **optional}.items():
-        if name not in body:
-            if name in required:
-                raise InvalidRequest(f"{name} is required")
-            continue
-        value = body[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # JSON true is a Python int too; a boolean is never a number here.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
-            raise InvalidRequest(f"{name} must be {names}")
-    return body
-
-
-_JSON_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
-               dict: "an object", type(None): "null"}
-
-
 def whole_number(text: str, name: str = "version", minimum: int = 1) -> int:
-    # ASCII digits only ("²".isdigit() is true), and the length first: int() refuses
-    # strings of more than 4300 digits.
-    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) < minimum:
+    # ASCII digits only ("²".isdigit() is true), and the length first.
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS or int(text) < minimum:
         raise NotFound(f"no {name} {text!r}") if name == "version" else InvalidRequest(
             f"{name} must be a whole number")
     return int(text)

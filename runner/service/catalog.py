@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -71,7 +72,11 @@ CREATE TABLE IF NOT EXISTS sources (
 );
 """
 
+# Of workspaces, functions and sources.
+NAME_LENGTH = 64
+NAME_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_LENGTH - 1}}}$"
 _NAME_RULE = "names start with a letter or digit and use letters, digits, '_', '.', '-'"
+TOKEN_NAME_LENGTH = 100
 
 
 def new_id(prefix: str) -> str:
@@ -83,10 +88,9 @@ def iso(at: float | None) -> str | None:
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or len(name) > 64 or not (
-            name[0].isascii() and name[0].isalnum()) or not all(
-            c.isascii() and (c.isalnum() or c in "_.-") for c in name):
-        raise InvalidRequest(f"invalid name {name!r}: {_NAME_RULE}, at most 64")
+    # fullmatch: re's "$" would also match before a final newline.
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise InvalidRequest(f"invalid name {name!r}: {_NAME_RULE}, at most {NAME_LENGTH}")
     return name
 
 
@@ -121,8 +125,9 @@ def count_workspaces(db: sqlite3.Connection) -> int:
 def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
                  grants: tuple[Grant, ...]) -> tuple[dict[str, Any], str]:
     """A token with ``grants``: (its description, its secret, shown this once)."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise InvalidRequest("a token's name is 1 to 100 characters: say what it is for")
+    if not isinstance(name, str) or not name.strip() or len(name) > TOKEN_NAME_LENGTH:
+        raise InvalidRequest(f"a token's name is 1 to {TOKEN_NAME_LENGTH} characters: say "
+                             "what it is for")
     token_id, secret = new_id("tok"), new_secret()
     roles = json.dumps([g.to_dict() for g in grants])
     db.execute("INSERT INTO tokens (id, workspace, name, secret_hash, roles, created_at) "

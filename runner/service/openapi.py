@@ -1,10 +1,13 @@
-"""The OpenAPI 3.1 document of the service API, describing runner/api.py as it answers.
+"""The OpenAPI 3.1 document of the service API, describing runner/service/api.py as it
+answers.
 
 docs/service-api.md is the prose; this is the same contract for machines: every path and
-method, their parameters and bodies, and every status each can answer with its body. It
-is built by the small helpers below (an error answer, a closed object, an operation with
-the refusals every authenticated or body-taking endpoint can give), once per process.
-tests/service/test_openapi.py holds it to the routes and to a real service's answers.
+method, their parameters and bodies, and every status each can answer with its body. The
+request bodies come from their declaration in runner/service/contract.py, the roles, setting
+types, names and limits from the modules that check them; the answers are built by the
+small helpers below (an error answer, an operation with the refusals every authenticated or
+body-taking endpoint can give), once per process. tests/service/test_openapi.py holds it to
+the routes and to a real service's answers.
 """
 
 from __future__ import annotations
@@ -13,19 +16,29 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-Schema = dict[str, Any]
+from runner.service import contract
+from runner.service.access import FUNCTION_ROLES, ROLES
+from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
+from runner.service.catalog import NAME_PATTERN
+from runner.service.contract import Schema, closed
+from runner.service.contract import component as schema
+from runner.service.settings_schema import (
+    MAX_DESCRIPTION,
+    MAX_LABEL,
+    MAX_NAME,
+    SETTING_NAME_PATTERN,
+)
+from runner.service.settings_schema import TYPES as SETTING_TYPES
 
 JSON = "application/json"
-ROLES = ("workspace_owner", "functions_admin", "functions_read", "source_admin")
-# The roles that cover the whole workspace, so their grants name no functions.
-WHOLE_WORKSPACE_ROLES = ("workspace_owner", "source_admin")
-SETTING_TYPES = ("string", "text", "boolean", "number", "array", "text_map")
+_MIB = f"{MAX_API_BODY // 2**20} MiB"
 
 # Every refusal with a fixed type: the response component, its status, and when.
 ERRORS: dict[str, tuple[int, str]] = {
     "InvalidRequest": (400, "Malformed JSON (or not UTF-8, NaN, a number beyond a double's "
-                            "range, a lone surrogate, nesting over 100 deep), a missing, "
-                            "mistyped or unknown field, or an invalid query parameter."),
+                            f"range, a lone surrogate, nesting over {MAX_NESTING} deep), a "
+                            "missing, mistyped or unknown field, or an invalid query "
+                            "parameter."),
     "Unauthorized": (401, "No bearer token, or an unknown or revoked one."),
     "Forbidden": (403, "The token sees the resource, but its roles do not allow this."),
     "NotFound": (404, "No such resource in the token's workspace, or one the token cannot "
@@ -34,7 +47,7 @@ ERRORS: dict[str, tuple[int, str]] = {
                               "does."),
     "Conflict": (409, "A name already taken in the workspace, or deleting a function that "
                       "sources use."),
-    "PayloadTooLarge": (413, "A body over 1 MiB."),
+    "PayloadTooLarge": (413, f"A body over {_MIB}."),
     "UnsupportedMediaType": (415, "A body whose Content-Type is not application/json."),
 }
 # The 422 answers, whose type depends on the endpoint.
@@ -50,19 +63,6 @@ BODY_ERRORS = ("InvalidRequest", "PayloadTooLarge", "UnsupportedMediaType")
 
 def ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def schema(name: str) -> dict[str, str]:
-    return ref("schemas", name)
-
-
-def closed(required: dict[str, Schema], optional: dict[str, Schema] | None = None,
-           **keywords: Any) -> Schema:
-    """An object with exactly these properties, the ``required`` ones always present."""
-    shape: Schema = {"type": "object", "properties": {**required, **(optional or {})}}
-    if required:
-        shape["required"] = list(required)
-    return {**shape, "additionalProperties": False, **keywords}
 
 
 def array(items: Schema, **keywords: Any) -> Schema:
@@ -101,7 +101,8 @@ def _grant(function: Schema, *, sent: bool) -> Schema:
     functions = {"functions": nullable(array(function))}
     shape = closed(role, functions) if sent else closed({**role, **functions})
     # Only the functions roles name functions; the others cover the whole workspace.
-    shape["if"] = {"properties": {"role": {"enum": list(WHOLE_WORKSPACE_ROLES)}}}
+    whole_workspace = [role for role in ROLES if role not in FUNCTION_ROLES]
+    shape["if"] = {"properties": {"role": {"enum": whole_workspace}}}
     shape["then"] = {"properties": {"functions": {"type": "null"}}}
     shape["description"] = "functions: null (or, when sent, absent) covers all."
     return shape
@@ -129,19 +130,19 @@ def _schemas() -> dict[str, Schema]:
         "Time": string(format="date-time",
                        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
                        description="ISO 8601 UTC with milliseconds."),
-        "Name": string(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        "Name": string(pattern=NAME_PATTERN,
                        description="Unique in the workspace among functions (or sources)."),
         "Workspace": closed({"id": identifier("ws"), "name": string()}),
         "SettingSpec": closed({
-            "label": string(), "name": string(pattern="^[A-Za-z][A-Za-z0-9_]*$"),
+            "label": string(), "name": string(pattern=SETTING_NAME_PATTERN),
             "type": {"enum": list(SETTING_TYPES)}, "description": string(),
             "required": {"type": "boolean"}, "encrypted": {"type": "boolean"}}),
         "NewSettingSpec": closed(
-            {"label": string(minLength=1, maxLength=100)},
-            {"name": {"type": ["string", "null"], "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
-                      "maxLength": 128},
+            {"label": string(minLength=1, maxLength=MAX_LABEL)},
+            {"name": {"type": ["string", "null"], "pattern": SETTING_NAME_PATTERN,
+                      "maxLength": MAX_NAME},
              "type": {"enum": [*SETTING_TYPES, None]},
-             "description": {"type": ["string", "null"], "maxLength": 2000},
+             "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
              "required": {"type": ["boolean", "null"]},
              "encrypted": {"type": ["boolean", "null"]}},
             description="A setting as sent: the name defaults to the label in camelCase, "
@@ -172,8 +173,6 @@ def _schemas() -> dict[str, Schema]:
             "roles": array(schema("Grant"), minItems=1), "created_at": schema("Time"),
             "last_used_at": nullable(schema("Time")),
             "revoked_at": nullable(schema("Time"))}),
-        "NewToken": closed({"name": string(),
-                            "roles": array(schema("NewGrant"), minItems=1)}),
         "TokenCreated": closed({
             "token": schema("Token"),
             "secret": string(pattern="^sfn_[A-Za-z0-9_-]{43}$",
@@ -201,39 +200,13 @@ def _schemas() -> dict[str, Schema]:
                     "anyOf": [header_value, array(header_value)]}},
                 "queryParameters": {"type": "object"}, "queryParams": {"type": "object"},
                 "url": string()}},
-        "TestRequest": closed({"payload": schema("Payload")}, {
-            "settings": any_object("Setting values; required ones may be left out."),
-            "version": {"type": "integer", "minimum": 1,
-                        "description": "Default: the latest."}}),
         "TestResult": closed({
             "ok": {"type": "boolean"}, "messages": array({"type": "object"}),
             "objects": array({"type": "object"}),
             "logs": array(string(), description="The first 4 KiB."),
             "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
             "duration_ms": {"type": "number", "minimum": 0}}),
-        "NewFunction": closed(
-            {"name": schema("Name"), "code": string()},
-            {"settings_schema": array(schema("NewSettingSpec"), maxItems=100),
-             "description": string()}),
-        "FunctionChanges": closed({}, {
-            "code": string(),
-            "settings_schema": array(schema("NewSettingSpec"), maxItems=100),
-            "description": string()}),
-        "DeployRequest": closed(
-            {"sources": {"anyOf": [{"const": "all"},
-                                   array(text("A source's id or name."))]}},
-            {"version": {"type": "integer", "minimum": 1,
-                         "description": "Default: the latest."}}),
-        "NewSource": closed(
-            {"name": schema("Name"), "function": text("The function's id or name.")},
-            {"version": {"type": "integer", "minimum": 1,
-                         "description": "Default: the latest."},
-             "settings": any_object("Values for the version's settings schema."),
-             "write_key": string()}),
-        "SourceChanges": closed({}, {
-            "settings": {"type": "object", "description": "Merged into the values; null "
-                                                          "removes one."},
-            "write_key": {"type": ["string", "null"]}, "paused": {"type": "boolean"}}),
+        **{body.name: body.schema() for body in contract.BODIES},
     }
 
 
@@ -257,10 +230,10 @@ def _parameters() -> dict[str, dict[str, Any]]:
         "force": query("force", "true also deletes the sources using the function (any "
                                 "case).", {"type": "boolean", "default": False}),
         "after": query("after", "Only events with a greater id.",
-                       {"type": "integer", "minimum": 0, "maximum": 10**12 - 1,
+                       {"type": "integer", "minimum": 0, "maximum": 10**MAX_DIGITS - 1,
                         "default": 0}),
         "limit": query("limit", "At most this many events; above 1000 reads as 1000.",
-                       {"type": "integer", "minimum": 1, "maximum": 10**12 - 1,
+                       {"type": "integer", "minimum": 1, "maximum": 10**MAX_DIGITS - 1,
                         "default": 100}),
     }
 
@@ -291,8 +264,9 @@ def status_of(response: str) -> int:
 
 
 def operation(operation_id: str, summary: str, status: int, answer: Schema | None, *,
-              roles: str, tag: str, errors: Iterable[str] = (), body: Schema | None = None,
-              parameters: Iterable[str] = (), public: bool = False) -> dict[str, Any]:
+              roles: str, tag: str, errors: Iterable[str] = (),
+              body: contract.Body | None = None, parameters: Iterable[str] = (),
+              public: bool = False) -> dict[str, Any]:
     """One method of a path: its answer, and every refusal it can give.
 
     An authenticated operation can answer 401; one with a ``body`` can answer 400, 413
@@ -311,7 +285,7 @@ def operation(operation_id: str, summary: str, status: int, answer: Schema | Non
     if parameters:
         found["parameters"] = [ref("parameters", name) for name in parameters]
     if body is not None:
-        found["requestBody"] = {"required": True, **json_body(body)}
+        found["requestBody"] = {"required": True, **json_body(schema(body.name))}
     if public:
         found["security"] = []
     return found
@@ -342,7 +316,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                              listing("functions", "Function"), roles=visible,
                              tag="functions"),
             "post": operation("createFunction", "Create a function and its version 1", 201,
-                              schema("FunctionSaved"), body=schema("NewFunction"),
+                              schema("FunctionSaved"), body=contract.NEW_FUNCTION,
                               errors=("Forbidden", "Conflict", "InvalidFunction"),
                               roles="workspace_owner, functions_admin of all functions",
                               tag="functions"),
@@ -353,7 +327,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                              errors=("NotFound",), roles=visible, tag="functions"),
             "patch": operation("saveFunction", "Save code, schema or description; a new "
                                                "version when code or schema changed", 200,
-                               schema("FunctionSaved"), body=schema("FunctionChanges"),
+                               schema("FunctionSaved"), body=contract.FUNCTION_CHANGES,
                                errors=("Forbidden", "NotFound", "InvalidFunction"),
                                roles=editors, tag="functions"),
             "delete": operation("deleteFunction", "Delete a function and its versions", 204,
@@ -377,7 +351,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": function,
             "post": operation("testFunction", "Run a version once on a recorded delivery; "
                                               "nothing is delivered", 200,
-                              schema("TestResult"), body=schema("TestRequest"),
+                              schema("TestResult"), body=contract.TEST_REQUEST,
                               errors=("Forbidden", "NotFound"), roles=testers,
                               tag="functions"),
         },
@@ -391,7 +365,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/functions/{function}/deploy": {
             "parameters": function,
             "post": operation("deploy", "Move sources to a version, all or none", 200,
-                              listing("deployed", "Source"), body=schema("DeployRequest"),
+                              listing("deployed", "Source"), body=contract.DEPLOY_REQUEST,
                               errors=("Forbidden", "NotFound", "InvalidConfiguration"),
                               roles=sources, tag="sources"),
         },
@@ -400,7 +374,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                              listing("sources", "Source"), errors=("Forbidden",),
                              roles=sources, tag="sources"),
             "post": operation("connectSource", "Connect a source to a function version", 201,
-                              schema("Source"), body=schema("NewSource"),
+                              schema("Source"), body=contract.NEW_SOURCE,
                               errors=("Forbidden", "NotFound", "Conflict",
                                       "InvalidConfiguration"),
                               roles=sources, tag="sources"),
@@ -411,7 +385,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                              errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
             "patch": operation("configureSource", "Merge settings, set the write key, pause "
                                                   "or resume", 200, schema("Source"),
-                               body=schema("SourceChanges"),
+                               body=contract.SOURCE_CHANGES,
                                errors=("Forbidden", "NotFound", "InvalidConfiguration"),
                                roles=sources, tag="sources"),
             "delete": operation("deleteSource", "Delete a source", 204, None,
@@ -437,7 +411,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                              200, listing("tokens", "Token"), errors=("Forbidden",),
                              roles=owner, tag="tokens"),
             "post": operation("createToken", "Create a token; its secret is shown once", 201,
-                              schema("TokenCreated"), body=schema("NewToken"),
+                              schema("TokenCreated"), body=contract.NEW_TOKEN,
                               errors=("Forbidden", "NotFound"), roles=owner, tag="tokens"),
         },
         "/tokens/{token}": {
@@ -448,12 +422,12 @@ def _paths() -> dict[str, dict[str, Any]]:
     }
 
 
-_DESCRIPTION = """\
+_DESCRIPTION = f"""\
 Functions, versions, sources and tokens of a `segfn serve` workspace; the webhooks
 themselves are at `/fn/<token>`, outside this API. Every operation but this document's
 needs `Authorization: Bearer <token>`, and sees only the token's workspace. Bodies are
-JSON objects (UTF-8, at most 1 MiB). Every GET also answers HEAD. Every refusal is
-`{"ok": false, "error": {"type", "message"}}`; a method a path does not take is 405
+JSON objects (UTF-8, at most {_MIB}). Every GET also answers HEAD. Every refusal is
+`{{"ok": false, "error": {{"type", "message"}}}}`; a method a path does not take is 405
 (`#/components/responses/MethodNotAllowed`), a path not listed here 404, and a listed
 path with a trailing slash a 307 redirect to the path without it."""
 

@@ -25,6 +25,7 @@ from runner.source import Source
 from runner.store import Store
 from segfn.errors import InvalidSettings
 from segfn.sandbox.compiler import Handler, compile_handler
+from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
 
 WEBHOOK_PREFIX = "/fn/"
 
@@ -93,7 +94,7 @@ class Service:
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]))
+                      row["write_key"], bool(row["paused"]), row["workspace"])
 
     # What the API shows
 
@@ -120,8 +121,13 @@ class Service:
 
     async def _compile(self, name: str, code: str) -> None:
         handler = Handler(code, f"{name}.py")
+        # A courtesy at save time: a URL the code builds at run time is refused by egress.
+        own = own_url_in(code, (self.public_url,))
+        if own is not None:
+            raise CompileError(f"{handler.filename}: the code contains this service's webhook "
+                               f"URL ({own}); {OWN_WEBHOOKS}")
         try:
-            await asyncio.to_thread(compile_handler, handler, forbidden=(self.public_url,))
+            await asyncio.to_thread(compile_handler, handler)
         except InvalidSettings as exc:
             raise CompileError(str(exc)) from None
 

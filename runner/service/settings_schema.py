@@ -17,9 +17,9 @@ MAX_SETTINGS = 100
 MAX_LABEL = 100
 MAX_NAME = 128  # room for any name derived from a label of MAX_LABEL characters
 MAX_DESCRIPTION = 2000
+SETTING_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"
 
-_FIELDS = ("label", "name", "type", "description", "required", "encrypted")
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_NAME = re.compile(SETTING_NAME_PATTERN)
 _TYPE_WORDS = {"string": "a string", "text": "a string", "boolean": "a boolean (true or false)",
                "number": "a number", "array": "a list of strings",
                "text_map": "an object of string to string"}
@@ -44,6 +44,9 @@ class SettingSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+_FIELDS = tuple(spec_field.name for spec_field in attrs.fields(SettingSpec))
 
 
 def camel_case(label: str) -> str:

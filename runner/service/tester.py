@@ -17,14 +17,17 @@ from runner.service.problems import InvalidRequest
 from runner.service.settings_schema import SchemaError, validate_values
 from runner.service.vault import encrypted_names, schema_of, secret_strings
 from segfn.payloads import PayloadError, parse_payload
+from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
+from segfn.sandbox.fleet import Tenant
 from segfn.sandbox.invocation import Job, preview_logs
 from segfn.sandbox.webhook import RequestRefused, build_request
 
 
-async def run_test(runtime: Runtime, function: dict[str, Any], version: dict[str, Any],
-                   document: dict[str, Any]) -> dict[str, Any]:
-    """Run ``version`` on ``document`` (the payload-file format) and say what came of it."""
+async def run_test(runtime: Runtime, tenant: Tenant, function: dict[str, Any],
+                   version: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """Run ``version`` on ``document`` (the payload-file format) and say what came of it,
+    in the workers of the function's own ``tenant``."""
     try:
         payload = parse_payload(document, "the test request")
         request = build_request(payload.body, headers=payload.header_pairs(),
@@ -44,9 +47,11 @@ async def run_test(runtime: Runtime, function: dict[str, Any], version: dict[str
     except SchemaError as exc:
         raise InvalidRequest(str(exc)) from None
     handler = Handler(version["code"], f"{function['name']}.py")
-    with tempfile.TemporaryDirectory(prefix="segfn-test-") as cache_dir:
-        job = Job(handler, request, settings, cache_dir=cache_dir)
-        result = await runtime.pool.invoke(job, runtime.egress)
+    job = Job(handler, request, settings)
+    with tempfile.TemporaryDirectory(prefix="segfn-test-") as directory:
+        async with CacheStores(directory) as caches:
+            result = await runtime.fleet.invoke(tenant, job, runtime.egress,
+                                              caches.answerer("test"))
     result = redacted_result(result, secret_strings(encrypted_names(schema), settings))
     answer = result.to_dict()
     answer["logs"], answer["logs_truncated"] = preview_logs(result.logs)

@@ -14,6 +14,7 @@ import click
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.output import fail, print_json, show_result
 from segfn.payloads import PayloadError, load_payload
+from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import Job, new_invocation_id
@@ -155,11 +156,15 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
     except RuntimeError as exc:  # the worker process died before it was ready
         fail(f"the sandbox could not start: {exc}")
         ctx.exit(NOT_REACHED)
-    with tempfile.TemporaryDirectory(prefix="segfn-cache-") as cache_dir, pool:
+    with tempfile.TemporaryDirectory(prefix="segfn-cache-") as directory, pool:
         # Each run starts with an empty cache (SPEC 4).
-        job = Job(handler, request, settings, invocation_id or new_invocation_id(),
-                  cache_dir=cache_dir)
-        result = pool.invoke(job, Egress(EgressPolicy(allow_loopback=True)))
+        caches = CacheStores(directory)
+        job = Job(handler, request, settings, invocation_id or new_invocation_id())
+        try:
+            result = pool.invoke(job, Egress(EgressPolicy(allow_loopback=True)),
+                                 caches.answerer("invoke"))
+        finally:
+            pool.run(caches.close())
     if as_json:
         print_json(result.to_dict())
         if result.error:

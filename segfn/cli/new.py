@@ -152,8 +152,8 @@ def new(name: str, template: str | None, directory: str, as_json: bool) -> None:
     if as_json:
         print_json({"created": created})
         return
-    for path in created:
-        click.echo(f"created {path}")
+    for shown in created:
+        click.echo(f"created {shown}")
     click.echo("\nnext:")
     click.echo(f"  segfn invoke {folder / f'{name}.py'} --settings "
                f"{folder / f'{name}.settings.json'} --body delivery.json")

@@ -158,7 +158,8 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     from runner.endpoint import WebhookLimits
     from runner.retries import RetryPolicy
     from runner.runtime import Runtime
-    from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.egress import Egress, EgressPolicy, listening_on
+    from segfn.sandbox.fleet import Fleet
     from segfn.sandbox.pool import Limits, WorkerPool
 
     if segment_endpoint and not write_key:
@@ -166,12 +167,14 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     watched = WatchedSource(handler_path, settings_path)
     plan = confinement(worker_user, required=False)
     with claimed(data_dir):
-        own = tuple(f"http://{name}:{port}"
-                    for name in {host, "127.0.0.1", "localhost", "[::1]"})
         runtime = Runtime(
-            data_dir, WorkerPool(workers, Limits(timeout=timeout), modules, plan=plan),
+            data_dir,
+            # One handler, so one pool: started now, so that a broken sandbox stops the start.
+            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
+                                            plan=plan),
+                  max_workers=workers, warm=(watched.current.tenant,)),
             # A development server: handlers may fetch services on this machine, not itself.
-            Egress(EgressPolicy(allow_loopback=True, refused_prefixes=own)),
+            Egress(EgressPolicy(allow_loopback=True, listening=listening_on(host, port))),
             watched.resolve,
             Destination(segment_endpoint, write_key) if segment_endpoint else None,
             RetryPolicy(scale=retry_time_scale), listener=print_outcome)

@@ -61,7 +61,10 @@ def open_catalog(data_dir: Path) -> Any:
               help="The address senders use to reach this service, the base of every "
                    "webhook URL [default: http://HOST:PORT].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Sandbox worker processes.")
+              help="Sandbox worker processes of each function that runs.")
+@click.option("--max-workers", default=16, show_default=True, type=click.IntRange(1, 4096),
+              help="Sandbox worker processes of all functions together; past it the least "
+                   "recently used idle function's workers stop.")
 @click.option("--segment-endpoint", envvar="SEGFN_SEGMENT_ENDPOINT", metavar="URL",
               help="A Segment-compatible Tracking API; events go to the embedded store "
                    "without.")
@@ -78,8 +81,9 @@ def open_catalog(data_dir: Path) -> Any:
                    "the sandbox may then reach what the service can.")
 @execution_options
 def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers: int,
-          segment_endpoint: str | None, write_key: str | None, secret_key_file: Path | None,
-          rate_limit: float, retry_time_scale: float, timeout: float, read_timeout: float,
+          max_workers: int, segment_endpoint: str | None, write_key: str | None,
+          secret_key_file: Path | None, rate_limit: float, retry_time_scale: float,
+          timeout: float, read_timeout: float,
           allow_private_fetch: bool, modules: dict[str, list[str]], worker_user: str,
           insecure_workers: bool) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
@@ -93,6 +97,9 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
     from runner.endpoint import WebhookLimits
     from runner.retries import RetryPolicy
 
+    if max_workers < workers:
+        raise click.UsageError(f"--max-workers ({max_workers}) must be at least --workers "
+                               f"({workers}), the workers of one function")
     if segment_endpoint and not write_key:
         click.echo("note: no --write-key; every source needs a write_key of its own",
                    err=True)
@@ -105,7 +112,7 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
         with claimed(data_dir):
             uvloop.run(_serve(
             data_dir, host, port, (public_url or f"http://{host}:{port}").rstrip("/"),
-            workers, segment_endpoint, write_key, keyring_from(secret_key_file),
+            workers, max_workers, segment_endpoint, write_key, keyring_from(secret_key_file),
             WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),
             RetryPolicy(scale=retry_time_scale), timeout, allow_private_fetch, modules,
             plan))
@@ -116,8 +123,9 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
 
 
 async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers: int,
-                 segment_endpoint: str | None, write_key: str | None, keyring: Keyring | None,
-                 limits: WebhookLimits, policy: RetryPolicy, timeout: float,
+                 max_workers: int, segment_endpoint: str | None, write_key: str | None,
+                 keyring: Keyring | None, limits: WebhookLimits, policy: RetryPolicy,
+                 timeout: float,
                  allow_private_fetch: bool, modules: dict[str, list[str]], plan: Plan) -> None:
     import uvicorn
     from starlette.requests import Request
@@ -134,7 +142,8 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
     from runner.service.operations import Service
     from runner.service.problems import Problem
     from runner.store import DATABASE_FILE, Store
-    from segfn.sandbox.egress import Egress, EgressPolicy
+    from segfn.sandbox.egress import Egress, EgressPolicy, listening_on
+    from segfn.sandbox.fleet import Fleet
     from segfn.sandbox.pool import Limits, WorkerPool
 
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
@@ -154,10 +163,14 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
             print_outcome(source, outcome)
 
         runtime = Runtime(
-            data_dir, WorkerPool(workers, Limits(timeout=timeout), modules, plan=plan),
+            data_dir,
+            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
+                                            plan=plan),
+                  max_workers),
             Egress(EgressPolicy(allow_loopback=allow_private_fetch,
                                 allow_private=allow_private_fetch,
-                                refused_prefixes=(public_url, f"http://{host}:{port}"))),
+                                refused_prefixes=(public_url,),
+                                listening=listening_on(host, port))),
             service.resolve,
             Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
             policy, listener=observe, on_delivery_failure=metrics.delivery_failed)
@@ -170,7 +183,8 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
             Route("/metrics", scrape, methods=["GET"])], on_refusal=metrics.webhook_refused)
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
-                   + f"{public_url}/api/v1 ({workers} workers); events go to "
+                   + f"{public_url}/api/v1 ({workers} workers a function, {max_workers} in all); "
+                   + "events go to "
                    + (segment_endpoint or f"the embedded store in {data_dir}"))
         if keyring is None:
             click.secho("no secret key: encrypted settings cannot be stored until the "

@@ -6,12 +6,10 @@ from typing import Any
 
 import click
 
+from runner.service.access import FUNCTION_ROLES, ROLES
 from segfn.cli.login import describe_roles
 from segfn.cli.output import print_json, printable
 from segfn.cli.remote import connect, json_option, part, table
-
-ROLES = ("workspace_owner", "functions_admin", "functions_read", "source_admin")
-_SCOPED = ("functions_admin", "functions_read")
 
 
 def parse_role(text: str) -> dict[str, Any]:
@@ -23,8 +21,8 @@ def parse_role(text: str) -> dict[str, Any]:
     if not sep:
         return {"role": role, "functions": None}
     functions = [name.strip() for name in listed.split(",") if name.strip()]
-    if role not in _SCOPED or not functions:
-        raise click.BadParameter(f"{text!r}: only {' and '.join(_SCOPED)} take a list of "
+    if role not in FUNCTION_ROLES or not functions:
+        raise click.BadParameter(f"{text!r}: only {' and '.join(FUNCTION_ROLES)} take a list of "
                                  "functions, as ROLE:F1,F2", param_hint="--role")
     return {"role": role, "functions": functions}
 

@@ -1,8 +1,8 @@
 """The sandbox: compiling handler code and running it in confined worker processes.
 
-Handler code never imports this package; the SDK reaches the running invocation through
-``segfn.sandbox.scope``. Everything else here is the machinery ``segfn invoke``, the pytest
-plugin and the runner drive:
+Handler code never imports this package; each SDK object a handler is given holds its
+invocation's ``segfn.sandbox.scope.Scope``. Everything else here is the machinery
+``segfn invoke``, the pytest plugin and the runner drive:
 
 - ``compiler``, ``guards``, ``modules``: RestrictedPython, the checks on every attribute,
   item and call, and the module proxies handlers may import;
@@ -10,7 +10,8 @@ plugin and the runner drive:
 - ``pool``, ``protocol``: the parent's side, and the frames between the two;
 - ``invocation``, ``webhook``: the values that cross (a job, a result) and building a job's
   request from a delivery;
-- ``egress``: the parent performing a handler's ``fetch`` calls under a policy.
+- ``egress``: the parent performing a handler's ``fetch`` calls under a policy;
+- ``cachestore``: the parent answering a handler's ``cache`` calls from a store per source.
 
 The names below are the public surface. They load on first use, so that the SDK importing
 ``scope`` does not pull the pool into every handler's worker.
@@ -34,6 +35,7 @@ _PUBLIC = {
     "build_request": "webhook",
     "Egress": "egress",
     "EgressPolicy": "egress",
+    "CacheStores": "cachestore",
 }
 
 __all__ = sorted(_PUBLIC)

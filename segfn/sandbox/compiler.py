@@ -5,14 +5,17 @@ from __future__ import annotations
 import ast
 import hashlib
 import types
-from collections.abc import Iterable
+from typing import Any
 
 import attrs
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 
 from segfn.errors import InvalidSettings
 
 _TOO_DEEP = "{}: the code is nested too deeply to compile; split long expressions up"
+# The name compiled code calls on every value host code hands it (guards.checked); a
+# leading underscore, so that handler code can neither name nor shadow it.
+CHECKED = "_checked_"
 
 
 def _source_key(handler: Handler) -> str:
@@ -52,12 +55,86 @@ def _check_shape(tree: ast.Module, filename: str) -> None:
         )
 
 
-def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types.CodeType:
-    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not.
+def _located(node: ast.AST, where: ast.AST) -> Any:
+    # Set by hand rather than by ast.fix_missing_locations, which walks the whole subtree
+    # each time: done for every call, that doubled the compile time.
+    for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+        setattr(node, field, getattr(where, field, None))
+    return node
 
-    ``forbidden`` lists strings the code must not contain: the runner's own webhook base
-    URL, so that a function cannot post to itself.
+
+def _check(value: ast.expr) -> ast.Call:
+    """``_checked_(value)``."""
+    return _located(ast.Call(_located(ast.Name(CHECKED, ast.Load()), value), [value], []),
+                    value)
+
+
+def _recheck(name: str, where: ast.AST) -> ast.Assign:
+    """``name = _checked_(name)``, placed at ``where``."""
+    return _located(ast.Assign([_located(ast.Name(name, ast.Store()), where)],
+                               _check(_located(ast.Name(name, ast.Load()), where))), where)
+
+
+def _parameters(args: ast.arguments) -> list[str]:
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return names
+
+
+class _CheckLoads(ast.NodeTransformer):
+    """Reads of the given names become ``_checked_(name)``."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.names:
+            return _check(node)
+        return node
+
+
+class CheckingTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's rewriting, plus ``_checked_`` around every value that enters
+    handler code from a call rather than through an attribute, item or loop (which the
+    guards see already): what a call returns, what a decorator makes, what a ``with``
+    binds, and the arguments a function receives, which host code may have chosen when
+    it calls back (``map``, ``sorted(key=...)``, a library's hook).
     """
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        return _check(super().visit_Call(node))
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | list[ast.stmt]:
+        node = super().visit_FunctionDef(node)
+        node.body[:0] = [_recheck(name, node) for name in _parameters(node.args)]
+        return self._decorated(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST | list[ast.stmt]:
+        return self._decorated(super().visit_ClassDef(node))
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        node = super().visit_Lambda(node)
+        node.body = _CheckLoads(set(_parameters(node.args))).visit(node.body)
+        return node
+
+    def visit_With(self, node: ast.With) -> ast.AST:
+        node = super().visit_With(node)
+        # RestrictedPython has made a tuple target a plain name it unpacks from, first
+        # thing in the body; the check goes before that.
+        node.body[:0] = [_recheck(item.optional_vars.id, node) for item in node.items
+                         if isinstance(item.optional_vars, ast.Name)]
+        return node
+
+    @staticmethod
+    def _decorated(node: ast.FunctionDef | ast.ClassDef) -> ast.AST | list[ast.stmt]:
+        """A decorated definition, followed by a check of what the decorators made."""
+        if not node.decorator_list:
+            return node
+        return [node, _recheck(node.name, node)]
+
+
+def compile_handler(handler: Handler) -> types.CodeType:
+    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not."""
     try:
         tree = ast.parse(handler.source, handler.filename)
     except SyntaxError as exc:
@@ -66,14 +143,9 @@ def compile_handler(handler: Handler, *, forbidden: Iterable[str] = ()) -> types
     except (RecursionError, MemoryError):
         raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
     _check_shape(tree, handler.filename)
-    for text in forbidden:
-        if text and text in handler.source:
-            raise InvalidSettings(
-                f"{handler.filename}: the code contains this runner's webhook URL ({text}); "
-                "functions are unable to send data back to their own webhooks"
-            )
     try:
-        result = compile_restricted_exec(handler.source, handler.filename)
+        result = compile_restricted_exec(handler.source, handler.filename,
+                                         policy=CheckingTransformer)
     except (RecursionError, MemoryError):
         # RestrictedPython's transformer recurses once per nesting level; valid code such as
         # a long chain of ``+`` would otherwise fail as a crash rather than as bad code.

@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
+import builtins
 import decimal
+import functools
 import time
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from segfn import errors
-from segfn.cache import open_cache
+from segfn.cache import Cache
+from segfn.console import Console, printer
 from segfn.errors import InvalidSettings
+from segfn.fetch import FetchClient
 from segfn.request import Request
 from segfn.sandbox import scope
 from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
-from segfn.sandbox.invocation import Failure, Job, Result
-from segfn.sandbox.modules import ModuleRegistry, default_registry
+from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
+from segfn.sandbox.modules import ModuleProxy, ModuleRegistry, default_registry
+from segfn.segment import SegmentClient
 from segfn.settings import Settings
 
+MEMORY_EXCEEDED = "memory limit exceeded"
 _COMPILED_KEEP = 256
-_CACHES_KEEP = 64
 
 
-def sdk_names() -> dict[str, Any]:
-    """The names every handler finds without importing (and can import from ``segfn``)."""
-    from segfn.cache import cache
-    from segfn.console import console
+SDK_MODULE = "segfn"
+
+
+@functools.cache
+def _shared_names() -> dict[str, Any]:
+    """The SDK names that hold no invocation's state: classes, errors, pure helpers."""
     from segfn.encoding import atob, btoa
-    from segfn.fetch import Response, fetch, fetch_all
+    from segfn.fetch import Response
     from segfn.identities import anonymous_id, iso_timestamp, normalize_email
     from segfn.properties import compact, require
-    from segfn.segment import Segment
     from segfn.signatures import (
         verify_github,
         verify_hmac,
@@ -43,11 +49,6 @@ def sdk_names() -> dict[str, Any]:
     )
 
     return {
-        "Segment": Segment,
-        "cache": cache,
-        "fetch": fetch,
-        "fetch_all": fetch_all,
-        "console": console,
         "atob": atob,
         "btoa": btoa,
         "Request": Request,
@@ -71,11 +72,45 @@ def sdk_names() -> dict[str, Any]:
     }
 
 
+def _bound_names(running: scope.Scope | None) -> dict[str, Any]:
+    """The SDK objects that act for ``running`` alone (with no scope, they refuse)."""
+    client = FetchClient(running)
+    return {"Segment": SegmentClient(running), "cache": Cache(running), "fetch": client.fetch,
+            "fetch_all": client.fetch_all, "console": Console(running)}
+
+
+def sdk_names(running: scope.Scope | None = None) -> dict[str, Any]:
+    """The names every handler finds without importing (and can import from ``segfn``).
+
+    ``Segment``, ``cache``, ``fetch``, ``fetch_all`` and ``console`` are made for
+    ``running`` and act only for it; with no scope they refuse, as outside the sandbox.
+    """
+    return {**_shared_names(), **_bound_names(running)}
+
+
+def _importer(shared: Callable[..., Any], bound: Mapping[str, Any]) -> Callable[..., Any]:
+    """``__import__`` for one invocation: the shared guard decides what may be imported,
+    and ``segfn`` is that invocation's own SDK (``bound`` and the shared names)."""
+    sdk: ModuleProxy | None = None
+
+    def guarded_import(name: str, globals: Any = None, locals: Any = None,
+                       fromlist: Any = (), level: int = 0) -> ModuleProxy:
+        nonlocal sdk
+        module = shared(name, globals, locals, fromlist, level)
+        if name != SDK_MODULE:
+            return module
+        if sdk is None:
+            sdk = ModuleProxy(SDK_MODULE, {**_shared_names(), **bound})
+        return sdk
+
+    return guarded_import
+
+
 def sandbox_registry(extra: Mapping[str, Iterable[str]] | None = None) -> ModuleRegistry:
     """The default modules, ``segfn`` itself as handlers see it, and the operator's extra
     modules (module name to exposed names)."""
     registry = default_registry()
-    registry.register("segfn", sdk_names)
+    registry.register(SDK_MODULE, sdk_names)
     registry.expose(extra or {})
     return registry
 
@@ -85,9 +120,22 @@ class Executor:
 
     def __init__(self, registry: ModuleRegistry | None = None) -> None:
         registry = registry or sandbox_registry()
-        self._base: Mapping[str, Any] = {**restricted_globals(registry), **sdk_names()}
+        hooks = restricted_globals(registry)
+        self._base: Mapping[str, Any] = {**hooks, **_shared_names(), "__name__": "handler"}
+        self._builtins: Mapping[str, Any] = hooks["__builtins__"]
         self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
-        self._caches: OrderedDict[str, Any] = OrderedDict()
+
+    def _namespace(self, running: scope.Scope) -> dict[str, Any]:
+        """A fresh namespace whose SDK objects, ``print`` and ``import segfn`` all act for
+        ``running`` alone."""
+        bound = _bound_names(running)
+        builtins = dict(self._builtins)
+        builtins["__import__"] = _importer(self._builtins["__import__"], bound)
+        namespace = dict(self._base)
+        namespace.update(bound)
+        namespace["__builtins__"] = builtins
+        namespace["_print_"] = printer(running)
+        return namespace
 
     def _code(self, handler: Handler) -> types.CodeType:
         key = handler.key
@@ -104,35 +152,28 @@ class Executor:
             raise InvalidSettings(str(code))
         return code
 
-    def _cache(self, directory: str | None) -> Any:
-        if directory is None:
-            return None
-        if directory not in self._caches:
-            self._caches[directory] = open_cache(directory)
-            while len(self._caches) > _CACHES_KEEP:
-                self._caches.popitem(last=False)[1].close()
-        return self._caches[directory]
-
     def run(self, job: Job, running: scope.Scope) -> Result:
         """Run ``job`` within ``running``; never raises for anything the handler does."""
         started = time.perf_counter()
         error: Failure | None = None
         try:
-            running.cache = self._cache(job.cache_dir)
-            with scope.entered(running), decimal.localcontext(decimal.Context()):
-                self._call(job)
+            with decimal.localcontext(decimal.Context()):
+                self._call(job, running)
         except BaseException as exc:  # noqa: BLE001 - every handler failure is a result
             error = describe(exc, job.handler.filename)
+        finally:
+            # Whatever of the handler outlives the call (a generator finalized later, in
+            # another invocation's thread) finds its SDK objects refusing.
+            running.end()
         duration = (time.perf_counter() - started) * 1000
         if error is not None:
             return Result(logs=running.logs, error=error, duration_ms=duration)
         return Result(running.messages, running.objects, running.logs,
                       None, duration)
 
-    def _call(self, job: Job) -> None:
+    def _call(self, job: Job, running: scope.Scope) -> None:
         code = self._code(job.handler)
-        namespace = dict(self._base)
-        namespace["__name__"] = "handler"
+        namespace = self._namespace(running)
         exec(code, namespace)
         on_request = namespace.get("on_request")
         if not callable(on_request):
@@ -144,22 +185,81 @@ class Executor:
 
 def _handler_line(exc: BaseException, filename: str) -> int | None:
     line = None
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+    for frame, lineno in traceback.walk_tb(_TRACEBACK.__get__(exc)):
         if frame.f_code.co_filename == filename:
             line = lineno
     return line
 
 
+# Read through the descriptors of the built-in classes, never through the object or its
+# class, which a handler may have defined (an ``args`` property, for one).
+_ARGS = BaseException.__dict__["args"]
+_TRACEBACK = BaseException.__dict__["__traceback__"]
+_NAME = type.__dict__["__name__"]
+_BUILTIN_EXCEPTIONS = frozenset(value for value in vars(builtins).values()
+                                if isinstance(value, type) and issubclass(value, BaseException))
+# Built-in exceptions whose text is not their arguments; C builds it from plain values.
+_FORMATTED = (OSError, UnicodeError)
+_PLAIN = (str, int, float, bool, type(None), bytes)
+_MAX_ARGS = 8
+_MAX_INT_BITS = 4096
+
+
+def _name(cls: type) -> str:
+    return str.__str__(_NAME.__get__(cls))[:100]
+
+
+def _plain(value: object, quoted: bool) -> str:
+    """Text for an exception argument without running any of its code: plain values as
+    ``str()`` or ``repr()`` would show them, anything else by the name of its type."""
+    kind = type(value)
+    if kind is str:
+        text = value[:MAX_ERROR_CHARS]  # type: ignore[index]
+        return repr(text) if quoted else text
+    if kind is bytes:
+        return repr(value[:MAX_ERROR_CHARS])  # type: ignore[index]
+    if kind is int and value.bit_length() > _MAX_INT_BITS:  # type: ignore[attr-defined]
+        return "<int>"
+    if kind in _PLAIN:
+        return repr(value)
+    return f"<{_name(kind)}>"
+
+
+def _text(exc: BaseException) -> str:
+    cls = type(exc)
+    args = _ARGS.__get__(exc)
+    if (cls in _BUILTIN_EXCEPTIONS and issubclass(cls, _FORMATTED)
+            and all(type(a) in _PLAIN for a in args)):
+        return cut(str(exc))
+    if len(args) == 1:
+        return _plain(args[0], quoted=issubclass(cls, KeyError))
+    shown = [_plain(a, quoted=True) for a in args[:_MAX_ARGS]]
+    return "(" + ", ".join(shown + ["..."] * (len(args) > _MAX_ARGS)) + ")"
+
+
 def describe(exc: BaseException, filename: str) -> Failure:
-    """The error type and a message naming the exception and the handler's line, no trace."""
-    if isinstance(exc, MemoryError):
-        return Failure(errors.BAD_REQUEST, "memory limit exceeded")
+    """The error type and a message naming the exception and the handler's line, no trace.
+
+    Never runs code of the handler's: no ``str()`` or ``repr()`` of what it raised or of
+    the arguments it gave; and always returns.
+    """
+    try:
+        return _describe(exc, filename)
+    except BaseException:  # noqa: BLE001 - an interruption landing here, memory running out
+        return Failure(errors.BAD_REQUEST, "the function failed")
+
+
+def _describe(exc: BaseException, filename: str) -> Failure:
+    if issubclass(type(exc), MemoryError):
+        return Failure(errors.BAD_REQUEST, MEMORY_EXCEEDED)
     kind = errors.error_type(exc)
-    text = str(exc) or type(exc).__name__
     if kind == errors.TIMEOUT:
         return Failure(kind, "the function ran past its time limit")
+    name = _name(type(exc))
+    text = _text(exc) or name
     if kind == errors.INVALID_SETTINGS:
         return Failure(kind, text)
     line = _handler_line(exc, filename)
     where = f" (line {line})" if line else ""
-    return Failure(kind, f"{type(exc).__name__}: {text}{where}")
+    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - len(where) - 2)}"
+                         f"{where}")

@@ -3,7 +3,11 @@
 RestrictedPython rewrites handler code so that ``obj.name`` becomes
 ``_getattr_(obj, "name")``, ``obj[k] = v`` goes through ``_write_(obj)``, and so on. These
 functions decide what is allowed. The rule of thumb: a handler may compute with values, but
-no path it can walk ever hands it a module, a frame, a code object or a traceback.
+no path it can walk ever hands it a module, a module's namespace, a frame, a code object or
+a traceback. ``checked`` is that rule; every value that comes into handler code from outside
+passes it: what an attribute, an item or a loop gives, and (through the compiler's
+``_checked_`` calls) what a call returns, what a decorator makes, what a ``with`` binds and
+what host code passes to a handler's function.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import abc
 import builtins
 import operator
+import sys
 import types
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,9 +27,12 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from segfn.console import PrintCollector
 from segfn.errors import InvalidSettings, SandboxViolation
+from segfn.request import URL, FormData, Headers, SearchParams
+from segfn.sandbox.compiler import CHECKED
+from segfn.sandbox.handler_classes import is_handler_class, is_handler_made, remember
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry
+from segfn.settings import Settings
 
 _OPAQUE_TYPES = (types.FrameType, types.TracebackType, types.CodeType, types.ModuleType,
                  types.CellType)
@@ -49,19 +56,50 @@ _FORMAT_NAMES = frozenset({"format", "format_map"})
 # isinstance answers for every later invocation in the worker, segfn's own code included.
 _ABC_REGISTER = abc.ABCMeta.register
 
-# Classes created by handler code; their instances may have attributes assigned.
-_handler_classes: weakref.WeakSet[type] = weakref.WeakSet()
 _MISSING = object()
+# Values of these exact types are plain data. Every call's result passes through
+# ``checked``, so these cost it one set lookup.
+_PLAIN_TYPES = frozenset({str, int, float, bool, bytes, tuple, list, type(None)})
+# Iterating these yields plain data only (characters, ints).
+_PLAIN_ITERABLES = frozenset({str, bytes, bytearray, range})
 
 
 def _refuse(message: str) -> SandboxViolation:
     return SandboxViolation(f"not allowed in a function: {message}")
 
 
+def _is_namespace(value: dict[Any, Any]) -> bool:
+    """``value`` holds a module's globals or an exec() namespace.
+
+    Told apart from data by what the keys hold, not by the keys alone, since a webhook's
+    JSON may have any keys: an imported module's namespace is the one ``sys.modules`` has
+    under its ``__name__``, or has a ``ModuleSpec`` as ``__spec__``; exec() puts the
+    builtins (a module, or a dict of functions) under ``__builtins__``. ``dict.get``, so
+    that a dict subclass cannot answer for itself.
+    """
+    spec = dict.get(value, "__spec__")
+    if type(spec) not in _PLAIN_TYPES and not isinstance(spec, dict):
+        return True
+    name = dict.get(value, "__name__")
+    if type(name) is str and (module := sys.modules.get(name)) is not None:
+        if getattr(module, "__dict__", None) is value:
+            return True
+    held = dict.get(value, "__builtins__")
+    if isinstance(held, types.ModuleType):
+        return True
+    return isinstance(held, dict) and any(callable(v) for v in dict.values(held))
+
+
 def checked(value: Any) -> Any:
     """Refuse any value a handler must never hold."""
+    if type(value) in _PLAIN_TYPES:
+        return value
     if isinstance(value, _OPAQUE_TYPES):
         raise _refuse(f"access to a {type(value).__name__} object")
+    if isinstance(value, dict) and _is_namespace(value):
+        # The builtins' namespace holds the real open and __import__; any module's, the
+        # module's own imports; and a handler could write into either.
+        raise _refuse("the namespace of a module (its globals)")
     if callable(value):
         if id(value) in _DANGEROUS_BUILTIN_IDS:
             raise _refuse(f"the builtin {getattr(value, '__name__', value)!r}")
@@ -125,7 +163,11 @@ def guarded_getitem(obj: Any, key: Any) -> Any:
 
 
 def guarded_getiter(obj: Any) -> Any:
-    return iter(checked(obj))
+    """``for x in obj``, comprehensions and unpacking: each item is checked as it comes."""
+    obj = checked(obj)
+    if type(obj) in _PLAIN_ITERABLES:
+        return iter(obj)
+    return map(checked, obj)
 
 
 class _InstanceWriter:
@@ -158,15 +200,9 @@ class _InstanceWriter:
 _WRITABLE_CONTAINERS = (dict, list, set, bytearray)
 
 
-def _is_handler_made(obj: Any) -> bool:
-    if isinstance(obj, type):
-        return obj in _handler_classes
-    return any(c in _handler_classes for c in type(obj).__mro__)
-
-
 def guarded_write(obj: Any) -> Any:
     """Objects a handler may change: containers, and its own classes and their instances."""
-    if _is_handler_made(obj):
+    if is_handler_made(obj):
         return _InstanceWriter(obj)
     if isinstance(obj, _WRITABLE_CONTAINERS):
         return obj
@@ -197,7 +233,7 @@ def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwar
             raise _refuse(f"a class whose base is not a class: {base!r}")
         if issubclass(base, type):
             raise _refuse("metaclasses")
-        if base in _handler_classes or base in _ALLOWED_BASES:
+        if is_handler_class(base) or base in _ALLOWED_BASES:
             continue
         if issubclass(base, BaseException) or base.__module__ not in _DANGEROUS_MODULES:
             if type(base) is not type:
@@ -205,14 +241,40 @@ def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwar
             continue
         raise _refuse(f"subclassing {base.__name__}")
     cls = builtins.__build_class__(func, name, *bases)
-    _handler_classes.add(cls)
+    remember(cls)
     return cls
 
 
-def _type(obj: Any) -> type:
-    """``type(x)``; the three-argument form, which builds classes, is not available, and
-    neither is the type of a class (its metaclass), which would build classes too."""
-    return checked(type(obj))
+# Classes ``type()`` gives besides the handler's own and those of the exposed modules: the
+# classes of what on_request is given and reads from it, and the classes of the values
+# builtins make (None, views, iterators), none of which builds anything new.
+_SDK_VALUE_CLASSES = frozenset({Settings, Headers, URL, FormData, SearchParams})
+_BUILTIN_VALUE_CLASSES = frozenset(type(value) for value in (
+    None, NotImplemented, ..., iter([]), iter(()), iter(""), iter(b""), iter(set()),
+    iter(range(0)), reversed([]), iter({}), {}.keys(), {}.values(), {}.items(),
+    iter({}.values()), iter({}.items()), (x for x in ())))
+_BUILTIN_EXCEPTIONS = frozenset(value for value in vars(builtins).values()
+                                if isinstance(value, type) and issubclass(value, BaseException))
+
+
+def _make_type(registry: ModuleRegistry, names: Mapping[str, Any]) -> Callable[[Any], type]:
+    known = (_SDK_VALUE_CLASSES | _BUILTIN_VALUE_CLASSES | _BUILTIN_EXCEPTIONS
+             | {value for value in names.values() if isinstance(value, type)})
+
+    def guarded_type(obj: Any) -> type:
+        """``type(x)``: the handler's own classes and those it can name, nothing else. A
+        private class may build what its public face does not (``typing._GenericAlias``
+        takes the name its copy looks up). The three-argument form, which builds classes,
+        is not available, and neither is the type of a class (its metaclass)."""
+        cls = checked(type(obj))
+        if cls in known or is_handler_class(cls) or cls in registry.classes():
+            return cls
+        raise _refuse(
+            "type() gives only the function's own classes and the classes it can import, "
+            f"not {cls.__module__}.{cls.__qualname__}; use isinstance(value, SomeClass) to "
+            "test what a value is")
+
+    return guarded_type
 
 
 _INPLACE = {
@@ -224,7 +286,7 @@ _INPLACE = {
 
 
 def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
-    return _INPLACE[op](target, value)
+    return checked(_INPLACE[op](target, value))
 
 
 def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -275,9 +337,9 @@ def make_builtins(registry: ModuleRegistry) -> dict[str, Any]:
         hasattr=guarded_hasattr,
         setattr=guarded_setattr,
         delattr=guarded_delattr,
-        type=_type,
         dir=lambda obj: [n for n in dir(obj) if not n.startswith("_")],
     )
+    allowed["type"] = _make_type(registry, allowed)
     return allowed
 
 
@@ -294,5 +356,7 @@ def restricted_globals(registry: ModuleRegistry) -> Mapping[str, Any]:
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_apply_": _apply,
-        "_print_": PrintCollector,
+        CHECKED: checked,
+        # ``_print_`` is each invocation's own (``segfn.console.printer``), as are the SDK's
+        # objects: see ``segfn.sandbox.execute``.
     }

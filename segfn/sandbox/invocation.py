@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import base64
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
+from segfn import errors
 from segfn.sandbox.compiler import Handler
+
+# An error message is one line for a person: longer ones are cut to this many characters.
+MAX_ERROR_CHARS = 2048
+_CUT = " [cut]"
+
+
+def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text``, cut to at most ``limit`` characters and marked if it was."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - len(_CUT), 0)] + _CUT
 
 
 def new_invocation_id() -> str:
@@ -41,48 +54,114 @@ class HttpRequest:
 
 @attrs.frozen
 class Job:
-    """What a worker runs: a handler with its settings on one request."""
+    """What a worker runs: a handler with its settings on one request.
+
+    Nothing in it says where anything is stored: the parent answers the job's cache calls
+    from the store of the source it runs for (``WorkerPool.invoke``'s ``cache``).
+    """
 
     handler: Handler
     request: HttpRequest
     settings: dict[str, Any] = attrs.field(factory=dict)
     invocation_id: str = attrs.field(factory=new_invocation_id)
     alphabetize: bool = False
-    cache_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.handler.source, "filename": self.handler.filename,
                 "key": self.handler.key, "request": self.request.to_dict(),
                 "settings": self.settings, "invocation_id": self.invocation_id,
-                "alphabetize": self.alphabetize, "cache_dir": self.cache_dir}
+                "alphabetize": self.alphabetize}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         return cls(Handler(data["source"], data["filename"], data["key"]),
                    HttpRequest.from_dict(data["request"]), data["settings"],
-                   data["invocation_id"], data["alphabetize"], data["cache_dir"])
+                   data["invocation_id"], data["alphabetize"])
+
+
+def _listed(value: Any) -> list[Any]:
+    # Not list(): it would make a string a list of its characters.
+    if type(value) not in (list, tuple):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _cut_text(value: Any) -> Any:
+    return cut(value) if type(value) is str else value
+
+
+def _exact(kind: type) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if type(value) is not kind:
+            raise TypeError(f"{attribute.name} must be a {kind.__name__}")
+    return check
+
+
+def _each(check: Any) -> Any:
+    def each(instance: Any, attribute: attrs.Attribute[Any], values: list[Any]) -> None:
+        for value in values:
+            check(value)
+    return each
+
+
+def _message(value: Any) -> None:
+    if type(value) is not dict or type(value.get("type")) is not str:
+        raise TypeError("a message must be an object with a type")
+
+
+def _object(value: Any) -> None:
+    if (type(value) is not dict or type(value.get("collection")) is not str
+            or type(value.get("id")) is not str or type(value.get("properties")) is not dict):
+        raise TypeError("an object must have a collection, an id and properties")
+
+
+def _line(value: Any) -> None:
+    if type(value) is not str:
+        raise TypeError("a log line must be text")
+
+
+def _duration(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        raise ValueError("duration_ms must be a number of milliseconds")
 
 
 @attrs.frozen
 class Failure:
-    """Why an invocation did not succeed: a contract error type and a message."""
+    """Why an invocation did not succeed: a contract error type and a message (cut to
+    ``MAX_ERROR_CHARS``)."""
 
-    type: str
-    message: str
+    type: str = attrs.field(validator=attrs.validators.in_(errors.ERROR_TYPES))
+    message: str = attrs.field(converter=_cut_text, validator=_exact(str))
 
     def to_dict(self) -> dict[str, str]:
         return {"type": self.type, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Failure:
+        if type(data) is not dict:
+            raise TypeError("an error must be an object")
+        return cls(data["type"], data["message"])
 
 
 @attrs.frozen
 class Result:
     """What one invocation produced. Messages and objects are empty unless it succeeded."""
 
-    messages: list[dict[str, Any]] = attrs.field(factory=list, converter=list)
-    objects: list[dict[str, Any]] = attrs.field(factory=list, converter=list)
-    logs: list[str] = attrs.field(factory=list, converter=list)
-    error: Failure | None = None
-    duration_ms: float = 0.0
+    messages: list[dict[str, Any]] = attrs.field(factory=list, converter=_listed,
+                                                 validator=_each(_message))
+    objects: list[dict[str, Any]] = attrs.field(factory=list, converter=_listed,
+                                                validator=_each(_object))
+    logs: list[str] = attrs.field(factory=list, converter=_listed, validator=_each(_line))
+    error: Failure | None = attrs.field(default=None)
+    duration_ms: float = attrs.field(default=0.0, validator=_duration)
+
+    @error.validator
+    def _emits_nothing_if_failed(self, attribute: attrs.Attribute[Any],
+                                 value: Failure | None) -> None:
+        if value is not None and type(value) is not Failure:
+            raise TypeError("error must be a Failure")
+        if value is not None and (self.messages or self.objects):
+            raise ValueError("a failed invocation emits nothing")
 
     @property
     def ok(self) -> bool:
@@ -124,9 +203,13 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
-        error = data.get("error")
-        return cls(tuple(data["messages"]), tuple(data["objects"]), tuple(data["logs"]),
-                   Failure(**error) if error else None, data["duration_ms"])
+        """The result ``to_dict`` gave, from a worker or a service: every field's type is
+        checked, so a malformed one raises (TypeError, ValueError or KeyError)."""
+        if type(data) is not dict:
+            raise TypeError("a result must be an object")
+        error = data["error"]
+        return cls(data["messages"], data["objects"], data["logs"],
+                   None if error is None else Failure.from_dict(error), data["duration_ms"])
 
     @classmethod
     def failed(cls, type: str, message: str, logs: Sequence[str] = (),

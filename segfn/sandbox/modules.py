@@ -8,17 +8,22 @@ with ``register``.
 
 from __future__ import annotations
 
+import collections
 import copy as _copy
+import datetime
+import decimal
 import importlib
 import json
 import random as _random
 import types
 import urllib.parse as _urlparse
+import uuid
 import zlib as _zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from segfn.errors import InvalidSettings
+from segfn.errors import InvalidSettings, SandboxViolation
+from segfn.sandbox.handler_classes import is_handler_class
 
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
 
@@ -60,10 +65,78 @@ def _bounded_decompress(data: bytes, wbits: int = _zlib.MAX_WBITS) -> bytes:
     return out
 
 
+# What copy and deepcopy may take apart. Any other object is copied by its own
+# ``__reduce__``, which returns a callable and its arguments for copy to call: host code of
+# the object's choosing, on the object's data (``typing._GenericAlias`` reduces to a lookup
+# in typing's globals by a name the alias holds). These copy by known rules instead.
+_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes, range,
+                    types.FunctionType, types.BuiltinFunctionType, decimal.Decimal,
+                    datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+                    datetime.timezone, uuid.UUID})
+_CONTAINERS = frozenset({tuple, list, dict, set, frozenset, bytearray, collections.deque,
+                         collections.OrderedDict, collections.defaultdict,
+                         collections.Counter})
+# Bases a handler's class may have without bringing a reduce of its own.
+_PLAIN_BASES = frozenset({object, BaseException, Exception}) | _CONTAINERS | _ATOMS
+
+
+def _refuse_copy(function: str, value: Any) -> SandboxViolation:
+    cls = type(value)
+    return SandboxViolation(
+        f"not allowed in a function: {function} copies plain data and objects of the "
+        f"function's own classes, not a {cls.__module__}.{cls.__qualname__}; build the "
+        "copy from its values")
+
+
+def _copies_plainly(value: Any) -> bool:
+    """``value`` is copied by a rule copy knows, not by a ``__reduce__`` of its own."""
+    cls = type(value)
+    if cls in _ATOMS or cls in _CONTAINERS or isinstance(value, type):
+        return True
+    return is_handler_class(cls) and all(
+        is_handler_class(base) or base in _PLAIN_BASES for base in cls.__mro__)
+
+
+def _parts(value: Any) -> Iterator[Any]:
+    """What deepcopy copies along with ``value``."""
+    if isinstance(value, dict):
+        yield from value.keys()
+        yield from value.values()
+        if isinstance(value, collections.defaultdict):
+            yield value.default_factory
+    elif isinstance(value, tuple | list | set | frozenset | collections.deque):
+        yield from value
+    if is_handler_class(type(value)):
+        yield from getattr(value, "__dict__", {}).values()
+        if isinstance(value, BaseException):
+            yield from value.args
+
+
+def _check_deep(value: Any) -> None:
+    seen: set[int] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, type):
+            continue
+        seen.add(id(item))
+        if not _copies_plainly(item):
+            raise _refuse_copy("copy.deepcopy", item)
+        pending.extend(_parts(item))
+
+
+def _shallow_copy(value: Any) -> Any:
+    """``copy.copy`` of plain data or a handler's object (only the top level is copied)."""
+    if not _copies_plainly(value):
+        raise _refuse_copy("copy.copy", value)
+    return _copy.copy(value)
+
+
 def _deepcopy(value: Any) -> Any:
-    """``copy.deepcopy`` without ``memo``: the memo a caller passes gets the originals of
-    everything copied, so ``deepcopy(jwt.encode, memo)`` would hand out PyJWT's global
-    algorithm registry and ``deepcopy(random.random, memo)`` the shared generator."""
+    """``copy.deepcopy`` of plain data and handlers' objects, without ``memo``: the memo a
+    caller passes gets the originals of everything copied, so ``deepcopy(jwt.encode, memo)``
+    would hand out PyJWT's global algorithm registry."""
+    _check_deep(value)
     return _copy.deepcopy(value)
 
 
@@ -239,7 +312,7 @@ _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
                                        "median", "median_low", "median_high", "median_grouped",
                                        "mode", "multimode", "pstdev", "pvariance", "stdev",
                                        "variance", "quantiles", "StatisticsError")),
-    "copy": lambda: {"copy": _copy.copy, "deepcopy": _deepcopy},
+    "copy": lambda: {"copy": _shallow_copy, "deepcopy": _deepcopy},
     "typing": _pick("typing", ("Any", "Optional", "Union", "List", "Dict", "Tuple", "Set",
                                "FrozenSet", "Callable", "Iterable", "Iterator", "Mapping",
                                "MutableMapping", "Sequence", "Literal", "TypedDict",
@@ -262,6 +335,7 @@ class ModuleRegistry:
     def __init__(self, loaders: Mapping[str, Callable[[], Mapping[str, Any]]]) -> None:
         self._loaders = dict(loaders)
         self._proxies: dict[str, ModuleProxy] = {}
+        self._classes: frozenset[type] | None = None
 
     def names(self) -> list[str]:
         return sorted(self._loaders)
@@ -277,6 +351,7 @@ class ModuleRegistry:
         self._loaders[name] = members if callable(members) else (lambda: members)
         self._proxies = {k: v for k, v in self._proxies.items()
                          if k != name and not name.startswith(k + ".")}
+        self._classes = None
 
     def proxy(self, name: str) -> ModuleProxy:
         """The proxy for an exposed module or for a package above one (``urllib``)."""
@@ -299,6 +374,23 @@ class ModuleRegistry:
                 + ", ".join(self.names())
             )
         return ModuleProxy(name, members)
+
+    def classes(self) -> frozenset[type]:
+        """The classes a handler can name through the exposed modules: the classes among
+        their members and the classes of their plain values (``Segment``, ``re.I``).
+
+        Loads every exposed module the first time it is asked.
+        """
+        if self._classes is None:
+            found: set[type] = set()
+            for name in self._loaders:
+                for value in object.__getattribute__(self.proxy(name), "_members").values():
+                    if isinstance(value, type):
+                        found.add(value)
+                    elif not callable(value) and not isinstance(value, ModuleProxy):
+                        found.add(type(value))
+            self._classes = frozenset(found)
+        return self._classes
 
     def is_exposed(self, name: str) -> bool:
         return any(sub == name or sub.startswith(name + ".") for sub in self._loaders)

@@ -6,8 +6,14 @@ the parent to hand it the next job, yet a long-running job never has another que
 it for long. A job
 that waits on ``fetch`` frees its worker meanwhile, so IO-bound handlers scale with
 concurrency. Every job has a hard deadline (the time limit
-plus a grace period): a worker still busy then is killed and replaced, and its other jobs,
-which did nothing wrong, run again on another worker.
+plus a grace period): a worker still busy then is killed and replaced. That kill, not the
+worker's own interruption, is what guarantees the limit.
+
+A job never runs twice behind its caller's back (it may have charged a card): the other
+jobs of a worker that dies, killed at a neighbour's deadline or crashed while several jobs
+were on it, end as Retry, which the runner stores and runs again as a counted attempt. Only
+the job that ran past its time fails for it (Timeout), and a crash with one job on the
+worker is that job's (BadRequest).
 """
 
 from __future__ import annotations
@@ -25,16 +31,16 @@ from typing import IO, Any, TypeVar
 import attrs
 
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheAnswerer, CacheRequest
 from segfn.sandbox import protocol
 from segfn.sandbox.confine import bwrap, inside
 from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
 from segfn.sandbox.confine.plan import Plan, decide
-from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.invocation import Job, Result, cut
 
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
 T = TypeVar("T")
 
-_MAX_ATTEMPTS = 2
 _MAX_START_FAILURES = 3
 # A worker takes another job only while those it runs are younger than this.
 _PIPELINE_DEPTH = 4
@@ -67,12 +73,17 @@ async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[
     return [{"error": "fetch is not available here"} for _ in requests]
 
 
+async def _no_cache(request: CacheRequest) -> CacheAnswer:
+    """A job run without a store: every get misses, nothing is kept."""
+    return CacheAnswer()
+
+
 @attrs.define(eq=False)
 class _Call:
     job: Job
     fetcher: Fetcher
+    cache: CacheAnswerer
     future: asyncio.Future[Result]
-    attempts: int = 0
     overdue: bool = False
     timer: asyncio.TimerHandle | None = None
     sent_at: float = 0.0
@@ -87,7 +98,10 @@ class _Worker:
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
+    # Jobs with a cache request unanswered: one at a time each, as a worker asks them.
+    caching: set[int] = attrs.field(factory=set)
     retiring: bool = False
+    killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
 
@@ -172,11 +186,14 @@ class WorkerPool:
         """The ready workers."""
         return [w.info for w in self._workers if w.info is not None]
 
-    async def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls."""
+    async def invoke(self, job: Job, fetcher: Fetcher | None = None,
+                     cache: CacheAnswerer | None = None) -> Result:
+        """Run ``job`` in a worker; ``fetcher`` performs the handler's fetch calls and
+        ``cache`` answers its cache calls from the store of the source it runs for."""
         if self._closing:
             raise RuntimeError("the worker pool is closed")
-        call = _Call(job, fetcher or _no_fetch, asyncio.get_running_loop().create_future())
+        call = _Call(job, fetcher or _no_fetch, cache or _no_cache,
+                     asyncio.get_running_loop().create_future())
         self._queue.append(call)
         self._dispatch()
         return await call.future
@@ -218,8 +235,11 @@ class WorkerPool:
     def _started(self, worker: _Worker, message: dict[str, Any]) -> None:
         if self.plan is not None and self.plan.bwrap is not None:
             worker.pid = bwrap.worker_pid(worker.pid) or worker.pid
-        worker.info = WorkerInfo(worker.pid, int(message["uid"]),
-                                 tuple(message["confinements"]))
+        confinements = protocol.field(message, "confinements", list)
+        if not all(type(name) is str and len(name) <= 64 for name in confinements):
+            raise protocol.ProtocolError("ready frame: confinements are not short strings")
+        worker.info = WorkerInfo(worker.pid, protocol.field(message, "uid", int),
+                                 tuple(confinements))
         worker.ready.set()
 
     def _pick(self) -> _Worker | None:
@@ -252,15 +272,17 @@ class WorkerPool:
 
     def _overdue(self, worker: _Worker, number: int) -> None:
         call = worker.calls.get(number)
-        if call is not None and worker.process.returncode is None:
+        # Once killed, its other jobs are neighbours of this one, however old they are.
+        if call is not None and not worker.killed and worker.process.returncode is None:
             call.overdue = True
-            self._kill(worker)
+            self._kill(worker, "killed at another invocation's time limit")
 
     def _kill(self, worker: _Worker, fault: str | None = None) -> None:
         """Kill ``worker``; nothing more is sent to it while it dies."""
         worker.retiring = True
         worker.fault = worker.fault or fault
         if worker.process.returncode is None:
+            worker.killed = True
             worker.process.kill()
 
     async def _read(self, worker: _Worker) -> None:
@@ -273,34 +295,60 @@ class WorkerPool:
                 self._handle(worker, message)
             except Exception as exc:  # noqa: BLE001 - a worker that breaks the protocol dies
                 # It may still be alive and waiting: without the kill, wait() never returns.
-                self._kill(worker, f"protocol error: {exc}")
+                self._kill(worker, cut(f"protocol error: {exc}", 200))
                 break
         await worker.process.wait()
         self._lost(worker)
 
     def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
+        """Act on one frame from ``worker``; a frame of the wrong shape raises
+        (``ProtocolError``, ``TypeError``, ``ValueError``, ``KeyError``), and ``_read``
+        kills the worker for it."""
         op = message.get("op")
-        if op == "ready":
-            self._started(worker, message)
-        elif op == "result":
-            call = worker.calls.pop(message["id"], None)
-            worker.fetching.discard(message["id"])
-            if call is not None:
-                self._finish(call, Result.from_dict(message["result"]))
-            if message.get("retire"):
-                worker.retiring = True
-            if worker.retiring and not worker.calls:
+        if op == "result":
+            self._on_result(worker, message)
+        elif op == "fetch":
+            self._on_fetch(worker, message)
+        elif op == "exhausted":
+            # It freed its reserve to keep reading: it takes nothing more, and is replaced
+            # once the jobs it runs are done.
+            worker.retiring = True
+            if not worker.calls:
                 self._kill(worker)
-        elif op == "fetch" and message["id"] in worker.calls:
-            worker.fetching.add(message["id"])
-            self._background(self._fetch(worker, message))
+        elif op == "cache":
+            self._on_cache(worker, message)
+        elif op == "ready" and not worker.ready.is_set():
+            self._started(worker, message)
+        else:
+            raise protocol.ProtocolError("a frame of no known kind")
         self._dispatch()
 
-    async def _fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
-        number = message["id"]
-        requests = message["requests"]
+    def _on_result(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        retire = protocol.field(message, "retire", bool)
+        result = Result.from_dict(message["result"])
+        call = worker.calls.pop(number)
+        worker.fetching.discard(number)
+        self._finish(call, result)
+        if retire:
+            worker.retiring = True
+        if worker.retiring and not worker.calls:
+            self._kill(worker)
+
+    def _on_fetch(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        if number in worker.fetching:
+            raise protocol.ProtocolError("a second fetch before the first was answered")
+        requests = protocol.field(message, "requests", list)
+        protocol.check_fetch_requests(requests)
+        budget = protocol.field(message, "budget", int, float)
+        worker.fetching.add(number)
+        self._background(self._fetch(worker, number, requests, budget))
+
+    async def _fetch(self, worker: _Worker, number: int, requests: list[dict[str, Any]],
+                     budget: float) -> None:
         try:
-            answers = await worker.calls[number].fetcher(requests, float(message["budget"]))
+            answers = await worker.calls[number].fetcher(requests, float(budget))
         except Exception as exc:  # noqa: BLE001 - a fetcher's failure is the handler's answer
             answers = [{"error": f"fetch failed: {exc}"} for _ in requests]
         worker.fetching.discard(number)
@@ -311,6 +359,25 @@ class WorkerPool:
         except protocol.FrameTooLarge as exc:
             worker.send({"op": "fetched", "id": number,
                          "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})
+
+    def _on_cache(self, worker: _Worker, message: dict[str, Any]) -> None:
+        number = _job_id(worker, message)
+        request = CacheRequest.from_dict(protocol.field(message, "request", dict))
+        if number in worker.caching:
+            # An honest worker waits for each answer; the read loop kills this one.
+            raise protocol.ProtocolError("a second cache request before the first was answered")
+        worker.caching.add(number)
+        self._background(self._answer_cache(worker, number, request))
+
+    async def _answer_cache(self, worker: _Worker, number: int, request: CacheRequest) -> None:
+        try:
+            answer = await worker.calls[number].cache(request)
+        except Exception as exc:  # noqa: BLE001 - a store's failure is the handler's answer
+            answer = CacheAnswer(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            worker.caching.discard(number)
+        if number in worker.calls and worker.process.returncode is None:
+            worker.send({"op": "cached", "id": number, "answer": answer.to_dict()})
 
     def _finish(self, call: _Call, result: Result) -> None:
         if call.timer is not None:
@@ -329,20 +396,24 @@ class WorkerPool:
             worker.ready.set()  # wakes start(), which reports the failure
             if self._start_failures >= _MAX_START_FAILURES:
                 self._fail_queue(f"sandbox workers cannot start: {reason}")
-        cpu_bound = [n for n in worker.calls if n not in worker.fetching]
-        for number, call in worker.calls.items():
-            if call.overdue:
+        several = len(worker.calls) > 1
+        for call in worker.calls.values():
+            if call.timer is not None:
+                call.timer.cancel()
+            if call.future.done():
+                continue
+            if self._closing:
+                call.future.set_exception(RuntimeError("the worker pool is closed"))
+            elif call.overdue:
                 self._finish(call, Result.failed(errors.TIMEOUT,
                                                  "the function ran past its time limit"))
-            elif (cpu_bound == [number] or call.attempts + 1 >= _MAX_ATTEMPTS
-                  or self._closing):
+            elif several:
+                self._finish(call, Result.failed(
+                    errors.RETRY, f"the worker running this invocation and others was lost "
+                    f"({reason}); it is to run again"))
+            else:
                 self._finish(call, Result.failed(errors.BAD_REQUEST,
                                                  f"worker crashed: {reason}"))
-            else:
-                if call.timer is not None:
-                    call.timer.cancel()
-                call.attempts += 1
-                self._queue.appendleft(call)
         worker.calls.clear()
         if not self._closing:
             self._background(self._replace())
@@ -357,6 +428,14 @@ class WorkerPool:
     def _fail_queue(self, message: str) -> None:
         while self._queue:
             self._finish(self._queue.popleft(), Result.failed(errors.BAD_REQUEST, message))
+
+
+def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
+    """The frame's job id, which must be one of the jobs ``worker`` is running."""
+    number = protocol.field(message, "id", int)
+    if number not in worker.calls:
+        raise protocol.ProtocolError(f"{message['op']} frame for a job the worker does not have")
+    return number
 
 
 def _can_take(worker: _Worker, now: float) -> bool:
@@ -397,8 +476,9 @@ class BlockingPool:
         """Run ``coro`` on the pool's event loop, where its fetchers run, and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def invoke(self, job: Job, fetcher: Fetcher | None = None) -> Result:
-        return self.run(self.pool.invoke(job, fetcher))
+    def invoke(self, job: Job, fetcher: Fetcher | None = None,
+               cache: CacheAnswerer | None = None) -> Result:
+        return self.run(self.pool.invoke(job, fetcher, cache))
 
     def close(self) -> None:
         self.run(self.pool.close())

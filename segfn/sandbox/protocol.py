@@ -1,58 +1,130 @@
 """Frames between a worker and its parent: a 4-byte big-endian length, then JSON.
 
 JSON rather than pickle, so that even a worker whose sandbox was broken cannot make the
-parent run code by what it sends.
+parent run code by what it sends. The parent trusts nothing else about a worker's frames
+either: it reads them with a much smaller size limit, refuses what is not strict UTF-8 JSON
+(``NaN`` and ``Infinity`` included), and every string it decodes is valid Unicode, lone
+surrogates replaced, so nothing downstream (the store, a terminal) meets one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import struct
-from typing import IO, Any
+from typing import Any
 
+# What the parent sends a worker: a job (its request body is at most 512 KiB) or the
+# answers to a fetch (each response up to 10 MiB).
 MAX_FRAME = 64 * 1024 * 1024
+# What one invocation may send back: its messages, objects, logs and error text, measured
+# as its result frame (compact UTF-8 JSON). Room for two Tracking API batches of 500 KB,
+# enough for a 512 KiB webhook fanned out into completed messages, and logs (64 KiB) besides.
+MAX_OUTPUT_BYTES = 1024 * 1024
+# No frame from a worker is larger: a result frame is the invocation's output, and a fetch
+# frame (a request body going out) is held to the same size.
+MAX_WORKER_FRAME = MAX_OUTPUT_BYTES
 # Jobs one worker runs at once (all but one waiting on fetch). Each has a thread whose stack
 # counts against the worker's address-space limit, so the parent never sends more.
 MAX_JOBS_PER_WORKER = 32
 _HEADER = struct.Struct(">I")
+HEADER_SIZE = _HEADER.size
+# The UTF-8 form (with surrogatepass) of a lone surrogate; valid UTF-8 never has one.
+_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+_REPLACEMENT = "\ufffd".encode()
 
 
 class FrameTooLarge(ValueError):
-    """A message over ``MAX_FRAME`` bytes: the reader on the other side would refuse it."""
+    """A message over the size limit: the reader on the other side would refuse it."""
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    data = json.dumps(message, separators=(",", ":")).encode("utf-8")
-    if len(data) > MAX_FRAME:
-        raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {MAX_FRAME}")
+class ProtocolError(ValueError):
+    """A frame the reader refuses: over the limit, not JSON, or not of the right shape."""
+
+
+def _valid_utf8(text: str) -> bytes:
+    """``text`` as UTF-8, each lone surrogate replaced by U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE_BYTES.sub(_REPLACEMENT, text.encode("utf-8", "surrogatepass"))
+
+
+def encode(message: dict[str, Any], limit: int = MAX_FRAME) -> bytes:
+    # Not ASCII-escaped: then a \ud8xx escape never comes from an honest encoder, and the
+    # decoder takes its slow path only for frames that carry one.
+    data = _valid_utf8(json.dumps(message, separators=(",", ":"), ensure_ascii=False,
+                                  allow_nan=False))
+    if len(data) > limit:
+        raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {limit}")
     return _HEADER.pack(len(data)) + data
 
 
-def _decode(data: bytes) -> dict[str, Any]:
-    message = json.loads(data)
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """The message of one frame's bytes; ``ProtocolError`` for anything but a JSON object."""
+    try:
+        message = json.loads(data.decode("utf-8"), parse_constant=_not_json,
+                             parse_float=_finite)
+        if b"\\ud" in data or b"\\uD" in data:
+            # Escapes of surrogates: the JSON decoder keeps a lone one as is.
+            message = json.loads(_valid_utf8(json.dumps(message, ensure_ascii=False)))
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"frame is not JSON: {exc}") from None
     if not isinstance(message, dict):
-        raise ValueError("frame is not a JSON object")
+        raise ProtocolError("frame is not a JSON object")
     return message
 
 
-def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
-    """The next frame from a blocking stream; None at end of stream."""
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
+def frame_size(header: bytes, limit: int = MAX_FRAME) -> int:
+    """The size a frame's header announces; ``ProtocolError`` if over ``limit``."""
     (size,) = _HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ValueError(f"frame of {size} bytes is over the limit")
-    return _decode(stream.read(size))
+    if size > limit:
+        raise ProtocolError(f"frame of {size} bytes is over the limit of {limit}")
+    return size
 
 
-async def read_frame_async(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+async def read_frame_async(reader: asyncio.StreamReader,
+                           limit: int = MAX_WORKER_FRAME) -> dict[str, Any] | None:
+    """The next frame from a worker; None at end of stream. The size is checked before
+    the body is read, so a frame over ``limit`` costs nothing to refuse."""
     try:
-        header = await reader.readexactly(_HEADER.size)
-        (size,) = _HEADER.unpack(header)
-        if size > MAX_FRAME:
-            raise ValueError(f"frame of {size} bytes is over the limit")
-        return _decode(await reader.readexactly(size))
+        size = frame_size(await reader.readexactly(HEADER_SIZE), limit)
+        return decode(await reader.readexactly(size))
     except asyncio.IncompleteReadError:
         return None
+
+
+def field(message: dict[str, Any], name: str, *kinds: type) -> Any:
+    """``message[name]``, which must be of one of ``kinds`` exactly (``True`` is no int)."""
+    value = message.get(name)
+    if type(value) not in kinds:
+        raise ProtocolError(f"{message.get('op')} frame: {name} is not "
+                            + " or ".join(k.__name__ for k in kinds))
+    return value
+
+
+def check_fetch_requests(requests: list[Any]) -> None:
+    """The shape ``segfn.fetch`` gives each request, which the parent's fetcher reads."""
+    for request in requests:
+        if (type(request) is not dict or type(request.get("url")) is not str
+                or type(request.get("method")) is not str
+                or type(request.get("body")) is not str
+                or type(request.get("timeout")) not in (int, float, type(None))
+                or type(request.get("headers")) is not list
+                or not all(type(h) is list and len(h) == 2
+                           and all(type(part) is str for part in h)
+                           for h in request["headers"])):
+            raise ProtocolError("fetch frame: a request of the wrong shape")

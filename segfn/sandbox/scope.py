@@ -1,20 +1,24 @@
-"""The state of one running invocation, found through a context variable.
+"""The state of one running invocation, held by the SDK objects given to it.
 
-``Segment``, ``cache``, ``fetch`` and ``console`` are single objects a handler imports or
-finds in its namespace; each call looks up the invocation it belongs to here, so several
-invocations can run at once in one worker process without sharing anything.
+Each invocation's namespace gets its own ``Segment``, ``cache``, ``fetch``, ``console`` and
+``print``, each holding that invocation's ``Scope``: nothing is looked up from the thread or
+context that happens to run a call. Code of a handler can outlive its invocation (a
+generator the garbage collector finalizes later, in whichever invocation's thread triggers
+it); once the invocation has ended its objects refuse to act instead of acting on
+whatever runs now.
 """
 
 from __future__ import annotations
 
-import contextvars
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from segfn.cache import CacheTransport
 
 MAX_LOG_BYTES = 64 * 1024
 LOG_TRUNCATED = " [logs truncated at 64 KiB]"
@@ -24,17 +28,23 @@ FetchTransport = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
 
 @attrs.define
 class Scope:
-    """What one invocation has emitted and logged so far, and where its fetches go."""
+    """What one invocation has emitted and logged so far, and where its fetches and cache
+    calls go."""
 
     invocation_id: str
     deadline: float
     fetch_transport: FetchTransport | None = None
-    cache: Any = None
+    cache_transport: CacheTransport | None = None
     messages: list[dict[str, Any]] = attrs.field(factory=list)
     objects: list[dict[str, Any]] = attrs.field(factory=list)
     logs: list[str] = attrs.field(factory=list)
     log_bytes: int = 0
     sequence: int = 0
+    ended: bool = False
+
+    def end(self) -> None:
+        """From now on, every SDK object bound to this scope refuses to act."""
+        self.ended = True
 
     def next_sequence(self) -> int:
         current = self.sequence
@@ -65,24 +75,18 @@ class Scope:
         return datetime.now(UTC)
 
 
-_current: contextvars.ContextVar[Scope] = contextvars.ContextVar("segfn_scope")
+def live(running: Scope | None) -> Scope:
+    """``running`` if its invocation is still going; otherwise a clear error.
 
-
-def current() -> Scope:
-    """The running invocation's scope; outside one, a clear error."""
-    try:
-        return _current.get()
-    except LookupError:
+    ``None`` is the scope of the objects ``from segfn import ...`` gives outside the
+    sandbox (an editor, a test calling a handler directly).
+    """
+    if running is None:
         raise RuntimeError(
             "no segfn invocation is running: call handlers through segfn invoke, "
             "segfn run or the pytest plugin"
-        ) from None
-
-
-@contextmanager
-def entered(scope: Scope) -> Iterator[Scope]:
-    token = _current.set(scope)
-    try:
-        yield scope
-    finally:
-        _current.reset(token)
+        )
+    if running.ended:
+        raise RuntimeError("this invocation has ended: segfn objects act only within the "
+                           "invocation they were given to")
+    return running

@@ -59,7 +59,7 @@ def header_pairs(headers: Mapping[str, HeaderValue] | Iterable[tuple[str, str]]
     """
     if not isinstance(headers, Mapping):
         return [(str(k), str(v)) for k, v in headers]
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for name, value in headers.items():
         values = [value] if isinstance(value, str | bytes) or not isinstance(
             value, Sequence) else value

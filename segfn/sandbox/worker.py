@@ -6,40 +6,61 @@ ready (``confine.inside``). It compiles each handler once and keeps running unti
 closes. Several jobs may be in flight at
 once: those waiting on ``fetch``, and at most four using the CPU (the parent's dispatch
 rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
-cannot be interrupted (one long C call) is the parent's to kill.
+cannot be interrupted (one long C call, a sleep, a handler that swallows the interruption) is
+the parent's to kill.
+
+Memory: a job that fails with MemoryError is charged with it (BadRequest) when the worker has
+room again once the job's frames are gone: it raised the error itself, or its own allocations
+went with it. Without room, another job holds the memory: the failed job is a neighbour
+(Retry) and the worker retires. The reader keeps a reserve it frees when memory runs out,
+so it can still read the parent's frames; then it tells the parent, which sends no more jobs.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
+import queue
 import resource
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 from segfn import errors
-from segfn.errors import Timeout
+from segfn.cache import CacheAnswer, CacheRequest
+from segfn.errors import FetchError, Timeout
 from segfn.sandbox import protocol, scope
 from segfn.sandbox.confine import inside
 from segfn.sandbox.confine.config import WorkerConfig
-from segfn.sandbox.execute import Executor, sandbox_registry
+from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
 from segfn.sandbox.invocation import Job, Result
 
 _WATCH_INTERVAL = 0.02
 _STACK_SIZE = 8 * 1024 * 1024
+# Freed by the reader when memory runs out, so that it can go on reading frames.
+_RESERVE_BYTES = 16 * 1024 * 1024
+# The room a worker must have, once a job that failed with MemoryError is gone, for that job
+# to be the one at fault. More than the reserve, which the reader may just have freed.
+_ROOM_BYTES = 32 * 1024 * 1024
+# How long a step waits, out of memory, for other jobs to give some back.
+_MEMORY_WAIT = 0.05
+_EXHAUSTED = protocol.encode({"op": "exhausted"})
+T = TypeVar("T")
 
 
 class _Running:
-    __slots__ = ("thread_id", "deadline", "interrupted", "answer", "answered")
+    __slots__ = ("thread_id", "deadline", "interrupted", "asking", "answer", "answered")
 
     def __init__(self, deadline: float) -> None:
         self.thread_id = threading.get_ident()
         self.deadline = deadline
         self.interrupted = False
-        self.answer: list[dict[str, Any]] = []
+        # A fetch or cache request is waiting for the parent's answer.
+        self.asking = False
+        self.answer: Any = None
         self.answered = threading.Event()
 
 
@@ -52,16 +73,82 @@ class Worker:
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._executor = Executor(sandbox_registry(modules))
-        self._threads = ThreadPoolExecutor(max_workers=protocol.MAX_JOBS_PER_WORKER,
-                                           thread_name_prefix="invocation")
+        # Jobs wait here for a thread: an idle one, claimed by ``start``, or a new one.
+        self._jobs: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
+        self._idle = 0
+        self._threads = 0
+        # Jobs queued with no thread claimed for them (one could not be started).
+        self._unclaimed = 0
+        self._reserve: bytes | None = bytes(_RESERVE_BYTES)
 
     def send(self, message: dict[str, Any]) -> None:
+        self.write(protocol.encode(message, protocol.MAX_WORKER_FRAME))
+
+    def write(self, frame: bytes) -> None:
         with self._write_lock:
-            self._output.write(protocol.encode(message))
+            self._output.write(frame)
             self._output.flush()
 
+    def serve(self, source: IO[bytes]) -> None:
+        """Read the parent's frames until its end of the pipe closes."""
+        while True:
+            # Each step on its own: one that ran out of memory is tried again, not skipped.
+            header = self._patiently(source.read, protocol.HEADER_SIZE)
+            if len(header) < protocol.HEADER_SIZE:
+                return
+            size = protocol.frame_size(header)
+            data = self._patiently(source.read, size)
+            if len(data) < size:
+                return
+            message = self._patiently(protocol.decode, data)
+            if message["op"] == "invoke":
+                job = self._patiently(Job.from_dict, message["job"])
+                self._patiently(self.start, message["id"], job)
+            elif message["op"] == "fetched":
+                self.answer(message["id"], message["answers"])
+            elif message["op"] == "cached":
+                self.answer(message["id"], message["answer"])
+
+    def _patiently(self, step: Callable[..., T], *args: Any) -> T:
+        """``step(*args)``; out of memory, free the reserve (telling the parent) and try
+        again until other jobs give memory back. A wait that never ends, the parent's
+        deadline kill ends."""
+        while True:
+            try:
+                return step(*args)
+            except MemoryError:
+                if self._reserve is not None:
+                    self._reserve = None
+                    self._patiently(self.write, _EXHAUSTED)
+                time.sleep(_MEMORY_WAIT)
+
     def start(self, number: int, job: Job) -> None:
-        self._threads.submit(self._run, number, job)
+        """Queue a job for a thread. Either it is queued or this raises, so ``_patiently``
+        never queues one twice; a thread that cannot be started leaves the job to the next
+        thread that is done with its own."""
+        self._jobs.put((number, job))
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                return
+            self._threads += 1
+        try:
+            threading.Thread(target=self._serve_jobs, daemon=True, name="invocation").start()
+        except (RuntimeError, MemoryError):
+            with self._lock:
+                self._threads -= 1
+                self._unclaimed += 1
+
+    def _serve_jobs(self) -> None:
+        # Started for a job that is queued already: the first one is this thread's.
+        while True:
+            number, job = self._jobs.get()
+            self._run(number, job)
+            with self._lock:
+                if self._unclaimed:
+                    self._unclaimed -= 1
+                else:
+                    self._idle += 1
 
     def _run(self, number: int, job: Job) -> None:
         try:
@@ -69,17 +156,28 @@ class Worker:
         except Timeout:
             # The interruption landed after the handler had finished.
             result = Result.failed(errors.TIMEOUT, "the function ran past its time limit")
-        retire = result.error is not None and result.error.message == "memory limit exceeded"
-        try:
-            self.send({"op": "result", "id": number, "result": result.to_dict(),
-                       "retire": retire})
-        except protocol.FrameTooLarge:
-            # The parent would refuse the frame; tell it why instead.
-            failed = Result.failed(errors.BAD_REQUEST, "the function's output is too large "
-                                   f"(over {protocol.MAX_FRAME} bytes)", result.logs,
-                                   result.duration_ms)
-            self.send({"op": "result", "id": number, "result": failed.to_dict(),
-                       "retire": retire})
+        except MemoryError:
+            result = Result.failed(errors.BAD_REQUEST, MEMORY_EXCEEDED)
+        retire = False
+        if result.error is not None and result.error.message == MEMORY_EXCEEDED:
+            result, retire = self._blame(result)
+        self._patiently(self._answer, number, result, retire)
+
+    def _answer(self, number: int, result: Result, retire: bool) -> None:
+        self.write(_result_frame(number, result, retire))
+
+    def _blame(self, result: Result) -> tuple[Result, bool]:
+        """A MemoryError's result, and whether the worker retires (see the module's
+        docstring). The job has left ``_running`` by now."""
+        gc.collect()
+        if _has_room():
+            return result, False
+        with self._lock:
+            neighbours = bool(self._running)
+        if not neighbours:
+            return result, True
+        return Result.failed(errors.RETRY, "the worker ran out of memory another invocation "
+                             "holds; it is to run again", result.logs, result.duration_ms), True
 
     def _execute(self, number: int, job: Job) -> Result:
         running = _Running(time.monotonic() + self._timeout)
@@ -87,7 +185,8 @@ class Worker:
             self._running[number] = running
         invocation = scope.Scope(
             job.invocation_id, running.deadline,
-            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget))
+            fetch_transport=lambda requests, budget: self._fetch(number, requests, budget),
+            cache_transport=lambda request: self._cache(number, request))
         try:
             result = self._executor.run(job, invocation)
         finally:
@@ -104,35 +203,86 @@ class Worker:
 
     def _fetch(self, number: int, requests: list[dict[str, Any]],
                budget: float) -> list[dict[str, Any]]:
-        running = self._running[number]
-        running.answered.clear()
-        self.send({"op": "fetch", "id": number, "requests": requests, "budget": budget})
-        answered = running.answered.wait(budget + 1)
-        if running.interrupted:
-            raise Timeout()
+        message = {"op": "fetch", "id": number, "requests": requests, "budget": budget}
+        try:
+            answered, answers = self._ask(number, message, budget)
+        except protocol.FrameTooLarge as exc:
+            raise FetchError(f"fetch request too large: {exc}") from None
         if not answered:
             return [{"error": "fetch timed out: no time left in this invocation"}] * len(requests)
-        return running.answer
+        return answers
 
-    def answer_fetch(self, number: int, answers: list[dict[str, Any]]) -> None:
+    def _cache(self, number: int, request: CacheRequest) -> CacheAnswer:
+        running = self._running[number]
+        message = {"op": "cache", "id": number, "request": request.to_dict()}
+        answered, answer = self._ask(number, message, running.deadline - time.monotonic())
+        if not answered:
+            return CacheAnswer(error="no answer: no time left in this invocation")
+        return CacheAnswer.from_dict(answer)
+
+    def _ask(self, number: int, message: dict[str, Any], budget: float) -> tuple[bool, Any]:
+        """Send ``message`` to the parent and wait up to ``budget`` (and a second) for its
+        answer: whether it came, and what it was."""
+        running = self._running[number]
+        if running.asking:
+            # Only a finalizer run while this job waits can ask again: the one answer slot
+            # would get the wrong answer, and the parent refuses a second cache request.
+            raise RuntimeError("a fetch or cache call cannot start while another waits")
+        running.asking = True
+        try:
+            running.answered.clear()
+            self.send(message)
+            answered = running.answered.wait(max(budget, 0.0) + 1)
+        finally:
+            running.asking = False
+        if running.interrupted:
+            raise Timeout()
+        return answered, running.answer
+
+    def answer(self, number: int, answer: Any) -> None:
+        """The parent's answer to job ``number``'s fetch or cache request."""
         with self._lock:
             running = self._running.get(number)
         if running is not None:
-            running.answer = answers
+            running.answer = answer
             running.answered.set()
 
     def watch(self) -> None:
         """Interrupt every job past its deadline, again each round until it stops."""
         while True:
             time.sleep(_WATCH_INTERVAL)
-            now = time.monotonic()
-            with self._lock:
-                for running in self._running.values():
-                    if now > running.deadline:
-                        running.interrupted = True
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(running.thread_id), ctypes.py_object(Timeout))
-                        running.answered.set()
+            self._patiently(self._interrupt_overdue)
+
+    def _interrupt_overdue(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for running in self._running.values():
+                if now > running.deadline:
+                    running.interrupted = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(running.thread_id), ctypes.py_object(Timeout))
+                    running.answered.set()
+
+
+def _has_room() -> bool:
+    try:
+        bytes(_ROOM_BYTES)
+    except MemoryError:
+        return False
+    return True
+
+
+def _result_frame(number: int, result: Result, retire: bool) -> bytes:
+    """The frame that answers job ``number``; an output the parent would refuse (over
+    ``MAX_OUTPUT_BYTES``) becomes a failure that says so, keeping the logs."""
+    try:
+        return protocol.encode({"op": "result", "id": number, "result": result.to_dict(),
+                                "retire": retire}, protocol.MAX_WORKER_FRAME)
+    except protocol.FrameTooLarge as exc:
+        failed = Result.failed(errors.BAD_REQUEST, f"the function's output is too large: {exc}",
+                               result.logs, result.duration_ms)
+        return protocol.encode({"op": "result", "id": number, "result": failed.to_dict(),
+                                "retire": retire}, protocol.MAX_WORKER_FRAME)
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -166,14 +316,7 @@ def main() -> None:
     inside.filter_system_calls(config.seccomp)
     worker.send({"op": "ready", "pid": os.getpid(), "uid": os.getuid(),
                  "confinements": inside.active()})
-    while True:
-        message = protocol.read_frame(source)
-        if message is None:
-            break
-        if message["op"] == "invoke":
-            worker.start(message["id"], Job.from_dict(message["job"]))
-        elif message["op"] == "fetched":
-            worker.answer_fetch(message["id"], message["answers"])
+    worker.serve(source)
     os._exit(0)
 
 

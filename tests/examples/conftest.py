@@ -1,21 +1,16 @@
-"""Shared by the example tests: the recorded deliveries, and ``segfn invoke`` run for real.
+"""Shared by the example tests: the recorded deliveries.
 
 A test module names its provider with ``SOURCE = "github"``; any test taking a ``payload``
-argument then runs once per delivery in ``payloads/<SOURCE>/``.
+argument then runs once per delivery in ``payloads/<SOURCE>/``, all of them in the pytest
+plugin's one worker pool (test_cli.py checks that ``segfn invoke`` agrees with it).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from segfn.sandbox.invocation import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 # The deliveries are vendored as payloads/ in the checkout, or shared beside it.
@@ -35,28 +30,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def payloads(request: pytest.FixtureRequest) -> Path:
     """The directory of the test module's recorded deliveries."""
     return PAYLOADS / request.module.SOURCE
-
-
-def invoke_cli(handler: Path, payload: Path) -> dict[str, Any]:
-    """What ``segfn invoke HANDLER --payload FILE --json`` prints, after checking it exits 0."""
-    command = [sys.executable, "-c", "from segfn.cli import main; main()", "invoke",
-               str(handler), "--payload", str(payload), "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)
-
-
-@pytest.fixture
-def same_from_cli() -> Callable[[Path, Path, Result], None]:
-    """Check that ``segfn invoke HANDLER --payload FILE --json`` exits 0 and emits what the
-    plugin's ``result`` holds."""
-
-    def check(handler: Path, payload: Path, result: Result) -> None:
-        printed = invoke_cli(handler, payload)
-        assert stable(printed["messages"]) == stable(result.messages)
-        assert printed["objects"] == list(result.objects)
-
-    return check
 
 
 def stable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

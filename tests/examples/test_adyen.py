@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from segfn import anonymous_id
-from tests.examples.conftest import invoke_cli
 
 SOURCE = "adyen"  # conftest.py: the payloads fixture is payloads/adyen/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "adyen.py"
@@ -173,6 +172,7 @@ def test_delivery_without_items_is_rejected(load_handler):
     ("orderOpened.json", ["Order Opened"]),
     ("refundWithData.json", ["Order Refunded"]),
 ])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"]] == events
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages] == events

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import invoke_cli
-
 SOURCE = "close-io"  # conftest.py: the payloads fixture is payloads/close-io/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "close_io.py"
 SIGNATURE_KEY = "6a1b9c0d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f"
@@ -252,7 +250,8 @@ def test_event_without_user_is_rejected(load_handler, payloads):
     ("lead_updated.json", ["Lead Updated"]),
     ("opportunity_created.json", ["Opportunity Created"]),
 ])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
-    assert len(output["objects"]) == 1
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages if m["type"] == "track"] == events
+    assert len(result.objects) == 1

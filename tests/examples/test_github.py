@@ -89,10 +89,9 @@ def test_ping_is_acknowledged_without_events(load_handler, payloads):
     assert list(result.logs) == ["ping from hook 119977719: Avoid administrative distraction."]
 
 
-def test_every_payload_runs_from_the_cli(load_handler, payload, same_from_cli):
+def test_every_payload_runs(load_handler, payload):
     result = load_handler(HANDLER).post_payload(payload)
     assert result.ok, result.error
-    same_from_cli(HANDLER, payload, result)
 
 
 def signed(body, secret):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from segfn import anonymous_id
-from tests.examples.conftest import invoke_cli
 
 SOURCE = "intercom"  # conftest.py: the payloads fixture is payloads/intercom/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "intercom.py"
@@ -125,7 +124,8 @@ def test_customer_without_id_or_email_is_rejected(load_handler, payloads):
 
 
 @pytest.mark.parametrize("name, events", [(REPLIED, ["Conversation Replied"])])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
-    assert [o["collection"] for o in output["objects"]] == ["conversations"]
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages if m["type"] == "track"] == events
+    assert [o["collection"] for o in result.objects] == ["conversations"]

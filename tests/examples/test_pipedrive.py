@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import invoke_cli
-
 SOURCE = "pipedrive"  # conftest.py: the payloads fixture is payloads/pipedrive/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "pipedrive.py"
 DEAL = {
@@ -188,7 +186,8 @@ def test_delivery_without_meta_object_is_rejected(load_handler, payloads):
     ("personAdded.json", []),
     ("personUpdated.json", []),
 ])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
-    assert len(output["objects"]) == 1
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages if m["type"] == "track"] == events
+    assert len(result.objects) == 1

@@ -58,10 +58,9 @@ def test_guest_checkout_is_anonymous(load_handler):
     assert result.tracks[0]["event"] == "Order Completed"
 
 
-def test_every_payload_runs_from_the_cli(load_handler, payload, same_from_cli):
+def test_every_payload_runs(load_handler, payload):
     result = load_handler(HANDLER).post_payload(payload)
     assert result.ok, result.error
-    same_from_cli(HANDLER, payload, result)
 
 
 def shopify_signature(body, secret):

@@ -114,10 +114,9 @@ def test_invoice_paid_in_a_zero_decimal_currency(load_handler):
     }]
 
 
-def test_every_payload_runs_from_the_cli(load_handler, payload, same_from_cli):
+def test_every_payload_runs(load_handler, payload):
     result = load_handler(HANDLER).post_payload(payload)
     assert result.ok, result.error
-    same_from_cli(HANDLER, payload, result)
 
 
 def stripe_signature(body, secret, stamp):

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import invoke_cli
-
 SOURCE = "survey-monkey"  # conftest.py: the payloads fixture is payloads/survey-monkey/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "survey_monkey.py"
 SETTINGS = {"clientId": "client-123", "clientSecret": "s3cret"}
@@ -106,7 +104,8 @@ def test_delivery_without_survey_is_rejected(load_handler, payloads):
     ("responseCompleted-old-format.json", ["Survey Response Submitted"]),
     ("responseCompleted.json", ["Survey Response Submitted"]),
 ])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"]] == events
-    assert [o["collection"] for o in output["objects"]] == ["survey_responses"]
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages] == events
+    assert [o["collection"] for o in result.objects] == ["survey_responses"]

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from segfn import anonymous_id
-from tests.examples.conftest import invoke_cli
 
 SOURCE = "talkable"  # conftest.py: the payloads fixture is payloads/talkable/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "talkable.py"
@@ -141,6 +140,7 @@ def test_signup_without_email_is_rejected(load_handler, payloads):
     ("referral_web_hook.json", ["Referral Approved"]),
     ("reward_web_hook.json", ["Reward Earned"]),
 ])
-def test_cli_invoke(payloads, name, events):
-    output = invoke_cli(HANDLER, payloads / name)
-    assert [m["event"] for m in output["messages"] if m["type"] == "track"] == events
+def test_recorded_deliveries(load_handler, payloads, name, events):
+    result = load_handler(HANDLER).post_payload(payloads / name)
+    assert result.ok, result.error
+    assert [m["event"] for m in result.messages if m["type"] == "track"] == events

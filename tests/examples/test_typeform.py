@@ -66,10 +66,9 @@ def test_hidden_user_id_wins_and_no_email_falls_back_to_the_token(load_handler):
     assert [m["anonymousId"] for m in anonymous.messages] == ["t2"]
 
 
-def test_every_payload_runs_from_the_cli(load_handler, payload, same_from_cli):
+def test_every_payload_runs(load_handler, payload):
     result = load_handler(HANDLER).post_payload(payload)
     assert result.ok, result.error
-    same_from_cli(HANDLER, payload, result)
 
 
 def typeform_signature(body, secret):

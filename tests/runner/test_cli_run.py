@@ -112,6 +112,26 @@ def on_request(request, settings):
         assert "own webhooks" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("spelling", [
+    "http://[::ffff:127.0.0.1]:{port}/", "http://0x7f000001:{port}/", "http://0.0.0.0:{port}/",
+    "http://127.0.0.1:{port}/x",
+])
+def test_a_handler_cannot_reach_its_own_webhook_however_the_url_is_spelled(
+        start_runner, spelling: str) -> None:
+    # No loop here: before the fix the inner call answered 200 and so did the outer.
+    source = '''
+def on_request(request, settings):
+    url = request.json().get("url")
+    if url:
+        fetch(url, method="POST", json={})
+'''
+    runner = start_runner(source)
+    response = runner.post({"url": spelling.format(port=runner.port)})
+    assert response.status_code == 400, response.text
+    assert "unable to send data back to their own webhooks" in response.json()["error"][
+        "message"]
+
+
 def test_link_local_is_refused_even_in_development(start_runner) -> None:
     source = '''
 def on_request(request, settings):

@@ -20,6 +20,7 @@ from runner.source import Source
 from runner.store import Store, connect
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Result, new_invocation_id
 from segfn.sandbox.pool import WorkerPool
 from tests.runner.harness import FakeSegment, basic_user, wait_until
@@ -296,8 +297,8 @@ def test_the_runtime_sends_under_each_sources_write_key(tmp_path: Path,
                for name, key in [("src_a", "wk_a"), ("src_b", "wk_b"), ("src_n", None)]}
 
     async def main() -> None:
-        runtime = Runtime(tmp_path, WorkerPool(1), Egress(EgressPolicy()), sources.get,
-                          Destination(fake_segment.url, "wk_default"))
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1), 1), Egress(EgressPolicy()),
+                          sources.get, Destination(fake_segment.url, "wk_default"))
         await runtime.start()
         try:
             for n, name in enumerate(["src_a", "src_b", "src_n", "src_a", "src_b"]):

@@ -13,6 +13,7 @@ from runner.source import Source
 from runner.store import connect
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest
 from segfn.sandbox.pool import WorkerPool
 
@@ -27,7 +28,8 @@ def on_request(request, settings):
 
 def deliver(tmp_path: Path, source: Source, request: HttpRequest):
     async def main():
-        runtime = Runtime(tmp_path, WorkerPool(1), Egress(EgressPolicy()), lambda _: source)
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1), 1), Egress(EgressPolicy()),
+                          lambda _: source)
         await runtime.start()
         try:
             return await runtime.deliver(source, request)

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from runner.service.access import ROLES
 from runner.service.bodies import MAX_API_BODY
+from runner.service.catalog import NAME_LENGTH
 from runner.service.openapi import document
+from runner.service.settings_schema import MAX_DESCRIPTION, MAX_LABEL, MAX_NAME, TYPES
 from tests.service.test_openapi import api_routes, resolve
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -61,15 +64,15 @@ STRINGS = ("", " ", "x", "\x00", "a\x00b", "ünïcödé", "😀", "\u202eevil", 
 NUMBERS = (0, 1, 2, 3, -1, 7, 2**31 - 1, 2**31, 2**53 + 1, 2**63, -(2**63), 10**30,
            -(10**30), 10**400, 0.5, -0.0, 1e-300, 1.7e308, -1.7e308, 3.14)
 
-NAMES = ("", "-x", ".x", "a" * 64, "a" * 65, "ünï", "a b", "a/b", "x\x00", "ok.name-1_")
+NAMES = ("", "-x", ".x", "a" * NAME_LENGTH, "a" * (NAME_LENGTH + 1), "ünï", "a b", "a/b",
+         "x\x00", "ok.name-1_")
 BAD_CODE = ("", "def on_request(:", "def on_request(request, settings)\n    pass\n",
             "import os\n", "while True:\n    pass\n", "x = 1\n", "a\x00b", "(" * 300,
             "-" * 5000 + "1", "1+" * 5000 + "1",
             "def on_request(r, s):\n    return __import__('os')\n")
 URLS = ("http://localhost/", "https://example.com/a?b=c#d", "http://[::1", "ftp://x/",
         "", "/relative", "http://localhost:99999/", "http://ünï.example/", "x" * 3000)
-ROLES = ("workspace_owner", "functions_admin", "functions_read", "source_admin", "admin",
-         "", None, 3)
+GRANTED = (*ROLES, "admin", "", None, 3)
 # Path parameters as they go on the request line, already percent-encoded.
 RAW_PARAMS = ("..", ".", "%2e%2e", "%2E", "%00", "%ff", "%ff%fe", "%", "%zz", "%2",
               "a%2Fb", "%2F", "%ED%A0%80", "%F0%9F%92%A9", "%C2%B2", "~", "x" * 4000,
@@ -327,14 +330,14 @@ class Generator:
         rng = self.rng
         if rng.random() < 0.1:
             return self.value()
-        spec = {"label": rng.choice(["Repo", "API Key", "2nd key", "Clé", "!!!", "x" * 101,
-                                     *STRINGS[:12]]),
-                "type": rng.choice(["string", "text", "boolean", "number", "array",
-                                    "text_map", "int", None, ["string"]]),
-                "name": rng.choice(["repo", "apiKey", "Bad Name", "_x", None, 1, "a" * 129]),
+        spec = {"label": rng.choice(["Repo", "API Key", "2nd key", "Clé", "!!!",
+                                     "x" * (MAX_LABEL + 1), *STRINGS[:12]]),
+                "type": rng.choice([*TYPES, "int", None, ["string"]]),
+                "name": rng.choice(["repo", "apiKey", "Bad Name", "_x", None, 1,
+                                    "a" * (MAX_NAME + 1)]),
                 "required": rng.choice([True, False, None, "yes"]),
                 "encrypted": rng.choice([True, False, None, 1]),
-                "description": rng.choice(["", "d", None, "x" * 2001, 5]),
+                "description": rng.choice(["", "d", None, "x" * (MAX_DESCRIPTION + 1), 5]),
                 "extra": 1}
         return {k: v for k, v in spec.items() if rng.random() < 0.6 or k == "label"}
 
@@ -365,7 +368,7 @@ class Generator:
         rng, refs = self.rng, self.world.refs
         if rng.random() < 0.1:
             return self.value()
-        grant = {"role": rng.choice(ROLES),
+        grant = {"role": rng.choice(GRANTED),
                  "functions": rng.choice([None, [], [rng.choice(refs["function"])],
                                           ["nope"], "all", [3]])}
         if rng.random() < 0.05:

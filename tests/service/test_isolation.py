@@ -295,3 +295,17 @@ def test_create_workspace_offline_then_start(start_serve: Callable[..., Serve],
     # Workspaces exist, so this start made no new "default" and printed no token.
     assert any("source(s)" in line for line in again.output)
     assert not any("Workspace Owner token" in line for line in again.output)
+
+
+def test_two_workspaces_functions_run_in_different_processes(spaces: Workspaces) -> None:
+    for source in (spaces.source, spaces.own_source, spaces.source, spaces.own_source):
+        assert spaces.serve.webhook(source, {"n": 2}).status_code == 200
+    workers = httpx.get(spaces.serve.url + "healthz", timeout=10).json()["workers"]
+    pids: dict[tuple[str, str], set[int]] = {}
+    for worker in workers:
+        pids.setdefault((worker["workspace"], worker["function"]), set()).add(worker["pid"])
+    one = (spaces.one.ok("GET", "/whoami")["workspace"]["id"], spaces.function["id"])
+    two = (spaces.two.ok("GET", "/whoami")["workspace"]["id"], spaces.own_function["id"])
+    assert one in pids and two in pids
+    assert not pids[one] & pids[two]
+    assert len({w["pid"] for w in workers}) == len(workers)  # no pid listed twice

@@ -7,6 +7,7 @@ save, save & deploy, roll back, pause, retry across a deploy, and delete.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from runner.service.keyring import generate_key
+from tests.local_http import LocalServer, local_server
 from tests.paths import ROOT
 from tests.runner.harness import FakeSegment, basic_user, wait_until
 from tests.service.harness import ISSUE, Serve, signed
@@ -189,6 +191,49 @@ def test_code_that_does_not_compile_or_posts_to_itself_makes_no_version(serve: S
         "versions"]] == [1]
 
 
+@pytest.fixture
+def front() -> Iterator[LocalServer]:
+    """What the public URL reaches in front of the service (a proxy): counts connections."""
+    with local_server() as running:
+        yield running
+
+
+def test_the_public_url_is_refused_in_code_and_in_fetches_however_spelled(
+        start_serve: Any, front: LocalServer) -> None:
+    public = f"https://127.0.0.1:{front.server_address[1]}"
+    serve = start_serve("--public-url", public, "--allow-private-fetch")
+    spelled = [public.replace("https", "http"), public.replace("127.0.0.1", "127.0.0.1."),
+               public.replace("127.0.0.1", "127%2e0.0.1"),
+               public.replace("127.0.0.1", "[::ffff:7f00:1]").upper()]
+    for url in spelled:
+        code = versioned(1) + f"\nHOOK = '{url}/fn/abc'\n"
+        refused = serve.api("POST", "/functions", json={"name": "loop", "code": code})
+        assert refused.status_code == 422, (url, refused.text)
+        assert "unable to send data back to their own webhooks" in refused.json()["error"][
+            "message"]
+
+    # Built at run time, the URL is not in the code: the fetch itself is refused.
+    ok(serve.api("POST", "/functions", json={"name": "loop", "code": """
+def on_request(request, settings):
+    failures = []
+    for url in request.json()["urls"]:
+        try:
+            fetch(url, method="POST", json={})
+        except FetchError as exc:
+            failures.append(str(exc))
+    console.log(*failures)
+"""}), 201)
+    urls = [public.replace("https", "http") + "/fn/x",
+            public.replace("https", "HTTP").replace("127.0.0.1", "[::ffff:127.0.0.1]")
+            + "/%66n/x",
+            f"http://0x7f000001:{serve.port}/fn/x"]
+    tested = ok(serve.api("POST", "/functions/loop/test",
+                          json={"payload": {"body": {"urls": urls}}}))
+    assert tested["ok"], tested
+    assert tested["logs"][0].count("unable to send data back to their own webhooks") == 3
+    assert front.connections == 0
+
+
 def test_paused_sources_refuse_deliveries_so_senders_keep_them(serve: Serve) -> None:
     ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
                                              "settings_schema": [{"label": "User"}]}), 201)
@@ -206,7 +251,11 @@ def test_paused_sources_refuse_deliveries_so_senders_keep_them(serve: Serve) -> 
 
 
 def test_deleting_a_function_is_refused_while_sources_use_it(serve: Serve) -> None:
-    ok(serve.api("POST", "/functions", json={"name": "ver", "code": versioned(1),
+    # The source's store is made when it first uses its cache.
+    caches = versioned(1).replace("def on_request(request, settings):\n",
+                                  "def on_request(request, settings):\n"
+                                  "    cache.load('seen', -1, lambda: True)\n")
+    ok(serve.api("POST", "/functions", json={"name": "ver", "code": caches,
                                              "settings_schema": [{"label": "User"}]}), 201)
     source = ok(serve.api("POST", "/sources", json={"name": "a", "function": "ver",
                                                     "settings": {"user": "u"}}), 201)

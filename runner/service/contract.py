@@ -1,0 +1,193 @@
+"""The request bodies of the service API, declared once.
+
+A ``Body`` names its required and optional fields; a ``Field`` holds the JSON types the
+API checks at the boundary and the rest of its JSON Schema. From that one declaration come
+the check of what callers send (``Body.check``), the request-body schemas of the OpenAPI
+document (``Body.schema``) and the list of bodies in docs/service-api.md (``markdown``;
+``python -m runner.service.contract`` rewrites it there). What a schema says beyond the
+types (a name's pattern, a settings schema's settings, a token's roles) the endpoint checks
+further on, with messages of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runner.service.bodies import MAX_API_BODY, MAX_NESTING
+from runner.service.catalog import NAME_PATTERN, TOKEN_NAME_LENGTH
+from runner.service.problems import InvalidRequest
+from runner.service.settings_schema import MAX_DESCRIPTION, MAX_LABEL, MAX_NAME, MAX_SETTINGS
+
+Schema = dict[str, Any]
+
+# Each JSON type as Python reads it, its name in JSON Schema, and in a refusal.
+_JSON_TYPES: dict[type, tuple[str, str]] = {
+    str: ("string", "a string"), int: ("integer", "an integer"),
+    bool: ("boolean", "true or false"), list: ("array", "a list"), dict: ("object", "an object"),
+    type(None): ("null", "null")}
+
+
+def component(name: str) -> Schema:
+    """A reference to a schema of the OpenAPI document's components."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def closed(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None,
+           **keywords: Any) -> Schema:
+    """An object with exactly these properties, the ``required`` ones always present."""
+    shape: Schema = {"type": "object", "properties": {**required, **(optional or {})}}
+    if required:
+        shape["required"] = list(required)
+    return {**shape, "additionalProperties": False, **keywords}
+
+
+@attrs.frozen
+class Field:
+    """A field of a body: the JSON types it may have, and the rest of its JSON Schema."""
+
+    types: tuple[type, ...]
+    keywords: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def schema(self) -> Schema:
+        names = [_JSON_TYPES[kind][0] for kind in self.types]
+        return {"type": names[0] if len(names) == 1 else names, **self.keywords}
+
+    def accepts(self, value: Any) -> bool:
+        # JSON true is a Python int too; a boolean is never a number here.
+        return isinstance(value, self.types) and (
+            bool in self.types or not isinstance(value, bool))
+
+
+def field(*types: type, ref: str | None = None, **keywords: Any) -> Field:
+    """A ``Field`` of these types; ``ref`` names a component its value also matches."""
+    return Field(types, {**(component(ref) if ref else {}), **keywords})
+
+
+@attrs.frozen
+class Body:
+    """A request body: a JSON object of these fields and no others."""
+
+    name: str  # its schema's name in the OpenAPI document
+    required: Mapping[str, Field]
+    optional: Mapping[str, Field] = attrs.field(factory=dict)
+
+    @property
+    def fields(self) -> dict[str, Field]:
+        """Every field, the required ones first."""
+        return {**self.required, **self.optional}
+
+    def check(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``document`` if it has the required fields, no others, each of its types."""
+        fields = self.fields
+        unknown = set(document) - set(fields)
+        if unknown:
+            raise InvalidRequest(f"unknown field(s): {', '.join(sorted(unknown))}; expected "
+                                 f"{', '.join(fields)}")
+        for name, declared in fields.items():
+            if name not in document:
+                if name in self.required:
+                    raise InvalidRequest(f"{name} is required")
+            elif not declared.accepts(document[name]):
+                names = " or ".join(_JSON_TYPES[kind][1] for kind in declared.types)
+                raise InvalidRequest(f"{name} must be {names}")
+        return document
+
+    def schema(self) -> Schema:
+        return closed({k: f.schema() for k, f in self.required.items()},
+                      {k: f.schema() for k, f in self.optional.items()})
+
+
+_VERSION = field(int, minimum=1, description="Default: the latest.")
+_SETTINGS_SCHEMA = field(list, items=component("NewSettingSpec"), maxItems=MAX_SETTINGS)
+
+NEW_FUNCTION = Body("NewFunction", {"name": field(str, ref="Name"), "code": field(str)},
+                    {"settings_schema": _SETTINGS_SCHEMA, "description": field(str)})
+FUNCTION_CHANGES = Body("FunctionChanges", {}, {
+    "code": field(str), "settings_schema": _SETTINGS_SCHEMA, "description": field(str)})
+TEST_REQUEST = Body("TestRequest", {"payload": field(dict, ref="Payload")}, {
+    "settings": field(dict, description="Setting values; required ones may be left out."),
+    "version": _VERSION})
+DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
+    str, list, anyOf=[{"const": "all"}, {"type": "array", "items": {"type": "string"}}],
+    description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})
+NEW_SOURCE = Body(
+    "NewSource",
+    {"name": field(str, ref="Name"),
+     "function": field(str, description="The function's id or name.")},
+    {"version": _VERSION,
+     "settings": field(dict, description="Values for the version's settings schema."),
+     "write_key": field(str)})
+SOURCE_CHANGES = Body("SourceChanges", {}, {
+    "settings": field(dict, description="Merged into the values; null removes one."),
+    "write_key": field(str, type(None)), "paused": field(bool)})
+# The pattern: not only whitespace, as catalog.create_token checks.
+NEW_TOKEN = Body("NewToken", {
+    "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
+    "roles": field(list, items=component("NewGrant"), minItems=1)})
+BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
+          SOURCE_CHANGES, NEW_TOKEN)
+
+
+# docs/service-api.md
+
+DOCS = Path(__file__).parents[2] / "docs" / "service-api.md"
+_BEGIN = "<!-- begin bodies: written by `python -m runner.service.contract` -->\n"
+_END = "<!-- end bodies -->\n"
+# What ``_words`` shows of a schema other than its limits, each as ``keyword value``.
+_SHAPE = ("type", "$ref", "anyOf", "const", "items", "description")
+
+
+def _words(schema: Schema) -> str:
+    """A field's schema in a few words: its component or type, then its limits."""
+    if "$ref" in schema:
+        kind = schema["$ref"].rpartition("/")[2]
+    elif "anyOf" in schema:
+        kind = " or ".join(_words(branch) for branch in schema["anyOf"])
+    elif "const" in schema:
+        kind = json.dumps(schema["const"])
+    elif schema["type"] == "array":
+        kind = f"[{_words(schema['items'])}]"
+    else:
+        types = schema["type"]
+        kind = " or ".join(types) if isinstance(types, list) else types
+    limits = [f"{keyword} `{value}`" for keyword, value in schema.items()
+              if keyword not in _SHAPE]
+    return kind + (f" ({', '.join(limits)})" if limits else "")
+
+
+def markdown() -> str:
+    """The bodies and the limits on them, as docs/service-api.md shows them."""
+    limits = textwrap.fill(
+        f"A body is at most {MAX_API_BODY // 2**20} MiB ({MAX_API_BODY} bytes), nested at most "
+        f"{MAX_NESTING} levels deep. A Name (of a workspace, function or source) matches "
+        f"`{NAME_PATTERN}`. A settings schema has at most {MAX_SETTINGS} settings; a "
+        f"setting's label is at most {MAX_LABEL} characters, its name {MAX_NAME}, its "
+        f"description {MAX_DESCRIPTION}.", width=90, break_on_hyphens=False,
+        break_long_words=False)
+    rows = ["| body | field (`?`: optional) | schema | note |", "| --- | --- | --- | --- |"]
+    for body in BODIES:
+        for number, (name, declared) in enumerate(body.fields.items()):
+            shape = declared.schema()
+            rows.append(f"| {'' if number else body.name} | "
+                        f"`{name}`{'' if name in body.required else '?'} | {_words(shape)} | "
+                        f"{shape.get('description', '')} |")
+    return "\n".join([limits, "", *rows, ""])
+
+
+def with_bodies(docs: str) -> str:
+    """``docs`` with its list of bodies rewritten from the declaration."""
+    before, begin, rest = docs.partition(_BEGIN)
+    _, end, after = rest.partition(_END)
+    if not (begin and end):
+        raise ValueError(f"the docs have no {_BEGIN.strip()} ... {_END.strip()}")
+    return before + _BEGIN + markdown() + _END + after
+
+
+if __name__ == "__main__":
+    DOCS.write_text(with_bodies(DOCS.read_text(encoding="utf-8")), encoding="utf-8")

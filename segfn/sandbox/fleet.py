@@ -1,0 +1,168 @@
+"""Worker pools by tenant: a process only ever runs the code of one function.
+
+A pool of its own per function (of one workspace): every source and version of that
+function may share its workers, but two functions, or two workspaces, never share a
+process, so a handler that breaks out of the guards finds no other tenant's code, settings
+or invocations beside it. Pools start on first use, are closed when idle, and the workers
+of all pools together are capped: a new pool over the cap first closes the least recently
+used idle pool, or waits until one is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from segfn import errors
+from segfn.cache import CacheAnswerer
+from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.pool import Fetcher, WorkerPool
+
+IDLE_SECONDS = 300.0
+
+
+@attrs.frozen
+class Tenant:
+    """Whose code a pool runs: one function of one workspace."""
+
+    workspace: str
+    function: str
+
+
+@attrs.frozen
+class WorkerInfo:
+    """One live worker, as an operator sees it."""
+
+    pid: int
+    tenant: Tenant
+
+
+@attrs.define(eq=False)
+class _Entry:
+    pool: WorkerPool
+    started: asyncio.Task[None]
+    in_flight: int = 0
+    last_used: float = attrs.field(factory=time.monotonic)
+
+
+PoolFactory = Callable[[Tenant], WorkerPool]
+
+
+class Fleet:
+    """Runs each job in the pool of its tenant, starting and closing pools as needed."""
+
+    def __init__(self, make_pool: PoolFactory, max_workers: int, *,
+                 warm: Sequence[Tenant] = (), idle_seconds: float = IDLE_SECONDS) -> None:
+        self._make_pool = make_pool
+        self._warm = tuple(warm)
+        self.max_workers = max_workers
+        self.idle_seconds = idle_seconds
+        self._entries: dict[Tenant, _Entry] = {}
+        self._changed = asyncio.Condition()
+        self._reaper: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        """Start the reaper, and the pools of ``warm`` now (a start failure raises)."""
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+        for tenant in self._warm:
+            entry = await self._entry(tenant)
+            await entry.started
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        entries = list(self._entries.values())
+        self._entries.clear()
+        for entry in entries:
+            await _close(entry)
+
+    async def invoke(self, tenant: Tenant, job: Job, fetcher: Fetcher | None = None,
+                     cache: CacheAnswerer | None = None) -> Result:
+        """Run ``job`` in ``tenant``'s pool (as ``WorkerPool.invoke``); a pool that cannot
+        start makes a Retry, since the sender did nothing wrong."""
+        if self._closing:
+            raise RuntimeError("the worker pool is closed")
+        entry = await self._entry(tenant)
+        entry.in_flight += 1
+        try:
+            try:
+                await entry.started
+            except RuntimeError as exc:
+                return Result.failed(errors.RETRY, str(exc))
+            return await entry.pool.invoke(job, fetcher, cache)
+        finally:
+            entry.in_flight -= 1
+            entry.last_used = time.monotonic()
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def drop(self, tenant: Tenant) -> None:
+        """Close ``tenant``'s pool now (its function was deleted)."""
+        entry = self._entries.pop(tenant, None)
+        if entry is not None:
+            await _close(entry)
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(pid, tenant) for tenant, entry in self._entries.items()
+                for pid in entry.pool.pids]
+
+    @property
+    def size(self) -> int:
+        """Workers of every pool, started or starting."""
+        return sum(entry.pool.size for entry in self._entries.values())
+
+    async def _entry(self, tenant: Tenant) -> _Entry:
+        while (entry := self._entries.get(tenant)) is None:
+            pool = self._make_pool(tenant)
+            if pool.size > self.max_workers:
+                raise ValueError(f"a pool of {pool.size} workers is over the cap of "
+                                 f"{self.max_workers}")
+            if self.size + pool.size <= self.max_workers:
+                started = asyncio.get_running_loop().create_task(self._start(tenant, pool))
+                self._entries[tenant] = _Entry(pool, started)
+                continue
+            if not await self._evict_one():
+                async with self._changed:
+                    await self._changed.wait()
+        return entry
+
+    async def _start(self, tenant: Tenant, pool: WorkerPool) -> None:
+        try:
+            await pool.start()
+        except BaseException:
+            # The next job for this tenant tries a fresh pool.
+            if (entry := self._entries.get(tenant)) is not None and entry.pool is pool:
+                del self._entries[tenant]
+            raise
+
+    async def _evict_one(self) -> bool:
+        """Close the least recently used idle pool; False when none is idle."""
+        idle = [(e.last_used, t) for t, e in self._entries.items() if e.in_flight == 0]
+        if not idle:
+            return False
+        await self.drop(min(idle, key=lambda pair: pair[0])[1])
+        return True
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.idle_seconds / 4, 30.0))
+            cutoff = time.monotonic() - self.idle_seconds
+            for tenant, entry in list(self._entries.items()):
+                if entry.in_flight == 0 and entry.last_used < cutoff:
+                    await self.drop(tenant)
+
+
+async def _close(entry: _Entry) -> None:
+    if not entry.started.done():
+        entry.started.cancel()
+    with contextlib.suppress(BaseException):
+        await entry.started
+    await entry.pool.close()

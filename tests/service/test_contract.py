@@ -1,0 +1,97 @@
+"""The declaration of the request bodies: its check, its schemas and its docs agree."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from runner.service import contract
+from runner.service.openapi import document
+from runner.service.problems import InvalidRequest
+from tests.service.test_openapi import BASE, REGISTRY, operations
+
+# A body of each kind that both the check and the schema take.
+VALID: dict[str, dict[str, Any]] = {
+    "NewFunction": {"name": "greeter", "code": "x = 1\n",
+                    "settings_schema": [{"label": "Repo"}], "description": "d"},
+    "FunctionChanges": {"code": "x = 1\n", "settings_schema": [], "description": "d"},
+    "TestRequest": {"payload": {"body": {}}, "settings": {}, "version": 1},
+    "DeployRequest": {"sources": "all", "version": 2},
+    "NewSource": {"name": "alpha", "function": "greeter", "version": 1, "settings": {},
+                  "write_key": "wk"},
+    "SourceChanges": {"settings": {"repo": None}, "write_key": None, "paused": True},
+    "NewToken": {"name": "ci", "roles": [{"role": "functions_read"}]},
+}
+VALUES = (None, True, False, 0, 1, 2.5, "", "x", "all", [], ["a"], {}, {"a": 1})
+
+
+def schema_errors(body: contract.Body, sent: dict[str, Any]) -> list[str]:
+    ref = {"$ref": f"{BASE}#/components/schemas/{body.name}"}
+    return [error.message for error in
+            Draft202012Validator(ref, registry=REGISTRY).iter_errors(sent)]
+
+
+@pytest.mark.parametrize(("body", "sent", "message"), [
+    (contract.NEW_FUNCTION, {"name": "a", "code": "", "Name": 1, "id": 2},
+     "unknown field(s): Name, id; expected name, code, settings_schema, description"),
+    (contract.NEW_FUNCTION, {"code": "", "description": 5}, "name is required"),
+    (contract.NEW_FUNCTION, {"name": 1}, "name must be a string"),
+    (contract.FUNCTION_CHANGES, {"settings_schema": {}}, "settings_schema must be a list"),
+    (contract.TEST_REQUEST, {"payload": []}, "payload must be an object"),
+    (contract.TEST_REQUEST, {"payload": {}, "version": True}, "version must be an integer"),
+    (contract.TEST_REQUEST, {"payload": {}, "version": 1.0}, "version must be an integer"),
+    (contract.DEPLOY_REQUEST, {"sources": 3}, "sources must be a string or a list"),
+    (contract.SOURCE_CHANGES, {"write_key": 1}, "write_key must be a string or null"),
+    (contract.SOURCE_CHANGES, {"paused": 0}, "paused must be true or false"),
+    (contract.NEW_TOKEN, {"name": "ci"}, "roles is required"),
+])
+def test_a_refusal_names_the_field_and_what_it_must_be(
+        body: contract.Body, sent: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        body.check(sent)
+    assert str(refused.value) == message
+
+
+def test_the_valid_bodies_pass_the_check_and_the_schema() -> None:
+    assert sorted(VALID) == sorted(body.name for body in contract.BODIES)
+    for body in contract.BODIES:
+        assert body.check(dict(VALID[body.name])) == VALID[body.name]
+        assert schema_errors(body, VALID[body.name]) == [], body.name
+
+
+def test_the_schema_refuses_whatever_the_check_refuses() -> None:
+    """Every field set to each of many JSON values, or left out, or one more field: the
+    schema may refuse more (a name's pattern, a version below 1), never less."""
+    refused = 0
+    for body in contract.BODIES:
+        valid = VALID[body.name]
+        changes = [{name: value} for name, value in itertools.product(
+            [*valid, "extra"], VALUES)]
+        for sent in [*({**valid, **change} for change in changes),
+                     *({k: v for k, v in valid.items() if k != name} for name in valid)]:
+            try:
+                body.check(dict(sent))
+            except InvalidRequest:
+                refused += 1
+                assert schema_errors(body, sent), (body.name, sent)
+    assert refused > 300  # the pool really reaches the check's refusals
+
+
+def test_the_document_describes_the_declared_bodies() -> None:
+    schemas = document()["components"]["schemas"]
+    for body in contract.BODIES:
+        assert schemas[body.name] == body.schema()
+    taken = [operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+             for _, _, operation in operations() if "requestBody" in operation]
+    assert sorted(taken) == sorted(contract.component(b.name)["$ref"]
+                                   for b in contract.BODIES)
+
+
+def test_the_docs_list_the_bodies_as_declared() -> None:
+    docs = contract.DOCS.read_text(encoding="utf-8")
+    assert contract.markdown() in docs
+    assert contract.with_bodies(docs) == docs, \
+        "docs/service-api.md is out of date: run python -m runner.service.contract"

@@ -1,0 +1,295 @@
+"""The parent treats every frame a worker sends as hostile: what an invocation may emit is
+capped, error descriptions cannot run handler code, text is valid UTF-8, and a frame of the
+wrong shape kills its worker.
+
+The honest-worker cases run real handlers. The hostile cases feed bytes into the parent's
+end of a real worker's pipe, as a worker whose sandbox was broken could write them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.errorlog import read_errors
+from runner.runtime import Runtime
+from runner.source import Source
+from runner.store import connect
+from segfn.sandbox import protocol
+from segfn.sandbox.compiler import Handler
+from segfn.sandbox.egress import Egress, EgressPolicy
+from segfn.sandbox.fleet import Fleet
+from segfn.sandbox.invocation import MAX_ERROR_CHARS, HttpRequest, Job, Result
+from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
+
+LIMITS = Limits(timeout=3.0, grace=0.5)
+
+
+def job(source: str) -> Job:
+    return Job(Handler(textwrap.dedent(source), "handler.py"),
+               HttpRequest(b"{}", [("Content-Type", "application/json")]))
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[BlockingPool]:
+    with BlockingPool(size=1, limits=LIMITS) as blocking:
+        yield blocking
+
+
+# What an honest worker sends for a handler that floods or lies
+
+
+def test_output_over_the_invocation_cap_is_refused_and_nothing_is_emitted(
+        pool: BlockingPool) -> None:
+    # 100 messages of 20 KB: each under the 32 KiB message limit, 2 MB together.
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            for n in range(100):
+                Segment.track({"userId": "1", "event": "Big", "properties": {"b": "x" * 20000}})
+    """))
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert "output is too large" in result.error.message
+    assert str(protocol.MAX_OUTPUT_BYTES) in result.error.message
+    assert result.messages == [] and result.objects == []
+
+
+def test_output_under_the_cap_is_kept(pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            for n in range(20):
+                Segment.track({"userId": "1", "event": "Big", "properties": {"b": "x" * 20000}})
+    """))
+    assert result.ok, result.error
+    assert len(result.tracks) == 20
+
+
+def test_a_huge_error_message_is_cut(pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            raise ValueError("x" * 3000000)
+    """))
+    assert result.error is not None and result.error.type == "BadRequest"
+    assert result.error.message.startswith("ValueError: xxx")
+    assert len(result.error.message) <= MAX_ERROR_CHARS
+
+
+def test_an_exception_whose_text_recurses_is_described_at_once(pool: BlockingPool) -> None:
+    # str() of this exception recurses through 100000 nested lists.
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            nested = []
+            for n in range(100000):
+                nested = [nested]
+            raise ValueError(nested)
+    """))
+    assert result.error is not None
+    assert result.error.type == "BadRequest", result.error
+    assert result.error.message == "ValueError: <list> (line 6)"
+
+
+def test_an_exception_made_of_handler_objects_is_described_without_them(
+        pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        class Thing:
+            pass
+        class Broken(Exception):
+            @property
+            def args(self):
+                while True:
+                    pass
+        def on_request(request, settings):
+            raise Broken("plain text", 42, Thing())
+    """))
+    assert result.error is not None and result.error.type == "BadRequest", result.error
+    assert result.error.message == "Broken: ('plain text', 42, <Thing>) (line 10)"
+
+
+def test_lone_surrogates_in_logs_and_errors_become_replacement_characters(
+        pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            console.log("bad \\ud800 line")
+            raise ValueError("bad \\udfff text")
+    """))
+    assert result.logs == ["bad \ufffd line"]
+    assert result.error is not None
+    assert result.error.message == "ValueError: bad \ufffd text (line 4)"
+    # The result can be written as UTF-8 wherever it goes.
+    json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+# What a hostile worker could write
+
+
+SLEEPER = """
+    import time
+    def on_request(request, settings):
+        time.sleep(1)
+        Segment.track({"userId": "1", "event": "Honest"})
+"""
+
+
+def frame(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+def inject(payload: bytes | dict[str, Any] | None, source: str = SLEEPER
+           ) -> tuple[Result, bool, Result]:
+    """Run ``source`` on a one-worker pool; while it runs, feed ``payload`` (a frame, or a
+    message whose ``"id"`` of None becomes the running job's) into the parent's end of its
+    worker's pipe. The job's result, whether the worker was replaced, and the next job's."""
+
+    async def scenario() -> tuple[Result, bool, Result]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            call = asyncio.ensure_future(workers.invoke(job(source)))
+            (worker,) = workers._workers
+            while not worker.calls:
+                await asyncio.sleep(0.01)
+            (number,) = worker.calls
+            if isinstance(payload, dict):
+                message = {k: (number if k == "id" and v is None else v)
+                           for k, v in payload.items()}
+                data = frame(json.dumps(message).encode())
+            else:
+                data = payload or b""
+            worker.process.stdout.feed_data(data)
+            result = await asyncio.wait_for(call, 10)
+            # A killed worker has left the pool by the time its jobs are answered.
+            replaced = worker not in workers._workers
+            after = await asyncio.wait_for(workers.invoke(job("""
+                def on_request(request, settings):
+                    console.log("after")
+            """)), 10)
+            return result, replaced, after
+
+    return asyncio.run(scenario())
+
+
+def assert_killed(outcome: tuple[Result, bool, Result]) -> None:
+    result, replaced, after = outcome
+    assert replaced, "the worker that sent the frame was kept"
+    assert result.error is not None, "a hostile frame was taken as the job's result"
+    assert result.error.type == "BadRequest"
+    assert result.error.message.startswith("worker crashed: protocol error")
+    assert after.ok and after.logs == ["after"]
+
+
+GOOD_RESULT = {"ok": True, "messages": [], "objects": [], "logs": [], "error": None,
+               "duration_ms": 1.0}
+
+
+@pytest.mark.parametrize("message", [
+    pytest.param({"op": "shout", "id": None}, id="unknown op"),
+    pytest.param({"op": "result", "id": 999999, "result": GOOD_RESULT, "retire": False},
+                 id="result for a job it does not have"),
+    pytest.param({"op": "fetch", "id": 999999, "requests": [], "budget": 1.0},
+                 id="fetch for a job it does not have"),
+    pytest.param({"op": "result", "id": True, "result": GOOD_RESULT, "retire": False},
+                 id="id of the wrong type"),
+    pytest.param({"op": "result", "id": None, "result": GOOD_RESULT, "retire": "yes"},
+                 id="retire of the wrong type"),
+    pytest.param({"op": "result", "id": None, "result": {**GOOD_RESULT, "messages": "abc"}},
+                 id="messages not a list"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "messages": [{"event": "no type"}]}},
+                 id="message without a type"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "logs": [1, 2]}}, id="logs not text"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "objects": [{"collection": "c"}]}},
+                 id="object without id and properties"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "error": {"type": "Whatever", "message": "m"}}},
+                 id="unknown error type"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "messages": [{"type": "track"}],
+                             "error": {"type": "BadRequest", "message": "m"}}},
+                 id="a failure that emitted"),
+    pytest.param({"op": "result", "id": None, "retire": False,
+                  "result": {**GOOD_RESULT, "duration_ms": "soon"}}, id="duration not a number"),
+    pytest.param({"op": "fetch", "id": None, "requests": [{"url": 1}], "budget": 1.0},
+                 id="fetch request of the wrong shape"),
+    pytest.param({"op": "ready", "pid": 1}, id="ready twice"),
+])
+def test_a_frame_of_the_wrong_shape_kills_its_worker(message: dict[str, Any]) -> None:
+    assert_killed(inject(message))
+
+
+def test_a_frame_that_is_not_json_kills_its_worker() -> None:
+    assert_killed(inject(frame(b"\xff\xfe not json")))
+
+
+def test_a_frame_with_non_finite_numbers_kills_its_worker() -> None:
+    # json.dumps writes NaN, which JSON does not have and Python's json.loads accepts.
+    assert_killed(inject({"op": "result", "id": None, "retire": False,
+                          "result": {**GOOD_RESULT, "duration_ms": float("nan")}}))
+
+
+def test_a_frame_over_the_worker_frame_limit_kills_its_worker_before_it_is_read() -> None:
+    # Only the header: the parent must not wait for (or allocate) the body it announces.
+    assert_killed(inject(struct.pack(">I", protocol.MAX_WORKER_FRAME + 1)))
+
+
+def test_a_frame_with_lone_surrogate_escapes_is_cleaned_at_the_decoder() -> None:
+    result, replaced, _ = inject({
+        "op": "result", "id": None, "retire": False,
+        "result": {**GOOD_RESULT, "ok": False, "logs": ["a \ud800 b", "\udc00"],
+                   "error": {"type": "BadRequest", "message": "x \udbff"}}})
+    assert not replaced
+    assert result.logs == ["a \ufffd b", "\ufffd"]
+    assert result.error is not None and result.error.message == "x \ufffd"
+
+
+def test_a_frame_with_an_overlong_error_message_is_cut() -> None:
+    result, _, _ = inject({
+        "op": "result", "id": None, "retire": False,
+        "result": {**GOOD_RESULT, "ok": False,
+                   "error": {"type": "BadRequest", "message": "y" * 500000}}})
+    assert result.error is not None
+    assert len(result.error.message) <= MAX_ERROR_CHARS
+    assert result.error.message.startswith("yyy")
+
+
+# The seam itself
+
+
+def test_result_from_dict_checks_types() -> None:
+    assert Result.from_dict(GOOD_RESULT).ok
+    for bad in ({**GOOD_RESULT, "logs": "text"}, {**GOOD_RESULT, "messages": [1]},
+                {**GOOD_RESULT, "error": {"type": "BadRequest"}},
+                {**GOOD_RESULT, "error": {"type": "BadRequest", "message": 5}},
+                {**GOOD_RESULT, "duration_ms": -1}, {**GOOD_RESULT, "duration_ms": True}):
+        with pytest.raises((TypeError, ValueError, KeyError)):
+            Result.from_dict(bad)
+
+
+def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -> None:
+    # Once, the delivery failed to store and `segfn run` answered 503 with nothing logged.
+    source = Source("src_1", "surrogates", Handler(textwrap.dedent("""
+        def on_request(request, settings):
+            console.log("log \\ud800")
+            raise ValueError("error \\udfff")
+    """)), {})
+
+    async def main() -> Any:
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
+                          Egress(EgressPolicy()), lambda _: source)
+        await runtime.start()
+        try:
+            return await runtime.deliver(source, HttpRequest(
+                b"{}", [("Content-Type", "application/json")]))
+        finally:
+            await runtime.close()
+
+    outcome = asyncio.run(main())
+    assert outcome.status == 400
+    (logged,) = read_errors(connect(tmp_path / "segfn.db"))
+    assert logged["error"]["message"] == "ValueError: error \ufffd (line 4)"
+    assert logged["logs"] == ["log \ufffd"]
