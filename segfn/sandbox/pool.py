@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import sys
@@ -135,6 +136,7 @@ class WorkerPool:
         self._closing = False
         self._start_failure: str | None = None
         self._start_failures = 0
+        self._spawning: set[asyncio.Future[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.plan = plan
         self._stderr = stderr
@@ -155,9 +157,11 @@ class WorkerPool:
 
     async def close(self) -> None:
         self._closing = True
+        if self._spawning:
+            await asyncio.wait(list(self._spawning))
         for worker in list(self._workers):
             if worker.process.returncode is None:
-                worker.process.kill()
+                _kill_process(worker.process)
         for worker in list(self._workers):
             await worker.process.wait()
         for task in list(self._tasks):
@@ -211,23 +215,13 @@ class WorkerPool:
                               inside.task_limit(self.size) if plan.account else None)
         python = [sys.executable, "-B", "-P", "-m", "segfn.sandbox.worker"]
         if plan.bwrap is None:
-            argv, env, info, keep = python, self._layout.environment(ENVIRONMENT), None, ()
+            argv, env = python, self._layout.environment(ENVIRONMENT)
         else:
-            info, keep_fd = os.pipe()
-            keep = (keep_fd,)
-            argv = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT, keep_fd)
-            env = {}
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=self._stderr, env=env, pass_fds=keep, start_new_session=True)
-        finally:
-            for fd in keep:
-                os.close(fd)
-        pid = process.pid
-        if info is not None:
-            pid = await asyncio.to_thread(bwrap.init_pid, info) or pid
-        worker = _Worker(process, pid)
+            argv, env = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT), {}
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr, env=env, start_new_session=True)
+        worker = _Worker(process, process.pid)
         worker.send({"op": "configure", "config": config.to_dict()})
         self._workers.append(worker)
         self._background(self._read(worker))
@@ -283,7 +277,7 @@ class WorkerPool:
         worker.fault = worker.fault or fault
         if worker.process.returncode is None:
             worker.killed = True
-            worker.process.kill()
+            _kill_process(worker.process)
 
     async def _read(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
@@ -422,7 +416,15 @@ class WorkerPool:
         if self._start_failures:
             # A worker that dies at start-up will likely die again: don't spin.
             await asyncio.sleep(min(0.1 * 2 ** self._start_failures, 5.0))
-        await self._spawn()
+        if self._closing:
+            return
+        # Shielded: asyncio's answer to a process creation cancelled half-way is to kill
+        # bwrap alone and wait for its pipes, which the worker inside may hold open for
+        # good; close() waits for the spawn and then kills the three processes itself.
+        spawning = asyncio.ensure_future(self._spawn())
+        self._spawning.add(spawning)
+        spawning.add_done_callback(self._spawning.discard)
+        await asyncio.shield(spawning)
         self._dispatch()
 
     def _fail_queue(self, message: str) -> None:
@@ -448,6 +450,17 @@ def _can_take(worker: _Worker, now: float) -> bool:
         if running >= _PIPELINE_DEPTH or now - call.sent_at >= _PIPELINE_WINDOW:
             return False
     return True
+
+
+def _kill_process(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL a worker and, under bwrap, its init and the worker inside first: an init
+    killed before it had set up dying with bwrap would keep the worker, and with it the
+    pipes ``wait()`` waits on, alive."""
+    for pid in reversed(bwrap.descendants(process.pid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def _exit_reason(code: int | None) -> str:

@@ -17,7 +17,6 @@ namespace when its init dies, whatever their user.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,10 +68,10 @@ def layout(modules: Iterable[str]) -> Layout:
     return Layout(tuple(sorted(_outermost(binds))), tuple(python_path))
 
 
-def command(bwrap: str, layout: Layout, argv: Sequence[str], environment: Mapping[str, str],
-            info_fd: int) -> list[str]:
-    """bwrap's command line for ``argv``; bwrap writes the worker's pid to ``info_fd``."""
-    line = [bwrap, *namespace_flags(), "--info-fd", str(info_fd)]
+def command(bwrap: str, layout: Layout, argv: Sequence[str], environment: Mapping[str, str]
+            ) -> list[str]:
+    """bwrap's command line for ``argv``."""
+    line = [bwrap, *namespace_flags()]
     if os.geteuid() == 0:
         line += ["--cap-drop", "ALL"]
         for capability in ROOT_CAPABILITIES:
@@ -93,26 +92,25 @@ def command(bwrap: str, layout: Layout, argv: Sequence[str], environment: Mappin
     return [*line, "--", *argv]
 
 
-def init_pid(info: int) -> int | None:
-    """The pid of bwrap's init in the worker's namespace, from bwrap's info pipe (closed).
+def worker_pid(bwrap_pid: int) -> int | None:
+    """The worker's pid as the runner sees it: bwrap forks its init in the new pid
+    namespace, which forks the worker; read once the worker has said it is ready."""
+    below = descendants(bwrap_pid)
+    return below[-1] if len(below) == 2 else None
 
-    bwrap writes a JSON object there in several writes; None if it exits before."""
-    data = b""
+
+def descendants(bwrap_pid: int) -> list[int]:
+    """bwrap's init and the worker below it, as far as they exist yet."""
+    found: list[int] = []
+    pid: int | None = bwrap_pid
+    while len(found) < 2 and (pid := _first_child(pid)) is not None:
+        found.append(pid)
+    return found
+
+
+def _first_child(pid: int) -> int | None:
     try:
-        while not data.rstrip().endswith(b"}"):
-            chunk = os.read(info, 65536)
-            if not chunk:
-                return None
-            data += chunk
-    finally:
-        os.close(info)
-    return int(json.loads(data)["child-pid"])
-
-
-def worker_pid(init: int) -> int | None:
-    """The worker's pid as the runner sees it: the child of bwrap's init."""
-    try:
-        with open(f"/proc/{init}/task/{init}/children") as children:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
             found = children.read().split()
     except OSError:
         return None
