@@ -18,11 +18,14 @@ from typing import Any
 import attrs
 
 from segfn.sandbox import scope
+from segfn.sandbox.protocol import MAX_WORKER_FRAME
 
 # What the parent accepts, and so what the worker sends: a key of at most this many
-# characters, a value of at most this many bytes of JSON text.
+# characters, a value of at most this many bytes of JSON text. A quarter of a worker's
+# frame: the text travels as a JSON string, whose escapes may double it, so that a set's
+# frame, key included, always fits in one.
 MAX_KEY_LENGTH = 1024
-MAX_VALUE_BYTES = 1024 * 1024
+MAX_VALUE_BYTES = MAX_WORKER_FRAME // 4
 OPS = ("get", "set", "delete")
 
 

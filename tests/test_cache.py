@@ -20,6 +20,7 @@ import pytest
 from segfn.cache import MAX_KEY_LENGTH, MAX_VALUE_BYTES, CacheAnswer, CacheAnswerer, CacheRequest
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
+from segfn.sandbox.confine.plan import Plan
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import BlockingPool, Limits
 from segfn.testing import LoadedHandler
@@ -354,7 +355,8 @@ out = os.fdopen(1, "wb")
 def send(message):
     out.write(protocol.encode(message))
     out.flush()
-send({{"op": "ready", "pid": os.getpid()}})
+protocol.read_frame(sys.stdin.buffer)  # its configuration
+send({{"op": "ready", "pid": os.getpid(), "uid": os.getuid(), "confinements": []}})
 number = protocol.read_frame(sys.stdin.buffer)["id"]
 for request in json.loads({frames!r}):
     send({{"op": "cache", "id": number, "request": request}})
@@ -386,7 +388,9 @@ def test_a_worker_sending_what_the_parent_refuses_is_killed(
         return CacheAnswer()
 
     monkeypatch.setattr(sys, "executable", str(script))
-    with BlockingPool(size=1, limits=Limits(timeout=2.0, grace=0.5)) as fake:
+    # Unconfined: the fake worker's script lives where a confined worker could not see it.
+    with BlockingPool(size=1, limits=Limits(timeout=2.0, grace=0.5),
+                      plan=Plan.unconfined()) as fake:
         result = fake.invoke(Job(Handler(LOAD, "handler.py"), HttpRequest(b"{}")), cache=answer)
     assert result.error is not None and result.error.type == "BadRequest"
     assert f"worker crashed: protocol error: {reason}" in result.error.message

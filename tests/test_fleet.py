@@ -47,7 +47,7 @@ def run(main: Callable[[], Awaitable[None]]) -> None:
 def pids_by_tenant(workers: Fleet) -> dict[Tenant, set[int]]:
     found: dict[Tenant, set[int]] = {}
     for info in workers.workers():
-        found.setdefault(info.tenant, set()).add(info.pid)
+        found.setdefault(info.tenant, set()).add(info.worker.pid)
     return found
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,6 +16,9 @@ from segfn.cli.invoke import modules_option
 from segfn.cli.output import print_outcome
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.webhook import STALL_SECONDS
+
+if TYPE_CHECKING:
+    from segfn.sandbox.confine.plan import Plan
 
 _RELOAD_POLL = 0.5
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,8 +77,30 @@ def claimed(data_dir: Path) -> Iterator[None]:
         yield
 
 
+def confinement(worker_user: str, required: bool) -> Plan:
+    """How this machine lets workers be confined, said at start. With ``required`` (segfn
+    serve without --insecure-workers) anything missing stops the start."""
+    from segfn.sandbox.confine.plan import decide
+
+    try:
+        plan = decide(worker_user)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--worker-user") from None
+    if plan.missing and required:
+        raise click.ClickException(
+            "cannot confine sandbox workers: " + "; ".join(plan.missing)
+            + ". Install bubblewrap and allow namespaces and seccomp (see the README's "
+              "Security section), or start with --insecure-workers.")
+    for missing in plan.missing:
+        click.secho(f"workers are not confined by {missing}", fg="yellow", err=True)
+    if plan.account is not None:
+        click.echo(f"workers run as uid {plan.account.uid}, gid {plan.account.gid}", err=True)
+    return plan
+
+
 def execution_options(command: F) -> F:
-    """The options ``segfn run`` and ``segfn serve`` share: retries, limits, modules."""
+    """The options ``segfn run`` and ``segfn serve`` share: retries, limits, modules, the
+    workers' user."""
     for option in reversed([
         click.option("--retry-time-scale", default=1.0, show_default=True,
                      type=click.FloatRange(min=0), help="Multiply every retry wait by this."),
@@ -86,6 +111,10 @@ def execution_options(command: F) -> F:
                      type=click.FloatRange(min=0.1),
                      help="Seconds a sender may stall while sending the body (then 408)."),
         modules_option,
+        click.option("--worker-user", default="nobody", show_default=True,
+                     metavar="USER[:GID]",
+                     help="The unprivileged user (a name or a uid) sandbox workers run as "
+                          "when this runs as root; a uid of their own is best."),
     ]):
         command = option(command)
     return command
@@ -114,8 +143,12 @@ def execution_options(command: F) -> F:
 def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
         reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
         rate_limit: float | None, retry_time_scale: float, timeout: float,
-        read_timeout: float, modules: dict[str, list[str]]) -> None:
-    """Serve HANDLER.py as a webhook at POST http://HOST:PORT/."""
+        read_timeout: float, modules: dict[str, list[str]], worker_user: str) -> None:
+    """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
+
+    Sandbox workers are confined as far as this machine allows; what it does not allow is
+    said at start.
+    """
     # Imported here, not at the top: the service's dependencies would slow every other
     # command's start-up (segfn invoke runs once per call in scripts and CI).
     import uvloop
@@ -132,11 +165,13 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     if segment_endpoint and not write_key:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
     watched = WatchedSource(handler_path, settings_path)
+    plan = confinement(worker_user, required=False)
     with claimed(data_dir):
         runtime = Runtime(
             data_dir,
             # One handler, so one pool: started now, so that a broken sandbox stops the start.
-            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules),
+            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
+                                            plan=plan),
                   max_workers=workers, warm=(watched.current.tenant,)),
             # A development server: handlers may fetch services on this machine, not itself.
             Egress(EgressPolicy(allow_loopback=True, listening=listening_on(host, port))),

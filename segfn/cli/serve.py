@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from segfn.cli.output import print_outcome
-from segfn.cli.run import claimed, execution_options
+from segfn.cli.run import claimed, confinement, execution_options
 
 if TYPE_CHECKING:
     from runner.endpoint import WebhookLimits
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from runner.runtime import Outcome
     from runner.service.keyring import Keyring
     from runner.source import Source
+    from segfn.sandbox.confine.plan import Plan
 
 CATALOG_FILE = "catalog.db"
 # Tokens (hashed), secrets (encrypted) and every event live here: the operator's alone.
@@ -74,16 +75,22 @@ def open_catalog(data_dir: Path) -> Any:
               metavar="N", help="Requests per second per source; 0 turns the limit off.")
 @click.option("--allow-private-fetch", is_flag=True,
               help="Let handlers fetch loopback and private addresses (development only).")
+@click.option("--insecure-workers", is_flag=True,
+              help="Start even if this machine cannot confine sandbox workers fully "
+                   "(no bubblewrap, namespaces or seccomp): a handler that breaks out of "
+                   "the sandbox may then reach what the service can.")
 @execution_options
 def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers: int,
           max_workers: int, segment_endpoint: str | None, write_key: str | None,
           secret_key_file: Path | None, rate_limit: float, retry_time_scale: float,
           timeout: float, read_timeout: float,
-          allow_private_fetch: bool, modules: dict[str, list[str]]) -> None:
+          allow_private_fetch: bool, modules: dict[str, list[str]], worker_user: str,
+          insecure_workers: bool) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
     /api/v1, metrics at /metrics.
 
-    The first start creates workspace "default" and prints its owner token once.
+    The first start creates workspace "default" and prints its owner token once. It
+    refuses to start unless sandbox workers can be fully confined (--insecure-workers).
     """
     import uvloop
 
@@ -96,13 +103,19 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
     if segment_endpoint and not write_key:
         click.echo("note: no --write-key; every source needs a write_key of its own",
                    err=True)
+    plan = confinement(worker_user, required=not insecure_workers)
+    if insecure_workers:
+        click.secho("--insecure-workers: sandbox workers are confined only as far as this "
+                    "machine allows" + (f" (missing: {'; '.join(plan.missing)})"
+                                        if plan.missing else ""), fg="red", err=True)
     try:
         with claimed(data_dir):
             uvloop.run(_serve(
             data_dir, host, port, (public_url or f"http://{host}:{port}").rstrip("/"),
             workers, max_workers, segment_endpoint, write_key, keyring_from(secret_key_file),
             WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),
-            RetryPolicy(scale=retry_time_scale), timeout, allow_private_fetch, modules))
+            RetryPolicy(scale=retry_time_scale), timeout, allow_private_fetch, modules,
+            plan))
     except KeyboardInterrupt:
         # uvicorn has already shut down gracefully; it re-raises the signal it caught.
         pass
@@ -113,7 +126,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
                  max_workers: int, segment_endpoint: str | None, write_key: str | None,
                  keyring: Keyring | None, limits: WebhookLimits, policy: RetryPolicy,
                  timeout: float,
-                 allow_private_fetch: bool, modules: dict[str, list[str]]) -> None:
+                 allow_private_fetch: bool, modules: dict[str, list[str]], plan: Plan) -> None:
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import Response
@@ -151,7 +164,8 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
 
         runtime = Runtime(
             data_dir,
-            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules),
+            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
+                                            plan=plan),
                   max_workers),
             Egress(EgressPolicy(allow_loopback=allow_private_fetch,
                                 allow_private=allow_private_fetch,

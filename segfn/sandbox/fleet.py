@@ -20,7 +20,7 @@ import attrs
 from segfn import errors
 from segfn.cache import CacheAnswerer
 from segfn.sandbox.invocation import Job, Result
-from segfn.sandbox.pool import Fetcher, WorkerPool
+from segfn.sandbox.pool import Fetcher, WorkerInfo, WorkerPool
 
 IDLE_SECONDS = 300.0
 
@@ -34,11 +34,11 @@ class Tenant:
 
 
 @attrs.frozen
-class WorkerInfo:
-    """One live worker, as an operator sees it."""
+class TenantWorker:
+    """One ready worker and whose code it runs, as an operator sees it."""
 
-    pid: int
     tenant: Tenant
+    worker: WorkerInfo
 
 
 @attrs.define(eq=False)
@@ -110,9 +110,9 @@ class Fleet:
         if entry is not None:
             await _close(entry)
 
-    def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(pid, tenant) for tenant, entry in self._entries.items()
-                for pid in entry.pool.pids]
+    def workers(self) -> list[TenantWorker]:
+        return [TenantWorker(tenant, info) for tenant, entry in self._entries.items()
+                for info in entry.pool.workers]
 
     @property
     def size(self) -> int:

@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
+import contextlib
 import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import attrs
 
 from segfn import errors
 from segfn.cache import CacheAnswer, CacheAnswerer, CacheRequest
 from segfn.sandbox import protocol
+from segfn.sandbox.confine import bwrap, inside
+from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
+from segfn.sandbox.confine.plan import Plan, decide
 from segfn.sandbox.invocation import Job, Result, cut
 
 Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
@@ -51,6 +55,19 @@ class Limits:
     timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     memory_mb: int = attrs.field(default=256, validator=attrs.validators.gt(0))
     grace: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+
+
+class ConfinementWarning(UserWarning):
+    """Workers run without a confinement this machine does not allow."""
+
+
+@attrs.frozen
+class WorkerInfo:
+    """A ready worker as the runner sees it: its pid, its uid and what confines it."""
+
+    pid: int
+    uid: int
+    confinements: tuple[str, ...]
 
 
 async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
@@ -76,6 +93,9 @@ class _Call:
 @attrs.define(eq=False)
 class _Worker:
     process: asyncio.subprocess.Process
+    # The worker's own pid, once it is ready: under bwrap not the process the pool started.
+    pid: int
+    info: WorkerInfo | None = None
     ready: asyncio.Event = attrs.field(factory=asyncio.Event)
     calls: dict[int, _Call] = attrs.field(factory=dict)
     fetching: set[int] = attrs.field(factory=set)
@@ -97,10 +117,13 @@ class _Worker:
 
 
 class WorkerPool:
-    """Runs jobs in ``size`` sandbox worker processes."""
+    """Runs jobs in ``size`` sandbox worker processes, confined as ``plan`` says (by
+    default as far as this machine allows, with a ``ConfinementWarning`` naming what is
+    missing). The workers' stderr (their ``print`` and crashes) goes to ``stderr``."""
 
     def __init__(self, size: int = 2, limits: Limits = Limits(),
-                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
+                 modules: Mapping[str, Sequence[str]] | None = None, *,
+                 plan: Plan | None = None, stderr: IO[Any] | int | None = None) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one worker")
         self.size = size
@@ -113,10 +136,19 @@ class WorkerPool:
         self._closing = False
         self._start_failure: str | None = None
         self._start_failures = 0
+        self._spawning: set[asyncio.Future[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.plan = plan
+        self._stderr = stderr
+        self._layout = bwrap.layout(self.modules)
 
     async def start(self) -> None:
         """Start the workers and wait until each is ready."""
+        if self.plan is None:
+            self.plan = await asyncio.to_thread(decide)
+            if self.plan.missing:
+                warnings.warn("sandbox workers run without: " + "; ".join(self.plan.missing),
+                              ConfinementWarning, stacklevel=2)
         await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         await asyncio.gather(*(w.ready.wait() for w in self._workers))
         if self._start_failure is not None:
@@ -125,9 +157,11 @@ class WorkerPool:
 
     async def close(self) -> None:
         self._closing = True
+        if self._spawning:
+            await asyncio.wait(list(self._spawning))
         for worker in list(self._workers):
             if worker.process.returncode is None:
-                worker.process.kill()
+                _kill_process(worker.process)
         for worker in list(self._workers):
             await worker.process.wait()
         for task in list(self._tasks):
@@ -149,7 +183,12 @@ class WorkerPool:
 
     @property
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers]
+        return [w.pid for w in self._workers]
+
+    @property
+    def workers(self) -> list[WorkerInfo]:
+        """The ready workers."""
+        return [w.info for w in self._workers if w.info is not None]
 
     async def invoke(self, job: Job, fetcher: Fetcher | None = None,
                      cache: CacheAnswerer | None = None) -> Result:
@@ -169,15 +208,33 @@ class WorkerPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _spawn(self) -> None:
-        env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONDONTWRITEBYTECODE="1")
+        assert self.plan is not None, "start() decides the plan"
+        plan = self.plan
+        config = WorkerConfig(self.limits.timeout, self.limits.memory_mb, self.modules,
+                              plan.account, plan.seccomp,
+                              inside.task_limit(self.size) if plan.account else None)
+        python = [sys.executable, "-B", "-P", "-m", "segfn.sandbox.worker"]
+        if plan.bwrap is None:
+            argv, env = python, self._layout.environment(ENVIRONMENT)
+        else:
+            argv, env = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT), {}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "segfn.sandbox.worker", str(self.limits.timeout),
-            str(self.limits.memory_mb), json.dumps(self.modules),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
-            start_new_session=True)
-        worker = _Worker(process)
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr, env=env, start_new_session=True)
+        worker = _Worker(process, process.pid)
+        worker.send({"op": "configure", "config": config.to_dict()})
         self._workers.append(worker)
         self._background(self._read(worker))
+
+    def _started(self, worker: _Worker, message: dict[str, Any]) -> None:
+        if self.plan is not None and self.plan.bwrap is not None:
+            worker.pid = bwrap.worker_pid(worker.pid) or worker.pid
+        confinements = protocol.field(message, "confinements", list)
+        if not all(type(name) is str and len(name) <= 64 for name in confinements):
+            raise protocol.ProtocolError("ready frame: confinements are not short strings")
+        worker.info = WorkerInfo(worker.pid, protocol.field(message, "uid", int),
+                                 tuple(confinements))
+        worker.ready.set()
 
     def _pick(self) -> _Worker | None:
         now = asyncio.get_running_loop().time()
@@ -220,7 +277,7 @@ class WorkerPool:
         worker.fault = worker.fault or fault
         if worker.process.returncode is None:
             worker.killed = True
-            worker.process.kill()
+            _kill_process(worker.process)
 
     async def _read(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
@@ -255,7 +312,7 @@ class WorkerPool:
         elif op == "cache":
             self._on_cache(worker, message)
         elif op == "ready" and not worker.ready.is_set():
-            worker.ready.set()
+            self._started(worker, message)
         else:
             raise protocol.ProtocolError("a frame of no known kind")
         self._dispatch()
@@ -359,7 +416,15 @@ class WorkerPool:
         if self._start_failures:
             # A worker that dies at start-up will likely die again: don't spin.
             await asyncio.sleep(min(0.1 * 2 ** self._start_failures, 5.0))
-        await self._spawn()
+        if self._closing:
+            return
+        # Shielded: asyncio's answer to a process creation cancelled half-way is to kill
+        # bwrap alone and wait for its pipes, which the worker inside may hold open for
+        # good; close() waits for the spawn and then kills the three processes itself.
+        spawning = asyncio.ensure_future(self._spawn())
+        self._spawning.add(spawning)
+        spawning.add_done_callback(self._spawning.discard)
+        await asyncio.shield(spawning)
         self._dispatch()
 
     def _fail_queue(self, message: str) -> None:
@@ -387,7 +452,21 @@ def _can_take(worker: _Worker, now: float) -> bool:
     return True
 
 
+def _kill_process(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL a worker and, under bwrap, its init and the worker inside first: an init
+    killed before it had set up dying with bwrap would keep the worker, and with it the
+    pipes ``wait()`` waits on, alive."""
+    for pid in reversed(bwrap.descendants(process.pid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+
+
 def _exit_reason(code: int | None) -> str:
+    # bwrap exits 128 + N for a worker killed by signal N.
+    if code is not None and code > 128 and code - 128 in signal.valid_signals():
+        code = 128 - code
     if code is not None and code < 0:
         return f"killed by signal {signal.Signals(-code).name}"
     return f"exit code {code}"
@@ -397,12 +476,13 @@ class BlockingPool:
     """A ``WorkerPool`` for code that is not async: the CLI and the pytest plugin."""
 
     def __init__(self, size: int = 1, limits: Limits = Limits(),
-                 modules: Mapping[str, Sequence[str]] | None = None) -> None:
+                 modules: Mapping[str, Sequence[str]] | None = None, *,
+                 plan: Plan | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="segfn-pool")
         self._thread.start()
-        self.pool = WorkerPool(size, limits, modules)
+        self.pool = WorkerPool(size, limits, modules, plan=plan)
         self.run(self.pool.start())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -14,7 +14,7 @@ import json
 import math
 import re
 import struct
-from typing import Any
+from typing import IO, Any
 
 # What the parent sends a worker: a job (its request body is at most 512 KiB) or the
 # answers to a fetch (each response up to 10 MiB).
@@ -94,6 +94,16 @@ def frame_size(header: bytes, limit: int = MAX_FRAME) -> int:
     if size > limit:
         raise ProtocolError(f"frame of {size} bytes is over the limit of {limit}")
     return size
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
+    """The next frame from a blocking stream (the parent's, in a worker); None at its end."""
+    header = stream.read(HEADER_SIZE)
+    if len(header) < HEADER_SIZE:
+        return None
+    size = frame_size(header)
+    data = stream.read(size)
+    return decode(data) if len(data) == size else None
 
 
 async def read_frame_async(reader: asyncio.StreamReader,

@@ -1,7 +1,9 @@
 """The worker process: runs jobs its parent sends, each in a thread of its own.
 
-Started as ``python -m segfn.sandbox.worker TIMEOUT MEMORY_MB MODULES_JSON``. It compiles each
-handler once and keeps running until its input closes. Several jobs may be in flight at
+Started as ``python -m segfn.sandbox.worker``; its first frame is its configuration (limits,
+modules, confinement: ``confine.config.WorkerConfig``), which it applies before it says it is
+ready (``confine.inside``). It compiles each handler once and keeps running until its input
+closes. Several jobs may be in flight at
 once: those waiting on ``fetch``, and at most four using the CPU (the parent's dispatch
 rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
 cannot be interrupted (one long C call, a sleep, a handler that swallows the interruption) is
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import os
 import queue
 import resource
@@ -32,6 +33,8 @@ from segfn import errors
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.sandbox import protocol, scope
+from segfn.sandbox.confine import inside
+from segfn.sandbox.confine.config import WorkerConfig
 from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
 from segfn.sandbox.invocation import Job, Result
 
@@ -295,16 +298,24 @@ def _limit_memory(megabytes: int) -> None:
 
 
 def main() -> None:
-    timeout, memory_mb, modules = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
     # The protocol owns the original stdout; anything else printing goes to stderr.
     output = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     source = sys.stdin.buffer
+    first = protocol.read_frame(source)
+    if first is None or first.get("op") != "configure":
+        raise SystemExit("segfn worker: the first frame must be its configuration")
+    config = WorkerConfig.from_dict(first["config"])
+    inside.drop_privileges(config.account)
     threading.stack_size(_STACK_SIZE)
-    worker = Worker(output, timeout, modules)
-    _limit_memory(memory_mb)
+    worker = Worker(output, config.timeout, {k: list(v) for k, v in config.modules.items()})
+    _limit_memory(config.memory_mb)
+    inside.limit_resources(config.nproc)
     threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()
-    worker.send({"op": "ready", "pid": os.getpid()})
+    # Last, once start-up no longer needs what it refuses.
+    inside.filter_system_calls(config.seccomp)
+    worker.send({"op": "ready", "pid": os.getpid(), "uid": os.getuid(),
+                 "confinements": inside.active()})
     worker.serve(source)
     os._exit(0)
 

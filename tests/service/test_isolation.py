@@ -309,3 +309,9 @@ def test_two_workspaces_functions_run_in_different_processes(spaces: Workspaces)
     assert one in pids and two in pids
     assert not pids[one] & pids[two]
     assert len({w["pid"] for w in workers}) == len(workers)  # no pid listed twice
+    # segfn serve starts only with every confinement in force (no --insecure-workers here).
+    for worker in workers:
+        assert worker["uid"] != 0
+        assert set(worker["confinements"]) == {
+            "environment", "mount-namespace", "pid-namespace", "network-namespace",
+            "unprivileged", "no-new-privs", "rlimits", "seccomp"}
