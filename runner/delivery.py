@@ -73,7 +73,8 @@ def take_batch(db: sqlite3.Connection) -> Batch | None:
     # IS, not =: it matches NULL to NULL.
     rows = db.execute("SELECT id, message FROM outbox WHERE write_key IS ? ORDER BY id "
                       "LIMIT ?", (key, MAX_BATCH_MESSAGES)).fetchall()
-    batch, size = [], _ENVELOPE_BYTES
+    batch: list[tuple[int, str]] = []
+    size = _ENVELOPE_BYTES
     for row in rows:
         size += len(row["message"].encode("utf-8")) + 1
         if batch and size > MAX_BATCH_BYTES:

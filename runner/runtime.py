@@ -129,7 +129,7 @@ class Runtime:
             await self.fleet.invoke(source.tenant, job, self.egress, cache),
                                           source.secrets)
         queued = await self._settle(source, job, result, attempt, first_wait)
-        status = 200 if result.ok else STATUS.get(result.error.type, 400)
+        status = 200 if result.error is None else STATUS.get(result.error.type, 400)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
         if self.listener is not None:
             self.listener(source, outcome)
@@ -153,10 +153,10 @@ class Runtime:
         assert result.error is not None
         if result.error.type in errors.RETRYABLE and attempt < self.policy.max_retries:
             first = first_wait if first_wait is not None else self.policy.first_wait()
+            why = f"{result.error.type}: {result.error.message}"
             await self.store.run(lambda db: retries.schedule(
                 db, self.policy, invocation_id=invocation_id, source=source.id,
-                request=job.request, attempt=attempt + 1, first_wait=first,
-                error=f"{result.error.type}: {result.error.message}"))
+                request=job.request, attempt=attempt + 1, first_wait=first, error=why))
             self._wake_retries.set()
             return True
 
@@ -189,12 +189,15 @@ class Runtime:
             if source is None:
                 gone = Result.failed(errors.INVALID_SETTINGS,
                                      f"source {retry.source} no longer exists")
-                await self.store.run(lambda db: (
+
+                def forget(db: Any) -> None:
                     errorlog.record_error(db, source=retry.source, function="",
                                           invocation_id=retry.invocation_id,
                                           request=retry.request, result=gone,
-                                          attempts=retry.attempt),
-                    retries.remove(db, retry.invocation_id)))
+                                          attempts=retry.attempt)
+                    retries.remove(db, retry.invocation_id)
+
+                await self.store.run(forget)
                 return
             await self._run(source, retry.request, retry.invocation_id, retry.attempt,
                             retry.first_wait)

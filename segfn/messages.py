@@ -182,6 +182,7 @@ def _to_json(value: Any, path: str, parents: set[int]) -> Any:
         if id(value) in parents:
             raise ValidationError(f"{path} contains itself, which is not JSON")
         parents.add(id(value))
+        copy: Any
         if isinstance(value, dict):
             copy = {}
             for key, item in value.items():

@@ -79,7 +79,7 @@ class FakeWeb:
 
     async def __call__(self, requests: list[dict[str, Any]], budget: float
                        ) -> list[dict[str, Any]]:
-        answers = []
+        answers: list[dict[str, Any] | None] = []
         unanswered = []
         for request in requests:
             self.requests.append({**request, "body": base64.b64decode(request["body"])})
@@ -132,8 +132,9 @@ class LoadedHandler:
         request = build_request(body, json=json, data=data, headers=headers or {},
                                 query=query, url=url, content_type=content_type)
         merged = {**self.settings, **(settings or {})}
-        extra = {"invocation_id": invocation_id} if invocation_id else {}
-        job = Job(self.handler, request, merged, **extra)
+        job = Job(self.handler, request, merged)
+        if invocation_id:
+            job = attrs.evolve(job, invocation_id=invocation_id)
         return self._pool.invoke(job, self._web, self._cache)
 
     def post_payload(self, path: str | Path, **overrides: Any) -> Result:

@@ -176,7 +176,7 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
             # A development server: handlers may fetch services on this machine, not itself.
             Egress(EgressPolicy(allow_loopback=True, listening=listening_on(host, port))),
             watched.resolve,
-            Destination(segment_endpoint, write_key) if segment_endpoint else None,
+            Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
             RetryPolicy(scale=retry_time_scale), listener=print_outcome)
         limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
         app = create_app(runtime, watched.route, limits)

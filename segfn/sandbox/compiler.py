@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import types
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
@@ -102,23 +102,23 @@ class CheckingTransformer(RestrictingNodeTransformer):
     """
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
-        return _check(super().visit_Call(node))
+        return _check(cast(ast.expr, super().visit_Call(node)))
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST | list[ast.stmt]:
-        node = super().visit_FunctionDef(node)
+        node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body[:0] = [_recheck(name, node) for name in _parameters(node.args)]
         return self._decorated(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST | list[ast.stmt]:
-        return self._decorated(super().visit_ClassDef(node))
+        return self._decorated(cast(ast.ClassDef, super().visit_ClassDef(node)))
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        node = super().visit_Lambda(node)
+        node = cast(ast.Lambda, super().visit_Lambda(node))
         node.body = _CheckLoads(set(_parameters(node.args))).visit(node.body)
         return node
 
     def visit_With(self, node: ast.With) -> ast.AST:
-        node = super().visit_With(node)
+        node = cast(ast.With, super().visit_With(node))
         # RestrictedPython has made a tuple target a plain name it unpacks from, first
         # thing in the body; the check goes before that.
         node.body[:0] = [_recheck(item.optional_vars.id, node) for item in node.items
@@ -152,4 +152,5 @@ def compile_handler(handler: Handler) -> types.CodeType:
         raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
     if result.errors:
         raise InvalidSettings(f"{handler.filename}: " + "; ".join(result.errors))
-    return result.code
+    # RestrictedPython gives code whenever it reports no error.
+    return cast(types.CodeType, result.code)

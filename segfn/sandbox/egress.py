@@ -87,6 +87,10 @@ def listening_on(host: str, port: int) -> tuple[tuple[str, int], ...]:
     return tuple(dict.fromkeys((str(info[4][0]), port) for info in infos))
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class EgressPolicy:
     """Where ``fetch`` may go. Link-local addresses (cloud metadata) are never allowed.
@@ -99,7 +103,7 @@ class EgressPolicy:
 
     allow_loopback: bool = False
     allow_private: bool = False
-    refused_prefixes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    refused_prefixes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     listening: tuple[tuple[str, int], ...] = attrs.field(
         default=(), converter=lambda pairs: tuple((str(a), int(p)) for a, p in pairs))
 

@@ -174,6 +174,7 @@ class _InstanceWriter:
     """What ``_write_`` returns for a handler object: attribute and item writes pass."""
 
     __slots__ = ("_target",)
+    _target: Any
 
     def __init__(self, target: Any) -> None:
         object.__setattr__(self, "_target", target)
@@ -249,10 +250,12 @@ def guarded_build_class(func: Callable[..., Any], name: str, *bases: Any, **kwar
 # classes of what on_request is given and reads from it, and the classes of the values
 # builtins make (None, views, iterators), none of which builds anything new.
 _SDK_VALUE_CLASSES = frozenset({Settings, Headers, URL, FormData, SearchParams})
-_BUILTIN_VALUE_CLASSES = frozenset(type(value) for value in (
+_BUILTIN_VALUES: tuple[Any, ...] = (
     None, NotImplemented, ..., iter([]), iter(()), iter(""), iter(b""), iter(set()),
     iter(range(0)), reversed([]), iter({}), {}.keys(), {}.values(), {}.items(),
-    iter({}.values()), iter({}.items()), (x for x in ())))
+    iter({}.values()), iter({}.items()))
+_BUILTIN_VALUE_CLASSES = frozenset({types.GeneratorType,
+                                    *(type(value) for value in _BUILTIN_VALUES)})
 _BUILTIN_EXCEPTIONS = frozenset(value for value in vars(builtins).values()
                                 if isinstance(value, type) and issubclass(value, BaseException))
 

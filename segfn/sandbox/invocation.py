@@ -223,7 +223,8 @@ LOG_PREVIEW_BYTES = 4096
 def preview_logs(logs: Sequence[str], limit: int = LOG_PREVIEW_BYTES) -> tuple[list[str], bool]:
     """The first lines of ``logs`` that fit in ``limit`` bytes (the tester shows the first
     4 KiB), and whether any were left out."""
-    shown, size = [], 0
+    shown: list[str] = []
+    size = 0
     for line in logs:
         size += len(line.encode("utf-8", "replace"))
         if size > limit:

@@ -102,9 +102,13 @@ def worker_pid(bwrap_pid: int) -> int | None:
 def descendants(bwrap_pid: int) -> list[int]:
     """bwrap's init and the worker below it, as far as they exist yet."""
     found: list[int] = []
-    pid: int | None = bwrap_pid
-    while len(found) < 2 and (pid := _first_child(pid)) is not None:
-        found.append(pid)
+    pid = bwrap_pid
+    while len(found) < 2:
+        child = _first_child(pid)
+        if child is None:
+            break
+        found.append(child)
+        pid = child
     return found
 
 
