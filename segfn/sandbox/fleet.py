@@ -63,6 +63,7 @@ class Fleet:
         self.idle_seconds = idle_seconds
         self._entries: dict[Tenant, _Entry] = {}
         self._changed = asyncio.Condition()
+        self._waiting = 0
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -101,8 +102,9 @@ class Fleet:
         finally:
             entry.in_flight -= 1
             entry.last_used = time.monotonic()
-            async with self._changed:
-                self._changed.notify_all()
+            if self._waiting:  # the hot path takes no lock when no pool waits for room
+                async with self._changed:
+                    self._changed.notify_all()
 
     async def drop(self, tenant: Tenant) -> None:
         """Close ``tenant``'s pool now (its function was deleted)."""
@@ -130,8 +132,12 @@ class Fleet:
                 self._entries[tenant] = _Entry(pool, started)
                 continue
             if not await self._evict_one():
-                async with self._changed:
-                    await self._changed.wait()
+                self._waiting += 1
+                try:
+                    async with self._changed:
+                        await self._changed.wait()
+                finally:
+                    self._waiting -= 1
         return entry
 
     async def _start(self, tenant: Tenant, pool: WorkerPool) -> None:
