@@ -6,7 +6,8 @@
 Every function runs in worker processes of its own (a pool per function), so the more
 functions receive traffic, the more processes share the 2 cores. For each count, one
 ``segfn serve`` gets that many functions (the handler of benchmarks/throughput.py), each
-with one source, and the load goes to every source's webhook in turn, at 32 connections.
+with one source; one delivery to each starts every pool (the time it takes is printed),
+then the load goes to every source's webhook in turn, at 32 connections.
 The figure is each count's requests per second as a ratio of the one-function figure of
 the same run. ``--max-workers`` defaults to functions × workers, so no pool is evicted;
 a lower cap measures eviction (pools stopped and started again under load).
@@ -18,7 +19,9 @@ import argparse
 import contextlib
 import sys
 import tempfile
+import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +65,13 @@ def serve_functions(count: int, workdir: Path, workers: int, max_workers: int
         yield server, paths
 
 
+def post(server: Server, path: str) -> None:
+    request = urllib.request.Request(f"http://{HOST}:{server.port}{path}", data=BODY.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        answer.read()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1.5 s per measurement")
@@ -83,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         for count in counts:
             cap = args.max_workers or count * args.workers
             with serve_functions(count, workdir, args.workers, cap) as (server, paths):
-                # The warm-up reaches every function, so every pool has started.
+                started = time.monotonic()
+                for path in paths:  # one delivery each starts every function's pool
+                    post(server, path)
+                print(f"  {count} pool(s) started in {time.monotonic() - started:.1f} s")
                 generator.run(server.url, SMALL_CONNECTIONS, warmup, paths)
                 load = measure(generator, server, SMALL_CONNECTIONS, seconds, 0.0, paths)
             figures[count] = load.rps
