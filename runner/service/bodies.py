@@ -7,8 +7,6 @@ its fields are then checked against the endpoint's declaration in runner/service
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
@@ -16,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from runner.service.problems import InvalidRequest, NotFound
+from segfn.sandbox.protocol import strict_loads
 
 MAX_API_BODY = 1024 * 1024
 # Deeper JSON would reach Python's recursion limit somewhere on its way (parsing, storing,
@@ -44,7 +43,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise InvalidRequest(f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
                              ) from None
     try:
-        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        body = strict_loads(text)
     except RecursionError:
         raise InvalidRequest(_TOO_DEEP) from None
     except ValueError as exc:
@@ -57,20 +56,6 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 _TOO_DEEP = f"the body nests arrays and objects more than {MAX_NESTING} deep"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _not_json(name: str) -> Any:
-    # Python's json reads NaN and Infinity, which no JSON encoder (ours included) writes.
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _finite(text: str) -> float:
-    # 1e400 would be read as infinity: a value the caller never wrote, and one we cannot
-    # send back.
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is beyond the range of a JSON number (a double)")
-    return number
 
 
 def _check_document(body: dict[str, Any]) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
-import os
 import signal
 import sys
 import threading
@@ -161,7 +159,7 @@ class WorkerPool:
             await asyncio.wait(list(self._spawning))
         for worker in list(self._workers):
             if worker.process.returncode is None:
-                _kill_process(worker.process)
+                bwrap.kill(worker.process)
         for worker in list(self._workers):
             await worker.process.wait()
         for task in list(self._tasks):
@@ -277,7 +275,7 @@ class WorkerPool:
         worker.fault = worker.fault or fault
         if worker.process.returncode is None:
             worker.killed = True
-            _kill_process(worker.process)
+            bwrap.kill(worker.process)
 
     async def _read(self, worker: _Worker) -> None:
         assert worker.process.stdout is not None
@@ -450,17 +448,6 @@ def _can_take(worker: _Worker, now: float) -> bool:
         if running >= _PIPELINE_DEPTH or now - call.sent_at >= _PIPELINE_WINDOW:
             return False
     return True
-
-
-def _kill_process(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL a worker and, under bwrap, its init and the worker inside first: an init
-    killed before it had set up dying with bwrap would keep the worker, and with it the
-    pipes ``wait()`` waits on, alive."""
-    for pid in reversed(bwrap.descendants(process.pid)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
 
 
 def _exit_reason(code: int | None) -> str:

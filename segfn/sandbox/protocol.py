@@ -62,22 +62,29 @@ def encode(message: dict[str, Any], limit: int = MAX_FRAME) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
+def strict_loads(text: str) -> Any:
+    """JSON as its grammar has it: Python's ``json`` would also read NaN and Infinity, and
+    read 1e400 as infinity, values no JSON encoder (ours included) writes back. The
+    worker's frames and the service API's bodies are read with it; ``ValueError`` says
+    what is wrong."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range")
+        raise ValueError(f"{text} is beyond the range of a JSON number (a double)")
     return number
 
 
 def decode(data: bytes) -> dict[str, Any]:
     """The message of one frame's bytes; ``ProtocolError`` for anything but a JSON object."""
     try:
-        message = json.loads(data.decode("utf-8"), parse_constant=_not_json,
-                             parse_float=_finite)
+        message = strict_loads(data.decode("utf-8"))
         if b"\\ud" in data or b"\\uD" in data:
             # Escapes of surrogates: the JSON decoder keeps a lone one as is.
             message = json.loads(_valid_utf8(json.dumps(message, ensure_ascii=False)))

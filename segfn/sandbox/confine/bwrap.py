@@ -16,8 +16,11 @@ namespace when its init dies, whatever their user.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import os
+import signal
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -110,6 +113,17 @@ def descendants(bwrap_pid: int) -> list[int]:
         found.append(child)
         pid = child
     return found
+
+
+def kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL a worker and, under bwrap, its init and the worker inside first: an init
+    killed before it had set up dying with bwrap would keep the worker, and with it the
+    pipes ``wait()`` waits on, alive."""
+    for pid in reversed(descendants(process.pid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def _first_child(pid: int) -> int | None:
