@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,14 +18,13 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookLimits(),
-               routes: Sequence[BaseRoute] = (),
-               on_refusal: Callable[[int], None] | None = None) -> Starlette:
+               routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The runner's ASGI app; ``route`` maps a request path to the source it runs.
 
     ``routes`` (the service's API, its metrics) come before the webhooks, which take
-    every other path. ``on_refusal`` hears the status of every webhook refused.
+    every other path.
     """
-    endpoint = Endpoint(runtime, route, limits, on_refusal)
+    endpoint = Endpoint(runtime, route, limits)
     ready = False
 
     async def healthz(request: Request) -> Response:

@@ -3,7 +3,7 @@ serve`` from their options and the environment) and read by whatever the runner 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +11,9 @@ import attrs
 
 from runner.delivery import Destination
 from runner.endpoint import WebhookLimits
+from runner.observer import Observer
 from runner.retries import RetryPolicy
-from runner.runtime import Listener, Resolver, Runtime
+from runner.runtime import Resolver, Runtime
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import Limits, WorkerPool
@@ -53,8 +54,7 @@ class RunnerConfig:
 
 
 def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = None,
-                  listener: Listener | None = None,
-                  on_delivery_failure: Callable[[str], None] | None = None,
+                  observer: Observer | None = None,
                   warm: Sequence[Tenant] = ()) -> Runtime:
     """The runtime ``config`` describes; ``plan`` says how workers are confined, ``warm``
     which tenants' pools start with it (so that a broken sandbox stops the start)."""
@@ -62,4 +62,4 @@ def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = N
                                             plan=plan),
                   config.max_workers, warm=warm)
     return Runtime(config.data_dir, fleet, Egress(config.egress), resolve,
-                   config.destination, config.retry, listener, on_delivery_failure)
+                   config.destination, config.retry, observer)

@@ -18,13 +18,13 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import attrs
 
+from runner.observer import Observer
 from runner.store import Store
 from segfn.identities import utc_iso
 
@@ -117,15 +117,14 @@ def _retry_after(response: aiohttp.ClientResponse) -> float | None:
 class Deliverer:
     """The loop that empties the outbox into the destination.
 
-    ``on_failure`` hears of every send that did not take the batch, with a reason:
-    ``"status 503"``, ``"status 400"``, ``"network"``.
+    ``observer`` hears of every send that did not take the batch.
     """
 
     def __init__(self, store: Store, destination: Destination,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 observer: Observer | None = None) -> None:
         self._store = store
         self._destination = destination
-        self._on_failure = on_failure
+        self._observer = observer or Observer()
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
 
@@ -188,8 +187,7 @@ class Deliverer:
         return None
 
     def _failed(self, reason: str) -> None:
-        if self._on_failure is not None:
-            self._on_failure(reason)
+        self._observer.delivery_failed(reason)
 
     async def aclose(self) -> None:
         if self._session is not None:

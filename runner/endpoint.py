@@ -64,22 +64,20 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
 
 
 class Endpoint:
-    """The ASGI endpoint for webhook deliveries; ``on_refusal`` hears each refusal's status."""
+    """The ASGI endpoint for webhook deliveries; the runtime's observer hears each
+    refusal's status."""
 
     def __init__(self, runtime: Runtime, route: Router,
-                 limits: WebhookLimits = WebhookLimits(),
-                 on_refusal: Callable[[int], None] | None = None) -> None:
+                 limits: WebhookLimits = WebhookLimits()) -> None:
         self.runtime = runtime
         self.route = route
         self.limits = limits
-        self.on_refusal = on_refusal
         self._limiter = RateLimiter(limits.rate_limit) if limits.rate_limit else None
 
     async def __call__(self, request: Request) -> Response:
         accepted = await self._accept(request)
         if isinstance(accepted, Response):
-            if self.on_refusal is not None:
-                self.on_refusal(accepted.status_code)
+            self.runtime.observer.refused(accepted.status_code)
             return accepted
         source, body = accepted
         delivery = HttpRequest(body, request.headers.items(), str(request.url))

@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from runner.observer import Observer
 from runner.runtime import Outcome
 from runner.source import Source
 
@@ -67,8 +68,9 @@ class _Depths(Collector):
             yield GaugeMetricFamily(name, doc, value=counts[table])
 
 
-class Metrics:
-    """The service's metrics, over the runtime's database file at ``database``."""
+class Metrics(Observer):
+    """The service's metrics, over the runtime's database file at ``database``; the
+    runtime's observer (``runner.observer``) feeds them."""
 
     def __init__(self, database: Path) -> None:
         self.database = Path(database)
@@ -89,18 +91,18 @@ class Metrics:
             ["status"], registry=self.registry)
         self.registry.register(_Depths(self.database))
 
-    def observe(self, source: Source, outcome: Outcome) -> None:
-        """Count and time one invocation; a ``runner.runtime.Runtime`` listener."""
+    def invoked(self, source: Source, outcome: Outcome) -> None:
+        """Count and time one invocation."""
         result = outcome.result
         kind = "ok" if result.error is None else result.error.type
         self._invocations.labels(source.function, source.id, kind).inc()
         self._durations.labels(source.function, source.id).observe(result.duration_ms / 1000)
 
     def delivery_failed(self, reason: str) -> None:
-        """Count a failed send; a ``runner.delivery.Deliverer`` ``on_failure``."""
+        """Count a failed send."""
         self._delivery_failures.labels(reason).inc()
 
-    def webhook_refused(self, status: int) -> None:
+    def refused(self, status: int) -> None:
         """Count a delivery refused before it ran (404, 413, 429, 503 when paused, ...)."""
         self._refusals.labels(str(status)).inc()
 

@@ -20,6 +20,7 @@ import attrs
 
 from runner import errorlog, events, retries
 from runner.delivery import Deliverer, Destination
+from runner.observer import Observer
 from runner.source import Source
 from runner.store import DATABASE_FILE, Store
 from runner.supervisor import Supervisor
@@ -59,7 +60,6 @@ class Outcome:
 
 
 Resolver = Callable[[str], Source | None]
-Listener = Callable[[Source, Outcome], None]
 
 
 class Runtime:
@@ -68,19 +68,18 @@ class Runtime:
     def __init__(self, data_dir: Path, fleet: Fleet, egress: Egress, resolve: Resolver,
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
-                 listener: Listener | None = None,
-                 on_delivery_failure: Callable[[str], None] | None = None) -> None:
+                 observer: Observer | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.fleet = fleet
         self.egress = egress
         self.resolve = resolve
         self.policy = policy
-        self.listener = listener
+        self.observer = observer or Observer()
         self.store = Store(self.data_dir / DATABASE_FILE)
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")
-        self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
+        self.deliverer = (Deliverer(self.store, destination, self.observer)
                           if destination else None)
         self.supervisor = Supervisor()
         self._retrying: set[str] = set()
@@ -131,8 +130,7 @@ class Runtime:
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.error is None else STATUS.get(result.error.type, 400)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
-        if self.listener is not None:
-            self.listener(source, outcome)
+        self.observer.invoked(source, outcome)
         return outcome
 
     async def _settle(self, source: Source, job: Job, result: Result, attempt: int,

@@ -8,6 +8,7 @@ Colors follow click's rule: on when stdout is a terminal, off when it is a pipe 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -89,9 +90,9 @@ def show_result(result: Result, name: str) -> None:
     sys.stdout.flush()
 
 
-def print_outcome(source: Source, outcome: Outcome) -> None:
-    """One line an invocation (a ``Runtime`` listener): answer or retry number, the source
-    when there are several, error, time, what was emitted."""
+def outcome_line(source: Source, outcome: Outcome) -> str:
+    """One line an invocation: answer or retry number, the source when there are several,
+    error, time, what was emitted."""
     result = outcome.result
     color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
     head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
@@ -105,4 +106,27 @@ def print_outcome(source: Source, outcome: Outcome) -> None:
     emitted = [describe_message(m) for m in result.messages]
     emitted += [f"set {printable(o['collection'])}/{printable(str(o['id']))}"
                 for o in result.objects]
-    click.echo(line + ("  " + "; ".join(emitted) if emitted else ""))
+    return line + ("  " + "; ".join(emitted) if emitted else "")
+
+
+class InvocationLines(logging.Handler):
+    """Writes each record of ``segfn.invocations`` (``runner.observer.InvocationLog``) as
+    its ``outcome_line``, colored on a terminal."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
+        try:
+            click.echo(outcome_line(source, outcome) if source and outcome
+                       else printable(record.getMessage()))
+        except Exception:
+            # A line that cannot be written (stdout closed) must not fail the delivery.
+            self.handleError(record)
+
+
+def show_invocations() -> None:
+    """Print the per-invocation line of ``segfn run`` and ``segfn serve`` on stdout."""
+    log = logging.getLogger("segfn.invocations")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not any(isinstance(h, InvocationLines) for h in log.handlers):
+        log.addHandler(InvocationLines())

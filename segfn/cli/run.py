@@ -13,7 +13,7 @@ import click
 from runner.source import Source
 from segfn.cli.files import read_settings
 from segfn.cli.options import runner_config, runner_options
-from segfn.cli.output import print_outcome
+from segfn.cli.output import show_invocations
 from segfn.sandbox.compiler import Handler
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool,
 
     from runner.app import create_app
     from runner.config import build_runtime
+    from runner.observer import InvocationLog
     from segfn.sandbox.egress import EgressPolicy, listening_on
 
     if options["segment_endpoint"] and not options["write_key"]:
@@ -129,7 +130,8 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool,
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.
-        runtime = build_runtime(config, watched.resolve, plan, listener=print_outcome,
+        show_invocations()
+        runtime = build_runtime(config, watched.resolve, plan, InvocationLog(),
                                 warm=(watched.current.tenant,))
         app = create_app(runtime, watched.route, config.webhook)
         destination = (config.destination.endpoint if config.destination

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from segfn.cli.options import runner_config, runner_options
-from segfn.cli.output import print_outcome
+from segfn.cli.output import show_invocations
 from segfn.cli.run import claimed, confinement, uvicorn_server
 
 if TYPE_CHECKING:
-    from runner.runtime import Outcome
     from runner.service.config import ServiceConfig
     from runner.service.keyring import Keyring
-    from runner.source import Source
     from segfn.sandbox.confine.plan import Plan
 
 CATALOG_FILE = "catalog.db"
@@ -115,6 +113,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from runner.app import create_app
     from runner.config import build_runtime
     from runner.metrics import CONTENT_TYPE, Metrics
+    from runner.observer import InvocationLog, Observers
     from runner.service import catalog
     from runner.service.api import Api
     from runner.service.keyring import KeyringError
@@ -135,20 +134,16 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
         except (Problem, KeyringError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from None
         metrics = Metrics(data_dir / DATABASE_FILE)
-
-        def observe(source: Source, outcome: Outcome) -> None:
-            metrics.observe(source, outcome)
-            print_outcome(source, outcome)
-
-        runtime = build_runtime(runner, service.resolve, plan, listener=observe,
-                                on_delivery_failure=metrics.delivery_failed)
+        show_invocations()
+        runtime = build_runtime(runner, service.resolve, plan,
+                                Observers((metrics, InvocationLog())))
 
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)
 
         app = create_app(runtime, service.route, runner.webhook, routes=[
             Mount("/api/v1", app=Api(service, runtime).app()),
-            Route("/metrics", scrape, methods=["GET"])], on_refusal=metrics.webhook_refused)
+            Route("/metrics", scrape, methods=["GET"])])
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
                    + f"{public_url}/api/v1 ({runner.workers} workers a function, "

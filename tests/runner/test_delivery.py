@@ -15,6 +15,7 @@ import httpx
 
 from runner import events
 from runner.delivery import Deliverer, Destination, read_dead_letters
+from runner.observer import Observer
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import Store, connect
@@ -153,11 +154,21 @@ def save(store: Store, source: str, write_key: str | None, *ns: int) -> None:
         db, source, new_invocation_id(), result, outbox=True, write_key=write_key)))
 
 
+class Failures(Observer):
+    """The reasons of the failed sends, in order."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def delivery_failed(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+
 def drain(store: Store, destination: Destination, until, timeout: float = 20.0,
-          on_failure=None) -> None:
+          observer: Observer | None = None) -> None:
     """Run a Deliverer until ``until()`` holds."""
     async def main() -> None:
-        deliverer = Deliverer(store, destination, on_failure)
+        deliverer = Deliverer(store, destination, observer)
         task = asyncio.create_task(deliverer.run())
         try:
             deadline = time.monotonic() + timeout
@@ -227,17 +238,17 @@ def test_no_default_write_key_when_every_source_has_one(tmp_path: Path,
 def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
                                                   fake_segment: FakeSegment) -> None:
     fake_segment.answers = [(503, {"Retry-After": "0.1"}), (401, {})]
-    failures: list[str] = []
+    failures = Failures()
     store = Store(tmp_path / "segfn.db")
     try:
         save(store, "src_a", "wk_bad", 1, 2)
         save(store, "src_b", "wk_b", 3)
         drain(store, Destination(fake_segment.url, "k"),
-              lambda: len(fake_segment.messages) == 1, on_failure=failures.append)
+              lambda: len(fake_segment.messages) == 1, observer=failures)
         letters = read_dead_letters(connect(tmp_path / "segfn.db"))
     finally:
         store.close()
-    assert failures == ["status 503", "status 401"]
+    assert failures.reasons == ["status 503", "status 401"]
     assert [b["status"] for b in fake_segment.batches] == [503, 401, 200]
     assert fake_segment.auth[:2] == [basic("wk_bad")] * 2
     assert sent(fake_segment) == [(basic("wk_b"), [3])]
@@ -246,17 +257,17 @@ def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
 
 def test_network_failures_are_reported(tmp_path: Path) -> None:
     fake = FakeSegment()  # not started yet: connections are refused
-    failures: list[str] = []
+    failures = Failures()
     store = Store(tmp_path / "segfn.db")
     try:
         save(store, "src_a", "wk_a", 1)
         threading.Timer(0.3, fake.start).start()
         drain(store, Destination(fake.url, "k"), lambda: len(fake.messages) == 1,
-              on_failure=failures.append)
+              observer=failures)
     finally:
         store.close()
         fake.stop()
-    assert failures and set(failures) == {"network"}
+    assert failures.reasons and set(failures.reasons) == {"network"}
     assert sent(fake) == [(basic("wk_a"), [1])]
 
 

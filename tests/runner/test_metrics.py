@@ -59,15 +59,15 @@ def test_counts_durations_and_depths(tmp_path: Path) -> None:
     path = tmp_path / "segfn.db"
     fill(path)
     metrics = Metrics(path)
-    metrics.observe(BILLING, ok(2.0))
-    metrics.observe(BILLING, ok(40.0))
-    metrics.observe(BILLING, failed(errors.RETRY, 202, 3000.0))
-    metrics.observe(BILLING, failed(errors.RETRY, 202, 5.0, attempt=1))  # a retry's run
-    metrics.observe(SHOP, failed(errors.BAD_REQUEST, 400, 0.5))
+    metrics.invoked(BILLING, ok(2.0))
+    metrics.invoked(BILLING, ok(40.0))
+    metrics.invoked(BILLING, failed(errors.RETRY, 202, 3000.0))
+    metrics.invoked(BILLING, failed(errors.RETRY, 202, 5.0, attempt=1))  # a retry's run
+    metrics.invoked(SHOP, failed(errors.BAD_REQUEST, 400, 0.5))
     metrics.delivery_failed("status 503")
     metrics.delivery_failed("status 503")
     metrics.delivery_failed("network")
-    metrics.webhook_refused(503)
+    metrics.refused(503)
 
     got = samples(metrics)
     inv = "segfn_invocations_total"
@@ -112,13 +112,13 @@ def test_depths_are_read_at_scrape_time(tmp_path: Path) -> None:
 
 def test_instances_do_not_share_counts(tmp_path: Path) -> None:
     first, second = Metrics(tmp_path / "a.db"), Metrics(tmp_path / "b.db")
-    first.observe(BILLING, ok(1.0))
+    first.invoked(BILLING, ok(1.0))
     first.delivery_failed("network")
     key = ("segfn_invocations_total",
            (("function", "billing"), ("outcome", "ok"), ("source", "src_1")))
     assert samples(first)[key] == 1
     assert key not in samples(second)
     assert ("segfn_delivery_failures_total", (("reason", "network"),)) not in samples(second)
-    second.observe(BILLING, ok(1.0))
+    second.invoked(BILLING, ok(1.0))
     assert samples(first)[key] == 1
     assert samples(second)[key] == 1
