@@ -18,7 +18,6 @@ to ``load_handler`` to allow real requests to loopback addresses).
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json as jsonlib
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ import attrs
 import pytest
 
 from segfn.cache import CacheAnswerer
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.payloads import load_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
@@ -47,12 +47,12 @@ class Route:
     headers: tuple[tuple[str, str], ...]
     body: bytes
 
-    def matches(self, request: dict[str, Any]) -> bool:
-        if self.method is not None and self.method != request["method"]:
+    def matches(self, request: FetchRequest) -> bool:
+        if self.method is not None and self.method != request.method:
             return False
         if self.url.endswith("*"):
-            return request["url"].startswith(self.url[:-1])
-        return request["url"] == self.url
+            return request.url.startswith(self.url[:-1])
+        return request.url == self.url
 
 
 class FakeWeb:
@@ -77,26 +77,25 @@ class FakeWeb:
         self.routes.insert(0, Route(url, method.upper() if method else None, status,
                                     tuple(pairs), body or b""))
 
-    async def __call__(self, requests: list[dict[str, Any]], budget: float
-                       ) -> list[dict[str, Any]]:
-        answers: list[dict[str, Any] | None] = []
+    async def __call__(self, requests: list[FetchRequest], budget: float
+                       ) -> list[FetchAnswer]:
+        answers: list[FetchAnswer | None] = []
         unanswered = []
         for request in requests:
-            self.requests.append({**request, "body": base64.b64decode(request["body"])})
+            # A test reads these as plain data: fetches[0]["url"], ["body"] as bytes.
+            self.requests.append({**request.to_dict(), "body": request.body})
             route = next((r for r in self.routes if r.matches(request)), None)
             if route is None:
                 answers.append(None)
                 unanswered.append(request)
                 continue
-            answers.append({"status": route.status, "url": request["url"],
-                            "headers": [list(h) for h in route.headers],
-                            "body": base64.b64encode(route.body).decode("ascii")})
+            answers.append(FetchAnswer(route.status, request.url, route.headers, route.body))
         if unanswered and self._fallback is not None:
             real = iter(await self._fallback(unanswered, budget))
             return [a if a is not None else next(real) for a in answers]
         return [a if a is not None else
-                {"error": f"no test response for {r['method']} {r['url']}; "
-                          "add one with handler.respond(url, ...)"}
+                FetchAnswer.failed(f"no test response for {r.method} {r.url}; "
+                                   "add one with handler.respond(url, ...)")
                 for a, r in zip(answers, requests, strict=True)]
 
 

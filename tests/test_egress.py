@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from segfn.fetch import FetchRequest
 from segfn.sandbox import egress
 from segfn.sandbox.egress import OWN_WEBHOOKS, Egress, EgressPolicy, own_url_in
 from tests.local_http import LocalServer, local_server
@@ -68,11 +69,12 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def perform(policy: EgressPolicy, *urls: str, budget: float = 5.0) -> list[dict[str, Any]]:
+    """The answers to GETs of ``urls``, as the worker's frame carries them."""
     async def run() -> list[dict[str, Any]]:
         performer = Egress(policy)
         try:
-            return await performer([{"url": url, "method": "GET", "headers": [], "body": "",
-                                     "timeout": None} for url in urls], budget)
+            answers = await performer([FetchRequest(url) for url in urls], budget)
+            return [answer.to_dict() for answer in answers]
         finally:
             await performer.aclose()
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox import egress
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
@@ -216,3 +217,25 @@ def test_fetch_arguments_are_checked_in_the_handler(run: Run) -> None:
                     console.log("ValueError")
     """)
     assert result.logs == ["TypeError", "ValueError", "TypeError"]
+
+
+# The frames: what crosses the worker's pipe, checked on both sides
+
+
+def test_requests_and_answers_cross_the_pipe_unchanged() -> None:
+    request = FetchRequest("https://a.test/x", "POST", [("a", "1")], b"\x00\xff", 2.5)
+    assert FetchRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
+    answer = FetchAnswer(201, "https://a.test/x", [("b", "2")], b"body")
+    assert FetchAnswer.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
+    failed = FetchAnswer.failed("refused: no")
+    assert FetchAnswer.from_dict(failed.to_dict()) == failed
+
+
+@pytest.mark.parametrize("change", [
+    {"url": 5}, {"method": None}, {"headers": [["a"]]}, {"headers": "a: 1"},
+    {"body": "not base64!"}, {"body": 7}, {"timeout": True}, {"timeout": "1"},
+])
+def test_a_request_of_the_wrong_shape_is_refused(change: dict) -> None:
+    frame = {**FetchRequest("https://a.test/").to_dict(), **change}
+    with pytest.raises((TypeError, ValueError)):
+        FetchRequest.from_dict(frame)

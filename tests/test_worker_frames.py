@@ -216,6 +216,15 @@ GOOD_RESULT = {"ok": True, "messages": [], "objects": [], "logs": [], "error": N
                   "result": {**GOOD_RESULT, "duration_ms": "soon"}}, id="duration not a number"),
     pytest.param({"op": "fetch", "id": None, "requests": [{"url": 1}], "budget": 1.0},
                  id="fetch request of the wrong shape"),
+    pytest.param({"op": "fetch", "id": None, "budget": 1.0, "requests": [
+        {"url": "http://a.test/", "method": "GET", "headers": [], "body": "not base64!",
+         "timeout": None}]}, id="fetch body not base64"),
+    pytest.param({"op": "fetch", "id": None, "budget": 1.0, "requests": [
+        {"url": "http://a.test/", "method": "GET", "headers": [["x-only"]], "body": "",
+         "timeout": None}]}, id="fetch header not a pair"),
+    pytest.param({"op": "fetch", "id": None, "budget": 1.0, "requests": [
+        {"url": "http://a.test/", "method": "GET", "headers": [], "body": "",
+         "timeout": True}]}, id="fetch timeout not seconds"),
     pytest.param({"op": "ready", "pid": 1}, id="ready twice"),
 ])
 def test_a_frame_of_the_wrong_shape_kills_its_worker(message: dict[str, Any]) -> None:

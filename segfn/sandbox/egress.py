@@ -17,19 +17,19 @@ aiohttp rather than httpx: at 64 concurrent requests httpx's connection pool spe
 from __future__ import annotations
 
 import asyncio
-import base64
 import errno
 import ipaddress
 import re
 import socket
 import urllib.parse
 from collections.abc import Iterable
-from typing import Any
 
 import aiohttp
 import attrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
+
+from segfn.fetch import FetchAnswer, FetchRequest
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 # One fetch or fetch_all call: how many requests, and how many response bytes (headers and
@@ -239,13 +239,13 @@ class Egress:
                                                   auto_decompress=True, read_bufsize=_CHUNK)
         return self._session
 
-    async def __call__(self, requests: list[dict[str, Any]], budget: float
-                       ) -> list[dict[str, Any]]:
+    async def __call__(self, requests: list[FetchRequest], budget: float
+                       ) -> list[FetchAnswer]:
         if len(requests) > MAX_FETCH_REQUESTS:
             # None is sent: a handler would not know which of its requests had happened.
             refusal = (f"refused: fetch_all of {len(requests)} requests; at most "
                        f"{MAX_FETCH_REQUESTS} requests a call")
-            return [{"error": refusal} for _ in requests]
+            return [FetchAnswer.failed(refusal) for _ in requests]
         room = _Room()
         return list(await asyncio.gather(*(self._one(r, budget, room) for r in requests)))
 
@@ -263,33 +263,30 @@ class Egress:
                 return f"refused: {reason}"
         return None
 
-    async def _one(self, request: dict[str, Any], budget: float, room: _Room
-                   ) -> dict[str, Any]:
-        url = request["url"]
+    async def _one(self, request: FetchRequest, budget: float, room: _Room) -> FetchAnswer:
+        url = request.url
         refused = self._refused(url)
         if refused:
-            return {"error": refused}
-        timeout = min(budget, request.get("timeout") or budget)
+            return FetchAnswer.failed(refused)
+        timeout = min(budget, request.timeout or budget)
         try:
             async with asyncio.timeout(timeout):
                 return await self._send(request, timeout, room)
         except TimeoutError:
-            return {"error": f"fetch {url}: timed out after {timeout:.1f}s"}
+            return FetchAnswer.failed(f"fetch {url}: timed out after {timeout:.1f}s")
         except aiohttp.ClientConnectorError as exc:
-            return {"error": f"fetch {url}: {exc.strerror or exc}"}
+            return FetchAnswer.failed(f"fetch {url}: {exc.strerror or exc}")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return {"error": f"fetch {url}: {exc}"}
+            return FetchAnswer.failed(f"fetch {url}: {exc}")
 
-    async def _send(self, request: dict[str, Any], timeout: float, room: _Room
-                    ) -> dict[str, Any]:
+    async def _send(self, request: FetchRequest, timeout: float, room: _Room) -> FetchAnswer:
         async with self._client().request(
-                request["method"], request["url"], headers=request["headers"],
-                data=base64.b64decode(request["body"]) or None, allow_redirects=False,
+                request.method, request.url, headers=list(request.headers),
+                data=request.body or None, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            headers = [[name, value] for name, value in response.headers.items()]
+            headers = tuple(response.headers.items())
             body = await _read(response, room, sum(len(n) + len(v) for n, v in headers))
-        return {"status": response.status, "url": str(response.url), "headers": headers,
-                "body": base64.b64encode(body).decode("ascii")}
+        return FetchAnswer(response.status, str(response.url), headers, bytes(body))
 
     async def aclose(self) -> None:
         if self._session is not None:

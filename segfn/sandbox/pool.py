@@ -24,20 +24,20 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import IO, Any, TypeVar
 
 import attrs
 
 from segfn import errors
 from segfn.cache import CacheAnswer, CacheAnswerer, CacheRequest
+from segfn.fetch import FetchAnswer, Fetcher, FetchRequest
 from segfn.sandbox import protocol
 from segfn.sandbox.confine import bwrap, inside
 from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
 from segfn.sandbox.confine.plan import Plan, decide
 from segfn.sandbox.invocation import Job, Result, cut
 
-Fetcher = Callable[[list[dict[str, Any]], float], Awaitable[list[dict[str, Any]]]]
 T = TypeVar("T")
 
 _MAX_START_FAILURES = 3
@@ -68,8 +68,8 @@ class WorkerInfo:
     confinements: tuple[str, ...]
 
 
-async def _no_fetch(requests: list[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
-    return [{"error": "fetch is not available here"} for _ in requests]
+async def _no_fetch(requests: list[FetchRequest], budget: float) -> list[FetchAnswer]:
+    return [FetchAnswer.failed("fetch is not available here") for _ in requests]
 
 
 async def _no_cache(request: CacheRequest) -> CacheAnswer:
@@ -331,23 +331,24 @@ class WorkerPool:
         number = _job_id(worker, message)
         if number in worker.fetching:
             raise protocol.ProtocolError("a second fetch before the first was answered")
-        requests = protocol.field(message, "requests", list)
-        protocol.check_fetch_requests(requests)
+        requests = [FetchRequest.from_dict(request)
+                    for request in protocol.field(message, "requests", list)]
         budget = protocol.field(message, "budget", int, float)
         worker.fetching.add(number)
         self._background(self._fetch(worker, number, requests, budget))
 
-    async def _fetch(self, worker: _Worker, number: int, requests: list[dict[str, Any]],
+    async def _fetch(self, worker: _Worker, number: int, requests: list[FetchRequest],
                      budget: float) -> None:
         try:
             answers = await worker.calls[number].fetcher(requests, float(budget))
         except Exception as exc:  # noqa: BLE001 - a fetcher's failure is the handler's answer
-            answers = [{"error": f"fetch failed: {exc}"} for _ in requests]
+            answers = [FetchAnswer.failed(f"fetch failed: {exc}") for _ in requests]
         worker.fetching.discard(number)
         if number not in worker.calls or worker.process.returncode is not None:
             return
         try:
-            worker.send({"op": "fetched", "id": number, "answers": answers})
+            worker.send({"op": "fetched", "id": number,
+                         "answers": [answer.to_dict() for answer in answers]})
         except protocol.FrameTooLarge as exc:
             worker.send({"op": "fetched", "id": number,
                          "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})

@@ -131,17 +131,3 @@ def field(message: dict[str, Any], name: str, *kinds: type) -> Any:
         raise ProtocolError(f"{message.get('op')} frame: {name} is not "
                             + " or ".join(k.__name__ for k in kinds))
     return value
-
-
-def check_fetch_requests(requests: list[Any]) -> None:
-    """The shape ``segfn.fetch`` gives each request, which the parent's fetcher reads."""
-    for request in requests:
-        if (type(request) is not dict or type(request.get("url")) is not str
-                or type(request.get("method")) is not str
-                or type(request.get("body")) is not str
-                or type(request.get("timeout")) not in (int, float, type(None))
-                or type(request.get("headers")) is not list
-                or not all(type(h) is list and len(h) == 2
-                           and all(type(part) is str for part in h)
-                           for h in request["headers"])):
-            raise ProtocolError("fetch frame: a request of the wrong shape")

@@ -11,7 +11,6 @@ whatever runs now.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +18,10 @@ import attrs
 
 if TYPE_CHECKING:
     from segfn.cache import CacheTransport
+    from segfn.fetch import FetchTransport
 
 MAX_LOG_BYTES = 64 * 1024
 LOG_TRUNCATED = " [logs truncated at 64 KiB]"
-
-FetchTransport = Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]
 
 
 @attrs.define

@@ -32,6 +32,7 @@ from typing import IO, Any, TypeVar
 from segfn import errors
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox import protocol, scope
 from segfn.sandbox.confine import inside
 from segfn.sandbox.confine.config import WorkerConfig
@@ -201,16 +202,18 @@ class Worker:
                                    result.logs, result.duration_ms)
         return result
 
-    def _fetch(self, number: int, requests: list[dict[str, Any]],
-               budget: float) -> list[dict[str, Any]]:
-        message = {"op": "fetch", "id": number, "requests": requests, "budget": budget}
+    def _fetch(self, number: int, requests: list[FetchRequest],
+               budget: float) -> list[FetchAnswer]:
+        message = {"op": "fetch", "id": number, "requests": [r.to_dict() for r in requests],
+                   "budget": budget}
         try:
             answered, answers = self._ask(number, message, budget)
         except protocol.FrameTooLarge as exc:
             raise FetchError(f"fetch request too large: {exc}") from None
         if not answered:
-            return [{"error": "fetch timed out: no time left in this invocation"}] * len(requests)
-        return answers
+            return [FetchAnswer.failed("fetch timed out: no time left in this invocation")
+                    ] * len(requests)
+        return [FetchAnswer.from_dict(answer) for answer in answers]
 
     def _cache(self, number: int, request: CacheRequest) -> CacheAnswer:
         running = self._running[number]
