@@ -43,7 +43,7 @@ def _check_timeout(request: FetchRequest, attribute: Any, timeout: float | None)
     if timeout is None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError("fetch timeout is seconds")
+        raise TypeError("fetch timeout must be seconds")
     if math.isnan(timeout):
         raise ValueError("fetch timeout is a number of seconds")
 
@@ -159,8 +159,6 @@ class Response:
 def _encode(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
             body: str | bytes | None = None, json: Any = None,
             timeout: float | None = None) -> FetchRequest:
-    if not isinstance(url, str):
-        raise TypeError("fetch url must be a string")
     if body is not None and json is not None:
         raise ValueError("fetch takes body= or json=, not both")
     pairs = [(str(k), str(v)) for k, v in dict(headers or {}).items()]
@@ -172,11 +170,8 @@ def _encode(url: str, method: str = "GET", headers: Mapping[str, str] | None = N
         body = body.encode("utf-8")
     if body is not None and not isinstance(body, bytes):
         raise TypeError("fetch body must be str or bytes")
-    if timeout is not None and (isinstance(timeout, bool)
-                                or not isinstance(timeout, int | float)):
-        raise TypeError("fetch timeout must be seconds")
-    return FetchRequest(url, str(method).upper(), pairs, body or b"",
-                        None if timeout is None else float(timeout))
+    # FetchRequest checks the url and the timeout, here as when a worker's frame arrives.
+    return FetchRequest(url, str(method).upper(), pairs, body or b"", timeout)
 
 
 def _decode(answer: FetchAnswer) -> Response | FetchError:

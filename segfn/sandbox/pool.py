@@ -351,7 +351,8 @@ class WorkerPool:
                          "answers": [answer.to_dict() for answer in answers]})
         except protocol.FrameTooLarge as exc:
             worker.send({"op": "fetched", "id": number,
-                         "answers": [{"error": f"fetch failed: {exc}"} for _ in requests]})
+                         "answers": [FetchAnswer.failed(f"fetch failed: {exc}").to_dict()
+                                     for _ in requests]})
 
     def _on_cache(self, worker: _Worker, message: dict[str, Any]) -> None:
         number = _job_id(worker, message)
