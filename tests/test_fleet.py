@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from segfn import errors
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet, Tenant
 from segfn.sandbox.invocation import HttpRequest, Job
@@ -95,11 +96,11 @@ def test_a_new_pool_over_the_cap_waits_for_one_to_be_idle() -> None:
         fetching = asyncio.Event()
         sizes: list[int] = []
 
-        async def slow_fetch(requests: list[Any], budget: float) -> list[dict[str, Any]]:
+        async def slow_fetch(requests: list[FetchRequest], budget: float
+                             ) -> list[FetchAnswer]:
             fetching.set()
             await release.wait()
-            return [{"status": 200, "url": r["url"], "headers": [], "body": ""}
-                    for r in requests]
+            return [FetchAnswer(200, r.url) for r in requests]
 
         workers = fleet(max_workers=1)
         await workers.start()

@@ -23,6 +23,7 @@ from runner import retries
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import connect
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
@@ -40,8 +41,8 @@ def job(source: str) -> Job:
                HttpRequest(b"{}", [("Content-Type", "application/json")]))
 
 
-def answer(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"status": 200, "url": r["url"], "headers": [], "body": ""} for r in requests]
+def answer(requests: list[FetchRequest]) -> list[FetchAnswer]:
+    return [FetchAnswer(200, r.url) for r in requests]
 
 
 class Web:
@@ -55,9 +56,9 @@ class Web:
         self.stuck_asked = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def __call__(self, requests: list[dict[str, Any]], budget: float
-                       ) -> list[dict[str, Any]]:
-        if requests[0]["url"].startswith("http://stuck.test/"):
+    async def __call__(self, requests: list[FetchRequest], budget: float
+                       ) -> list[FetchAnswer]:
+        if requests[0].url.startswith("http://stuck.test/"):
             self.stuck_asked.set()
             await self.release.wait()
         else:
@@ -235,13 +236,12 @@ class LateWeb:
         self.calls = 0
         self.asked = asyncio.Event()
 
-    async def __call__(self, requests: list[dict[str, Any]], budget: float
-                       ) -> list[dict[str, Any]]:
+    async def __call__(self, requests: list[FetchRequest], budget: float
+                       ) -> list[FetchAnswer]:
         self.calls += 1
         self.asked.set()
         await asyncio.sleep(0.5)
-        return [{"status": 200, "url": r["url"], "headers": [], "body": "b2s="}
-                for r in requests]
+        return [FetchAnswer(200, r.url, body=b"ok") for r in requests]
 
 
 def run_beside_the_hog(neighbour: str) -> tuple[Result, Result, int, Result]:

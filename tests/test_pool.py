@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import HttpRequest, Job, Result
@@ -220,10 +221,9 @@ def test_io_bound_jobs_run_concurrently_on_few_workers(server: LocalServer) -> N
 def test_more_waiting_jobs_than_a_worker_has_threads_all_succeed() -> None:
     jobs = 80
 
-    async def slow_web(requests: list[dict[str, Any]], budget: float
-                       ) -> list[dict[str, Any]]:
+    async def slow_web(requests: list[FetchRequest], budget: float) -> list[FetchAnswer]:
         await asyncio.sleep(0.3)
-        return [{"status": 200, "url": r["url"], "headers": [], "body": ""} for r in requests]
+        return [FetchAnswer(200, r.url) for r in requests]
 
     async def scenario() -> tuple[list[Result], Result]:
         async with WorkerPool(size=1, limits=Limits(timeout=5.0)) as workers:
