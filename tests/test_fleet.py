@@ -106,7 +106,7 @@ def test_a_new_pool_over_the_cap_waits_for_one_to_be_idle() -> None:
         await workers.start()
         try:
             busy = asyncio.create_task(workers.invoke(ACME, job(FETCH), slow_fetch))
-            await fetching.wait()
+            await asyncio.wait_for(fetching.wait(), 10)
             waiting = asyncio.create_task(workers.invoke(GLOBEX, job()))
             for _ in range(20):
                 await asyncio.sleep(0.01)

@@ -29,11 +29,14 @@ from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
 
-LIMITS = Limits(timeout=2.0, grace=0.2)
+LIMITS = Limits(timeout=3.0, grace=0.2)
 TIMED_OUT = "the function ran past its time limit"
 # How much later than the stuck job its neighbour starts: more than the grace, so the
-# neighbour is still within its own time limit when the stuck one is killed.
-STAGGER = 1.0
+# neighbour is still within its own time limit when the stuck one is killed, and far less
+# than the limit, so the neighbour reaches its fetch before the kill on a slow machine too.
+STAGGER = 0.5
+# No wait here is unbounded: a scenario that goes wrong fails, it does not hang the suite.
+PATIENCE = 15.0
 
 
 def job(source: str) -> Job:
@@ -115,12 +118,12 @@ async def stuck_beside_a_neighbour(web: Web, run_stuck: Any, run_waiting: Any
     """Start the stuck job, then (``STAGGER`` later, on the same worker) the waiting one;
     let the stuck one go on once its neighbour waits on its fetch."""
     stuck = asyncio.ensure_future(run_stuck())
-    await web.stuck_asked.wait()
+    await asyncio.wait_for(web.stuck_asked.wait(), PATIENCE)
     await asyncio.sleep(STAGGER)
     waiting = asyncio.ensure_future(run_waiting())
-    await web.charged.wait()
+    await asyncio.wait_for(web.charged.wait(), PATIENCE)
     web.release.set()
-    return tuple(await asyncio.wait_for(asyncio.gather(stuck, waiting), 15))
+    return tuple(await asyncio.wait_for(asyncio.gather(stuck, waiting), PATIENCE))
 
 
 @pytest.mark.parametrize("stuck", list(STUCK))
@@ -158,7 +161,7 @@ def test_a_crash_with_several_jobs_on_the_worker_makes_each_a_retry() -> None:
                         pass
             """)))
             waiting = asyncio.ensure_future(workers.invoke(job(WAITING), web))
-            await web.charged.wait()
+            await asyncio.wait_for(web.charged.wait(), PATIENCE)
             os.kill(victim, signal.SIGKILL)
             results = await asyncio.wait_for(asyncio.gather(spinning, waiting), 10)
         return results[0], results[1], web.charges
@@ -251,7 +254,7 @@ def run_beside_the_hog(neighbour: str) -> tuple[Result, Result, int, Result]:
         async with WorkerPool(size=1, limits=Limits(timeout=5.0)) as workers:
             (pid,) = workers.pids
             waiting = asyncio.ensure_future(workers.invoke(job(neighbour), web))
-            await web.asked.wait()
+            await asyncio.wait_for(web.asked.wait(), PATIENCE)
             hog = asyncio.ensure_future(workers.invoke(job(HOG)))
             hogged, waited = await asyncio.wait_for(asyncio.gather(hog, waiting), 15)
             after = await asyncio.wait_for(workers.invoke(job(AFTER)), 10)
