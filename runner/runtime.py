@@ -143,7 +143,7 @@ class Runtime:
             def accept(db: Any) -> None:
                 events.save_result(db, source.id, invocation_id, result,
                                    outbox=self.deliverer is not None,
-                                   write_key=source.write_key)
+                                   write_key=source.write_key, workspace=source.workspace)
                 retries.remove(db, invocation_id)
 
             await self.store.run(accept)
