@@ -24,6 +24,7 @@ from runner.source import Source
 from runner.store import DATABASE_FILE, Store
 from runner.supervisor import Supervisor
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheRequest
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.egress import Egress
 from segfn.sandbox.fleet import Fleet
@@ -56,6 +57,10 @@ class Outcome:
             return {"ok": True}
         assert self.result.error is not None
         return {"ok": False, "error": self.result.error.to_dict()}
+
+
+class RunnerFault(Exception):
+    """The runner, not the handler or the sender, failed an invocation (its cache)."""
 
 
 Resolver = Callable[[str], Source | None]
@@ -123,11 +128,22 @@ class Runtime:
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
                    attempt: int, first_wait: float | None) -> Outcome:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True)
-        cache = self.caches.answerer(source.function, source.id)
+        answer = self.caches.answerer(source.function, source.id)
+        faults: list[str] = []
+
+        async def cache(asked: CacheRequest) -> CacheAnswer:
+            answered = await answer(asked)
+            if answered.error is not None:
+                faults.append(answered.error)
+            return answered
+
         # Secret setting values never leave in an answer, a log line or the errors log.
         result = errorlog.redacted_result(
             await self.fleet.invoke(source.tenant, job, self.egress, cache),
                                           source.secrets)
+        if faults and not result.ok:
+            # The handler failed where the runner's cache did: nothing is the sender's to drop.
+            raise RunnerFault(f"the cache of source {source.id} failed: {faults[0]}")
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.error is None else STATUS.get(result.error.type, 400)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
