@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,10 @@ STATUS = {
     errors.TIMEOUT: 202,
 }
 _IDLE_POLL = 0.5
+# How long a retry the runner failed to run waits before it is tried again.
+_HOLD_AFTER_FAULT = 5.0
+
+log = logging.getLogger("segfn.runner")
 
 
 @attrs.frozen
@@ -74,7 +79,10 @@ class Runtime:
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
                  listener: Listener | None = None,
-                 on_delivery_failure: Callable[[str], None] | None = None) -> None:
+                 on_delivery_failure: Callable[[str], None] | None = None,
+                 on_loop_failure: Callable[[str], None] | None = None) -> None:
+        """``on_delivery_failure`` hears each send the destination did not take;
+        ``on_loop_failure`` each failure of a background loop, by name."""
         self.data_dir = Path(data_dir)
         self.fleet = fleet
         self.egress = egress
@@ -85,18 +93,22 @@ class Runtime:
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")
-        self.deliverer = (Deliverer(self.store, destination, on_delivery_failure)
+        self.supervisor = Supervisor(on_loop_failure)
+        self.deliverer = (Deliverer(self.store, destination, on_delivery_failure,
+                                    on_error=lambda _: self.supervisor.count("delivery"))
                           if destination else None)
-        self.supervisor = Supervisor()
         self._retrying: set[str] = set()
+        # Retries the runner failed to run (its disk, its cache): each held back until then.
+        self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
 
     async def start(self) -> None:
         await self.fleet.start()
-        self.supervisor.start("retries", self._retry_loop)
+        self.supervisor.start("retries", self._retry_loop, failing=lambda: bool(self._held))
         if self.deliverer is not None:
-            self.supervisor.start("delivery", self.deliverer.run)
+            deliverer = self.deliverer
+            self.supervisor.start("delivery", deliverer.run, failing=lambda: deliverer.failing)
 
     async def close(self) -> None:
         await self.supervisor.close()
@@ -188,12 +200,14 @@ class Runtime:
     async def _retry_loop(self) -> None:
         while True:
             self._wake_retries.clear()
-            pending = await self.store.run(lambda db: retries.due(db, time.time()))
+            now = time.time()
+            pending = await self.store.read(lambda db, now=now: retries.due(db, now))
             for retry in pending:
-                if retry.invocation_id not in self._retrying:
+                if (retry.invocation_id not in self._retrying
+                        and self._held.get(retry.invocation_id, 0) <= now):
                     self._retrying.add(retry.invocation_id)
                     self._spawn(self._retry(retry))
-            upcoming = await self.store.run(retries.next_due)
+            upcoming = await self.store.read(retries.next_due)
             wait = _IDLE_POLL if upcoming is None else upcoming - time.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_retries.wait(),
@@ -217,5 +231,10 @@ class Runtime:
                 return
             await self._run(source, retry.request, retry.invocation_id, retry.attempt,
                             retry.first_wait)
+            self._held.pop(retry.invocation_id, None)
+        except Exception:  # noqa: BLE001 - the retry stays queued; it runs again later
+            log.exception("retry %s could not run; it stays queued", retry.invocation_id)
+            self.supervisor.count("retries")
+            self._held[retry.invocation_id] = time.time() + _HOLD_AFTER_FAULT
         finally:
             self._retrying.discard(retry.invocation_id)

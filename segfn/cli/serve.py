@@ -173,7 +173,8 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
                                 listening=listening_on(host, port))),
             service.resolve,
             Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
-            policy, listener=observe, on_delivery_failure=metrics.delivery_failed)
+            policy, listener=observe, on_delivery_failure=metrics.delivery_failed,
+            on_loop_failure=metrics.loop_failed)
 
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)

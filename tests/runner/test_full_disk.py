@@ -9,12 +9,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from runner import delivery, events
 from runner.app import create_app
+from runner.delivery import Destination
+from runner.metrics import Metrics
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import Store, connect
@@ -23,7 +26,7 @@ from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import Result, new_invocation_id
 from segfn.sandbox.pool import WorkerPool
-from tests.runner.destination import FaultyDestination
+from tests.runner.destination import Answer, FaultyDestination
 from tests.runner.disk import SmallDisk, small_disk
 from tests.runner.test_delivery_faults import drain, ns, save, track
 
@@ -140,3 +143,39 @@ def test_a_cache_that_cannot_open_answers_503(tmp_path: Path) -> None:
         assert int(answer.headers["retry-after"]) > 0
     # Not the sender's fault, so not in the errors log as a failed invocation either.
     assert not connect(tmp_path / "segfn.db").execute("SELECT * FROM errors").fetchall()
+
+
+def test_healthz_names_the_failing_loop_until_the_disk_has_room(
+        disk: SmallDisk, destination: FaultyDestination,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery, "FIRST_BACKOFF", 0.1)
+    source = Source("src_1", "fn", Handler(HANDLER))
+    metrics = Metrics(disk.path / "data" / "segfn.db")
+    runtime = Runtime(disk.path / "data", Fleet(lambda _: WorkerPool(1), 1),
+                      Egress(EgressPolicy()), lambda _: source,
+                      Destination(destination.url, "wk"), on_loop_failure=metrics.loop_failed)
+    app = create_app(runtime, lambda path: source if path == "/" else None)
+    with TestClient(app) as client:
+        # Taken by the destination, then the disk fills before the rows are deleted.
+        destination.default = Answer(200, stall=0.5)
+        assert client.post("/", json={"n": 1}).status_code == 200
+        disk.fill()
+        health = wait_for(client, 503)
+        assert health.json() == {"ok": False, "status": "degraded", "down": ["delivery"]}
+        assert 'segfn_loop_failures_total{loop="delivery"}' in metrics.render().decode()
+        destination.default = Answer()
+        disk.free()
+        wait_for(client, 200)
+        assert client.post("/", json={"n": 2}).status_code == 200
+        deadline = time.monotonic() + 10
+        while ns(destination.taken) != [1, 2]:
+            assert time.monotonic() < deadline, destination.statuses()
+            time.sleep(0.05)
+
+
+def wait_for(client: TestClient, status: int) -> Any:
+    deadline = time.monotonic() + 15
+    while (answer := client.get("/healthz")).status_code != status:
+        assert time.monotonic() < deadline, f"/healthz never answered {status}"
+        time.sleep(0.02)
+    return answer
