@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -201,7 +202,7 @@ class Runtime:
         while True:
             self._wake_retries.clear()
             now = time.time()
-            pending = await self.store.read(lambda db, now=now: retries.due(db, now))
+            pending = await self.store.read(functools.partial(retries.due, now=now))
             for retry in pending:
                 if (retry.invocation_id not in self._retrying
                         and self._held.get(retry.invocation_id, 0) <= now):

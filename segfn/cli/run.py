@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner.source import Source
 from segfn.cli.files import read_settings
-from segfn.cli.invoke import modules_option
+from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import print_outcome
 from segfn.sandbox.compiler import Handler
-from segfn.sandbox.webhook import STALL_SECONDS
 
 if TYPE_CHECKING:
+    from runner.config import RunnerConfig
     from segfn.sandbox.confine.plan import Plan
 
 _RELOAD_POLL = 0.5
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WatchedSource:
@@ -98,52 +97,16 @@ def confinement(worker_user: str, required: bool) -> Plan:
     return plan
 
 
-def execution_options(command: F) -> F:
-    """The options ``segfn run`` and ``segfn serve`` share: retries, limits, modules, the
-    workers' user."""
-    for option in reversed([
-        click.option("--retry-time-scale", default=1.0, show_default=True,
-                     type=click.FloatRange(min=0), help="Multiply every retry wait by this."),
-        click.option("--timeout", default=5.0, show_default=True,
-                     type=click.FloatRange(min=0.1),
-                     help="Wall-clock limit per invocation, in seconds."),
-        click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
-                     type=click.FloatRange(min=0.1),
-                     help="Seconds a sender may stall while sending the body (then 408)."),
-        modules_option,
-        click.option("--worker-user", default="nobody", show_default=True,
-                     metavar="USER[:GID]",
-                     help="The unprivileged user (a name or a uid) sandbox workers run as "
-                          "when this runs as root; a uid of their own is best."),
-    ]):
-        command = option(command)
-    return command
-
-
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--settings", "settings_path", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Setting values, a JSON object.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--data-dir", default=".segfn", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Where events, retries and the errors log are kept.")
 @click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Sandbox worker processes.")
-@click.option("--segment-endpoint", envvar="SEGFN_SEGMENT_ENDPOINT", metavar="URL",
-              help="A Segment-compatible Tracking API; events go to the local store without.")
-@click.option("--write-key", envvar="SEGFN_WRITE_KEY", help="The write key for the endpoint.")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="N",
-              help="Requests per second per source (off by default).")
-@execution_options
-def run(handler_path: Path, settings_path: Path | None, host: str, port: int, data_dir: Path,
-        reload: bool, workers: int, segment_endpoint: str | None, write_key: str | None,
-        rate_limit: float | None, retry_time_scale: float, timeout: float,
-        read_timeout: float, modules: dict[str, list[str]], worker_user: str) -> None:
+@runner_options(data_dir=Path(".segfn"), rate_limit=0)
+def run(handler_path: Path, settings_path: Path | None, reload: bool,
+        **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
     Sandbox workers are confined as far as this machine allows; what it does not allow is
@@ -154,49 +117,36 @@ def run(handler_path: Path, settings_path: Path | None, host: str, port: int, da
     import uvloop
 
     from runner.app import create_app
-    from runner.delivery import Destination
-    from runner.endpoint import WebhookLimits
-    from runner.retries import RetryPolicy
-    from runner.runtime import Runtime
-    from segfn.sandbox.egress import Egress, EgressPolicy, listening_on
-    from segfn.sandbox.fleet import Fleet
-    from segfn.sandbox.pool import Limits, WorkerPool
+    from runner.config import build_runtime
+    from segfn.sandbox.egress import EgressPolicy, listening_on
 
-    if segment_endpoint and not write_key:
+    if options["segment_endpoint"] and not options["write_key"]:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
+    # A development server: handlers may fetch services on this machine, not itself.
+    config = runner_config(**options, egress=lambda host, port: EgressPolicy(
+        allow_loopback=True, listening=listening_on(host, port)))
     watched = WatchedSource(handler_path, settings_path)
-    plan = confinement(worker_user, required=False)
-    with claimed(data_dir):
-        runtime = Runtime(
-            data_dir,
-            # One handler, so one pool: started now, so that a broken sandbox stops the start.
-            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
-                                            plan=plan),
-                  max_workers=workers, warm=(watched.current.tenant,)),
-            # A development server: handlers may fetch services on this machine, not itself.
-            Egress(EgressPolicy(allow_loopback=True, listening=listening_on(host, port))),
-            watched.resolve,
-            Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
-            RetryPolicy(scale=retry_time_scale), listener=print_outcome)
-        limits = WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit)
-        app = create_app(runtime, watched.route, limits)
-        destination = segment_endpoint or f"the embedded store in {runtime.store.path}"
+    plan = confinement(config.worker_user, required=False)
+    with claimed(config.data_dir):
+        # One handler, so one pool: started now, so that a broken sandbox stops the start.
+        runtime = build_runtime(config, watched.resolve, plan, listener=print_outcome,
+                                warm=(watched.current.tenant,))
+        app = create_app(runtime, watched.route, config.webhook)
+        destination = (config.destination.endpoint if config.destination
+                       else f"the embedded store in {runtime.store.path}")
         click.echo(click.style("segfn run", bold=True)
-                   + f": {handler_path} at http://{host}:{port}/ ({workers} workers); "
-                   + f"events go to {destination}")
+                   + f": {handler_path} at http://{config.host}:{config.port}/ "
+                   + f"({config.workers} workers); events go to {destination}")
         try:
-            uvloop.run(_serve(app, host, port, watched if reload else None))
+            uvloop.run(_serve(app, config, watched if reload else None))
         except KeyboardInterrupt:
             # uvicorn has already shut down gracefully; it re-raises the signal it caught.
             pass
-    click.echo("segfn run: stopped; accepted work is kept in " + str(data_dir))
+    click.echo("segfn run: stopped; accepted work is kept in " + str(config.data_dir))
 
 
-async def _serve(app: Any, host: str, port: int, watched: WatchedSource | None) -> None:
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=10))
+async def _serve(app: Any, config: RunnerConfig, watched: WatchedSource | None) -> None:
+    server = uvicorn_server(app, config)
     watcher = asyncio.create_task(watched.watch()) if watched else None
     try:
         await server.serve()
@@ -205,3 +155,13 @@ async def _serve(app: Any, host: str, port: int, watched: WatchedSource | None) 
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+def uvicorn_server(app: Any, config: RunnerConfig) -> Any:
+    """The HTTP server for ``app`` on the configured host and port; it shuts down
+    gracefully, finishing deliveries under way."""
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port,
+                                         log_level="warning", lifespan="on",
+                                         timeout_graceful_shutdown=10))

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import print_outcome
-from segfn.cli.run import claimed, confinement, execution_options
+from segfn.cli.run import claimed, confinement, uvicorn_server
 
 if TYPE_CHECKING:
-    from runner.endpoint import WebhookLimits
-    from runner.retries import RetryPolicy
     from runner.runtime import Outcome
+    from runner.service.config import ServiceConfig
     from runner.service.keyring import Keyring
     from runner.source import Source
     from segfn.sandbox.confine.plan import Plan
@@ -54,38 +54,22 @@ def open_catalog(data_dir: Path) -> Any:
 
 
 @click.command(short_help="Serve the functions and sources of many workspaces.")
-@data_dir_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@runner_options(data_dir=None, rate_limit=100.0)
 @click.option("--public-url", metavar="URL",
               help="The address senders use to reach this service, the base of every "
                    "webhook URL [default: http://HOST:PORT].")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Sandbox worker processes of each function that runs.")
 @click.option("--max-workers", default=16, show_default=True, type=click.IntRange(1, 4096),
               help="Sandbox worker processes of all functions together; past it the least "
                    "recently used idle function's workers stop.")
-@click.option("--segment-endpoint", envvar="SEGFN_SEGMENT_ENDPOINT", metavar="URL",
-              help="A Segment-compatible Tracking API; events go to the embedded store "
-                   "without.")
-@click.option("--write-key", envvar="SEGFN_WRITE_KEY",
-              help="The write key for sources that have none of their own.")
 @key_file_option
-@click.option("--rate-limit", default=100.0, show_default=True, type=click.FloatRange(min=0),
-              metavar="N", help="Requests per second per source; 0 turns the limit off.")
 @click.option("--allow-private-fetch", is_flag=True,
               help="Let handlers fetch loopback and private addresses (development only).")
 @click.option("--insecure-workers", is_flag=True,
               help="Start even if this machine cannot confine sandbox workers fully "
                    "(no bubblewrap, namespaces or seccomp): a handler that breaks out of "
                    "the sandbox may then reach what the service can.")
-@execution_options
-def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers: int,
-          max_workers: int, segment_endpoint: str | None, write_key: str | None,
-          secret_key_file: Path | None, rate_limit: float, retry_time_scale: float,
-          timeout: float, read_timeout: float,
-          allow_private_fetch: bool, modules: dict[str, list[str]], worker_user: str,
-          insecure_workers: bool) -> None:
+def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None,
+          allow_private_fetch: bool, insecure_workers: bool, **options: Any) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
     /api/v1, metrics at /metrics.
 
@@ -94,64 +78,58 @@ def serve(data_dir: Path, host: str, port: int, public_url: str | None, workers:
     """
     import uvloop
 
-    from runner.endpoint import WebhookLimits
-    from runner.retries import RetryPolicy
+    from runner.service.config import ServiceConfig
+    from segfn.sandbox.egress import EgressPolicy, listening_on
 
-    if max_workers < workers:
-        raise click.UsageError(f"--max-workers ({max_workers}) must be at least --workers "
-                               f"({workers}), the workers of one function")
-    if segment_endpoint and not write_key:
+    url = (public_url or f"http://{options['host']}:{options['port']}").rstrip("/")
+    runner = runner_config(**options, max_workers=max_workers, egress=lambda host, port:
+                           EgressPolicy(allow_loopback=allow_private_fetch,
+                                        allow_private=allow_private_fetch,
+                                        refused_prefixes=(url,),
+                                        listening=listening_on(host, port)))
+    if options["segment_endpoint"] and not options["write_key"]:
         click.echo("note: no --write-key; every source needs a write_key of its own",
                    err=True)
-    plan = confinement(worker_user, required=not insecure_workers)
+    plan = confinement(runner.worker_user, required=not insecure_workers)
     if insecure_workers:
         click.secho("--insecure-workers: sandbox workers are confined only as far as this "
                     "machine allows" + (f" (missing: {'; '.join(plan.missing)})"
                                         if plan.missing else ""), fg="red", err=True)
+    config = ServiceConfig(runner, url, keyring_from(secret_key_file),
+                           default_write_key=bool(options["write_key"]
+                                                  or not options["segment_endpoint"]))
     try:
-        with claimed(data_dir):
-            uvloop.run(_serve(
-            data_dir, host, port, (public_url or f"http://{host}:{port}").rstrip("/"),
-            workers, max_workers, segment_endpoint, write_key, keyring_from(secret_key_file),
-            WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),
-            RetryPolicy(scale=retry_time_scale), timeout, allow_private_fetch, modules,
-            plan))
+        with claimed(runner.data_dir):
+            uvloop.run(_serve(config, plan))
     except KeyboardInterrupt:
         # uvicorn has already shut down gracefully; it re-raises the signal it caught.
         pass
-    click.echo("segfn serve: stopped; accepted work is kept in " + str(data_dir))
+    click.echo("segfn serve: stopped; accepted work is kept in " + str(runner.data_dir))
 
 
-async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers: int,
-                 max_workers: int, segment_endpoint: str | None, write_key: str | None,
-                 keyring: Keyring | None, limits: WebhookLimits, policy: RetryPolicy,
-                 timeout: float,
-                 allow_private_fetch: bool, modules: dict[str, list[str]], plan: Plan) -> None:
-    import uvicorn
+async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Mount, Route
 
     from runner.app import create_app
-    from runner.delivery import Destination
+    from runner.config import build_runtime
     from runner.metrics import CONTENT_TYPE, Metrics
-    from runner.runtime import Runtime
     from runner.service import catalog
     from runner.service.api import Api
     from runner.service.keyring import KeyringError
     from runner.service.operations import Service
     from runner.service.problems import Problem
     from runner.store import DATABASE_FILE, Store
-    from segfn.sandbox.egress import Egress, EgressPolicy, listening_on
-    from segfn.sandbox.fleet import Fleet
-    from segfn.sandbox.pool import Limits, WorkerPool
 
+    runner, public_url = config.runner, config.public_url
+    data_dir = runner.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
     try:
         owner_token = await catalog_store.run(_first_workspace)
-        service = Service(catalog_store, keyring, public_url,
-                          default_write_key=bool(write_key or not segment_endpoint))
+        service = Service(catalog_store, config.keyring, public_url,
+                          default_write_key=config.default_write_key)
         try:
             count = await service.load()
         except (Problem, KeyringError) as exc:
@@ -162,32 +140,23 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
             metrics.observe(source, outcome)
             print_outcome(source, outcome)
 
-        runtime = Runtime(
-            data_dir,
-            Fleet(lambda tenant: WorkerPool(workers, Limits(timeout=timeout), modules,
-                                            plan=plan),
-                  max_workers),
-            Egress(EgressPolicy(allow_loopback=allow_private_fetch,
-                                allow_private=allow_private_fetch,
-                                refused_prefixes=(public_url,),
-                                listening=listening_on(host, port))),
-            service.resolve,
-            Destination(segment_endpoint, write_key or "") if segment_endpoint else None,
-            policy, listener=observe, on_delivery_failure=metrics.delivery_failed,
-            on_loop_failure=metrics.loop_failed)
+        runtime = build_runtime(runner, service.resolve, plan, listener=observe,
+                                on_delivery_failure=metrics.delivery_failed,
+                                on_loop_failure=metrics.loop_failed)
 
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-        app = create_app(runtime, service.route, limits, routes=[
+        app = create_app(runtime, service.route, runner.webhook, routes=[
             Mount("/api/v1", app=Api(service, runtime).app()),
             Route("/metrics", scrape, methods=["GET"])], on_refusal=metrics.webhook_refused)
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
-                   + f"{public_url}/api/v1 ({workers} workers a function, {max_workers} in all); "
-                   + "events go to "
-                   + (segment_endpoint or f"the embedded store in {data_dir}"))
-        if keyring is None:
+                   + f"{public_url}/api/v1 ({runner.workers} workers a function, "
+                   + f"{runner.max_workers} in all); events go to "
+                   + (runner.destination.endpoint if runner.destination
+                      else f"the embedded store in {data_dir}"))
+        if config.keyring is None:
             click.secho("no secret key: encrypted settings cannot be stored until the "
                         "service starts with $SEGFN_SECRET_KEY or --secret-key-file "
                         "(segfn admin generate-key makes one)", fg="yellow")
@@ -195,9 +164,7 @@ async def _serve(data_dir: Path, host: str, port: int, public_url: str, workers:
             click.echo("created workspace default; its Workspace Owner token, shown this "
                        f"once (use it with: segfn login {public_url} TOKEN):")
             click.echo(owner_token)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               lifespan="on", timeout_graceful_shutdown=10))
-        await server.serve()
+        await uvicorn_server(app, runner).serve()
     finally:
         catalog_store.close()
 
