@@ -208,6 +208,16 @@ class Deliverer:
                 lane.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
 
+    async def flush(self, deadline: float) -> None:
+        """Wait, until ``deadline`` (the event loop's clock) at most, for an empty outbox."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            if not await self._store.read(lambda db: db.execute(
+                    "SELECT 1 FROM outbox LIMIT 1").fetchone()):
+                return
+            self.notify()
+            await asyncio.sleep(0.1)
+
     async def _idle(self) -> None:
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=1.0)

@@ -110,6 +110,9 @@ class Endpoint:
         source = self.route(request.url.path)
         if source is None:
             return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+        if self.runtime.draining:
+            return error_response(503, "Stopping", "the runner is stopping",
+                                  {"Retry-After": UNAVAILABLE_RETRY_AFTER})
         if source.paused:
             # Not accepted, so the sender keeps the delivery and tries again later.
             return error_response(503, "SourcePaused", "this source is paused",

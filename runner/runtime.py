@@ -44,6 +44,8 @@ STATUS = {
 _IDLE_POLL = 0.5
 # How long a retry the runner failed to run waits before it is tried again.
 _HOLD_AFTER_FAULT = 5.0
+# On a stop, how long retries under way and the outbox's last batches may take.
+DRAIN_SECONDS = 10.0
 
 log = logging.getLogger("segfn.runner")
 
@@ -103,6 +105,7 @@ class Runtime:
         self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
+        self.draining = False
 
     async def start(self) -> None:
         await self.fleet.start()
@@ -111,7 +114,20 @@ class Runtime:
             deliverer = self.deliverer
             self.supervisor.start("delivery", deliverer.run, failing=lambda: deliverer.failing)
 
-    async def close(self) -> None:
+    def stop_taking(self) -> None:
+        """Take no more deliveries (they are answered 503): the process is stopping."""
+        self.draining = True
+
+    async def close(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop: retries under way finish and the outbox empties (if the destination takes
+        it), for at most ``drain`` seconds; then everything left waits in the store."""
+        self.draining = True
+        deadline = asyncio.get_running_loop().time() + drain
+        await self.supervisor.stop("retries")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=drain)
+        if self.deliverer is not None:
+            await self.deliverer.flush(deadline)
         await self.supervisor.close()
         for task in list(self._tasks):
             task.cancel()

@@ -58,6 +58,13 @@ class Supervisor:
         failing = {name for name, probe in self._failing.items() if probe()}
         return sorted(self._down | failing)
 
+    async def stop(self, name: str) -> None:
+        """Stop the loop ``name`` (it is cancelled where it waits)."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
