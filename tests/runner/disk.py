@@ -41,11 +41,11 @@ class SmallDisk:
 
 
 @contextmanager
-def small_disk(path: Path) -> Iterator[SmallDisk]:
-    """A tmpfs of ``SIZE`` at ``path``; the test is skipped, saying why, if none can be
+def small_disk(path: Path, size: str = SIZE) -> Iterator[SmallDisk]:
+    """A tmpfs of ``size`` at ``path``; the test is skipped, saying why, if none can be
     mounted here."""
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(path)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         reason = f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}"
