@@ -32,6 +32,7 @@ from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.egress import Egress
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
+from segfn.sandbox.pool import SandboxUnavailable
 
 STATUS = {
     errors.BAD_REQUEST: 400,
@@ -69,7 +70,8 @@ class Outcome:
 
 
 class RunnerFault(Exception):
-    """The runner, not the handler or the sender, failed an invocation (its cache)."""
+    """The runner, not the handler or the sender, failed an invocation (its cache, its
+    sandbox); the delivery is answered 503, a retry stays queued."""
 
 
 Resolver = Callable[[str], Source | None]
@@ -162,10 +164,12 @@ class Runtime:
                 faults.append(answered.error)
             return answered
 
+        try:
+            ran = await self.fleet.invoke(source.tenant, job, self.egress, cache)
+        except SandboxUnavailable as exc:
+            raise RunnerFault(str(exc)) from exc
         # Secret setting values never leave in an answer, a log line or the errors log.
-        result = errorlog.redacted_result(
-            await self.fleet.invoke(source.tenant, job, self.egress, cache),
-                                          source.secrets)
+        result = errorlog.redacted_result(ran, source.secrets)
         if faults and not result.ok:
             # The handler failed where the runner's cache did: nothing is the sender's to drop.
             raise RunnerFault(f"the cache of source {source.id} failed: {faults[0]}")

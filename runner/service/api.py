@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runner import errorlog, events
-from runner.endpoint import error_response
+from runner.endpoint import UNAVAILABLE_RETRY_AFTER, error_response
 from runner.runtime import Runtime
 from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
@@ -314,7 +314,8 @@ def _json(document: Any, status: int = 200) -> Response:
 
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
-    return error_response(exc.status, exc.type, str(exc))
+    headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER} if exc.status == 503 else None
+    return error_response(exc.status, exc.type, str(exc), headers)
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:

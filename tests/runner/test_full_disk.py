@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,25 @@ def test_a_cache_that_cannot_open_answers_503(tmp_path: Path) -> None:
         assert int(answer.headers["retry-after"]) > 0
     # Not the sender's fault, so not in the errors log as a failed invocation either.
     assert not connect(tmp_path / "segfn.db").execute("SELECT * FROM errors").fetchall()
+
+
+def test_a_sandbox_that_cannot_start_answers_503_and_recovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime, app = _app(tmp_path, HANDLER)
+    python = sys.executable
+    with TestClient(app) as client:
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # workers exit before ready
+        answer = client.post("/", json={"n": 1})
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["retry-after"]) > 0
+        assert answer.json()["error"]["type"] == "Unavailable"
+        monkeypatch.setattr(sys, "executable", python)
+        assert client.post("/", json={"n": 2}).status_code == 200
+    db = connect(tmp_path / "segfn.db")
+    assert not db.execute("SELECT * FROM errors").fetchall()
+    assert not db.execute("SELECT * FROM retries").fetchall()
+    assert [json.loads(r[0])["properties"]["n"]
+            for r in db.execute("SELECT message FROM events")] == [2]
 
 
 def test_healthz_names_the_failing_loop_until_the_disk_has_room(
