@@ -31,6 +31,7 @@ from segfn.signatures import (
     verify_github,
     verify_hmac,
     verify_shopify,
+    verify_signature,
     verify_stripe,
     verify_typeform,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "verify_github",
     "verify_hmac",
     "verify_shopify",
+    "verify_signature",
     "verify_stripe",
     "verify_typeform",
 ]

@@ -44,6 +44,7 @@ def _shared_names() -> dict[str, Any]:
         verify_github,
         verify_hmac,
         verify_shopify,
+        verify_signature,
         verify_stripe,
         verify_typeform,
     )
@@ -67,6 +68,7 @@ def _shared_names() -> dict[str, Any]:
         "verify_hmac": verify_hmac,
         "verify_github": verify_github,
         "verify_shopify": verify_shopify,
+        "verify_signature": verify_signature,
         "verify_stripe": verify_stripe,
         "verify_typeform": verify_typeform,
     }
