@@ -50,6 +50,12 @@ def matches(given: Iterable[str], expected: str) -> bool:
     return found
 
 
+def expect(name: str, given: Iterable[str], expected: str, signed: str = "the body") -> None:
+    """Refuse unless one of the signatures ``given`` in ``name`` is ``expected``."""
+    if not matches(given, expected):
+        raise ValidationError(f"{name} does not match {signed}")
+
+
 def header(request: Request, name: str) -> str:
     """The value of header ``name``; its absence is the sender's fault."""
     value = request.headers.get(name)

@@ -11,10 +11,10 @@ from segfn.request import Request
 from segfn.signatures.checks import (
     digest,
     encoded,
+    expect,
     fresh,
     header,
     iso_seconds,
-    matches,
     pairs,
     seconds,
     unbase64,
@@ -35,18 +35,13 @@ def _signed(name: str, value: str, separator: str, stamp_key: str,
     return stamps[0], signatures
 
 
-def _check(name: str, given: list[str], expected: str) -> None:
-    if not matches(given, expected):
-        raise ValidationError(f"{name} does not match the body")
-
-
 def stripe(request: Request, secret: str, *, tolerance: float = 300,
            now: float | None = None) -> None:
     """``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`` over ``{t}.{body}``."""
     stamp, signatures = _signed("Stripe-Signature", header(request, "Stripe-Signature"),
                                 ",", "t", "v1")
     fresh(seconds(stamp, "Stripe-Signature t="), tolerance, now)
-    _check("Stripe-Signature", signatures,
+    expect("Stripe-Signature", signatures,
            digest(secret, f"{stamp}.".encode() + request.raw_body).hex())
 
 
@@ -57,7 +52,7 @@ def calendly(request: Request, secret: str, *, tolerance: float = 180,
     name = "Calendly-Webhook-Signature"
     stamp, signatures = _signed(name, header(request, name), ",", "t", "v1")
     fresh(seconds(stamp, f"{name} t="), tolerance, now)
-    _check(name, signatures, digest(secret, f"{stamp}.".encode() + request.raw_body).hex())
+    expect(name, signatures, digest(secret, f"{stamp}.".encode() + request.raw_body).hex())
 
 
 def paddle(request: Request, secret: str, *, tolerance: float = 5,
@@ -67,7 +62,7 @@ def paddle(request: Request, secret: str, *, tolerance: float = 5,
     stamp, signatures = _signed("Paddle-Signature", header(request, "Paddle-Signature"),
                                 ";", "ts", "h1")
     fresh(seconds(stamp, "Paddle-Signature ts="), tolerance, now)
-    _check("Paddle-Signature", signatures,
+    expect("Paddle-Signature", signatures,
            digest(secret, f"{stamp}:".encode() + request.raw_body).hex())
 
 
@@ -76,7 +71,7 @@ def recurly(request: Request, secret: str, *, tolerance: float = 300,
     """``Recurly-Signature: <unix ms>,<hex>[,<hex>]`` over ``{ms}.{body}``."""
     stamp, *signatures = header(request, "Recurly-Signature").split(",")
     fresh(seconds(stamp, "Recurly-Signature timestamp", scale=1000), tolerance, now)
-    _check("Recurly-Signature", signatures,
+    expect("Recurly-Signature", signatures,
            digest(secret, f"{stamp.strip()}.".encode() + request.raw_body).hex())
 
 
@@ -88,7 +83,7 @@ def _v0(request: Request, secret: str, names: tuple[str, str], tolerance: float,
     fresh(seconds(stamp, names[0]), tolerance, now)
     if not signature.startswith("v0="):
         raise ValidationError(f"{names[1]} does not start with 'v0='")
-    _check(names[1], [signature[3:]],
+    expect(names[1], [signature[3:]],
            digest(secret, f"v0:{stamp}:".encode() + request.raw_body).hex())
 
 
@@ -120,7 +115,7 @@ def standard_webhooks(request: Request, secret: str, *, tolerance: float = 300,
     v1 = [item[3:] for item in given if item.startswith("v1,")]
     if not v1:
         raise ValidationError(f"{prefix}-signature has no v1, signature")
-    _check(f"{prefix}-signature", v1, encoded(digest(key, signed), "base64"))
+    expect(f"{prefix}-signature", v1, encoded(digest(key, signed), "base64"))
 
 
 def twitch(request: Request, secret: str, *, tolerance: float = 600,
@@ -134,7 +129,7 @@ def twitch(request: Request, secret: str, *, tolerance: float = 600,
     fresh(iso_seconds(stamp, "Twitch-Eventsub-Message-Timestamp"), tolerance, now)
     if not signature.startswith("sha256="):
         raise ValidationError(f"{name} does not start with 'sha256='")
-    _check(name, [signature[7:]],
+    expect(name, [signature[7:]],
            digest(secret, (message_id + stamp).encode() + request.raw_body).hex())
 
 
@@ -146,7 +141,7 @@ def close(request: Request, secret: str, *, tolerance: float = 300,
     signature = header(request, "close-sig-hash")
     fresh(seconds(stamp, "close-sig-timestamp"), tolerance, now)
     key = unhex(secret, "signature key")
-    _check("Close-Sig-Hash", [signature], digest(key, stamp.encode() + request.raw_body).hex())
+    expect("Close-Sig-Hash", [signature], digest(key, stamp.encode() + request.raw_body).hex())
 
 
 def zendesk(request: Request, secret: str, *, tolerance: float = 300,
@@ -156,7 +151,7 @@ def zendesk(request: Request, secret: str, *, tolerance: float = 300,
     stamp = header(request, stamp_name)
     signature = header(request, "X-Zendesk-Webhook-Signature")
     fresh(iso_seconds(stamp, stamp_name), tolerance, now)
-    _check("X-Zendesk-Webhook-Signature", [signature],
+    expect("X-Zendesk-Webhook-Signature", [signature],
            encoded(digest(secret, stamp.encode() + request.raw_body), "base64"))
 
 
@@ -165,7 +160,7 @@ def linear(request: Request, secret: str, *, tolerance: float = 60,
     """``Linear-Signature: <hex>`` over the body, whose ``webhookTimestamp`` (ms) Linear's
     SDK wants within a minute."""
     signature = header(request, "Linear-Signature")
-    _check("Linear-Signature", [signature], digest(secret, request.raw_body).hex())
+    expect("Linear-Signature", [signature], digest(secret, request.raw_body).hex())
     body = request.json()
     stamp = body.get("webhookTimestamp") if isinstance(body, dict) else None
     if type(stamp) is not int:
