@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 import segfn
@@ -59,6 +61,8 @@ def test_readme_lists_every_provider_with_its_options():
                     if line.startswith(f"| `{provider}` |")), None)
         assert row is not None, f"README lists no {provider}"
         assert all(f"`{option}`" in row for option in options), row
+        if "tolerance" in options:
+            assert f"`tolerance` ({options['tolerance'].default:g})" in row, row
 
 
 def test_verify_hmac():
@@ -93,3 +97,40 @@ def test_verify_hmac_names_only_listed_encodings(encoding):
     with pytest.raises(ValueError, match="encoding must be one of hex, base64, not "):
         verify_hmac(BODY, SECRET, b64(mac(BODY)), encoding=encoding)
     verify_hmac(BODY, SECRET, b64(mac(BODY)), encoding="base64")
+
+
+HANDLER = """
+def on_request(request, settings):
+    options = {"url": settings.get("url")} if settings.get("url") else {}
+    verify_signature(request, settings["provider"], settings["secret"], **options)
+    Segment.track(user_id="u1", event="Verified")
+"""
+
+
+def test_handlers_call_it_without_import_in_the_worker(load_handler):
+    # No import: the name is there, and its public-key schemes run in the confined worker.
+    import nacl.signing
+
+    signer = nacl.signing.SigningKey.generate()
+    stamp = str(int(time.time()))
+    discord = {"X-Signature-Timestamp": stamp,
+               "X-Signature-Ed25519": signer.sign(stamp.encode() + BODY).signature.hex()}
+    handler = load_handler(source=HANDLER, settings={
+        "provider": "discord", "secret": signer.verify_key.encode().hex()})
+    good = handler.post(BODY, headers=discord)
+    assert good.ok, good.error
+    assert [m["event"] for m in good.tracks] == ["Verified"]
+    wrong = handler.post(BODY + b" ", headers=discord)
+    assert wrong.error.type == "MessageRejected"
+    assert "discord: X-Signature-Ed25519 does not match the body" in wrong.error.message
+    assert not wrong.messages
+
+    public = "https://hooks.example.com/twilio"
+    signature = b64(mac(f"{public}From+1".encode(), algorithm="sha1"))
+    twilio = load_handler(source=HANDLER, settings={"provider": "twilio", "secret": SECRET,
+                                                    "url": public})
+    assert twilio.post(b"From=%2B1", headers={"X-Twilio-Signature": signature},
+                       content_type="application/x-www-form-urlencoded").ok
+    unknown = load_handler(source=HANDLER, settings={"provider": "nope", "secret": SECRET})
+    refused = unknown.post(BODY)
+    assert "unknown provider 'nope'; known: adyen, asana" in refused.error.message

@@ -210,3 +210,12 @@ def test_good_wrong_stale_missing(provider, name, window, sign):
             body=old_body, secret=key)
     verify_signature(request(stale, old_body), provider, key, tolerance=window + 60)
     refused(provider, {}, f"{provider}: no .* header", body=body, secret=key)
+
+
+def test_linear_needs_its_timestamp_in_a_json_body():
+    body = b'{"action": "create"}'
+    headers = {"Linear-Signature": _hex(SECRET, body)}
+    refused("linear", headers, "linear: the body has no webhookTimestamp", body=body)
+    not_json = b"action=create"
+    refused("linear", {"Linear-Signature": _hex(SECRET, not_json)},
+            "linear: request body is not valid JSON", body=not_json)
