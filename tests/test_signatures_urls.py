@@ -103,14 +103,25 @@ def test_square_library_both_ways():
 
 def test_trello_documented_recipe():
     # https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures
-    # "a base64 digest of an HMAC-SHA1 hash ... of the full request body and the callbackURL"
-    digest = hmac.new(SECRET.encode(), BODY + URL.encode(), hashlib.sha1).digest()
+    # "a base64 digest of an HMAC-SHA1 hash ... of the full request body and the callbackURL";
+    # "the payloads that we sign are treated as binary strings, not utf-8 ... the en-dash
+    # character (U+2013 or 8211 in decimal) ... will show up as a buffer of [19]".
+    ascii_body = b'{"action": {"type": "updateCard"}}'
+    digest = hmac.new(SECRET.encode(), ascii_body + URL.encode(), hashlib.sha1).digest()
     headers = {"X-Trello-Webhook": base64.b64encode(digest).decode()}
-    verify_signature(request(headers), "trello", SECRET)
+    verify_signature(request(headers, ascii_body), "trello", SECRET)
     refused("trello", headers, "trello: X-Trello-Webhook does not match the body and the URL",
-            url=URL + "&x=1")
-    refused("trello", headers, "does not match", body=BODY + b" ")
+            body=ascii_body, url=URL + "&x=1")
+    refused("trello", headers, "does not match", body=ascii_body + b" ")
     refused("trello", {}, "trello: no X-Trello-Webhook header")
+    dash = '{"name": "a \u2013 b \u00e9"}'.encode()
+    binary = dash.decode().replace("\u2013", chr(19)).encode("latin-1") + URL.encode()
+    headers = {"X-Trello-Webhook": base64.b64encode(
+        hmac.new(SECRET.encode(), binary, hashlib.sha1).digest()).decode()}
+    verify_signature(request(headers, dash), "trello", SECRET)
+    utf8 = hmac.new(SECRET.encode(), dash + URL.encode(), hashlib.sha1).digest()
+    refused("trello", {"X-Trello-Webhook": base64.b64encode(utf8).decode()}, "does not match",
+            body=dash)
 
 
 def _hubspot(url, stamp, secret=SECRET):

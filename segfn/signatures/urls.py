@@ -92,13 +92,23 @@ def square(request: Request, secret: str, *, url: str | None = None) -> None:
            f"the URL {address!r} and the body")
 
 
+def _node_binary(text: str) -> bytes:
+    """What Node's crypto signs for a string by default: the low byte of each UTF-16 code
+    unit ("en dash, U+2013, becomes 19", as Trello's documentation says)."""
+    return text.encode("utf-16-le", "surrogatepass")[0::2]
+
+
 def trello(request: Request, secret: str, *, url: str | None = None) -> None:
     """``X-Trello-Webhook``: base64 HMAC-SHA1 of the body followed by the callbackURL the
-    webhook was created with, keyed with the application's secret."""
+    webhook was created with, taken as Node's binary string, keyed with the app's secret."""
     signature = header(request, "X-Trello-Webhook")
     address = _address(request, url)
+    try:
+        text = request.raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the body is not UTF-8") from None
     expect("X-Trello-Webhook", [signature],
-           encoded(digest(secret, request.raw_body + address.encode(), "sha1"), "base64"),
+           encoded(digest(secret, _node_binary(text + address), "sha1"), "base64"),
            f"the body and the URL {address!r}")
 
 
