@@ -42,6 +42,15 @@ def test_adyen_library_both_ways():
     assert not is_valid_hmac_notification(json.loads(_adyen_body(tampered)), ADYEN_KEY)
 
 
+def test_adyen_published_vector():
+    # Adyen's own library tests (Adyen/adyen-python-api-library, test/UtilTest.py)
+    item = {**ITEM, "merchantReference": "TestPayment-1407325143704",
+            "additionalData": {"hmacSignature": "coqCmt/IZ4E3CzPvMY8zTjQVL5hYJUiBRg8UU+iCWo0="}}
+    verify_signature(request({}, _adyen_body(item)), "adyen", ADYEN_KEY)
+    refused("adyen", {}, "does not match the notification", body=_adyen_body(
+        {**item, "success": "false"}), secret=ADYEN_KEY)
+
+
 def test_adyen_absent_fields_and_missing_signature():
     # Adyen notifications may lack merchantReference: it signs as "".
     item = _adyen_item()

@@ -97,3 +97,23 @@ def test_sendgrid_key_forms():
     spki = bytes.fromhex("302a300506032b6570032100") + ed25519
     refused("sendgrid", headers, "sendgrid: the verification key is not an elliptic-curve key",
             secret=b64(spki))
+
+
+def test_sendgrid_published_vector():
+    # The signed delivery in SendGrid's own tests (sendgrid/sendgrid-python,
+    # test/unit/test_eventwebhook.py): the body ends in CRLF.
+    key = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRq"
+           "e62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==")
+    body = (b'[{"email":"hello@world.com","event":"dropped","reason":"Bounced Address",'
+            b'"sg_event_id":"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA",'
+            b'"sg_message_id":"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-'
+            b'5F5FC76C-9.0","smtp-id":"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>",'
+            b'"timestamp":1600112492}]\r\n')
+    headers = {"X-Twilio-Email-Event-Webhook-Timestamp": "1600112502",
+               "X-Twilio-Email-Event-Webhook-Signature": "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVm"
+                                                        "xG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh8"
+                                                        "9M15TluLtEZtM="}
+    verify_signature(request(headers, body), "sendgrid", key, now=1600112502)
+    refused("sendgrid", headers, "signature is \\d+ s old", body=body, secret=key)
+    refused("sendgrid", headers, "does not match the body", body=body.rstrip(), secret=key,
+            now=1600112502)

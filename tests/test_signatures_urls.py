@@ -101,6 +101,19 @@ def test_square_library_both_ways():
     refused("square", {}, "square: no x-square-hmacsha256-signature header")
 
 
+def test_square_published_vector():
+    # Square's own SDK tests (square/square-python-sdk, tests/integration/
+    # test_webhooks_helper.py).
+    body = (b'{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":'
+            b'"ac3ac95b-f97d-458c-a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z",'
+            b'"data":{"type":"webhooks","id":"bc368e64-01aa-407e-b46e-3231809b1129"}}')
+    url = "https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9"
+    headers = {"x-square-hmacsha256-signature": "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4="}
+    verify_signature(request(headers, body, url), "square", "Ibxx_5AKakO-3qeNVR61Dw")
+    refused("square", headers, "does not match", body=body, url=url,
+            secret="MCmhFRxGX82xMwg5FsaoQA")
+
+
 def test_trello_documented_recipe():
     # https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures
     # "a base64 digest of an HMAC-SHA1 hash ... of the full request body and the callbackURL";
@@ -145,6 +158,16 @@ def test_hubspot_library_both_ways():
     verify_signature(request(_hubspot(URL, old)), "hubspot", SECRET, tolerance=STALE + 60)
     refused("hubspot", {"X-HubSpot-Request-Timestamp": str(stamp)},
             "hubspot: no X-HubSpot-Signature-v3 header")
+
+
+def test_hubspot_published_vector():
+    # HubSpot's own SDK tests (HubSpot/hubspot-api-python, tests/spec/utils/test_signature.py)
+    headers = {"X-HubSpot-Request-Timestamp": "15000000",
+               "X-HubSpot-Signature-v3": "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="}
+    secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
+    body, url = b"{'example_field':'example_value'}", "https://www.example.com/webhook_uri"
+    verify_signature(request(headers, body, url), "hubspot", secret, now=15000)
+    refused("hubspot", headers, "signature is \\d+ s old", body=body, url=url, secret=secret)
 
 
 def test_hubspot_signs_the_uri_with_listed_escapes_decoded():
