@@ -37,10 +37,17 @@ def test_unknown_option_names_the_ones_there_are():
         verify_signature(request({}), "github", SECRET, url="https://x/")
 
 
-@pytest.mark.parametrize("tolerance", [-1, "300", True, None])
+# hole: a NaN tolerance passed `value < 0`, and no age is ever greater than NaN.
+@pytest.mark.parametrize("tolerance", [-1, "300", True, None, float("nan"), float("inf")])
 def test_tolerance_is_a_number_of_seconds(tolerance):
     with pytest.raises(ValidationError, match="stripe: tolerance must be a number"):
         verify_signature(request({}), "stripe", SECRET, tolerance=tolerance)
+
+
+@pytest.mark.parametrize("clock", [float("nan"), float("inf"), -5, "now"])
+def test_now_is_a_unix_time(clock):
+    with pytest.raises(ValidationError, match="stripe: now must be a number"):
+        verify_signature(request({}), "stripe", SECRET, now=clock)
 
 
 def test_request_must_be_a_request():

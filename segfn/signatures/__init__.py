@@ -8,6 +8,7 @@ saying what is wrong and returns None when the signature is good.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,8 @@ OPTIONS = {name: _options(scheme) for name, scheme in PROVIDERS.items()}
 def _number(provider: str, name: str, value: Any) -> None:
     if (name, value) == ("now", None):
         return
-    if type(value) not in (int, float) or value < 0:
+    # NaN compares false with everything: as a tolerance it would let any age through.
+    if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
         raise ValidationError(f"{provider}: {name} must be a number of seconds >= 0, "
                               f"not {value!r}")
 
