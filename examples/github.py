@@ -18,13 +18,13 @@ from segfn import (
     console,
     iso_timestamp,
     require,
-    verify_github,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_github(request, settings["webhookSecret"])
+        verify_signature(request, "github", settings["webhookSecret"])
     event = request.headers.get("X-GitHub-Event")
     if not event:
         raise ValidationError("missing X-GitHub-Event header")

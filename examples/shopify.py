@@ -24,13 +24,13 @@ from segfn import (
     compact,
     iso_timestamp,
     require,
-    verify_shopify,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_shopify(request, settings["webhookSecret"])
+        verify_signature(request, "shopify", settings["webhookSecret"])
     topic = request.headers.get("X-Shopify-Topic")
     # Deliveries replayed from a log may lack the header; the body tells it is an order.
     if topic and not topic.startswith("orders/"):

@@ -26,7 +26,7 @@ from segfn import (
     console,
     iso_timestamp,
     require,
-    verify_stripe,
+    verify_signature,
 )
 
 # Currencies Stripe counts in whole units rather than cents.
@@ -50,7 +50,7 @@ INVOICE_EVENTS = {
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_stripe(request, settings["webhookSecret"])
+        verify_signature(request, "stripe", settings["webhookSecret"])
     body = request.json()
     kind = require(body, "type")
     obj = require(body, "data.object")

@@ -21,13 +21,13 @@ from segfn import (
     ValidationError,
     anonymous_id,
     normalize_email,
-    verify_typeform,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_typeform(request, settings["webhookSecret"])
+        verify_signature(request, "typeform", settings["webhookSecret"])
     body = request.json()
     if body.get("event_type") != "form_response":
         raise EventNotSupported(f"Typeform event {body.get('event_type')!r} is not supported")
