@@ -115,12 +115,47 @@ def test_unsupported_topic(load_handler, payloads):
     assert "ping" in result.error.message
 
 
-def test_customer_without_id_or_email_is_rejected(load_handler, payloads):
+def test_customer_known_only_by_intercom_id_is_anonymous(load_handler, payloads):
     body = body_of(payloads / REPLIED)
     body["data"]["item"]["user"] = {"type": "user", "id": "56216a64e28f0d6d0f000610"}
     result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert {m["anonymousId"] for m in result.messages} == {"intercom:56216a64e28f0d6d0f000610"}
+
+
+def test_conversation_without_any_customer_is_rejected(load_handler, own_payloads):
+    body = body_of(own_payloads / "conversation.admin.open.assigned.json")
+    item = body["data"]["item"]
+    item["contacts"]["contacts"] = []
+    item["source"]["author"] = {"type": "admin", "id": "9608799"}
+    result = load_handler(HANDLER).post(json=body)
     assert result.error.type == "MessageRejected"
-    assert "data.item.user" in result.error.message
+    assert "names no customer" in result.error.message
+
+
+def test_api_2_open_assigned(load_handler, own_payloads):
+    """Intercom 2.x: contacts, source and admin_assignee_id instead of user and assignee."""
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "conversation.admin.open.assigned.json")
+    assert result.ok, result.error
+    customer = {"userId": "5e68ece4-0ec8-4792-baac-02deba39e7fe"}
+    assert [{k: v for k, v in m.items() if k not in ("context",)} for m in result.messages] == [
+        {"type": "identify", **customer, "timestamp": "2026-01-10T08:00:01.000Z",
+         "traits": {"intercom_id": "696205460674dbb9050aa7fd"},
+         "messageId": result.messages[0]["messageId"]},
+        {"type": "track", **customer, "event": "Conversation Assigned",
+         "timestamp": "2026-01-10T08:00:01.000Z",
+         "messageId": "notif_58e78c8e-1755-4e61-954a-dc1bb1cead0d",
+         "properties": {"conversation_id": "215472621202693", "state": "open",
+                        "author_type": "admin", "author_name": "John Doe",
+                        "assignee_id": "9608799"}},
+    ]
+    assert result.objects == [{
+        "collection": "conversations", "id": "215472621202693",
+        "properties": {"state": "open", "read": False,
+                       "user_id": "5e68ece4-0ec8-4792-baac-02deba39e7fe",
+                       "assignee_id": "9608799", "created_at": "2026-01-10T07:56:29.000Z",
+                       "updated_at": "2026-01-10T08:00:00.000Z"}}]
 
 
 @pytest.mark.parametrize("name, events", [(REPLIED, ["Conversation Replied"])])
