@@ -164,3 +164,52 @@ def test_recorded_deliveries(load_handler, payloads, name, events):
     assert result.ok, result.error
     assert [m["event"] for m in result.messages if m["type"] == "track"] == events
     assert [o["collection"] for o in result.objects] == ["conversations"]
+
+
+def test_api_1_admin_snoozed(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "conversation.admin.snoozed.json")
+    assert result.ok, result.error
+    identify, track = result.messages
+    assert identify["userId"] == track["userId"] == "75067020-1204-495c-8edc-abb7d88bdd43"
+    assert identify["traits"] == {"name": "Eeshan Garg", "email": "jerryguitarist@gmail.com",
+                                  "intercom_id": "5c9553cb27e377f24eed49f7"}
+    assert track["event"] == "Conversation Snoozed"
+    assert track["properties"] == {
+        "conversation_id": "21330067382", "state": "snoozed", "author_type": "admin",
+        "author_name": "Eeshan Garg", "assignee_id": "1957471", "assignee_name": "Cordelia Lear",
+        "url": "https://app.intercom.io/a/apps/i6wc9ipe/conversations/21330067382"}
+    assert track["messageId"] == "notif_0530a65a-8052-4f67-9070-a50f1363dc68"
+    assert [(o["collection"], o["id"]) for o in result.objects] == [
+        ("conversations", "21330067382")]
+
+
+ADMIN_TOPICS = [
+    ("conversation.admin.replied", "Conversation Replied"),
+    ("conversation.admin.single.created", "Conversation Started"),
+    ("conversation.admin.assigned", "Conversation Assigned"),
+    ("conversation.admin.open.assigned", "Conversation Assigned"),
+    ("conversation.admin.noted", "Conversation Noted"),
+    ("conversation.admin.unsnoozed", "Conversation Unsnoozed"),
+    ("conversation.admin.closed", "Conversation Closed"),
+    ("conversation.admin.opened", "Conversation Reopened"),
+    ("conversation.admin.snoozed", "Conversation Snoozed"),
+]
+
+
+@pytest.mark.parametrize("topic, event", ADMIN_TOPICS)
+def test_every_admin_topic_the_readme_claims(load_handler, own_payloads, topic, event):
+    body = body_of(own_payloads / "conversation.admin.snoozed.json")
+    body["topic"] = topic
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == [event]
+
+
+@pytest.mark.parametrize("topic", ["conversation.priority.updated", "conversation.read",
+                                   "conversation.deleted", "ticket.admin.assigned"])
+def test_unclaimed_conversation_topics_are_not_supported(load_handler, own_payloads, topic):
+    body = body_of(own_payloads / "conversation.admin.snoozed.json")
+    body["topic"] = topic
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert topic in result.error.message
