@@ -17,7 +17,7 @@ EventNotSupported.
 Every API version is read: since 2025-03-31 a subscription's plan (or price) and
 ``current_period_end`` are on its items, and an invoice's subscription is under
 ``parent.subscription_details``; older versions have them on the subscription and the
-invoice themselves.
+invoice themselves. (A charge of those versions no longer names its invoice.)
 
 Settings:
     webhookSecret (string, optional, encrypted): the endpoint's signing secret

@@ -237,3 +237,17 @@ def test_invoice_with_an_expanded_subscription(load_handler):
                                               "data": {"object": invoice}})
     assert result.ok, result.error
     assert result.tracks[0]["properties"]["subscription_id"] == "sub_9"
+
+
+def test_charge_of_the_current_api(load_handler, own_payloads):
+    # No customer, no email: nobody to attribute it to, so only the object is saved.
+    result = load_handler(HANDLER).post_payload(own_payloads / "current-api-charge-succeeded.json")
+    assert result.ok, result.error
+    assert result.messages == []
+    assert result.objects == [{
+        "collection": "charges", "id": "ch_1PgafuB7WZ01zgkWXYmPNZs8",
+        "properties": {"charge_id": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "amount": 1.0,
+                       "currency": "usd",
+                       "description": "My First Test Charge (created for API docs)",
+                       "payment_method": "card", "status": "succeeded"}}]
+    assert "no customer or email" in result.logs[0]
