@@ -6,16 +6,19 @@ In-process: a real Store file and Deliverer against ``FaultyDestination`` on loo
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from runner import delivery, events
 from runner.delivery import Deliverer, Destination, read_dead_letters
 from runner.store import Store, connect
+from segfn.cli import main
 from segfn.sandbox.invocation import Result, new_invocation_id
 from tests.runner.destination import Answer, FaultyDestination, http_date
 
@@ -158,3 +161,8 @@ def test_a_refused_batch_is_split_until_the_bad_message_is_alone(
     assert letter["response"] == '{"error": "invalid message"}'
     assert ns(letter["batch"]["batch"]) == [13]
     assert outbox_count(store) == 0
+    # segfn dead-letters reads them from the runner's data dir.
+    listed = CliRunner().invoke(main, ["dead-letters", "--data-dir", str(store.path.parent),
+                                       "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output) == {"dead_letters": letters}
