@@ -20,6 +20,7 @@ EXAMPLES = sorted([
     ("pipedrive", "pipedrive"), ("shopify", "shopify"), ("stripe_events", "stripe-events"),
     ("survey_monkey", "survey-monkey"), ("talkable", "talkable"), ("typeform", "typeform"),
     ("linear", "linear"),
+    ("sentry", "sentry"),
 ])
 
 
