@@ -21,6 +21,7 @@ EXAMPLES = sorted([
     ("survey_monkey", "survey-monkey"), ("talkable", "talkable"), ("typeform", "typeform"),
     ("linear", "linear"),
     ("sentry", "sentry"),
+    ("gitlab", "gitlab"),
 ])
 
 
