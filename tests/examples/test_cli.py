@@ -22,6 +22,7 @@ EXAMPLES = sorted([
     ("linear", "linear"),
     ("sentry", "sentry"),
     ("gitlab", "gitlab"),
+    ("jira", "jira"),
 ])
 
 
