@@ -23,6 +23,7 @@ EXAMPLES = sorted([
     ("sentry", "sentry"),
     ("gitlab", "gitlab"),
     ("jira", "jira"),
+    ("slack_events", "slack"),
 ])
 
 
