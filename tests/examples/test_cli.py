@@ -24,6 +24,7 @@ EXAMPLES = sorted([
     ("gitlab", "gitlab"),
     ("jira", "jira"),
     ("slack_events", "slack"),
+    ("auth0", "auth0"),
 ])
 
 
