@@ -25,6 +25,7 @@ EXAMPLES = sorted([
     ("jira", "jira"),
     ("slack_events", "slack"),
     ("auth0", "auth0"),
+    ("sendgrid", "sendgrid"),
 ])
 
 
