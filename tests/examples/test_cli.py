@@ -26,6 +26,7 @@ EXAMPLES = sorted([
     ("slack_events", "slack"),
     ("auth0", "auth0"),
     ("sendgrid", "sendgrid"),
+    ("paddle", "paddle"),
 ])
 
 
