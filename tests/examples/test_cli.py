@@ -27,6 +27,7 @@ EXAMPLES = sorted([
     ("auth0", "auth0"),
     ("sendgrid", "sendgrid"),
     ("paddle", "paddle"),
+    ("woocommerce", "woocommerce"),
 ])
 
 
