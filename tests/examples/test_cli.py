@@ -28,6 +28,7 @@ EXAMPLES = sorted([
     ("sendgrid", "sendgrid"),
     ("paddle", "paddle"),
     ("woocommerce", "woocommerce"),
+    ("mailchimp", "mailchimp"),
 ])
 
 
