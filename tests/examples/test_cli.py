@@ -29,6 +29,7 @@ EXAMPLES = sorted([
     ("paddle", "paddle"),
     ("woocommerce", "woocommerce"),
     ("mailchimp", "mailchimp"),
+    ("calendly", "calendly"),
 ])
 
 
