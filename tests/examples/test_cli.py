@@ -30,6 +30,7 @@ EXAMPLES = sorted([
     ("woocommerce", "woocommerce"),
     ("mailchimp", "mailchimp"),
     ("calendly", "calendly"),
+    ("zoom", "zoom"),
 ])
 
 
