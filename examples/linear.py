@@ -47,12 +47,12 @@ def on_request(request, settings):
         Segment.identify({"userId": user_id, "timestamp": timestamp,
                           "traits": compact({"name": actor.get("name"),
                                              "email": actor.get("email")})})
-    properties = issue_properties(body, data) if kind == "Issue" else comment_properties(
-        body, data)
+    describe = issue_properties if kind == "Issue" else comment_properties
     Segment.track({
         "userId": user_id,
         "event": f"{kind} {ACTIONS[action]}",
-        "properties": {**properties, "organization_id": body.get("organizationId")},
+        "properties": compact({**describe(body, data),
+                               "organization_id": body.get("organizationId")}),
         "timestamp": timestamp,
     })
 
@@ -61,8 +61,7 @@ def issue_properties(body, data):
     team = data.get("team") or {}
     return compact({
         "issue_id": require(data, "id", within="data"),
-        "identifier": f"{team['key']}-{data['number']}" if team.get("key") and data.get(
-            "number") else None,
+        "identifier": identifier(team, data),
         "title": data.get("title"),
         "state": (data.get("state") or {}).get("name"),
         "priority": data.get("priorityLabel"),
@@ -71,6 +70,13 @@ def issue_properties(body, data):
         "labels": [label["name"] for label in data.get("labels") or [] if label.get("name")],
         "url": body.get("url"),
     })
+
+
+def identifier(team, data):
+    """What Linear shows for an issue: its team's key and number, ``WEB-43``."""
+    if team.get("key") and data.get("number"):
+        return f"{team['key']}-{data['number']}"
+    return None
 
 
 def comment_properties(body, data):

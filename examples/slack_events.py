@@ -49,11 +49,14 @@ def on_request(request, settings):
     # Edits, deletions and bot posts come as messages with a subtype or a bot_id.
     if not name or event.get("subtype") or event.get("bot_id"):
         raise EventNotSupported(f"Slack event {event_kind(event)!r} is not supported")
-    user = event["user"] if isinstance(event.get("user"), dict) else {}
-    user_id = user.get("id") or require(event, "user", within="event")
+    # team_join carries the member's profile; the other events name the user by id.
+    member = event.get("user") if isinstance(event.get("user"), dict) else None
     timestamp = iso_timestamp(body["event_time"]) if body.get("event_time") else None
-    if user:
-        identify_member(user, timestamp)
+    if member:
+        user_id = require(member, "id", within="event.user")
+        identify_member(member, user_id, timestamp)
+    else:
+        user_id = require(event, "user", within="event")
     Segment.track({"userId": user_id, "event": name, "timestamp": timestamp,
                    "properties": event_properties(body, event)})
 
@@ -63,16 +66,15 @@ def event_kind(event):
         "bot message" if event.get("bot_id") else "unnamed")
 
 
-def identify_member(user, timestamp):
+def identify_member(user, user_id, timestamp):
     profile = user.get("profile") or {}
-    Segment.identify({"userId": require(user, "id", within="event.user"),
-                      "timestamp": timestamp, "traits": compact({
-                          "name": user.get("real_name") or profile.get("real_name"),
-                          "username": user.get("name"),
-                          "email": profile.get("email"),
-                          "timezone": user.get("tz"),
-                          "avatar": profile.get("image_192"),
-                      })})
+    Segment.identify({"userId": user_id, "timestamp": timestamp, "traits": compact({
+        "name": user.get("real_name") or profile.get("real_name"),
+        "username": user.get("name"),
+        "email": profile.get("email"),
+        "timezone": user.get("tz"),
+        "avatar": profile.get("image_192"),
+    })})
 
 
 def event_properties(body, event):

@@ -47,8 +47,7 @@ def on_request(request, settings):
         console.log(f"url_validation for {(body.get('payload') or {}).get('plainToken')}")
         return
     kind, _, action = event.partition(".")
-    if kind not in ("meeting", "webinar") or (action not in PARTICIPANT_EVENTS
-                                              and action not in HOST_EVENTS):
+    if kind not in ("meeting", "webinar") or action not in {**PARTICIPANT_EVENTS, **HOST_EVENTS}:
         raise EventNotSupported(f"Zoom event {event!r} is not supported")
     meeting = require(body, "payload.object")
     timestamp = iso_timestamp(body["event_ts"]) if body.get("event_ts") else None
