@@ -60,6 +60,7 @@ def test_chaos(start_runner, destination: FaultyDestination, tmp_path: Path) -> 
         current: list[Runner] = [start_runner(HANDLER, *args, data_dir=data_dir)]
         answered: set[int] = set()
         refused = collections.Counter[str]()
+        unavailable: list[float] = []  # when the runner answered 503 (its disk)
         numbers = itertools.count()
         stop = threading.Event()
 
@@ -75,6 +76,9 @@ def test_chaos(start_runner, destination: FaultyDestination, tmp_path: Path) -> 
                         continue
                     if response.status_code == 200:
                         answered.add(n)
+                    elif response.status_code == 503:
+                        unavailable.append(time.monotonic())
+                        time.sleep(0.05)
                     else:
                         refused[str(response.status_code)] += 1
                         time.sleep(0.05)
@@ -97,7 +101,12 @@ def test_chaos(start_runner, destination: FaultyDestination, tmp_path: Path) -> 
                 current.append(start_runner(HANDLER, *args, data_dir=data_dir))
             time.sleep(max(0.0, t0 + DISK_FULL[0] - time.monotonic()))
             disk.fill()
-            time.sleep(max(0.0, t0 + DISK_FULL[1] - time.monotonic()))
+            filled = time.monotonic()
+            # SQLite first writes into the room its files already have: the runner feels
+            # the full disk once that is used up, and the disk stays full until it has.
+            wait_until(lambda: any(at > filled for at in unavailable), timeout=20,
+                       every=0.1)
+            time.sleep(max(1.0, t0 + DISK_FULL[1] - time.monotonic()))
             disk.free()
             time.sleep(max(0.0, t0 + LOAD_SECONDS - time.monotonic()))
         finally:
@@ -121,6 +130,7 @@ def test_chaos(start_runner, destination: FaultyDestination, tmp_path: Path) -> 
         statuses = collections.Counter(map(str, destination.statuses()))
         print(f"\nchaos: {len(answered)} events answered 200, {len(set(taken) & answered)} "
               f"delivered, {len(letters)} dead letters, {duplicates} duplicates; "
+              f"503 while the disk was full: {len(unavailable)}; "
               f"refused or failed sends: {dict(refused)}; destination answers: "
               f"{dict(statuses)}; {time.monotonic() - started:.0f} s")
         assert len(answered) > 100

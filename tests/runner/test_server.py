@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from starlette.testclient import TestClient
@@ -12,11 +15,13 @@ from starlette.testclient import TestClient
 from runner.app import create_app
 from runner.runtime import Runtime
 from runner.source import Source
+from runner.store import DATABASE_FILE, connect
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import WorkerPool
 from tests.runner.destination import Answer, FaultyDestination
+from tests.runner.harness import wait_until
 
 HANDLER = '''
 def on_request(request, settings):
@@ -69,6 +74,65 @@ def test_sigterm_drains_the_outbox_prints_stopped_and_exits_0(
     runner._collector.join(5)
     assert any("segfn run: stopped" in line for line in runner.output), runner.output
     assert sorted(m["properties"]["n"] for m in destination.taken) == [0, 1, 2]
+
+
+class Upstream(ThreadingHTTPServer):
+    """What a handler fetches: down (503) the first time, then slow (1.5 s) but up."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(handler) -> None:  # noqa: N805 - the server is self here
+                self.calls += 1
+                if self.calls > 1:
+                    time.sleep(1.5)
+                handler.send_response(503 if self.calls == 1 else 200)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+
+            def log_message(handler, *args: object) -> None:  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+RETRIED = '''
+def on_request(request, settings):
+    if not fetch("http://127.0.0.1:{port}/").ok:
+        raise RetryError("the upstream is down")
+    Segment.track({{"event": "Hit", "userId": "u"}})
+'''
+
+
+def test_sigterm_lets_a_running_retry_finish_and_it_never_runs_again(
+        start_runner, tmp_path) -> None:
+    upstream = Upstream()
+    handler = RETRIED.format(port=upstream.server_address[1])
+    data_dir = tmp_path / "data"
+    try:
+        runner = start_runner(handler, "--retry-time-scale", "0.001", data_dir=data_dir)
+        assert runner.post({}).status_code == 202  # a retry is queued
+        wait_until(lambda: upstream.calls == 2)  # the retry runs, and waits on its fetch
+        assert runner.process is not None
+        runner.process.send_signal(signal.SIGTERM)
+        assert runner.process.wait(20) == 0
+        runner._collector.join(5)
+        assert any("segfn run: stopped" in line for line in runner.output), runner.output
+        db = connect(data_dir / DATABASE_FILE)
+        assert [json.loads(m)["event"] for (m,) in db.execute("SELECT message FROM events")
+                ] == ["Hit"]
+        assert not db.execute("SELECT * FROM retries").fetchall()
+        assert not db.execute("SELECT * FROM errors").fetchall()
+        # Started again on the same data, it finds nothing to run again.
+        again = start_runner(handler, "--retry-time-scale", "0.001", data_dir=data_dir)
+        time.sleep(1.0)
+        assert again.process is not None and again.process.poll() is None
+        assert upstream.calls == 2
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
 
 
 def test_deliveries_while_stopping_are_answered_503(tmp_path) -> None:
