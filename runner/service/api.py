@@ -9,18 +9,19 @@ docs/service-api.md lists the endpoints and their shapes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from runner import errorlog, events
-from runner.endpoint import error_response
+from runner.app import create_app
+from runner.endpoint import WebhookLimits, error_response
 from runner.runtime import Runtime
 from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
@@ -303,6 +304,14 @@ class Api:
         routes = [Resource(path, handlers) for path, handlers in resources.items()]
         return Starlette(routes=routes, exception_handlers={
             Problem: _problem, HTTPException: _http_problem, Exception: _crash})
+
+
+def service_app(service: Service, runtime: Runtime, limits: WebhookLimits = WebhookLimits(),
+                routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """What ``segfn serve`` serves: the API at ``/api/v1``, then ``routes``, then the
+    sources' webhooks."""
+    return create_app(runtime, service.route, limits,
+                      routes=[Mount("/api/v1", app=Api(service, runtime).app()), *routes])
 
 
 def _json(document: Any, status: int = 200) -> Response:
