@@ -36,12 +36,6 @@ def on_request(request, settings):
 """
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=2, limits=Limits(timeout=2.0, grace=0.5)) as blocking:
-        yield blocking
-
-
 @pytest.fixture
 def stores(pool: BlockingPool, tmp_path: Path) -> Iterator[CacheStores]:
     """The parent's stores, under ``tmp_path``: the one named "source" is the default."""

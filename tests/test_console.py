@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
-
-import pytest
 
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import HttpRequest, Job, Result
-from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.pool import BlockingPool
 from segfn.sandbox.scope import LOG_TRUNCATED, MAX_LOG_BYTES, Scope
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=1, limits=Limits(timeout=2.0, grace=0.5)) as blocking:
-        yield blocking
 
 
 def run(pool: BlockingPool, source: str) -> Result:

@@ -15,16 +15,10 @@ from segfn.sandbox import egress
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import HttpRequest, Job, Result
-from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.pool import BlockingPool
 from tests.local_http import LocalServer, local_server
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=2, limits=Limits(timeout=3.0, grace=0.5)) as blocking:
-        yield blocking
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def config_file(tmp_path: Path, config: object) -> str:
 
 
 @pytest.fixture(scope="module")
-def pool() -> BlockingPool:
+def pool() -> Iterator[BlockingPool]:
+    """A pool of its own, not the session's (tests/conftest.py): its modules differ."""
     with BlockingPool(size=1, modules={"textwrap": ["dedent", "shorten"]}) as pool:
         yield pool
 

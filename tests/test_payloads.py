@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from segfn.payloads import Payload, PayloadError, load_payload, parse_payload
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import Job
-from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.pool import BlockingPool
 from segfn.sandbox.webhook import build_request
 
 PAYLOADS = Path("/work/shared/payloads")
@@ -122,12 +121,6 @@ def on_request(request, settings):
                    "properties": {"size": len(request.raw_body),
                                   "type": request.headers.get("content-type")}})
 ''', "sizer.py")
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=1, limits=Limits(timeout=10)) as pool:
-        yield pool
 
 
 @pytest.mark.skipif(not ALL_PAYLOADS, reason="no shared payload files here")

@@ -19,9 +19,8 @@ from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import BlockingPool, Limits, SandboxUnavailable, WorkerPool
+from tests.conftest import SHORT
 from tests.local_http import LocalServer, local_server
-
-FAST = Limits(timeout=1.0, grace=0.5)
 
 
 def job(source: str, settings: dict[str, Any] | None = None, **kwargs: Any) -> Job:
@@ -30,10 +29,10 @@ def job(source: str, settings: dict[str, Any] | None = None, **kwargs: Any) -> J
                settings or {}, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=2, limits=FAST) as blocking:
-        yield blocking
+@pytest.fixture
+def pool(short_pool: BlockingPool) -> BlockingPool:
+    """The session's pool whose limits are ``SHORT``."""
+    return short_pool
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +249,7 @@ def test_more_waiting_jobs_than_a_worker_has_threads_all_succeed() -> None:
 def test_fetch_waiting_counts_against_the_time_limit(server: LocalServer) -> None:
     async def scenario() -> tuple[Result, float]:
         egress = Egress(EgressPolicy(allow_loopback=True))
-        async with WorkerPool(size=1, limits=FAST) as workers:
+        async with WorkerPool(size=1, limits=SHORT) as workers:
             started = time.monotonic()
             result = await workers.invoke(job(f"""
                 def on_request(request, settings):

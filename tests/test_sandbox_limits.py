@@ -1,8 +1,8 @@
 """Resource attacks: each is stopped from outside the interpreter, and the pool recovers.
 
-A pool of its own with a one-second limit (and half a second of grace before the hard
-kill) keeps these quick. Every test checks how the attack was stopped and that the next
-invocation on the same pool runs normally.
+The session's short pool (tests/conftest.py), with a one-second limit and half a second of
+grace before the hard kill, keeps these quick. Every test checks how the attack was stopped
+and that the next invocation on the same pool runs normally.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import pytest
 
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import HttpRequest, Job, Result
-from segfn.sandbox.pool import BlockingPool, Limits
+from segfn.sandbox.pool import BlockingPool
+from tests.conftest import SHORT
 
-TIMEOUT = 1.0
-GRACE = 0.5
+TIMEOUT, GRACE = SHORT.timeout, SHORT.grace
 TIMED_OUT = "the function ran past its time limit"
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with BlockingPool(size=2, limits=Limits(timeout=TIMEOUT, grace=GRACE)) as pool:
-        yield pool
+@pytest.fixture
+def pool(short_pool: BlockingPool) -> BlockingPool:
+    """The session's pool with a TIMEOUT-second limit and GRACE seconds of grace."""
+    return short_pool
 
 
 def run(pool: BlockingPool, body: str, prelude: str = "", payload: object = None) -> Result:

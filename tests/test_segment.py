@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import HttpRequest, Job, Result
-from segfn.sandbox.pool import BlockingPool, Limits
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=2, limits=Limits(timeout=2.0, grace=0.5)) as blocking:
-        yield blocking
+from segfn.sandbox.pool import BlockingPool
 
 
 def run(pool: BlockingPool, source: str, invocation_id: str = "inv-1") -> Result:

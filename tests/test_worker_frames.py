@@ -12,7 +12,6 @@ import asyncio
 import json
 import struct
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,6 @@ LIMITS = Limits(timeout=3.0, grace=0.5)
 def job(source: str) -> Job:
     return Job(Handler(textwrap.dedent(source), "handler.py"),
                HttpRequest(b"{}", [("Content-Type", "application/json")]))
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[BlockingPool]:
-    with BlockingPool(size=1, limits=LIMITS) as blocking:
-        yield blocking
 
 
 # What an honest worker sends for a handler that floods or lies

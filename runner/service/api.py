@@ -9,30 +9,28 @@ docs/service-api.md lists the endpoints and their shapes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from runner import errorlog, events
+from runner.app import create_app
 from runner.delivery import read_dead_letters
-from runner.endpoint import UNAVAILABLE_RETRY_AFTER, error_response
+from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response
 from runner.runtime import Runtime
 from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
 from runner.service.bodies import read_json, whole_number
 from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
-from runner.service.problems import (
-    InvalidRequest,
-    Problem,
-    Unauthorized,
-)
+from runner.service.problems import InvalidRequest, Problem, Unauthorized
+from runner.service.records import Function, Token
 from runner.service.tester import run_test
 from segfn.sandbox.fleet import Tenant
 
@@ -86,17 +84,17 @@ class Api:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("send the API token as 'Authorization: Bearer <token>'")
-        row = await self.db.run(lambda db: catalog.authenticate(db, secret.strip()))
-        if row is None:
+        token = await self.db.run(lambda db: catalog.authenticate(db, secret.strip()))
+        if token is None:
             raise Unauthorized("this token is not valid (unknown or revoked)")
-        return Principal(row["workspace"], row["id"], catalog.grants_of(row))
+        return Principal(token.workspace, token.id, token.grants)
 
     # Functions
 
     async def list_functions(self, request: Request) -> Response:
         who = await self.caller(request)
         functions = await self.db.run(lambda db: catalog.list_functions(db, who.workspace))
-        return _json({"functions": [f for f in functions if who.sees_function(f["id"])]})
+        return _json({"functions": [f.view() for f in functions if who.sees_function(f.id)]})
 
     async def create_function(self, request: Request) -> Response:
         who = await self.caller(request)
@@ -105,66 +103,66 @@ class Api:
         created = await self.service.create_function(
             who, body["name"], body.get("description", ""), body["code"],
             body.get("settings_schema"))
-        return _json(created, 201)
+        return _json(created.view(), 201)
 
-    async def _function(self, request: Request, who: Principal) -> dict[str, Any]:
+    async def _function(self, request: Request, who: Principal) -> Function:
         ref = request.path_params["function"]
         return await self.db.run(lambda db: self.service.visible_function(db, who, ref))
 
     async def get_function(self, request: Request) -> Response:
         who = await self.caller(request)
-        return _json(await self._function(request, who))
+        return _json((await self._function(request, who)).view())
 
     async def update_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
         body = contract.FUNCTION_CHANGES.check(await read_json(request))
-        who.require(who.can_edit_function(function["id"]), "editing this function")
-        return _json(await self.service.save_function(
-            who, function, body.get("code"), body.get("settings_schema"),
-            body.get("description")))
+        who.require(who.can_edit_function(function.id), "editing this function")
+        saved = await self.service.save_function(
+            who, function, body.get("code"), body.get("settings_schema"), body.get("description"))
+        return _json(saved.view())
 
     async def delete_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        who.require(who.can_edit_function(function["id"]), "deleting this function")
+        who.require(who.can_edit_function(function.id), "deleting this function")
         force = request.query_params.get("force", "false").lower()
         if force not in ("true", "false"):
             raise InvalidRequest("force is true or false")
         await self.service.delete_function(function, force == "true")
-        await self.runtime.drop_cache(function["id"])
-        await self.runtime.fleet.drop(Tenant(who.workspace, function["id"]))
+        await self.runtime.drop_cache(function.id)
+        await self.runtime.fleet.drop(Tenant(who.workspace, function.id))
         return Response(status_code=204)
 
     async def list_versions(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        versions = await self.db.run(lambda db: catalog.list_versions(db, function["id"]))
-        return _json({"versions": versions})
+        versions = await self.db.run(lambda db: catalog.list_versions(db, function.id))
+        return _json({"versions": [v.view(with_code=False) for v in versions]})
 
     async def get_version(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
         number = whole_number(request.path_params["number"])
-        return _json(await self.db.run(
-            lambda db: catalog.get_version(db, function["id"], number)))
+        version = await self.db.run(lambda db: catalog.get_version(db, function.id, number))
+        return _json(version.view())
 
     async def test_function(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
         document = contract.TEST_REQUEST.check(await read_json(request))
-        who.require(who.can_test_function(function["id"]), "testing this function")
-        number = document.pop("version", function["latest_version"])
-        version = await self.db.run(lambda db: catalog.get_version(db, function["id"], number))
-        tenant = Tenant(who.workspace, function["id"])
+        who.require(who.can_test_function(function.id), "testing this function")
+        number = document.pop("version", function.latest_version)
+        version = await self.db.run(lambda db: catalog.get_version(db, function.id, number))
+        tenant = Tenant(who.workspace, function.id)
         return _json(await run_test(self.runtime, tenant, function, version, document))
 
     async def function_errors(self, request: Request) -> Response:
         who = await self.caller(request)
         function = await self._function(request, who)
-        who.require(who.can_test_function(function["id"]), "reading this function's errors")
+        who.require(who.can_test_function(function.id), "reading this function's errors")
         found = await self.runtime.store.run(
-            lambda db: errorlog.read_errors(db, function=function["id"]))
+            lambda db: errorlog.read_errors(db, function=function.id))
         return _json({"errors": found})
 
     async def deploy(self, request: Request) -> Response:
@@ -189,8 +187,8 @@ class Api:
     async def list_sources(self, request: Request) -> Response:
         who = await self._source_caller(request)
         sources = await self.db.run(lambda db: [
-            self.service.source_view(db, row)
-            for row in catalog.source_rows(db, who.workspace)])
+            self.service.source_view(db, source)
+            for source in catalog.list_sources(db, who.workspace)])
         return _json({"sources": sources})
 
     async def connect_source(self, request: Request) -> Response:
@@ -222,8 +220,8 @@ class Api:
     async def _source_id(self, request: Request) -> str:
         who = await self._source_caller(request)
         ref = request.path_params["source"]
-        row = await self.db.run(lambda db: catalog.find_source(db, who.workspace, ref))
-        return row["id"]
+        source = await self.db.run(lambda db: catalog.find_source(db, who.workspace, ref))
+        return source.id
 
     async def source_errors(self, request: Request) -> Response:
         source_id = await self._source_id(request)
@@ -254,23 +252,23 @@ class Api:
 
     async def list_tokens(self, request: Request) -> Response:
         who = await self._owner(request)
-        return _json({"tokens": await self.db.run(
-            lambda db: catalog.list_tokens(db, who.workspace))})
+        tokens = await self.db.run(lambda db: catalog.list_tokens(db, who.workspace))
+        return _json({"tokens": [token.view() for token in tokens]})
 
     async def create_token(self, request: Request) -> Response:
         who = await self._owner(request)
         body = contract.NEW_TOKEN.check(await read_json(request))
         grants = parse_grants(body["roles"])
 
-        def create(db: sqlite3.Connection) -> tuple[dict[str, Any], str]:
+        def create(db: sqlite3.Connection) -> tuple[Token, str]:
             # Functions are named by id or name; the token keeps their ids.
             resolved = tuple(g if g.functions is None else type(g)(g.role, tuple(
-                catalog.find_function(db, who.workspace, ref)["id"] for ref in g.functions))
+                catalog.find_function(db, who.workspace, ref).id for ref in g.functions))
                 for g in grants)
             return catalog.create_token(db, who.workspace, body["name"], resolved)
 
         token, secret = await self.db.run(create)
-        return _json({"token": token, "secret": secret}, 201)
+        return _json({"token": token.view(), "secret": secret}, 201)
 
     async def revoke_token(self, request: Request) -> Response:
         who = await self._owner(request)
@@ -281,8 +279,8 @@ class Api:
     async def whoami(self, request: Request) -> Response:
         who = await self.caller(request)
         return _json(await self.db.run(lambda db: {
-            "workspace": catalog.workspace(db, who.workspace),
-            "token": catalog.get_token(db, who.workspace, who.token_id)}))
+            "workspace": catalog.workspace(db, who.workspace).view(),
+            "token": catalog.get_token(db, who.workspace, who.token_id).view()}))
 
     async def openapi(self, request: Request) -> Response:
         return _json(openapi_document())
@@ -314,6 +312,14 @@ class Api:
         routes = [Resource(path, handlers) for path, handlers in resources.items()]
         return Starlette(routes=routes, exception_handlers={
             Problem: _problem, HTTPException: _http_problem, Exception: _crash})
+
+
+def service_app(service: Service, runtime: Runtime, limits: WebhookLimits = WebhookLimits(),
+                routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """What ``segfn serve`` serves: the API at ``/api/v1``, then ``routes``, then the
+    sources' webhooks."""
+    return create_app(runtime, service.route, limits,
+                      routes=[Mount("/api/v1", app=Api(service, runtime).app()), *routes])
 
 
 def _json(document: Any, status: int = 200) -> Response:

@@ -2,23 +2,30 @@
 
 Plain functions on a connection; the caller decides the transaction (the service runs
 them through a ``Store``, ``segfn admin`` on a connection of its own). Every lookup takes
-the workspace, so nothing of one workspace is reachable from another.
+the workspace, so nothing of one workspace is reachable from another, and answers the
+value classes of runner/service/records.py, built from the rows it read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import secrets
 import sqlite3
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from runner.service.access import OWNER, Grant, hash_secret, new_secret
 from runner.service.problems import Conflict, InvalidRequest, NotFound
-from segfn.identities import utc_iso
+from runner.service.records import (
+    TOKEN_NAME_LENGTH,
+    Function,
+    SourceRecord,
+    Token,
+    Version,
+    Workspace,
+    check_name,
+)
+from runner.service.settings_schema import SettingSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -72,26 +79,9 @@ CREATE TABLE IF NOT EXISTS sources (
 );
 """
 
-# Of workspaces, functions and sources.
-NAME_LENGTH = 64
-NAME_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_LENGTH - 1}}}$"
-_NAME_RULE = "names start with a letter or digit and use letters, digits, '_', '.', '-'"
-TOKEN_NAME_LENGTH = 100
-
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def iso(at: float | None) -> str | None:
-    return None if at is None else utc_iso(datetime.fromtimestamp(at, UTC))
-
-
-def check_name(name: Any) -> str:
-    # fullmatch: re's "$" would also match before a final newline.
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        raise InvalidRequest(f"invalid name {name!r}: {_NAME_RULE}, at most {NAME_LENGTH}")
-    return name
 
 
 def _insert(db: sqlite3.Connection, sql: str, args: tuple[Any, ...], what: str) -> None:
@@ -113,9 +103,9 @@ def create_workspace(db: sqlite3.Connection, name: str) -> tuple[str, str]:
     return workspace, secret
 
 
-def workspace(db: sqlite3.Connection, workspace_id: str) -> dict[str, Any]:
+def workspace(db: sqlite3.Connection, workspace_id: str) -> Workspace:
     row = db.execute("SELECT id, name FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
-    return {"id": row["id"], "name": row["name"]}
+    return Workspace.from_row(row)
 
 
 def count_workspaces(db: sqlite3.Connection) -> int:
@@ -123,7 +113,7 @@ def count_workspaces(db: sqlite3.Connection) -> int:
 
 
 def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
-                 grants: tuple[Grant, ...]) -> tuple[dict[str, Any], str]:
+                 grants: tuple[Grant, ...]) -> tuple[Token, str]:
     """A token with ``grants``: (its description, its secret, shown this once)."""
     if not isinstance(name, str) or not name.strip() or len(name) > TOKEN_NAME_LENGTH:
         raise InvalidRequest(f"a token's name is 1 to {TOKEN_NAME_LENGTH} characters: say "
@@ -136,46 +126,35 @@ def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
     return get_token(db, workspace_id, token_id), secret
 
 
-def authenticate(db: sqlite3.Connection, secret: str) -> sqlite3.Row | None:
-    """The live token row with this secret, marked as used now; None if there is none."""
+def authenticate(db: sqlite3.Connection, secret: str) -> Token | None:
+    """The live token with this secret, marked as used now; None if there is none."""
     row = db.execute("SELECT * FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL",
                      (hash_secret(secret),)).fetchone()
     if row is not None:
         db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (time.time(), row["id"]))
-    return row
+    return None if row is None else Token.from_row(row)
 
 
-def grants_of(row: sqlite3.Row) -> tuple[Grant, ...]:
-    return tuple(Grant(g["role"], None if g["functions"] is None else tuple(g["functions"]))
-                 for g in json.loads(row["roles"]))
-
-
-def _token(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "roles": json.loads(row["roles"]),
-            "created_at": iso(row["created_at"]), "last_used_at": iso(row["last_used_at"]),
-            "revoked_at": iso(row["revoked_at"])}
-
-
-def get_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> dict[str, Any]:
+def get_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> Token:
     row = db.execute("SELECT * FROM tokens WHERE workspace = ? AND id = ?",
                      (workspace_id, token_id)).fetchone()
     if row is None:
         raise NotFound(f"no token {token_id}")
-    return _token(row)
+    return Token.from_row(row)
 
 
-def list_tokens(db: sqlite3.Connection, workspace_id: str) -> list[dict[str, Any]]:
+def list_tokens(db: sqlite3.Connection, workspace_id: str) -> list[Token]:
     rows = db.execute("SELECT * FROM tokens WHERE workspace = ? ORDER BY created_at",
                       (workspace_id,))
-    return [_token(r) for r in rows]
+    return [Token.from_row(r) for r in rows]
 
 
 def revoke_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> None:
     """Revoke a token; never the workspace's last live Workspace Owner token."""
     token = get_token(db, workspace_id, token_id)
-    owners = [t["id"] for t in list_tokens(db, workspace_id) if t["revoked_at"] is None
-              and any(g["role"] == OWNER for g in t["roles"])]
-    if owners == [token["id"]]:
+    owners = [t.id for t in list_tokens(db, workspace_id) if t.revoked_at is None
+              and any(g.role == OWNER for g in t.grants)]
+    if owners == [token.id]:
         raise Conflict("this is the workspace's last Workspace Owner token; create "
                        "another one first, or nobody could manage the workspace")
     db.execute("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
@@ -184,25 +163,19 @@ def revoke_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> No
 
 # Functions and versions
 
-def _function(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "description": row["description"],
-            "latest_version": row["latest_version"], "created_at": iso(row["created_at"]),
-            "updated_at": iso(row["updated_at"])}
-
-
-def find_function(db: sqlite3.Connection, workspace_id: str, ref: str) -> dict[str, Any]:
+def find_function(db: sqlite3.Connection, workspace_id: str, ref: str) -> Function:
     """The function with this id or name in the workspace, or ``NotFound``."""
     row = db.execute("SELECT * FROM functions WHERE workspace = ? AND (id = ? OR name = ?) "
                      "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
     if row is None:
         raise NotFound(f"no function {ref!r}")
-    return _function(row)
+    return Function.from_row(row)
 
 
-def list_functions(db: sqlite3.Connection, workspace_id: str) -> list[dict[str, Any]]:
+def list_functions(db: sqlite3.Connection, workspace_id: str) -> list[Function]:
     rows = db.execute("SELECT * FROM functions WHERE workspace = ? ORDER BY name",
                       (workspace_id,))
-    return [_function(r) for r in rows]
+    return [Function.from_row(r) for r in rows]
 
 
 def create_function(db: sqlite3.Connection, workspace_id: str, name: str,
@@ -220,41 +193,31 @@ def set_description(db: sqlite3.Connection, function_id: str, description: str) 
 
 
 def add_version(db: sqlite3.Connection, function_id: str, code: str,
-                settings_schema: list[dict[str, Any]], created_by: str) -> int:
+                settings_schema: tuple[SettingSpec, ...], created_by: str) -> int:
     number = db.execute("SELECT latest_version + 1 FROM functions WHERE id = ?",
                         (function_id,)).fetchone()[0]
     now = time.time()
     db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-               (function_id, number, code, json.dumps(settings_schema), now, created_by))
+               (function_id, number, code,
+                json.dumps([spec.to_dict() for spec in settings_schema]), now, created_by))
     db.execute("UPDATE functions SET latest_version = ?, updated_at = ? WHERE id = ?",
                (number, now, function_id))
     return number
 
 
-def _version(row: sqlite3.Row, with_code: bool) -> dict[str, Any]:
-    version = {"number": row["number"], "created_at": iso(row["created_at"]),
-               "created_by": row["created_by"],
-               "code_sha256": hashlib.sha256(row["code"].encode("utf-8")).hexdigest(),
-               "settings_schema": json.loads(row["settings_schema"])}
-    if with_code:
-        version["code"] = row["code"]
-    return version
-
-
-def get_version(db: sqlite3.Connection, function_id: str, number: int,
-                with_code: bool = True) -> dict[str, Any]:
+def get_version(db: sqlite3.Connection, function_id: str, number: int) -> Version:
     row = None if not 0 < number < 2**31 else db.execute(
         "SELECT * FROM versions WHERE function = ? AND number = ?",
         (function_id, number)).fetchone()
     if row is None:
         raise NotFound(f"no version {number} of this function")
-    return _version(row, with_code)
+    return Version.from_row(row)
 
 
-def list_versions(db: sqlite3.Connection, function_id: str) -> list[dict[str, Any]]:
+def list_versions(db: sqlite3.Connection, function_id: str) -> list[Version]:
     rows = db.execute("SELECT * FROM versions WHERE function = ? ORDER BY number DESC",
                       (function_id,))
-    return [_version(r, with_code=False) for r in rows]
+    return [Version.from_row(r) for r in rows]
 
 
 def delete_function(db: sqlite3.Connection, function_id: str) -> list[str]:
@@ -269,17 +232,23 @@ def delete_function(db: sqlite3.Connection, function_id: str) -> list[str]:
 
 # Sources
 
-def find_source(db: sqlite3.Connection, workspace_id: str, ref: str) -> sqlite3.Row:
-    """The source row with this id or name in the workspace, or ``NotFound``."""
+def find_source(db: sqlite3.Connection, workspace_id: str, ref: str) -> SourceRecord:
+    """The source with this id or name in the workspace, or ``NotFound``."""
     row = db.execute("SELECT * FROM sources WHERE workspace = ? AND (id = ? OR name = ?) "
                      "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
     if row is None:
         raise NotFound(f"no source {ref!r}")
-    return row
+    return SourceRecord.from_row(row)
 
 
-def source_rows(db: sqlite3.Connection, workspace_id: str | None = None,
-                function_id: str | None = None) -> list[sqlite3.Row]:
+def get_source(db: sqlite3.Connection, source_id: str) -> SourceRecord | None:
+    """The source with this id, whatever its workspace; None if there is none."""
+    row = db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+    return None if row is None else SourceRecord.from_row(row)
+
+
+def list_sources(db: sqlite3.Connection, workspace_id: str | None = None,
+                 function_id: str | None = None) -> list[SourceRecord]:
     """Sources of a workspace, of a function, or (both None) every source."""
     where, args = [], []
     for column, value in (("workspace", workspace_id), ("function", function_id)):
@@ -287,7 +256,7 @@ def source_rows(db: sqlite3.Connection, workspace_id: str | None = None,
             where.append(f"{column} = ?")
             args.append(value)
     sql = "SELECT * FROM sources" + (" WHERE " + " AND ".join(where) if where else "")
-    return db.execute(sql + " ORDER BY name", args).fetchall()
+    return [SourceRecord.from_row(r) for r in db.execute(sql + " ORDER BY name", args)]
 
 
 def create_source(db: sqlite3.Connection, workspace_id: str, name: str, function_id: str,

@@ -20,8 +20,8 @@ from typing import Any
 import attrs
 
 from runner.service.bodies import MAX_API_BODY, MAX_NESTING
-from runner.service.catalog import NAME_PATTERN, TOKEN_NAME_LENGTH
 from runner.service.problems import InvalidRequest
+from runner.service.records import NAME_PATTERN, TOKEN_NAME_LENGTH
 from runner.service.settings_schema import MAX_DESCRIPTION, MAX_LABEL, MAX_NAME, MAX_SETTINGS
 
 Schema = dict[str, Any]

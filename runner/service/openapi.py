@@ -19,9 +19,9 @@ from typing import Any
 from runner.service import contract
 from runner.service.access import FUNCTION_ROLES, ROLES
 from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
-from runner.service.catalog import NAME_PATTERN
 from runner.service.contract import Schema, closed
 from runner.service.contract import component as schema
+from runner.service.records import NAME_PATTERN
 from runner.service.settings_schema import (
     MAX_DESCRIPTION,
     MAX_LABEL,

@@ -10,17 +10,19 @@ discovers a bad configuration.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
+
+import attrs
 
 from runner.service import catalog
 from runner.service.access import Principal
 from runner.service.keyring import Keyring
 from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
-from runner.service.settings_schema import SchemaError, parse_schema
-from runner.service.vault import Vault, schema_of, secret_strings
+from runner.service.records import Function, SourceRecord, Version, check_name
+from runner.service.settings_schema import SchemaError, SettingSpec, parse_schema
+from runner.service.vault import Vault, secret_strings
 from runner.source import Source
 from runner.store import Store
 from segfn.errors import InvalidSettings
@@ -28,6 +30,19 @@ from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
 
 WEBHOOK_PREFIX = "/fn/"
+
+
+@attrs.frozen
+class Saved:
+    """A function as saved, its latest version, and whether saving made that version."""
+
+    function: Function
+    version: Version
+    created: bool
+
+    def view(self) -> dict[str, Any]:
+        return {"function": self.function.view(), "version": self.version.view(with_code=False),
+                "created": self.created}
 
 
 class Service:
@@ -53,20 +68,20 @@ class Service:
     def resolve(self, source_id: str) -> Source | None:
         return self._by_id.get(source_id)
 
-    def webhook_url(self, row: sqlite3.Row) -> str:
-        return f"{self.public_url}{WEBHOOK_PREFIX}{row['webhook_token']}"
+    def webhook_url(self, record: SourceRecord) -> str:
+        return f"{self.public_url}{WEBHOOK_PREFIX}{record.webhook_token}"
 
     async def load(self) -> int:
         """Make every source ready to run; the number of sources."""
-        rows = await self.catalog.run(lambda db: [
-            (row, self._runtime_source(db, row)) for row in catalog.source_rows(db)])
-        for row, source in rows:
-            self._put(row, source)
-        return len(rows)
+        ready = await self.catalog.run(lambda db: [
+            (record, self._runtime_source(db, record)) for record in catalog.list_sources(db)])
+        for record, source in ready:
+            self._put(record, source)
+        return len(ready)
 
-    def _put(self, row: sqlite3.Row, source: Source) -> None:
+    def _put(self, record: SourceRecord, source: Source) -> None:
         self._by_id[source.id] = source
-        self._by_token[row["webhook_token"]] = source
+        self._by_token[record.webhook_token] = source
 
     def _forget(self, source_ids: Iterable[str]) -> None:
         gone = set(source_ids)
@@ -77,45 +92,36 @@ class Service:
     async def _reload(self, source_ids: Iterable[str]) -> None:
         ids = list(source_ids)
 
-        def read(db: sqlite3.Connection) -> list[tuple[sqlite3.Row, Source]]:
-            rows = [db.execute("SELECT * FROM sources WHERE id = ?", (i,)).fetchone()
-                    for i in ids]
-            return [(row, self._runtime_source(db, row)) for row in rows if row is not None]
+        def read(db: sqlite3.Connection) -> list[tuple[SourceRecord, Source]]:
+            records = [catalog.get_source(db, i) for i in ids]
+            return [(record, self._runtime_source(db, record)) for record in records
+                    if record is not None]
 
-        for row, source in await self.catalog.run(read):
-            self._put(row, source)
+        for record, source in await self.catalog.run(read):
+            self._put(record, source)
 
-    def _runtime_source(self, db: sqlite3.Connection, row: sqlite3.Row) -> Source:
-        function = db.execute("SELECT name FROM functions WHERE id = ?",
-                              (row["function"],)).fetchone()
-        version = catalog.get_version(db, row["function"], row["version"])
-        values = self.vault.values_of(row)
+    def _runtime_source(self, db: sqlite3.Connection, record: SourceRecord) -> Source:
+        function = catalog.find_function(db, record.workspace, record.function)
+        version = catalog.get_version(db, record.function, record.version)
+        values = self.vault.values_of(record)
         # The webhook token is a credential too: the errors log shows URLs without it.
-        hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
-        return Source(row["id"], row["function"],
-                      Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]), row["workspace"])
+        hidden = (*secret_strings(record.secrets, values), record.webhook_token)
+        return Source(record.id, record.function, Handler(version.code, function.filename),
+                      values, hidden, record.write_key, record.paused, record.workspace)
 
     # What the API shows
 
-    def source_view(self, db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-        """A source as the API shows it: encrypted settings only as set or not set."""
-        version = catalog.get_version(db, row["function"], row["version"], with_code=False)
-        sealed = json.loads(row["secrets"])
-        return {"id": row["id"], "name": row["name"], "function": row["function"],
-                "version": row["version"], "settings": json.loads(row["settings"]),
-                "secrets": {spec.name: "set" if spec.name in sealed else "not set"
-                            for spec in schema_of(version) if spec.encrypted},
-                "webhook_url": self.webhook_url(row), "paused": bool(row["paused"]),
-                "write_key": row["write_key"], "created_at": catalog.iso(row["created_at"]),
-                "updated_at": catalog.iso(row["updated_at"])}
+    def source_view(self, db: sqlite3.Connection, record: SourceRecord) -> dict[str, Any]:
+        """A source as the API shows it, with what its version says of its settings."""
+        version = catalog.get_version(db, record.function, record.version)
+        return record.view(version, self.webhook_url(record))
 
     # Functions
 
     def visible_function(self, db: sqlite3.Connection, principal: Principal,
-                         ref: str) -> dict[str, Any]:
+                         ref: str) -> Function:
         function = catalog.find_function(db, principal.workspace, ref)
-        if not principal.sees_function(function["id"]):
+        if not principal.sees_function(function.id):
             raise NotFound(f"no function {ref!r}")
         return function
 
@@ -132,84 +138,81 @@ class Service:
             raise CompileError(str(exc)) from None
 
     async def create_function(self, principal: Principal, name: str, description: str,
-                              code: str, schema_document: Any) -> dict[str, Any]:
+                              code: str, schema_document: Any) -> Saved:
         schema = _parse_schema(schema_document)
-        catalog.check_name(name)
+        check_name(name)
         await self._compile(name, code)
 
-        def create(db: sqlite3.Connection) -> dict[str, Any]:
+        def create(db: sqlite3.Connection) -> Saved:
             function_id = catalog.create_function(db, principal.workspace, name, description)
             number = catalog.add_version(db, function_id, code, schema, principal.token_id)
-            return {"function": catalog.find_function(db, principal.workspace, function_id),
-                    "version": catalog.get_version(db, function_id, number, with_code=False),
-                    "created": True}
+            return Saved(catalog.find_function(db, principal.workspace, function_id),
+                         catalog.get_version(db, function_id, number), created=True)
 
         return await self.catalog.run(create)
 
-    async def save_function(self, principal: Principal, function: dict[str, Any],
+    async def save_function(self, principal: Principal, function: Function,
                             code: str | None, schema_document: Any,
-                            description: str | None) -> dict[str, Any]:
+                            description: str | None) -> Saved:
         """Save: a new version when code or schema changed; running sources stay as they are."""
         latest = await self.catalog.run(lambda db: catalog.get_version(
-            db, function["id"], function["latest_version"]))
-        new_code = latest["code"] if code is None else code
-        schema = (latest["settings_schema"] if schema_document is None
+            db, function.id, function.latest_version))
+        new_code = latest.code if code is None else code
+        schema = (latest.settings_schema if schema_document is None
                   else _parse_schema(schema_document))
-        changed = new_code != latest["code"] or schema != latest["settings_schema"]
+        changed = new_code != latest.code or schema != latest.settings_schema
         if changed:
-            await self._compile(function["name"], new_code)
+            await self._compile(function.name, new_code)
 
-        def save(db: sqlite3.Connection) -> dict[str, Any]:
+        def save(db: sqlite3.Connection) -> Saved:
             if description is not None:
-                catalog.set_description(db, function["id"], description)
-            number = (catalog.add_version(db, function["id"], new_code, schema,
-                                          principal.token_id)
-                      if changed else latest["number"])
-            return {"function": catalog.find_function(db, principal.workspace, function["id"]),
-                    "version": catalog.get_version(db, function["id"], number, with_code=False),
-                    "created": changed}
+                catalog.set_description(db, function.id, description)
+            number = (catalog.add_version(db, function.id, new_code, schema, principal.token_id)
+                      if changed else latest.number)
+            return Saved(catalog.find_function(db, principal.workspace, function.id),
+                         catalog.get_version(db, function.id, number), created=changed)
 
         return await self.catalog.run(save)
 
-    async def delete_function(self, function: dict[str, Any], force: bool) -> None:
+    async def delete_function(self, function: Function, force: bool) -> None:
         def delete(db: sqlite3.Connection) -> list[str]:
-            users = catalog.source_rows(db, function_id=function["id"])
+            users = catalog.list_sources(db, function_id=function.id)
             if users and not force:
-                names = ", ".join(r["name"] for r in users)
+                names = ", ".join(source.name for source in users)
                 raise Conflict(f"sources use this function ({names}); delete them first, "
                                "or delete with force=true to delete them too")
-            return catalog.delete_function(db, function["id"])
+            return catalog.delete_function(db, function.id)
 
         self._forget(await self.catalog.run(delete))
 
-    async def deploy(self, principal: Principal, function: dict[str, Any],
+    async def deploy(self, principal: Principal, function: Function,
                      number: int | None, refs: list[str] | str) -> list[dict[str, Any]]:
         """Move sources of ``function`` to a version (default: the latest), all or none."""
-        number = function["latest_version"] if number is None else number
+        number = function.latest_version if number is None else number
 
         def deploy(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            version = catalog.get_version(db, function["id"], number)
-            rows = (catalog.source_rows(db, principal.workspace, function["id"])
-                    if refs == "all" else _unique(catalog.find_source(db, principal.workspace,
-                                                                      ref) for ref in refs))
+            version = catalog.get_version(db, function.id, number)
+            sources = (catalog.list_sources(db, principal.workspace, function.id)
+                       if refs == "all" else _unique(
+                           catalog.find_source(db, principal.workspace, ref) for ref in refs))
             problems = []
-            for row in rows:
-                if row["function"] != function["id"]:
-                    raise InvalidConfiguration(f"source {row['name']} runs another function")
+            for source in sources:
+                if source.function != function.id:
+                    raise InvalidConfiguration(f"source {source.name} runs another function")
                 try:
-                    plain, sealed = self.vault.settle(schema_of(version), row)
+                    plain, sealed = self.vault.settle(version.settings_schema, source)
                 except InvalidConfiguration as exc:
-                    problems.append(f"{row['name']}: {exc}")
+                    problems.append(f"{source.name}: {exc}")
                     continue
-                catalog.update_source(db, row["id"], version=number, settings=plain,
+                catalog.update_source(db, source.id, version=number, settings=plain,
                                       secrets=sealed)
             if problems:
                 # Raising rolls the whole deploy back: no source moves unless all can.
                 raise InvalidConfiguration(
                     f"version {number} cannot run these sources as configured: "
                     + "; ".join(problems))
-            return [self.source_view(db, catalog.find_source(db, principal.workspace, r["id"]))
-                    for r in rows]
+            return [self.source_view(db, catalog.find_source(db, principal.workspace, s.id))
+                    for s in sources]
 
         deployed = await self.catalog.run(deploy)
         await self._reload(s["id"] for s in deployed)
@@ -230,10 +233,10 @@ class Service:
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
             version = catalog.get_version(
-                db, function["id"], function["latest_version"] if number is None else number)
-            plain, sealed = self.vault.seal(schema_of(version), values)
-            source_id = catalog.create_source(db, principal.workspace, name, function["id"],
-                                              version["number"], plain, sealed, write_key)
+                db, function.id, function.latest_version if number is None else number)
+            plain, sealed = self.vault.seal(version.settings_schema, values)
+            source_id = catalog.create_source(db, principal.workspace, name, function.id,
+                                              version.number, plain, sealed, write_key)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -248,20 +251,20 @@ class Service:
             self._check_write_key(changes["write_key"])
 
         def configure(db: sqlite3.Connection) -> dict[str, Any]:
-            row = catalog.find_source(db, principal.workspace, ref)
+            source = catalog.find_source(db, principal.workspace, ref)
             columns: dict[str, Any] = {}
             if "settings" in changes:
-                version = catalog.get_version(db, row["function"], row["version"])
+                version = catalog.get_version(db, source.function, source.version)
                 columns["settings"], columns["secrets"] = self.vault.settle(
-                    schema_of(version), row, changes["settings"])
+                    version.settings_schema, source, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
             if "paused" in changes:
                 columns["paused"] = int(changes["paused"])
             if columns:
-                catalog.update_source(db, row["id"], **columns)
+                catalog.update_source(db, source.id, **columns)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
-                                                            row["id"]))
+                                                            source.id))
 
         source = await self.catalog.run(configure)
         await self._reload([source["id"]])
@@ -270,22 +273,22 @@ class Service:
     async def delete_source(self, principal: Principal, ref: str) -> tuple[str, str]:
         """Delete a source; its function's id and its own."""
         def delete(db: sqlite3.Connection) -> tuple[str, str]:
-            row = catalog.find_source(db, principal.workspace, ref)
-            catalog.delete_source(db, row["id"])
-            return row["function"], row["id"]
+            source = catalog.find_source(db, principal.workspace, ref)
+            catalog.delete_source(db, source.id)
+            return source.function, source.id
 
         function_id, source_id = await self.catalog.run(delete)
         self._forget([source_id])
         return function_id, source_id
 
 
-def _unique(rows: Iterable[sqlite3.Row]) -> list[sqlite3.Row]:
-    """Rows in order, each source once however many times it was named."""
-    return list({row["id"]: row for row in rows}.values())
+def _unique(sources: Iterable[SourceRecord]) -> list[SourceRecord]:
+    """Sources in order, each once however many times it was named."""
+    return list({source.id: source for source in sources}.values())
 
 
-def _parse_schema(document: Any) -> list[dict[str, Any]]:
+def _parse_schema(document: Any) -> tuple[SettingSpec, ...]:
     try:
-        return [spec.to_dict() for spec in parse_schema(document)]
+        return parse_schema(document)
     except SchemaError as exc:
         raise InvalidConfiguration(str(exc)) from None

@@ -20,6 +20,8 @@ MAX_DESCRIPTION = 2000
 SETTING_NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"
 
 _NAME = re.compile(SETTING_NAME_PATTERN)
+_TEXT = attrs.validators.instance_of(str)
+_FLAG = attrs.validators.instance_of(bool)
 _TYPE_WORDS = {"string": "a string", "text": "a string", "boolean": "a boolean (true or false)",
                "number": "a number", "array": "a list of strings",
                "text_map": "an object of string to string"}
@@ -35,12 +37,19 @@ class SchemaError(ValueError):
 
 @attrs.frozen
 class SettingSpec:
-    label: str
-    name: str
-    type: str = "string"
-    description: str = ""
-    required: bool = False
-    encrypted: bool = False
+    """One setting of a schema. ``parse_schema`` explains what is wrong with a document;
+    these validators only keep an invalid setting from being made any other way."""
+
+    label: str = attrs.field(validator=attrs.validators.and_(
+        _TEXT, attrs.validators.max_len(MAX_LABEL)))
+    name: str = attrs.field(validator=attrs.validators.and_(
+        _TEXT, attrs.validators.matches_re(SETTING_NAME_PATTERN),
+        attrs.validators.max_len(MAX_NAME)))
+    type: str = attrs.field(default="string", validator=attrs.validators.in_(TYPES))
+    description: str = attrs.field(default="", validator=[
+        _TEXT, attrs.validators.max_len(MAX_DESCRIPTION)])
+    required: bool = attrs.field(default=False, validator=_FLAG)
+    encrypted: bool = attrs.field(default=False, validator=_FLAG)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

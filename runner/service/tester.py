@@ -14,8 +14,9 @@ import attrs
 from runner.errorlog import redacted_result
 from runner.runtime import Runtime
 from runner.service.problems import InvalidRequest, Unavailable
+from runner.service.records import Function, Version
 from runner.service.settings_schema import SchemaError, validate_values
-from runner.service.vault import encrypted_names, schema_of, secret_strings
+from runner.service.vault import encrypted_names, secret_strings
 from segfn.payloads import PayloadError, parse_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
@@ -25,8 +26,8 @@ from segfn.sandbox.pool import SandboxUnavailable
 from segfn.sandbox.webhook import RequestRefused, build_request
 
 
-async def run_test(runtime: Runtime, tenant: Tenant, function: dict[str, Any],
-                   version: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+async def run_test(runtime: Runtime, tenant: Tenant, function: Function, version: Version,
+                   document: dict[str, Any]) -> dict[str, Any]:
     """Run ``version`` on ``document`` (the payload-file format) and say what came of it,
     in the workers of the function's own ``tenant``."""
     try:
@@ -40,14 +41,14 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: dict[str, Any],
                              f"{exc.type}): {exc}") from None
     except ValueError as exc:  # a URL that is not absolute
         raise InvalidRequest(str(exc)) from None
-    schema = schema_of(version)
+    schema = version.settings_schema
     # Types are checked, required ones are not: testing a missing setting is a fair test.
     try:
         settings = validate_values([attrs.evolve(s, required=False) for s in schema],
                                    payload.settings)
     except SchemaError as exc:
         raise InvalidRequest(str(exc)) from None
-    handler = Handler(version["code"], f"{function['name']}.py")
+    handler = Handler(version.code, function.filename)
     job = Job(handler, request, settings)
     with tempfile.TemporaryDirectory(prefix="segfn-test-") as directory:
         async with CacheStores(directory) as caches:

@@ -1,12 +1,11 @@
 """Setting values at rest: checked against a version's schema, secrets encrypted.
 
-A source row keeps its plain values in ``settings`` and its encrypted ones, as Fernet
-tokens, in ``secrets``. Only this module puts values in or takes them out.
+A source keeps its plain values in ``settings`` and its encrypted ones, as Fernet tokens,
+in ``secrets``. Only this module puts values in or takes them out.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -14,11 +13,8 @@ from typing import Any
 from runner.service import catalog
 from runner.service.keyring import Keyring
 from runner.service.problems import InvalidConfiguration
+from runner.service.records import SourceRecord
 from runner.service.settings_schema import SchemaError, SettingSpec, validate_values
-
-
-def schema_of(version: dict[str, Any]) -> tuple[SettingSpec, ...]:
-    return tuple(SettingSpec(**spec) for spec in version["settings_schema"])
 
 
 def encrypted_names(schema: Iterable[SettingSpec]) -> set[str]:
@@ -43,15 +39,15 @@ class Vault:
     def __init__(self, keyring: Keyring | None) -> None:
         self.keyring = keyring
 
-    def values_of(self, row: sqlite3.Row) -> dict[str, Any]:
+    def values_of(self, source: SourceRecord) -> dict[str, Any]:
         """A source's setting values, secrets decrypted."""
-        values = json.loads(row["settings"])
-        sealed = json.loads(row["secrets"])
-        if sealed:
+        values = dict(source.settings)
+        if source.secrets:
             if self.keyring is None:
                 raise InvalidConfiguration("this service has no secret key to read "
                                            "encrypted settings")
-            values.update({name: self.keyring.decrypt(token) for name, token in sealed.items()})
+            values.update({name: self.keyring.decrypt(token)
+                           for name, token in source.secrets.items()})
         return values
 
     def seal(self, schema: tuple[SettingSpec, ...], values: dict[str, Any]
@@ -71,7 +67,7 @@ class Vault:
                   if k in encrypted}
         return plain, sealed
 
-    def settle(self, schema: tuple[SettingSpec, ...], row: sqlite3.Row,
+    def settle(self, schema: tuple[SettingSpec, ...], source: SourceRecord,
                changes: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
         """A source's values for ``schema``, ``changes`` merged (None removes a value).
 
@@ -81,10 +77,11 @@ class Vault:
         """
         changes = changes or {}
         known = {spec.name for spec in schema} | set(changes)
-        values = {k: v for k, v in {**self.values_of(row), **changes}.items() if v is not None}
+        values = {k: v for k, v in {**self.values_of(source), **changes}.items()
+                  if v is not None}
         plain, sealed = self.seal(schema, {k: v for k, v in values.items() if k in known})
-        for stored, kept in ((json.loads(row["settings"]), plain),
-                             (json.loads(row["secrets"]), sealed)):
+        stored: dict[str, Any]
+        for stored, kept in ((source.settings, plain), (source.secrets, sealed)):
             kept.update({k: v for k, v in stored.items() if k not in known})
         return plain, sealed
 
@@ -92,8 +89,8 @@ class Vault:
 def rotate_secrets(db: sqlite3.Connection, keyring: Keyring) -> int:
     """Re-encrypt every stored secret value under the keyring's first key; the count."""
     count = 0
-    for row in catalog.source_rows(db):
-        sealed = {name: keyring.rotate(token) for name, token in json.loads(row["secrets"]).items()}
+    for source in catalog.list_sources(db):
+        sealed = {name: keyring.rotate(token) for name, token in source.secrets.items()}
         count += len(sealed)
-        catalog.update_source(db, row["id"], secrets=sealed)
+        catalog.update_source(db, source.id, secrets=sealed)
     return count

@@ -109,14 +109,13 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
 async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.routing import Mount, Route
+    from starlette.routing import Route
 
-    from runner.app import create_app
     from runner.config import build_runtime
     from runner.metrics import CONTENT_TYPE, Metrics
     from runner.observer import InvocationLog, Observers
     from runner.service import catalog
-    from runner.service.api import Api
+    from runner.service.api import service_app
     from runner.service.keyring import KeyringError
     from runner.service.operations import Service
     from runner.service.problems import Problem
@@ -142,9 +141,8 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-        app = create_app(runtime, service.route, runner.webhook, routes=[
-            Mount("/api/v1", app=Api(service, runtime).app()),
-            Route("/metrics", scrape, methods=["GET"])])
+        app = service_app(service, runtime, runner.webhook,
+                          routes=[Route("/metrics", scrape, methods=["GET"])])
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
                    + f"{public_url}/api/v1 ({runner.workers} workers a function, "

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 from runner.service.access import ROLES
 from runner.service.bodies import MAX_API_BODY
-from runner.service.catalog import NAME_LENGTH
 from runner.service.openapi import document
+from runner.service.records import NAME_LENGTH
 from runner.service.settings_schema import MAX_DESCRIPTION, MAX_LABEL, MAX_NAME, TYPES
 from tests.service.test_openapi import api_routes, resolve
 

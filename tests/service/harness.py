@@ -1,17 +1,26 @@
-"""A real ``segfn serve`` on loopback, and a client for its API."""
+"""A real ``segfn serve`` on loopback, and a client for its API; or its app in process."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.testclient import TestClient
 
+from runner.config import RunnerConfig, build_runtime
+from runner.service import catalog
+from runner.service.api import service_app
+from runner.service.operations import Service
+from runner.store import Store, connect
+from segfn.cli.serve import CATALOG_FILE
 from tests.runner.harness import SEGFN, Runner, wait_until
 
 # A GitHub "issues" delivery, as examples/github.py reads it.
@@ -107,3 +116,24 @@ class Cli:
 
     def json(self, *args: str | Path, code: int = 0, **env: str) -> Any:
         return json.loads(self(*args, "--json", code=code, **env).stdout)
+
+
+@contextlib.contextmanager
+def in_process(data_dir: Path) -> Iterator[tuple[TestClient, str]]:
+    """The app ``segfn serve`` serves, run in this process by Starlette's TestClient over a
+    real catalog, store and workers: the client, and the Workspace Owner token of its
+    workspace "default". Webhook URLs point at the client's own base URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = connect(data_dir / CATALOG_FILE)
+    db.executescript(catalog.SCHEMA)
+    _, owner = catalog.create_workspace(db, "default")
+    db.close()
+    store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
+    try:
+        service = Service(store, None, "http://testserver")
+        runtime = build_runtime(RunnerConfig(data_dir, workers=1, max_workers=4),
+                                service.resolve)
+        with TestClient(service_app(service, runtime)) as client:
+            yield client, owner
+    finally:
+        store.close()

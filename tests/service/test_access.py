@@ -1,7 +1,8 @@
 """Every role against every endpoint: the permission matrix of docs/service-api.md.
 
-One server, one workspace with functions A ("alpha") and B ("beta"), two versions each and a
-source on each. ``MATRIX`` is the expected answer of every endpoint to every token, written
+The service's app in process (Starlette's TestClient; the rest of tests/service drive a real
+``segfn serve``), one workspace with functions A ("alpha") and B ("beta"), two versions each
+and a source on each. ``MATRIX`` is the expected answer of every endpoint to every token, written
 out from the contract's "roles" column (not from runner/access.py). Each cell is a test of
 its own: a mutating request is one that succeeds when allowed, so an allowed cell proves the
 change happened, and a refused cell proves nothing changed.
@@ -20,7 +21,7 @@ import pytest
 
 from tests.paths import ROOT
 from tests.service.harness import HIT as CODE
-from tests.service.harness import TEST_REQUEST, Serve
+from tests.service.harness import TEST_REQUEST, in_process
 
 CODE_V2 = CODE + "\n# version 2\n"
 # Well formed, but no token of this service.
@@ -100,10 +101,9 @@ def unique(prefix: str) -> str:
 
 @dataclass
 class World:
-    """The server, what the fixture made in it, and the secret of every token."""
+    """A client of the API, what the fixture made in it, and the secret of every token."""
 
-    serve: Serve
-    client: httpx.Client  # one keep-alive connection: a request per call is much slower
+    client: httpx.Client
     owner: str
     workspace: str = ""
     functions: dict[str, str] = field(default_factory=dict)  # "A"/"B": function id
@@ -166,10 +166,9 @@ def grants(token: str, scope: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    serve = Serve(tmp_path_factory.mktemp("access") / "data", []).start()
-    client = httpx.Client(base_url=f"{serve.url}api/v1", timeout=30)
-    try:
-        world = World(serve, client, serve.owner_token)
+    with in_process(tmp_path_factory.mktemp("access") / "data") as (app, owner):
+        app.base_url = app.base_url.join("/api/v1")
+        world = World(app, owner)
         world.workspace = world.as_owner("GET", "/whoami")["workspace"]["id"]
         for letter, name in (("A", "alpha"), ("B", "beta")):
             function_id = world.new_function(name)
@@ -180,15 +179,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "name": f"src-{letter.lower()}", "function": function_id, "version": 1})
             world.sources[letter] = source["id"]
             # An event and an error entry, for the errors and events endpoints to show.
-            assert serve.webhook(source, {"n": 1}).status_code == 200
-            assert serve.webhook(source, {"fail": True}).status_code == 400
+            assert app.post(source["webhook_url"], json={"n": 1}).status_code == 200
+            assert app.post(source["webhook_url"], json={"fail": True}).status_code == 400
         for token in TOKENS:
             # Function references in grants may be names; the token keeps the id.
             world.secret_of[token] = world.mint(token, "alpha")
         yield world
-    finally:
-        client.close()
-        serve.stop()
 
 
 # Probes: send one cell's request as a token; answer the response and a check of what the
