@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from Adyen.util import generate_notification_sig, generate_payload_sig, is_valid_hmac_notification
 
 from segfn.signatures import verify_signature
-from tests.signing import BODY, SECRET, STALE, mac, now, refused, request, sign
+from tests.signing import BODY, SECRET, STALE, adyen_signed, mac, now, refused, request, sign
 
 ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 ITEM = {"pspReference": "7914073381342284", "merchantAccountCode": "TestMerchant",
@@ -15,9 +15,7 @@ ITEM = {"pspReference": "7914073381342284", "merchantAccountCode": "TestMerchant
 
 
 def _adyen_item(key=ADYEN_KEY, **changes):
-    item = {**ITEM, **changes}
-    signature = generate_notification_sig(item, key).decode()
-    return {**item, "additionalData": {"hmacSignature": signature}}
+    return adyen_signed({**ITEM, **changes}, key)
 
 
 def _adyen_body(*items):
