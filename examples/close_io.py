@@ -27,10 +27,10 @@ Settings:
 | ------------ | ------ | -------- | --------- | ------------------------------------------- |
 | signatureKey | string | no       | yes       | the subscription's ``signature_key`` (hex); |
 |              |        |          |           | when set, ``Close-Sig-Hash`` must match     |
-"""
 
-import hashlib
-import hmac
+Close signs ``Close-Sig-Timestamp`` followed by the body; ``verify_signature`` also refuses
+a delivery signed more than five minutes from now, so a recorded one cannot be replayed.
+"""
 
 from segfn import (
     EventNotSupported,
@@ -40,6 +40,7 @@ from segfn import (
     console,
     iso_timestamp,
     require,
+    verify_signature,
 )
 
 # object_type -> (name in events, collection of its records)
@@ -67,7 +68,7 @@ DETAILS = {
 
 def on_request(request, settings):
     if settings.get("signatureKey"):
-        verify_signature(request, settings["signatureKey"])
+        verify_signature(request, "close", settings["signatureKey"])
     event = request.json().get("event")
     if not isinstance(event, dict):
         raise ValidationError("event is missing")
@@ -87,18 +88,6 @@ def on_request(request, settings):
         identify_contact(record, timestamp)
     elif object_type == "lead":
         group_contacts(object_id, record, timestamp)
-
-
-def verify_signature(request, key):
-    """Close signs the timestamp header followed by the body, keyed with the hex key."""
-    signature = request.headers.get("Close-Sig-Hash")
-    stamp = request.headers.get("Close-Sig-Timestamp")
-    if not signature or not stamp:
-        raise ValidationError("missing Close-Sig-Hash or Close-Sig-Timestamp")
-    expected = hmac.new(bytes.fromhex(key), stamp.encode() + request.raw_body,
-                        hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(signature, expected):
-        raise ValidationError("Close-Sig-Hash does not match the body")
 
 
 def save(object_type, object_id, record, deleted):

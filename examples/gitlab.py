@@ -8,17 +8,29 @@ opened) and tracks what they did: ``Issue Opened``, ``Issue Closed``, ``Issue
 Reopened``, ``Issue Updated``. Other hooks (push, merge requests, notes, pipelines) are
 refused as unsupported.
 
-GitLab does not sign deliveries: it sends the webhook's secret token as
-``X-Gitlab-Token``, and ``verify_signature`` has no GitLab scheme yet, so this example
-checks none. Keep the function's URL secret, or put a check of the token in front of it.
+Settings:
+    secretToken (string, optional, encrypted): the webhook's secret token. When set, every
+        delivery must carry it as ``X-Gitlab-Token``. GitLab sends the token itself, not a
+        signature of the body: it proves the sender knows the token, not that the body is
+        the one GitLab sent, so keep the token out of logs and the URL on HTTPS.
 """
 
-from segfn import EventNotSupported, Segment, ValidationError, compact, iso_timestamp, require
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    compact,
+    iso_timestamp,
+    require,
+    verify_signature,
+)
 
 ACTIONS = {"open": "Opened", "close": "Closed", "reopen": "Reopened", "update": "Updated"}
 
 
 def on_request(request, settings):
+    if settings.get("secretToken"):
+        verify_signature(request, "gitlab", settings["secretToken"])
     body = request.json()
     kind = body.get("object_kind")
     if kind != "issue":

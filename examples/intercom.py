@@ -45,7 +45,7 @@ from segfn import (
     anonymous_id,
     iso_timestamp,
     require,
-    verify_hmac,
+    verify_signature,
 )
 
 EVENTS = {
@@ -66,9 +66,7 @@ EVENTS = {
 
 def on_request(request, settings):
     if settings.get("clientSecret"):
-        verify_hmac(request.raw_body, settings["clientSecret"],
-                    request.headers.get("X-Hub-Signature"), algorithm="sha1",
-                    prefix="sha1=", header="X-Hub-Signature")
+        verify_signature(request, "intercom", settings["clientSecret"])
     body = request.json()
     topic = require(body, "topic")
     if topic not in EVENTS:

@@ -26,19 +26,20 @@ them):
 | ----------------- | ------ | -------- | --------- | --------------------------------- |
 | basicAuthUser     | string | no       | no        | the webhook's HTTP auth username  |
 | basicAuthPassword | string | no       | yes       | the webhook's HTTP auth password  |
-"""
 
-import hmac
+``verify_signature(request, "pipedrive", "user:password")`` checks the ``Authorization:
+Basic`` header: credentials, not a signature of the body.
+"""
 
 from segfn import (
     EventNotSupported,
     Segment,
     ValidationError,
-    btoa,
     compact,
     console,
     iso_timestamp,
     require,
+    verify_signature,
 )
 
 COLLECTIONS = {"deal": "deals", "person": "persons", "organization": "organizations",
@@ -50,7 +51,8 @@ V2_ACTIONS = {"create": "added", "change": "updated", "delete": "deleted"}
 
 def on_request(request, settings):
     if settings.get("basicAuthUser"):
-        check_credentials(request, settings)
+        credentials = f"{settings['basicAuthUser']}:{settings.get('basicAuthPassword', '')}"
+        verify_signature(request, "pipedrive", credentials)
     body = request.json()
     meta = body.get("meta") or {}
     kind, action, record_id = v2_event(meta) if "entity" in meta else v1_event(meta)
@@ -84,13 +86,6 @@ def v2_event(meta):
     if kind not in COLLECTIONS or action not in V2_ACTIONS:
         raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
     return kind, V2_ACTIONS[action], require(meta, "entity_id", within="meta")
-
-
-def check_credentials(request, settings):
-    credentials = f"{settings['basicAuthUser']}:{settings.get('basicAuthPassword', '')}"
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given, f"Basic {btoa(credentials)}"):
-        raise ValidationError("Authorization does not carry the configured credentials")
 
 
 def identify_person(person, timestamp):

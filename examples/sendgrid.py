@@ -9,8 +9,12 @@ the ``userId`` when the message was sent with a ``userId`` (or ``user_id``) cust
 argument, else an ``anonymousId`` derived from their email. Unknown event types in a batch
 are logged and skipped; a batch with none SendGrid documents is refused as unsupported.
 
-SendGrid signs deliveries with ECDSA (``X-Twilio-Email-Event-Webhook-Signature``), which
-``verify_signature`` does not know yet, so this example checks none.
+Settings:
+    verificationKey (string, optional): the Event Webhook's public verification key, as
+        SendGrid shows it once signed event webhooks are enabled (base64; PEM works too).
+        When set, every delivery must carry a valid ECDSA
+        ``X-Twilio-Email-Event-Webhook-Signature`` of its
+        ``X-Twilio-Email-Event-Webhook-Timestamp`` and body, made in the last five minutes.
 """
 
 from segfn import (
@@ -21,6 +25,7 @@ from segfn import (
     compact,
     console,
     iso_timestamp,
+    verify_signature,
 )
 
 EVENTS = {"processed": "Email Processed", "deferred": "Email Deferred",
@@ -32,6 +37,8 @@ EVENTS = {"processed": "Email Processed", "deferred": "Email Deferred",
 
 
 def on_request(request, settings):
+    if settings.get("verificationKey"):
+        verify_signature(request, "sendgrid", settings["verificationKey"])
     events = request.json()
     if not isinstance(events, list):
         raise ValidationError("SendGrid posts an array of events")

@@ -3,7 +3,7 @@
 import pytest
 
 from segfn.signatures import verify_signature
-from tests.signing import BODY, SECRET, b64, mac, refused, request
+from tests.signing import BODY, SECRET, b64, mac, refused, request, sign
 
 
 def test_github_documented_vector():
@@ -16,31 +16,21 @@ def test_github_documented_vector():
             body=b"Hello, World?", secret="It's a Secret to Everybody")
 
 
-# Where a provider publishes no vector, its documented recipe is written out here.
+# Where a provider publishes no vector, its documented recipe (tests/signing.py) signs.
 SCHEMES = [
-    # https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook
-    ("shopify", "X-Shopify-Hmac-Sha256", lambda key: b64(mac(BODY, key))),
-    # https://www.typeform.com/developers/webhooks/secure-your-webhooks/
-    ("typeform", "Typeform-Signature", lambda key: "sha256=" + b64(mac(BODY, key))),
-    ("github", "X-Hub-Signature-256", lambda key: "sha256=" + mac(BODY, key).hex()),
-    # https://woocommerce.github.io/woocommerce-rest-api-docs/#webhooks
-    ("woocommerce", "X-WC-Webhook-Signature", lambda key: b64(mac(BODY, key))),
-    # https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications
-    ("intercom", "X-Hub-Signature", lambda key: "sha1=" + mac(BODY, key, "sha1").hex()),
-    # https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks
-    ("vercel", "x-vercel-signature", lambda key: mac(BODY, key, "sha1").hex()),
-    # https://developers.asana.com/docs/webhooks-guide#security
-    ("asana", "X-Hook-Signature", lambda key: mac(BODY, key).hex()),
-    # https://docs.sentry.io/organization/integrations/integration-platform/webhooks/
-    ("sentry", "Sentry-Hook-Signature", lambda key: mac(BODY, key).hex()),
+    ("shopify", "X-Shopify-Hmac-Sha256"), ("typeform", "Typeform-Signature"),
+    ("github", "X-Hub-Signature-256"), ("woocommerce", "X-WC-Webhook-Signature"),
+    ("intercom", "X-Hub-Signature"), ("vercel", "x-vercel-signature"),
+    ("asana", "X-Hook-Signature"), ("sentry", "Sentry-Hook-Signature"),
 ]
 
 
-@pytest.mark.parametrize(("provider", "name", "sign"), SCHEMES)
-def test_good_wrong_missing(provider, name, sign):
-    verify_signature(request({name: sign(SECRET)}), provider, SECRET)
-    refused(provider, {name: sign("other")}, f"{provider}: {name} does not match the body")
-    refused(provider, {name: sign(SECRET)}, "does not match the body", body=BODY + b" ")
+@pytest.mark.parametrize(("provider", "name"), SCHEMES)
+def test_good_wrong_missing(provider, name):
+    verify_signature(request(sign(provider)), provider, SECRET)
+    refused(provider, sign(provider, secret="other"),
+            f"{provider}: {name} does not match the body")
+    refused(provider, sign(provider), "does not match the body", body=BODY + b" ")
     refused(provider, {}, f"{provider}: no {name} header")
 
 

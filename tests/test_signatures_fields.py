@@ -1,13 +1,12 @@
 """Signatures in the body (Adyen, Mailgun) and secrets sent as they are (GitLab, Pipedrive)."""
 
-import base64
 import json
 from urllib.parse import urlencode
 
 from Adyen.util import generate_notification_sig, generate_payload_sig, is_valid_hmac_notification
 
 from segfn.signatures import verify_signature
-from tests.signing import BODY, SECRET, STALE, mac, now, refused, request
+from tests.signing import BODY, SECRET, STALE, adyen_signed, mac, now, refused, request, sign
 
 ADYEN_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 ITEM = {"pspReference": "7914073381342284", "merchantAccountCode": "TestMerchant",
@@ -16,9 +15,7 @@ ITEM = {"pspReference": "7914073381342284", "merchantAccountCode": "TestMerchant
 
 
 def _adyen_item(key=ADYEN_KEY, **changes):
-    item = {**ITEM, **changes}
-    signature = generate_notification_sig(item, key).decode()
-    return {**item, "additionalData": {"hmacSignature": signature}}
+    return adyen_signed({**ITEM, **changes}, key)
 
 
 def _adyen_body(*items):
@@ -99,19 +96,17 @@ def test_mailgun_documented_recipe():
 
 def test_gitlab_token():
     # https://docs.gitlab.com/user/project/integrations/webhooks/ (X-Gitlab-Token)
-    verify_signature(request({"X-Gitlab-Token": SECRET}), "gitlab", SECRET)
+    verify_signature(request(sign("gitlab")), "gitlab", SECRET)
     refused("gitlab", {"X-Gitlab-Token": "other"}, "gitlab: X-Gitlab-Token is not the secret")
     refused("gitlab", {}, "gitlab: no X-Gitlab-Token header")
 
 
 def test_pipedrive_basic_auth():
     # https://pipedrive.readme.io/docs/guide-for-webhooks (HTTP Auth: username, password)
-    def basic(credentials):
-        return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
-
-    verify_signature(request(basic("hooks:" + SECRET)), "pipedrive", "hooks:" + SECRET)
-    refused("pipedrive", basic("hooks:other"), "pipedrive: Authorization Basic credentials "
-            "are not user:password", secret="hooks:" + SECRET)
+    verify_signature(request(sign("pipedrive", secret="hooks:" + SECRET)), "pipedrive",
+                     "hooks:" + SECRET)
+    refused("pipedrive", sign("pipedrive", secret="hooks:other"), "pipedrive: Authorization "
+            "Basic credentials are not user:password", secret="hooks:" + SECRET)
     refused("pipedrive", {"Authorization": "Bearer abc"}, "pipedrive: Authorization is not Basic")
     refused("pipedrive", {"Authorization": "Basic !!"}, "credentials are not base64")
     refused("pipedrive", {}, "pipedrive: no Authorization header")

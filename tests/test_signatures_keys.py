@@ -1,15 +1,13 @@
 """Public-key schemes: Discord (Ed25519) and SendGrid (ECDSA), against their libraries."""
 
-import base64
 
 import nacl.signing
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from discord_interactions import verify_key
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from segfn.signatures import verify_signature
-from tests.signing import BODY, STALE, b64, now, refused, request
+from tests.signing import BODY, STALE, b64, now, refused, request, sendgrid_key, sign
 
 
 def _discord(signer, stamp, body=BODY):
@@ -48,33 +46,20 @@ def test_discord_bad_keys_and_signatures():
             secret=signer.verify_key.encode().hex())
 
 
-def _sendgrid_key():
-    private = ec.generate_private_key(ec.SECP256R1())
-    der = private.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, base64.b64encode(der).decode()
-
-
-def _sendgrid(private, stamp, body=BODY):
-    signature = private.sign(str(stamp).encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {"X-Twilio-Email-Event-Webhook-Signature": b64(signature),
-            "X-Twilio-Email-Event-Webhook-Timestamp": str(stamp)}
-
-
 def test_sendgrid_library_both_ways():
     # Signed with the P-256 key SendGrid uses; verified by ours and by SendGrid's own
     # sendgrid.helpers.eventwebhook, with the key as SendGrid's settings page shows it.
-    private, public = _sendgrid_key()
-    headers = _sendgrid(private, now())
+    private, public = sendgrid_key()
+    headers = sign("sendgrid", secret=private)
     verify_signature(request(headers), "sendgrid", public)
     assert EventWebhook(public).verify_signature(
         BODY.decode(), headers["X-Twilio-Email-Event-Webhook-Signature"],
         headers["X-Twilio-Email-Event-Webhook-Timestamp"])
-    _, other = _sendgrid_key()
+    _, other = sendgrid_key()
     refused("sendgrid", headers, "sendgrid: X-Twilio-Email-Event-Webhook-Signature does not "
             "match the body", secret=other)
     refused("sendgrid", headers, "does not match the body", body=BODY + b" ", secret=public)
-    stale = _sendgrid(private, now() - STALE)
+    stale = sign("sendgrid", secret=private, stamp=now() - STALE)
     refused("sendgrid", stale, "sendgrid: signature is \\d+ s old, tolerance is 300 s",
             secret=public)
     verify_signature(request(stale), "sendgrid", public, tolerance=STALE + 60)
@@ -83,8 +68,8 @@ def test_sendgrid_library_both_ways():
 
 
 def test_sendgrid_key_forms():
-    private, public = _sendgrid_key()
-    headers = _sendgrid(private, now())
+    private, public = sendgrid_key()
+    headers = sign("sendgrid", secret=private)
     pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
     verify_signature(request(headers), "sendgrid", pem.decode())

@@ -1,14 +1,12 @@
 """examples/adyen.py: Adyen notifications become e-commerce track calls."""
 
-import base64
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 import pytest
 
 from segfn import anonymous_id
+from tests.signing import adyen_signed
 
 SOURCE = "adyen"  # conftest.py: the payloads fixture is payloads/adyen/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "adyen.py"
@@ -19,21 +17,10 @@ def body_of(path):
     return json.loads(path.read_text())["payload"]["body"]
 
 
-def sign(item, key=HMAC_KEY):
-    """Adyen's item signature, written out independently of the handler."""
-    signed = ":".join([
-        item["pspReference"], item.get("originalReference", ""), item["merchantAccountCode"],
-        item["merchantReference"], str(item["amount"]["value"]), item["amount"]["currency"],
-        item["eventCode"], item["success"],
-    ])
-    digest = hmac.new(bytes.fromhex(key), signed.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
-def signed_body(path):
+def signed_body(path, key=HMAC_KEY):
     body = body_of(path)
-    item = body["notificationItems"][0]["NotificationRequestItem"]
-    item.setdefault("additionalData", {})["hmacSignature"] = sign(item)
+    for entry in body["notificationItems"]:
+        entry["NotificationRequestItem"] = adyen_signed(entry["NotificationRequestItem"], key)
     return body
 
 
@@ -133,16 +120,32 @@ def test_tampered_notification_is_rejected(load_handler, payloads):
 
 
 def test_signature_from_another_key_is_rejected(load_handler, payloads):
-    raw = json.dumps(signed_body(payloads / "orderOpened.json")).encode()
-    result = load_handler(HANDLER, settings={"hmacKey": "00" * 32}).post(body=raw)
+    raw = json.dumps(signed_body(payloads / "orderOpened.json", key="00" * 32)).encode()
+    result = load_handler(HANDLER, settings={"hmacKey": HMAC_KEY}).post(body=raw)
     assert result.error.type == "MessageRejected"
+    assert ("adyen: notificationItems[0].NotificationRequestItem.additionalData.hmacSignature "
+            "does not match the notification") in result.error.message
+    assert result.messages == []
+
+
+def test_one_unsigned_item_refuses_the_notification(load_handler, payloads):
+    body = signed_body(payloads / "refundWithData.json")
+    second = {**body["notificationItems"][0]["NotificationRequestItem"], "pspReference": "2"}
+    body["notificationItems"].append({"NotificationRequestItem": {
+        **second, "additionalData": {}}})
+    result = load_handler(HANDLER, settings={"hmacKey": HMAC_KEY}).post(
+        body=json.dumps(body).encode())
+    assert result.error.type == "MessageRejected"
+    assert "notificationItems[1].NotificationRequestItem has no additionalData.hmacSignature" \
+        in result.error.message
+    assert result.messages == []
 
 
 def test_unsigned_notification_is_rejected_when_a_key_is_set(load_handler, payloads):
     result = load_handler(HANDLER, settings={"hmacKey": HMAC_KEY}).post_payload(
         payloads / "orderOpened.json")
     assert result.error.type == "MessageRejected"
-    assert "additionalData.hmacSignature is missing" in result.error.message
+    assert "has no additionalData.hmacSignature" in result.error.message
 
 
 def test_unsupported_event_code(load_handler, payloads):

@@ -1,11 +1,10 @@
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "calendly"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "calendly.py"
@@ -62,18 +61,13 @@ def test_every_payload_runs(load_handler, payload):
     assert result.ok, result.error
 
 
-def signed(body, key, stamp):
-    digest = hmac.new(key.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Calendly-Webhook-Signature": f"t={stamp},v1={digest}"}
-
-
 def test_signatures_good_wrong_and_stale(load_handler, own_payloads):
     body = load_payload(own_payloads / "invitee-created.json").body
     calendly = load_handler(HANDLER, settings={"signingKey": "cal_key"})
     now = int(time.time())
-    good = calendly.post(body, headers=signed(body, "cal_key", now))
-    wrong = calendly.post(body, headers=signed(body, "other", now))
-    stale = calendly.post(body, headers=signed(body, "cal_key", now - 600))
+    good = calendly.post(body, headers=sign("calendly", body, "cal_key", now))
+    wrong = calendly.post(body, headers=sign("calendly", body, "other", now))
+    stale = calendly.post(body, headers=sign("calendly", body, "cal_key", now - 600))
     assert good.ok, good.error
     assert [t["event"] for t in good.tracks] == ["Meeting Scheduled"]
     assert wrong.error.type == stale.error.type == "MessageRejected"

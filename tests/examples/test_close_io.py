@@ -1,11 +1,12 @@
 """examples/close_io.py: Close events become objects, tracks, identifies and groups."""
 
-import hashlib
-import hmac
 import json
+import re
 from pathlib import Path
 
 import pytest
+
+from tests.signing import now, sign
 
 SOURCE = "close-io"  # conftest.py: the payloads fixture is payloads/close-io/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "close_io.py"
@@ -20,11 +21,6 @@ NOTE = "acti_5sZvqwIpK42gSJtPmVZjM3RpuBGiLdZRBpGCd1rzPm9"
 
 def body_of(path):
     return json.loads(path.read_text())["payload"]["body"]
-
-
-def signed(raw, stamp="1561595716", key=SIGNATURE_KEY):
-    digest = hmac.new(bytes.fromhex(key), stamp.encode() + raw, hashlib.sha256).hexdigest()
-    return {"Close-Sig-Hash": digest, "Close-Sig-Timestamp": stamp}
 
 
 def test_call_created(load_handler, payloads):
@@ -198,27 +194,39 @@ def test_deleted_record(load_handler, payloads):
 def test_good_signature_is_accepted(load_handler, payloads):
     raw = json.dumps(body_of(payloads / "lead_created.json")).encode()
     handler = load_handler(HANDLER, settings={"signatureKey": SIGNATURE_KEY})
-    result = handler.post(body=raw, headers=signed(raw))
+    result = handler.post(body=raw, headers=sign("close", raw, SIGNATURE_KEY))
     assert result.ok, result.error
     assert [t["event"] for t in result.tracks] == ["Lead Created"]
 
 
-def test_bad_signature_is_rejected(load_handler, payloads):
+@pytest.mark.parametrize(("key", "stamp", "error"), [
+    ("ab" * 32, 0, "close: Close-Sig-Hash does not match the body"),
+    (SIGNATURE_KEY, -600, "close: signature is 60\\d s old, tolerance is 300 s"),
+], ids=["wrong", "stale"])
+def test_wrong_or_stale_signature_is_rejected(load_handler, payloads, key, stamp, error):
     raw = json.dumps(body_of(payloads / "lead_created.json")).encode()
     handler = load_handler(HANDLER, settings={"signatureKey": SIGNATURE_KEY})
-    headers = signed(raw)
-    headers["Close-Sig-Timestamp"] = "1561595999"  # signed for another moment
-    result = handler.post(body=raw, headers=headers)
+    result = handler.post(body=raw, headers=sign("close", raw, key, now() + stamp))
+    assert result.error.type == "MessageRejected"
+    assert re.search(error, result.error.message), result.error.message
+    assert result.messages == [] and result.objects == []
+
+
+def test_signature_of_another_moment_is_rejected(load_handler, payloads):
+    raw = json.dumps(body_of(payloads / "lead_created.json")).encode()
+    headers = sign("close", raw, SIGNATURE_KEY)
+    headers["close-sig-timestamp"] = str(int(headers["close-sig-timestamp"]) - 1)
+    result = load_handler(HANDLER, settings={"signatureKey": SIGNATURE_KEY}).post(
+        body=raw, headers=headers)
     assert result.error.type == "MessageRejected"
     assert "Close-Sig-Hash does not match" in result.error.message
-    assert result.messages == [] and result.objects == []
 
 
 def test_missing_signature_is_rejected(load_handler, payloads):
     handler = load_handler(HANDLER, settings={"signatureKey": SIGNATURE_KEY})
     result = handler.post(json=body_of(payloads / "lead_created.json"))
     assert result.error.type == "MessageRejected"
-    assert "Close-Sig-Hash" in result.error.message
+    assert "close: no close-sig-timestamp header" in result.error.message
 
 
 def test_unsupported_object_type(load_handler, payloads):

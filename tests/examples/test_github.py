@@ -1,10 +1,9 @@
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 from segfn.payloads import load_payload
 from tests.examples.conftest import stable
+from tests.signing import sign
 
 SOURCE = "github"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "github.py"
@@ -96,7 +95,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def signed(body, secret):
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return sign("github", body, secret)["X-Hub-Signature-256"]
 
 
 def test_good_signature_is_accepted(load_handler, payloads):

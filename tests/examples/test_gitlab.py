@@ -1,5 +1,8 @@
 from pathlib import Path
 
+from segfn.payloads import load_payload
+from tests.signing import sign
+
 SOURCE = "gitlab"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "gitlab.py"
 
@@ -70,3 +73,18 @@ def test_an_issue_naming_no_actor_is_refused(load_handler):
         "id": 1, "action": "close"}})
     assert result.error.type == "MessageRejected"
     assert "user.id is missing" in result.error.message
+
+
+def test_secret_token_good_wrong_and_missing(load_handler, own_payloads):
+    body = load_payload(own_payloads / "issue-closed.json").body
+    gitlab = load_handler(HANDLER, settings={"secretToken": "glpat-hook"})
+    good = gitlab.post(body, headers=sign("gitlab", body, "glpat-hook"))
+    wrong = gitlab.post(body, headers=sign("gitlab", body, "glpat-other"))
+    missing = gitlab.post(body)
+    assert good.ok, good.error
+    assert [t["event"] for t in good.tracks] == ["Issue Closed"]
+    assert wrong.error.type == missing.error.type == "MessageRejected"
+    assert "gitlab: X-Gitlab-Token is not the secret token" in wrong.error.message
+    assert "gitlab: no X-Gitlab-Token header" in missing.error.message
+    assert not wrong.messages and not missing.messages
+

@@ -1,10 +1,9 @@
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
 
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "linear"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "linear.py"
@@ -65,7 +64,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def signed(body, secret):
-    return {"Linear-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    return sign("linear", body, secret)
 
 
 def fresh_body(own_payloads):

@@ -1,9 +1,8 @@
-import hashlib
-import hmac
 import time
 from pathlib import Path
 
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "paddle"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "paddle.py"
@@ -66,18 +65,13 @@ def test_every_payload_runs(load_handler, payload):
     assert result.ok, result.error
 
 
-def signed(body, secret, stamp):
-    digest = hmac.new(secret.encode(), f"{stamp}:".encode() + body, hashlib.sha256)
-    return {"Paddle-Signature": f"ts={stamp};h1={digest.hexdigest()}"}
-
-
 def test_signatures_good_wrong_and_stale(load_handler, own_payloads):
     body = load_payload(own_payloads / "subscription-canceled.json").body
     paddle = load_handler(HANDLER, settings={"webhookSecret": "pdl_ntfset_01"})
     now = int(time.time())
-    good = paddle.post(body, headers=signed(body, "pdl_ntfset_01", now))
-    wrong = paddle.post(body, headers=signed(body, "pdl_ntfset_02", now))
-    stale = paddle.post(body, headers=signed(body, "pdl_ntfset_01", now - 60))
+    good = paddle.post(body, headers=sign("paddle", body, "pdl_ntfset_01", now))
+    wrong = paddle.post(body, headers=sign("paddle", body, "pdl_ntfset_02", now))
+    stale = paddle.post(body, headers=sign("paddle", body, "pdl_ntfset_01", now - 60))
     assert good.ok, good.error
     assert [t["event"] for t in good.tracks] == ["Subscription Canceled"]
     assert wrong.error.type == stale.error.type == "MessageRejected"

@@ -1,10 +1,11 @@
 """examples/pipedrive.py: Pipedrive records become objects, identifies, groups and tracks."""
 
-import base64
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.signing import sign
 
 SOURCE = "pipedrive"  # conftest.py: the payloads fixture is payloads/pipedrive/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "pipedrive.py"
@@ -27,7 +28,7 @@ def body_of(path):
 
 
 def basic(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return sign("pipedrive", secret=f"{user}:{password}")
 
 
 def test_deal_added(load_handler, payloads):
@@ -146,17 +147,22 @@ def test_good_credentials_are_accepted(load_handler, payloads):
     raw = (payloads / "dealAdded.json").read_text()
     body = json.dumps(json.loads(raw)["payload"]["body"]).encode()
     result = load_handler(HANDLER, settings=CREDENTIALS).post(
-        body=body, headers={"Authorization": basic("segment", "s3cret")})
+        body=body, headers=basic("segment", "s3cret"))
     assert result.ok, result.error
     assert [t["event"] for t in result.tracks] == ["Deal Created"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": basic("segment", "guess")}])
-def test_bad_credentials_are_rejected(load_handler, payloads, headers):
+@pytest.mark.parametrize(("headers", "error"), [
+    ({}, "pipedrive: no Authorization header"),
+    (basic("segment", "guess"), "pipedrive: Authorization Basic credentials are not "
+                                "user:password"),
+    ({"Authorization": "Bearer s3cret"}, "pipedrive: Authorization is not Basic"),
+], ids=["missing", "wrong", "not-basic"])
+def test_bad_credentials_are_rejected(load_handler, payloads, headers, error):
     result = load_handler(HANDLER, settings=CREDENTIALS).post_payload(
         payloads / "dealAdded.json", headers=headers)
     assert result.error.type == "MessageRejected"
-    assert "Authorization" in result.error.message
+    assert error in result.error.message
     assert result.objects == []
 
 

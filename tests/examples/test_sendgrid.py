@@ -1,6 +1,8 @@
 from pathlib import Path
 
 from segfn import anonymous_id
+from segfn.payloads import load_payload
+from tests.signing import now, sendgrid_key, sign
 
 SOURCE = "sendgrid"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "sendgrid.py"
@@ -59,3 +61,32 @@ def test_refusals(load_handler):
     anonymous = sendgrid.post(json=[{"event": "open"}])
     assert anonymous.error.type == "MessageRejected"
     assert "a open event has no email" in anonymous.error.message
+
+
+def test_signatures_good_wrong_stale_and_missing(load_handler, own_payloads):
+    body = load_payload(own_payloads / "every-event.json").body
+    private, public = sendgrid_key()
+    _, other = sendgrid_key()
+    sendgrid = load_handler(HANDLER, settings={"verificationKey": public})
+    good = sendgrid.post(body, headers=sign("sendgrid", body, private))
+    wrong = load_handler(HANDLER, settings={"verificationKey": other}).post(
+        body, headers=sign("sendgrid", body, private))
+    stale = sendgrid.post(body, headers=sign("sendgrid", body, private, now() - 600))
+    missing = sendgrid.post(body)
+    assert good.ok, good.error
+    assert len(good.tracks) == 11
+    assert wrong.error.type == stale.error.type == missing.error.type == "MessageRejected"
+    assert ("sendgrid: X-Twilio-Email-Event-Webhook-Signature does not match the body"
+            in wrong.error.message)
+    assert "tolerance is 300 s" in stale.error.message
+    assert "sendgrid: no X-Twilio-Email-Event-Webhook-Timestamp header" in missing.error.message
+    assert not wrong.messages and not stale.messages and not missing.messages
+
+
+def test_a_key_that_is_not_one_is_named(load_handler, own_payloads):
+    body = load_payload(own_payloads / "every-event.json").body
+    private, _ = sendgrid_key()
+    result = load_handler(HANDLER, settings={"verificationKey": "not base64!"}).post(
+        body, headers=sign("sendgrid", body, private))
+    assert result.error.type == "MessageRejected"
+    assert "sendgrid: the verification key is not base64" in result.error.message

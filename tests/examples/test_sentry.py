@@ -1,9 +1,8 @@
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "sentry"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "sentry.py"
@@ -59,9 +58,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def signed(body, secret):
-    return {"Sentry-Hook-Resource": "issue",
-            "Sentry-Hook-Signature": hmac.new(secret.encode(), body,
-                                              hashlib.sha256).hexdigest()}
+    return {"Sentry-Hook-Resource": "issue", **sign("sentry", body, secret)}
 
 
 def test_signatures(load_handler, own_payloads):
@@ -72,7 +69,10 @@ def test_signatures(load_handler, own_payloads):
     assert good.ok, good.error
     assert bad.error.type == "MessageRejected"
     assert "Sentry-Hook-Signature does not match" in bad.error.message
-    assert not bad.messages
+    missing = sentry.post(body, headers={"Sentry-Hook-Resource": "issue"})
+    assert missing.error.type == "MessageRejected"
+    assert "sentry: no Sentry-Hook-Signature header" in missing.error.message
+    assert not bad.messages and not missing.messages
 
 
 def test_installation_is_acknowledged_and_alerts_are_refused(load_handler):

@@ -1,10 +1,8 @@
-import base64
-import hashlib
-import hmac
 from pathlib import Path
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "shopify"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "shopify.py"
@@ -64,7 +62,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def shopify_signature(body, secret):
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return sign("shopify", body, secret)["X-Shopify-Hmac-Sha256"]
 
 
 def test_signatures(load_handler, payloads):
@@ -76,6 +74,10 @@ def test_signatures(load_handler, payloads):
     assert good.ok, good.error
     assert bad.error.type == "MessageRejected"
     assert "X-Shopify-Hmac-Sha256 does not match" in bad.error.message
+    missing = shopify.post(body)
+    assert missing.error.type == "MessageRejected"
+    assert "shopify: no X-Shopify-Hmac-Sha256 header" in missing.error.message
+    assert not bad.messages and not missing.messages
 
 
 def test_unsupported_topic(load_handler):

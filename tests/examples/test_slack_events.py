@@ -1,9 +1,8 @@
-import hashlib
-import hmac
 import time
 from pathlib import Path
 
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "slack"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "slack_events.py"
@@ -61,19 +60,13 @@ def test_every_payload_runs(load_handler, payload):
     assert result.ok, result.error
 
 
-def signed(body, secret, stamp):
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
-    return {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": "v0=" +
-            digest.hexdigest()}
-
-
 def test_signatures_good_wrong_and_stale(load_handler, own_payloads):
     body = load_payload(own_payloads / "message.json").body
     slack = load_handler(HANDLER, settings={"signingSecret": "8f742231b10e8888abcd99yyyzzz85a5"})
     now = int(time.time())
-    good = slack.post(body, headers=signed(body, "8f742231b10e8888abcd99yyyzzz85a5", now))
-    wrong = slack.post(body, headers=signed(body, "another", now))
-    stale = slack.post(body, headers=signed(body, "8f742231b10e8888abcd99yyyzzz85a5",
+    good = slack.post(body, headers=sign("slack", body, "8f742231b10e8888abcd99yyyzzz85a5", now))
+    wrong = slack.post(body, headers=sign("slack", body, "another", now))
+    stale = slack.post(body, headers=sign("slack", body, "8f742231b10e8888abcd99yyyzzz85a5",
                                             now - 600))
     assert good.ok, good.error
     assert [t["event"] for t in good.tracks] == ["Message Sent"]

@@ -1,5 +1,3 @@
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
@@ -8,6 +6,7 @@ import pytest
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "stripe-events"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "stripe_events.py"
@@ -123,8 +122,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def stripe_signature(body, secret, stamp):
-    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
-    return f"t={stamp},v1={digest.hexdigest()}"
+    return sign("stripe", body, secret, stamp)["Stripe-Signature"]
 
 
 def test_good_signature_is_accepted(load_handler, payloads):

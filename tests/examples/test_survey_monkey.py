@@ -1,12 +1,11 @@
 """examples/survey_monkey.py: response webhooks become tracks and survey_responses objects."""
 
-import base64
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.signing import b64, mac
 
 SOURCE = "survey-monkey"  # conftest.py: the payloads fixture is payloads/survey-monkey/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "survey_monkey.py"
@@ -20,7 +19,8 @@ def body_of(path):
 
 
 def signature(raw, key="client-123&s3cret"):
-    return base64.b64encode(hmac.new(key.encode(), raw, hashlib.sha1).digest()).decode()
+    """SurveyMonkey's Sm-Signature: base64 HMAC-SHA1 of the body, keyed "id&secret"."""
+    return b64(mac(raw, key, "sha1"))
 
 
 @pytest.mark.parametrize("name", ["responseCompleted.json", "responseCompleted-old-format.json"])

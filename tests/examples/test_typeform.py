@@ -1,11 +1,9 @@
-import base64
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "typeform"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "typeform.py"
@@ -72,8 +70,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def typeform_signature(body, secret):
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return "sha256=" + base64.b64encode(digest).decode()
+    return sign("typeform", body, secret)["Typeform-Signature"]
 
 
 def test_signatures(load_handler, payloads):
@@ -85,6 +82,10 @@ def test_signatures(load_handler, payloads):
     assert good.ok, good.error
     assert bad.error.type == "MessageRejected"
     assert "Typeform-Signature does not match" in bad.error.message
+    missing = typeform.post(body)
+    assert missing.error.type == "MessageRejected"
+    assert "typeform: no Typeform-Signature header" in missing.error.message
+    assert not bad.messages and not missing.messages
 
 
 def test_unsupported_event(load_handler):

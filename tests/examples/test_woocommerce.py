@@ -1,11 +1,9 @@
-import base64
-import hashlib
-import hmac
 import json
 from pathlib import Path
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "woocommerce"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "woocommerce.py"
@@ -69,9 +67,7 @@ def test_every_payload_runs(load_handler, payload):
 
 
 def signed(body, secret):
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return {"X-WC-Webhook-Topic": "order.created",
-            "X-WC-Webhook-Signature": base64.b64encode(digest).decode()}
+    return {"X-WC-Webhook-Topic": "order.created", **sign("woocommerce", body, secret)}
 
 
 def test_signatures(load_handler, own_payloads):
@@ -82,7 +78,10 @@ def test_signatures(load_handler, own_payloads):
     assert good.ok, good.error
     assert wrong.error.type == "MessageRejected"
     assert "X-WC-Webhook-Signature does not match" in wrong.error.message
-    assert not wrong.messages
+    missing = woo.post(body, headers={"X-WC-Webhook-Topic": "order.created"})
+    assert missing.error.type == "MessageRejected"
+    assert "woocommerce: no X-WC-Webhook-Signature header" in missing.error.message
+    assert not wrong.messages and not missing.messages
 
 
 def test_unsupported_topic_and_anonymous_order(load_handler):

@@ -1,11 +1,10 @@
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
+from tests.signing import sign
 
 SOURCE = "zoom"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "zoom.py"
@@ -65,18 +64,13 @@ def test_every_payload_runs(load_handler, payload):
     assert result.ok, result.error
 
 
-def signed(body, secret, stamp):
-    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
-    return {"x-zm-request-timestamp": str(stamp), "x-zm-signature": "v0=" + digest.hexdigest()}
-
-
 def test_signatures_good_wrong_and_stale(load_handler, own_payloads):
     body = load_payload(own_payloads / "participant-joined.json").body
     zoom = load_handler(HANDLER, settings={"secretToken": "zm_secret"})
     now = int(time.time())
-    good = zoom.post(body, headers=signed(body, "zm_secret", now))
-    wrong = zoom.post(body, headers=signed(body, "other", now))
-    stale = zoom.post(body, headers=signed(body, "zm_secret", now - 600))
+    good = zoom.post(body, headers=sign("zoom", body, "zm_secret", now))
+    wrong = zoom.post(body, headers=sign("zoom", body, "other", now))
+    stale = zoom.post(body, headers=sign("zoom", body, "zm_secret", now - 600))
     assert good.ok, good.error
     assert [t["event"] for t in good.tracks] == ["Meeting Joined"]
     assert wrong.error.type == stale.error.type == "MessageRejected"
