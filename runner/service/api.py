@@ -21,11 +21,12 @@ from starlette.types import Receive, Scope, Send
 
 from runner import errorlog, events
 from runner.delivery import read_dead_letters
-from runner.endpoint import UNAVAILABLE_RETRY_AFTER, error_response
+from runner.endpoint import UNAVAILABLE_RETRY_AFTER, error_response, read_body
 from runner.runtime import Runtime
 from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
 from runner.service.bodies import read_json, whole_number
+from runner.service.captures import Captures, delivery_payload
 from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
 from runner.service.problems import (
@@ -35,6 +36,7 @@ from runner.service.problems import (
 )
 from runner.service.tester import run_test
 from segfn.sandbox.fleet import Tenant
+from segfn.sandbox.webhook import MAX_BODY_BYTES, STALL_SECONDS, RequestRefused
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}
@@ -79,6 +81,7 @@ class Api:
         self.service = service
         self.runtime = runtime
         self.db = service.catalog
+        self.captures = Captures(service.public_url)
 
     # Reading requests
 
@@ -284,6 +287,33 @@ class Api:
             "workspace": catalog.workspace(db, who.workspace),
             "token": catalog.get_token(db, who.workspace, who.token_id)}))
 
+    # The console's helpers: the compile check, capture URLs
+
+    async def check_code(self, request: Request) -> Response:
+        await self.caller(request)
+        body = contract.CODE_CHECK.check(await read_json(request))
+        name = catalog.check_name(body.get("name", "handler"))
+        return _json(await self.service.check_code(name, body["code"]))
+
+    async def create_capture(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(self.captures.create(who.workspace, who.token_id), 201)
+
+    async def get_capture(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(self.captures.get(who.workspace, who.token_id,
+                                       request.path_params["capture"]))
+
+    async def catch(self, request: Request) -> Response:
+        """A POST to a capture URL (no token: the URL's secret is the credential)."""
+        try:
+            body = await read_body(request, MAX_BODY_BYTES, STALL_SECONDS)
+            self.captures.catch(request.path_params["secret"], delivery_payload(
+                body, request.headers.items(), request.url.query))
+        except (Problem, RequestRefused) as exc:
+            return error_response(exc.status, exc.type, str(exc))
+        return _json({"ok": True, "captured": True})
+
     async def openapi(self, request: Request) -> Response:
         return _json(openapi_document())
 
@@ -310,6 +340,9 @@ class Api:
             "/sources/{source}/events": {"GET": self.source_events},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},
+            "/check": {"POST": self.check_code},
+            "/captures": {"POST": self.create_capture},
+            "/captures/{capture}": {"GET": self.get_capture},
         }
         routes = [Resource(path, handlers) for path, handlers in resources.items()]
         return Starlette(routes=routes, exception_handlers={

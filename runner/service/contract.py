@@ -130,8 +130,11 @@ SOURCE_CHANGES = Body("SourceChanges", {}, {
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
     "roles": field(list, items=component("NewGrant"), minItems=1)})
+CODE_CHECK = Body("CodeCheck", {"code": field(str)}, {"name": field(
+    str, ref="Name", description="The function's name, as the messages name its file; "
+                                 "default: handler.")})
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN)
+          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK)
 
 
 # docs/service-api.md

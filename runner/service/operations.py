@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.service import catalog
 from runner.service.access import Principal
+from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
 from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
 from runner.service.settings_schema import SchemaError, parse_schema
@@ -130,6 +131,14 @@ class Service:
             await asyncio.to_thread(compile_handler, handler)
         except InvalidSettings as exc:
             raise CompileError(str(exc)) from None
+
+    async def check_code(self, name: str, code: str) -> dict[str, Any]:
+        """The save-time compile check, without saving: whether it passes, and its problems."""
+        try:
+            await self._compile(name, code)
+        except CompileError as exc:
+            return {"compiles": False, "problems": problems_of(str(exc))}
+        return {"compiles": True, "problems": []}
 
     async def create_function(self, principal: Principal, name: str, description: str,
                               code: str, schema_document: Any) -> dict[str, Any]:

@@ -1,0 +1,100 @@
+// Functions: the list, and a page per function with its tabs.
+import { api, type Json, path } from "./api";
+import { createEditor, type Problem } from "./editor";
+import { errorsTable } from "./errors";
+import { errorText, field, h, replace, status } from "./dom";
+import type { Context } from "./main";
+import { settingsTab } from "./settings";
+import { testTab } from "./tester";
+import { versionsTab } from "./versions";
+
+const STARTER = `def on_request(request, settings):
+    body = request.json()
+    Segment.track({"event": "Hello", "userId": "u1", "properties": body})
+`;
+const TABS = ["Code", "Settings", "Test", "Versions", "Errors"];
+
+export async function functionsPage(ctx: Context): Promise<void> {
+  const { functions } = await api("GET", "/functions");
+  const list = h("table", {}, h("tr", {}, h("th", {}, "Function"), h("th", {}, "Latest version"),
+                                h("th", {}, "Updated")),
+    functions.map((f: Json) => h("tr", {}, h("td", {}, h("a", { href: `#/functions/${encodeURIComponent(f.name)}` }, f.name)),
+                                h("td", {}, String(f.latest_version)), h("td", {}, f.updated_at))));
+  const create = ctx.roles.canCreateFunctions() ? newFunction(ctx) : null;
+  replace(ctx.main, h("h1", {}, "Functions"), create, functions.length ? list : h("p", {}, "No functions yet."));
+}
+
+function newFunction(ctx: Context): HTMLElement {
+  const name = h("input", { "aria-label": "Name", placeholder: "my-function" }) as HTMLInputElement;
+  const note = status();
+  const form = h("form", { hidden: true, onsubmit: async (event: Event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "/functions", { name: name.value.trim(), code: STARTER });
+      ctx.go(`#/functions/${encodeURIComponent(name.value.trim())}/code`);
+    } catch (error) { note.show(errorText(error), true); }
+  } }, name, h("button", { type: "submit" }, "Create"), note);
+  const open = h("button", { onclick: () => { form.hidden = false; name.focus(); } }, "New function");
+  return h("div", {}, open, form);
+}
+
+export async function functionPage(ctx: Context, ref: string, tab: string): Promise<void> {
+  const fn = await api("GET", path("functions", ref));
+  const version = await api("GET", path("functions", fn.id, "versions", String(fn.latest_version)));
+  const tabs = h("div", { role: "tablist", "aria-label": "Function" },
+    TABS.filter((t) => t !== "Errors" && t !== "Test" || ctx.roles.canTest(fn.id)).map((t) =>
+      h("button", { role: "tab", "aria-selected": String(t.toLowerCase() === tab),
+                    onclick: () => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`) }, t)));
+  const panel = h("div", { role: "tabpanel", "aria-label": tab });
+  replace(ctx.main, h("h1", {}, fn.name), h("p", {}, `Version ${fn.latest_version}`), tabs, panel);
+  const page = { ctx, fn, version, panel };
+  if (tab === "settings") settingsTab(page);
+  else if (tab === "test") testTab(page);
+  else if (tab === "versions") await versionsTab(page);
+  else if (tab === "errors") panel.append(errorsTable((await api("GET", path("functions", fn.id, "errors"))).errors));
+  else codeTab(page);
+}
+
+export type FunctionView = { ctx: Context; fn: Json; version: Json; panel: HTMLElement };
+
+function codeTab({ ctx, fn, version, panel }: FunctionView): void {
+  const canEdit = ctx.roles.canEdit(fn.id);
+  const holder = h("div", { class: "editor" });
+  const problems = h("ul", { "aria-label": "Compile problems" });
+  const note = status();
+  panel.append(holder, problems);
+  const editor = createEditor(holder, version.code, fn.name, !canEdit, (found: Problem[]) =>
+    replace(problems, found.map((p) => h("li", { class: "error" }, p.message))));
+  if (!canEdit) return;
+  const save = async (): Promise<Json> => {
+    const saved = await api("PATCH", path("functions", fn.id), { code: editor.state.doc.toString() });
+    note.show(saved.created ? `Saved version ${saved.version.number}.` : "No change to save.");
+    return saved;
+  };
+  const deployBox = h("fieldset", { hidden: true });
+  const buttons = h("div", {},
+    h("button", { onclick: () => save().catch((e) => note.show(errorText(e), true)) }, "Save"),
+    ctx.roles.canManageSources() && h("button", { onclick: () => chooseSources(fn, deployBox, save, note) }, "Save & Deploy"));
+  panel.append(buttons, deployBox, note);
+}
+
+async function chooseSources(fn: Json, box: HTMLElement, save: () => Promise<Json>,
+                             note: ReturnType<typeof status>): Promise<void> {
+  const { sources } = await api("GET", "/sources");
+  const boxes = sources.map((s: Json) => h("input", { type: "checkbox", value: s.id,
+    checked: s.function === fn.id }) as HTMLInputElement);
+  replace(box, h("legend", {}, "Deploy to sources"),
+    sources.length ? sources.map((s: Json, i: number) => field(`${s.name} (v${s.version})`, boxes[i]))
+                   : h("p", {}, "No sources; connect one on the Sources page."),
+    h("button", { onclick: async () => {
+      try {
+        const saved = await save();
+        const chosen = boxes.filter((b: HTMLInputElement) => b.checked).map((b: HTMLInputElement) => b.value);
+        const { deployed } = await api("POST", path("functions", fn.id, "deploy"),
+                                       { sources: chosen, version: saved.version.number });
+        note.show(`Saved version ${saved.version.number}; deployed to ${deployed.map((s: Json) => s.name).join(", ") || "no source"}.`);
+        box.hidden = true;
+      } catch (error) { note.show(errorText(error), true); }
+    } }, "Deploy"));
+  box.hidden = false;
+}
