@@ -1,5 +1,9 @@
 // The code editor: CodeMirror 6 with Python, line numbers, and the compile check's problems
 // marked at their line as one types (POST /api/v1/check, the check saving makes).
+//
+// The editor lives in a shadow root: there CodeMirror puts its styles in a constructed
+// stylesheet, which the Content-Security-Policy (style-src 'self', no inline style) allows;
+// in the document itself it would add a <style> element, which the policy blocks.
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { python } from "@codemirror/lang-python";
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
@@ -8,10 +12,15 @@ import { EditorState } from "@codemirror/state";
 import { EditorView, highlightActiveLine, keymap, lineNumbers } from "@codemirror/view";
 import { api } from "./api";
 
+const SIZE = EditorView.theme({
+  "&": { minHeight: "300px", backgroundColor: "#fff" }, ".cm-scroller": { minHeight: "300px" },
+});
+
 export type Problem = { line: number | null; message: string };
 
-export function createEditor(parent: HTMLElement, code: string, name: string,
-                             readOnly: boolean, onProblems: (p: Problem[]) => void): EditorView {
+export function createEditor(parent: HTMLElement, code: string, name: string, readOnly: boolean,
+                             onProblems: (p: Problem[]) => void,
+                             onChange: (code: string) => void): EditorView {
   const check = linter(async (view) => {
     const answer = await api("POST", "/check", { code: view.state.doc.toString(), name });
     onProblems(answer.problems);
@@ -20,8 +29,9 @@ export function createEditor(parent: HTMLElement, code: string, name: string,
       return { from: line.from, to: line.to, severity: "error", message: p.message };
     });
   }, { delay: 400 });
+  const root = parent.attachShadow({ mode: "open" });
   return new EditorView({
-    parent,
+    root, parent: root,
     state: EditorState.create({
       doc: code,
       extensions: [
@@ -29,7 +39,10 @@ export function createEditor(parent: HTMLElement, code: string, name: string,
         keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]), python(),
         syntaxHighlighting(defaultHighlightStyle),
         lintGutter(), check, EditorState.readOnly.of(readOnly),
-        EditorView.contentAttributes.of({ "aria-label": "Code" }),
+        EditorView.contentAttributes.of({ "aria-label": "Code" }), SIZE,
+        EditorView.updateListener.of((update) => {
+          if (update.docChanged) onChange(update.state.doc.toString());
+        }),
       ],
     }),
   });

@@ -41,11 +41,14 @@ function newFunction(ctx: Context): HTMLElement {
 export async function functionPage(ctx: Context, ref: string, tab: string): Promise<void> {
   const fn = await api("GET", path("functions", ref));
   const version = await api("GET", path("functions", fn.id, "versions", String(fn.latest_version)));
+  const shown = TABS.filter((t) => t !== "Errors" && t !== "Test" || ctx.roles.canTest(fn.id));
+  const current = shown.find((t) => t.toLowerCase() === tab) ?? "Code";
   const tabs = h("div", { role: "tablist", "aria-label": "Function" },
-    TABS.filter((t) => t !== "Errors" && t !== "Test" || ctx.roles.canTest(fn.id)).map((t) =>
-      h("button", { role: "tab", "aria-selected": String(t.toLowerCase() === tab),
-                    onclick: () => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`) }, t)));
-  const panel = h("div", { role: "tabpanel", "aria-label": tab });
+    shown.map((t) => h("button", { role: "tab", id: `tab-${t.toLowerCase()}`,
+                                   "aria-selected": String(t === current), "aria-controls": "tabpanel",
+      onclick: () => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`) }, t)));
+  const panel = h("div", { role: "tabpanel", id: "tabpanel", "aria-labelledby": `tab-${current.toLowerCase()}` });
+  tab = current.toLowerCase();
   replace(ctx.main, h("h1", {}, fn.name), h("p", {}, `Version ${fn.latest_version}`), tabs, panel);
   const page = { ctx, fn, version, panel };
   if (tab === "settings") settingsTab(page);
@@ -57,44 +60,58 @@ export async function functionPage(ctx: Context, ref: string, tab: string): Prom
 
 export type FunctionView = { ctx: Context; fn: Json; version: Json; panel: HTMLElement };
 
+// The editor's text not yet saved, by function id: the Test tab runs it, and it survives a
+// switch of tabs (not a reload: it is never stored).
+export const drafts = new Map<string, string>();
+
 function codeTab({ ctx, fn, version, panel }: FunctionView): void {
   const canEdit = ctx.roles.canEdit(fn.id);
   const holder = h("div", { class: "editor" });
   const problems = h("ul", { "aria-label": "Compile problems" });
   const note = status();
   panel.append(holder, problems);
-  const editor = createEditor(holder, version.code, fn.name, !canEdit, (found: Problem[]) =>
-    replace(problems, found.map((p) => h("li", { class: "error" }, p.message))));
+  const editor = createEditor(holder, drafts.get(fn.id) ?? version.code, fn.name, !canEdit,
+    (found: Problem[]) => replace(problems, found.map((p) => h("li", { class: "error" }, p.message))),
+    (code: string) => { if (code === version.code) drafts.delete(fn.id); else drafts.set(fn.id, code); });
   if (!canEdit) return;
   const save = async (): Promise<Json> => {
     const saved = await api("PATCH", path("functions", fn.id), { code: editor.state.doc.toString() });
+    drafts.delete(fn.id);
     note.show(saved.created ? `Saved version ${saved.version.number}.` : "No change to save.");
     return saved;
   };
   const deployBox = h("fieldset", { hidden: true });
   const buttons = h("div", {},
     h("button", { onclick: () => save().catch((e) => note.show(errorText(e), true)) }, "Save"),
-    ctx.roles.canManageSources() && h("button", { onclick: () => chooseSources(fn, deployBox, save, note) }, "Save & Deploy"));
+    ctx.roles.canManageSources() && h("button", { onclick: () =>
+      chooseSources(fn, deployBox, save, note).catch((e) => note.show(errorText(e), true)) }, "Save & Deploy"));
   panel.append(buttons, deployBox, note);
 }
 
-async function chooseSources(fn: Json, box: HTMLElement, save: () => Promise<Json>,
-                             note: ReturnType<typeof status>): Promise<void> {
+async function chooseSources(fn: Json, box: HTMLElement,
+                             save: () => Promise<Json>, note: ReturnType<typeof status>): Promise<void> {
   const { sources } = await api("GET", "/sources");
   const boxes = sources.map((s: Json) => h("input", { type: "checkbox", value: s.id,
     checked: s.function === fn.id }) as HTMLInputElement);
+  const fresh = h("input", { "aria-label": "Source name", placeholder: "new-source" }) as HTMLInputElement;
+  const deploy = async () => {
+    try {
+      const saved = await save();
+      const number = saved.version.number;
+      const chosen = boxes.filter((b: HTMLInputElement) => b.checked).map((b: HTMLInputElement) => b.value);
+      const { deployed } = await api("POST", path("functions", fn.id, "deploy"), { sources: chosen, version: number });
+      const names = deployed.map((s: Json) => s.name);
+      if (fresh.value.trim()) {
+        const made = await api("POST", "/sources", { name: fresh.value.trim(), function: fn.id, version: number });
+        names.push(made.name);
+      }
+      note.show(`Saved version ${number}; deployed to ${names.join(", ") || "no source"}.`);
+      box.hidden = true;
+      replace(box);
+    } catch (error) { note.show(errorText(error), true); }
+  };
   replace(box, h("legend", {}, "Deploy to sources"),
-    sources.length ? sources.map((s: Json, i: number) => field(`${s.name} (v${s.version})`, boxes[i]))
-                   : h("p", {}, "No sources; connect one on the Sources page."),
-    h("button", { onclick: async () => {
-      try {
-        const saved = await save();
-        const chosen = boxes.filter((b: HTMLInputElement) => b.checked).map((b: HTMLInputElement) => b.value);
-        const { deployed } = await api("POST", path("functions", fn.id, "deploy"),
-                                       { sources: chosen, version: saved.version.number });
-        note.show(`Saved version ${saved.version.number}; deployed to ${deployed.map((s: Json) => s.name).join(", ") || "no source"}.`);
-        box.hidden = true;
-      } catch (error) { note.show(errorText(error), true); }
-    } }, "Deploy"));
+    sources.map((s: Json, i: number) => field(`${s.name} (v${s.version})`, boxes[i])),
+    field("New source", fresh), h("button", { onclick: deploy }, "Deploy"));
   box.hidden = false;
 }

@@ -2,11 +2,11 @@
 // auto-filled from the next delivery to a temporary capture URL.
 import { api, type Json, path } from "./api";
 import { errorText, field, h, replace, status } from "./dom";
-import type { FunctionView } from "./functions";
+import { drafts, type FunctionView } from "./functions";
 
 const POLL_MS = 1000;
 
-export function testTab({ fn, panel }: FunctionView): void {
+export function testTab({ fn, version, panel }: FunctionView): void {
   const body = h("textarea", { "aria-label": "Request body", rows: "12" }) as HTMLTextAreaElement;
   body.value = JSON.stringify({ hello: "world" }, null, 2);
   const headers = h("textarea", { "aria-label": "Request headers", rows: "4" }) as HTMLTextAreaElement;
@@ -22,8 +22,10 @@ export function testTab({ fn, panel }: FunctionView): void {
   const run = async () => {
     try {
       const payload = { body: parseBody(body.value), headers: JSON.parse(headers.value || "{}") };
-      const answer = await api("POST", path("functions", fn.id, "test"),
-                               { payload, settings: JSON.parse(settings.value || "{}") });
+      const draft = drafts.get(fn.id);
+      const answer = await api("POST", path("functions", fn.id, "test"), {
+        payload, settings: JSON.parse(settings.value || "{}"), version: version.number,
+        ...(draft === undefined ? {} : { code: draft }) });
       showResult(result, answer);
       note.show("");
     } catch (error) { note.show(errorText(error), true); }
@@ -43,7 +45,8 @@ export function testTab({ fn, panel }: FunctionView): void {
       setTimeout(poll, POLL_MS);
     } catch (error) { note.show(errorText(error), true); }
   };
-  replace(panel, field("Request body", body), field("Headers (JSON)", headers),
+  const which = drafts.has(fn.id) ? "the code in the editor (not yet saved)" : `version ${version.number}`;
+  replace(panel, h("p", {}, `Runs ${which}.`), field("Request body", body), field("Headers (JSON)", headers),
     field("Settings values (JSON)", settings),
     h("div", {}, h("button", { onclick: run }, "Run test"),
       h("button", { onclick: autofill }, "Auto-fill via webhook")), capture, note, result);

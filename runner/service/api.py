@@ -159,6 +159,11 @@ class Api:
         who.require(who.can_test_function(function["id"]), "testing this function")
         number = document.pop("version", function["latest_version"])
         version = await self.db.run(lambda db: catalog.get_version(db, function["id"], number))
+        code = document.pop("code", None)
+        if code is not None:
+            who.require(who.can_edit_function(function["id"]), "testing code not saved")
+            await self.service.compile(function["name"], code)
+            version = {**version, "code": code}
         tenant = Tenant(who.workspace, function["id"])
         return _json(await run_test(self.runtime, tenant, function, version, document))
 

@@ -112,7 +112,10 @@ FUNCTION_CHANGES = Body("FunctionChanges", {}, {
     "code": field(str), "settings_schema": _SETTINGS_SCHEMA, "description": field(str)})
 TEST_REQUEST = Body("TestRequest", {"payload": field(dict, ref="Payload")}, {
     "settings": field(dict, description="Setting values; required ones may be left out."),
-    "version": _VERSION})
+    "version": _VERSION,
+    "code": field(str, description="Code not yet saved, run with the version's settings "
+                                   "schema (the console's editor); only for a token that "
+                                   "may edit the function.")})
 DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
     str, list, anyOf=[{"const": "all"}, {"type": "array", "items": {"type": "string"}}],
     description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})

@@ -120,7 +120,8 @@ class Service:
             raise NotFound(f"no function {ref!r}")
         return function
 
-    async def _compile(self, name: str, code: str) -> None:
+    async def compile(self, name: str, code: str) -> None:
+        """The save-time compile check; a CompileError says what is wrong."""
         handler = Handler(code, f"{name}.py")
         # A courtesy at save time: a URL the code builds at run time is refused by egress.
         own = own_url_in(code, (self.public_url,))
@@ -135,7 +136,7 @@ class Service:
     async def check_code(self, name: str, code: str) -> dict[str, Any]:
         """The save-time compile check, without saving: whether it passes, and its problems."""
         try:
-            await self._compile(name, code)
+            await self.compile(name, code)
         except CompileError as exc:
             return {"compiles": False, "problems": problems_of(str(exc))}
         return {"compiles": True, "problems": []}
@@ -144,7 +145,7 @@ class Service:
                               code: str, schema_document: Any) -> dict[str, Any]:
         schema = _parse_schema(schema_document)
         catalog.check_name(name)
-        await self._compile(name, code)
+        await self.compile(name, code)
 
         def create(db: sqlite3.Connection) -> dict[str, Any]:
             function_id = catalog.create_function(db, principal.workspace, name, description)
@@ -166,7 +167,7 @@ class Service:
                   else _parse_schema(schema_document))
         changed = new_code != latest["code"] or schema != latest["settings_schema"]
         if changed:
-            await self._compile(function["name"], new_code)
+            await self.compile(function["name"], new_code)
 
         def save(db: sqlite3.Connection) -> dict[str, Any]:
             if description is not None:
