@@ -39,7 +39,7 @@ export function createEditor(parent: HTMLElement, code: string, name: string, re
         keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]), python(),
         syntaxHighlighting(defaultHighlightStyle),
         lintGutter(), check, EditorState.readOnly.of(readOnly),
-        EditorView.contentAttributes.of({ "aria-label": "Code" }), SIZE,
+        EditorView.contentAttributes.of({ "aria-label": "Code", "aria-readonly": String(readOnly) }), SIZE,
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());
         }),

@@ -5,15 +5,16 @@ import { errorText, field, h, replace, status } from "./dom";
 import type { FunctionView } from "./functions";
 
 export async function versionsTab({ ctx, fn, panel }: FunctionView): Promise<void> {
-  const { versions } = await api("GET", path("functions", fn.id, "versions"));
+  const { versions: listed } = await api("GET", path("functions", fn.id, "versions"));
+  const versions = [...listed].sort((a: Json, b: Json) => b.number - a.number);  // newest first
   const numbers = versions.map((v: Json) => String(v.number));
   const pick = (label: string, chosen: string) => {
     const select = h("select", { "aria-label": label }, numbers.map((n: string) => h("option", { value: n }, `v${n}`))) as HTMLSelectElement;
     select.value = chosen;
     return select;
   };
-  const left = pick("From version", numbers[Math.max(numbers.length - 2, 0)]);
-  const right = pick("To version", numbers[numbers.length - 1]);
+  const left = pick("From version", numbers[Math.min(1, numbers.length - 1)]);
+  const right = pick("To version", numbers[0]);
   const view = h("div", { class: "diff", "aria-label": "Diff" });
   const note = status();
   const get = (n: string) => api("GET", path("functions", fn.id, "versions", n));
@@ -33,7 +34,7 @@ export async function versionsTab({ ctx, fn, panel }: FunctionView): Promise<voi
   };
   const canEdit = ctx.roles.canEdit(fn.id);
   const table = h("table", {}, h("tr", {}, h("th", {}, "Version"), h("th", {}, "Created"), h("th", {}, "Code SHA-256"), h("th", {})),
-    [...versions].reverse().map((v: Json) => h("tr", {}, h("td", {}, `v${v.number}`), h("td", {}, v.created_at),
+    versions.map((v: Json) => h("tr", {}, h("td", {}, `v${v.number}`), h("td", {}, v.created_at),
       h("td", {}, v.code_sha256.slice(0, 12)),
       h("td", {}, canEdit && h("button", { "aria-label": `Restore v${v.number}`, onclick: () => restore(String(v.number)) }, "Restore")))));
   left.onchange = right.onchange = () => void compare();

@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Page,
+    Response,
+    ViewportSize,
+    sync_playwright,
+)
 
 # Quiet and self-contained: nothing reaches beyond loopback, no first-run or update traffic.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,11 +72,20 @@ class Console:
         self.page: Page = context.new_page()
         self.problems: list[str] = []
         self.page.add_init_script(WATCH)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("console", lambda message: "CSP violation" in message.text
-                     and self.problems.append(message.text))
-        self.page.on("response", lambda answer: answer.status >= 500
-                     and self.problems.append(f"{answer.status} from {answer.url}"))
+        self.page.on("pageerror", self._page_error)
+        self.page.on("console", self._console)
+        self.page.on("response", self._response)
+
+    def _page_error(self, error: Error) -> None:
+        self.problems.append(f"page error: {error}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if "CSP violation" in message.text:
+            self.problems.append(message.text)
+
+    def _response(self, answer: Response) -> None:
+        if answer.status >= 500:
+            self.problems.append(f"{answer.status} from {answer.url}")
 
     def sign_in(self, token: str) -> Page:
         page = self.page

@@ -44,7 +44,8 @@ ISSUE_OPENED = json.loads((PAYLOADS / "github" / "issue-opened.json").read_text(
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     data_dir = tmp_path_factory.mktemp("console") / "data"
-    service = Serve(data_dir, [], {"SEGFN_SECRET_KEY": generate_key()}).start()
+    service = Serve(data_dir, [], {"SEGFN_SECRET_KEY": generate_key()})
+    service.start()
     try:
         yield service
     finally:
@@ -123,3 +124,113 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     page.get_by_role("tab", name="Errors").click()
     expect(page.get_by_role("table", name="Errors")).to_contain_text("told to fail")
     console.shoot("errors")
+
+
+def test_an_owner_makes_a_read_only_token_that_finds_no_save_and_revokes_it(
+        console: Console, serve: Serve) -> None:
+    made = serve.api("POST", "/functions", json={"name": "readable", "code": HANDLER})
+    assert made.status_code == 201, made.text
+    page = console.sign_in(serve.owner_token)
+    page.get_by_role("link", name="Tokens").click()
+    page.get_by_role("textbox", name="Token name").fill("reader")
+    page.get_by_role("combobox", name="Role").select_option("functions_read")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.get_by_label("New token secret").inner_text()
+    assert secret.startswith("sfn_")
+    console.shoot("tokens")
+    page.get_by_role("button", name="Sign out").click()
+
+    page = console.sign_in(secret)
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link")).to_have_text(["Functions"])
+    expect(page.get_by_role("button", name="New function")).to_have_count(0)
+    page.get_by_role("link", name="readable").click()
+    expect(page.get_by_role("textbox", name="Code")).to_have_attribute("aria-readonly", "true")
+    expect(page.get_by_role("tab")).to_have_text(["Code", "Settings", "Test", "Versions",
+                                                   "Errors"])
+    expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Save & Deploy")).to_have_count(0)
+    page.get_by_role("tab", name="Versions").click()
+    expect(page.get_by_role("button", name=re.compile("Restore"))).to_have_count(0)
+    page.get_by_role("tab", name="Test").click()
+    page.get_by_role("textbox", name="Request body").fill(json.dumps(ISSUE_OPENED["body"]))
+    page.get_by_role("button", name="Run test").click()
+    expect(page.get_by_role("region", name="Test result")).to_contain_text("Test passed")
+    page.get_by_role("button", name="Sign out").click()
+
+    page = console.sign_in(serve.owner_token)
+    page.get_by_role("link", name="Tokens").click()
+    page.get_by_role("button", name="Revoke reader").click()
+    expect(page.get_by_role("row", name=re.compile("reader"))).to_contain_text("revoked")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Service token").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_contain_text("revoked")
+    expect(page.get_by_role("link", name="Functions")).to_have_count(0)
+
+
+def test_settings_versions_sources_and_a_captured_delivery(console: Console,
+                                                           serve: Serve) -> None:
+    made = serve.api("POST", "/functions", json={"name": "shop", "code": HANDLER})
+    assert made.status_code == 201, made.text
+    page = console.sign_in(serve.owner_token)
+    page.get_by_role("link", name="shop").click()
+
+    # A setting: its name derived as it is typed; encrypted.
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_role("button", name="Add setting").click()
+    page.get_by_role("textbox", name="Label").fill("API Key")
+    expect(page.get_by_role("status", name="Derived name")).to_have_text("apiKey")
+    page.get_by_role("checkbox", name="Encrypted").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status").last).to_have_text("Saved version 2.")
+    console.shoot("settings")
+
+    # A source connected to it: the form from the schema; the secret only as set / not set.
+    page.get_by_role("link", name="Sources").click()
+    page.get_by_role("button", name="Connect source").click()
+    page.get_by_role("combobox", name="Function").select_option(label="shop")
+    page.get_by_role("textbox", name="Source name").fill("shop-hooks")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.get_by_label("Webhook URL")).to_have_value(re.compile(r"^http://127\.0\.0\.1"))
+    expect(page.get_by_text("encrypted: not set")).to_be_visible()
+    page.get_by_label("API Key").fill("k-123")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("encrypted: set")).to_be_visible()
+    expect(page.get_by_label("API Key")).to_have_value("")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text("version 2, paused")).to_be_visible()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("version 2, running")).to_be_visible()
+    page.get_by_role("button", name="Roll back to v1").click()
+    expect(page.get_by_text("version 1, running")).to_be_visible()
+
+    # Versions: a side-by-side diff, and restore as a new version.
+    changed = serve.api("PATCH", "/functions/shop", json={
+        "code": HANDLER.replace('"Issue "', '"Shop "')})
+    assert changed.json()["version"]["number"] == 3
+    page.get_by_role("link", name="Functions").click()
+    page.get_by_role("link", name="shop").click()
+    page.get_by_role("tab", name="Versions").click()
+    diff = page.get_by_label("Diff")
+    expect(diff.locator(".del")).to_contain_text('"Issue "')
+    expect(diff.locator(".add")).to_contain_text('"Shop "')
+    console.shoot("versions")
+    page.get_by_role("button", name="Restore v1").click()
+    expect(page.get_by_role("status")).to_have_text("Restored v1 as version 4.")
+
+    # Auto-fill: the next delivery to a capture URL fills the test request.
+    page.get_by_role("tab", name="Test").click()
+    page.get_by_role("button", name="Auto-fill via webhook").click()
+    url = page.get_by_label("Capture URL").inner_text()
+    caught = httpx.post(url, json={"captured": "yes"}, headers={"X-Github-Event": "issues"},
+                        timeout=15)
+    assert caught.status_code == 200, caught.text
+    expect(page.get_by_role("textbox", name="Request body")).to_have_value(
+        re.compile('"captured": "yes"'), timeout=5000)
+    expect(page.get_by_role("textbox", name="Request headers")).to_have_value(
+        re.compile("x-github-event", re.IGNORECASE))
+    page.get_by_role("button", name="Run test").click()
+    result = page.get_by_role("region", name="Test result")
+    expect(result).to_contain_text("Test failed")
+    expect(result.get_by_role("alert")).to_have_text("BadRequest: KeyError: 'action' (line 8)")
