@@ -1,8 +1,9 @@
-// Builds src/ into the Python package's static/ folder; the same sources give the same bytes.
+// Builds src/ into the Python package's static/ folder (or the folder named as the argument);
+// the same sources give the same bytes.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
 
-const out = "../runner/service/console/static";
+const out = process.argv[2] ?? "../runner/service/console/static";
 mkdirSync(out, { recursive: true });
 await build({
   entryPoints: { app: "src/main.ts" },
