@@ -11,5 +11,5 @@ export function errorsTable(errors: Json[]): HTMLElement {
       h("td", { class: "error" }, `${e.error.type}: ${e.error.message}`),
       h("td", {}, h("details", {}, h("summary", {}, e.request.url),
         h("pre", {}, e.request.headers.map((p: string[]) => p.join(": ")).join("\n") + "\n\n" + e.request.body))),
-      h("td", {}, h("pre", {}, e.logs.join("\n"))))));
+      h("td", {}, e.logs.length ? h("pre", {}, e.logs.join("\n")) : h("span", { class: "muted" }, "no logs")))));
 }

@@ -49,8 +49,10 @@ export async function functionPage(ctx: Context, ref: string, tab: string): Prom
       onclick: () => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`) }, t)));
   const panel = h("div", { role: "tabpanel", id: "tabpanel", "aria-labelledby": `tab-${current.toLowerCase()}` });
   tab = current.toLowerCase();
-  replace(ctx.main, h("h1", {}, fn.name), h("p", {}, `Version ${fn.latest_version}`), tabs, panel);
-  const page = { ctx, fn, version, panel };
+  const latest = h("p", {}, `Version ${fn.latest_version}`);
+  replace(ctx.main, h("h1", {}, fn.name), latest, tabs, panel);
+  const saved = (number: number) => { latest.textContent = `Version ${number}`; };
+  const page = { ctx, fn, version, panel, saved };
   if (tab === "settings") settingsTab(page);
   else if (tab === "test") testTab(page);
   else if (tab === "versions") await versionsTab(page);
@@ -58,13 +60,15 @@ export async function functionPage(ctx: Context, ref: string, tab: string): Prom
   else codeTab(page);
 }
 
-export type FunctionView = { ctx: Context; fn: Json; version: Json; panel: HTMLElement };
+// ``saved`` shows the number of a version just saved.
+export type FunctionView = { ctx: Context; fn: Json; version: Json; panel: HTMLElement;
+                             saved: (number: number) => void };
 
 // The editor's text not yet saved, by function id: the Test tab runs it, and it survives a
 // switch of tabs (not a reload: it is never stored).
 export const drafts = new Map<string, string>();
 
-function codeTab({ ctx, fn, version, panel }: FunctionView): void {
+function codeTab({ ctx, fn, version, panel, saved: shown }: FunctionView): void {
   const canEdit = ctx.roles.canEdit(fn.id);
   const holder = h("div", { class: "editor" });
   const problems = h("ul", { "aria-label": "Compile problems" });
@@ -77,6 +81,7 @@ function codeTab({ ctx, fn, version, panel }: FunctionView): void {
   const save = async (): Promise<Json> => {
     const saved = await api("PATCH", path("functions", fn.id), { code: editor.state.doc.toString() });
     drafts.delete(fn.id);
+    shown(saved.version.number);
     note.show(saved.created ? `Saved version ${saved.version.number}.` : "No change to save.");
     return saved;
   };

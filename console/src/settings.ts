@@ -15,7 +15,7 @@ export function camelCase(label: string): string {
   return /^[0-9]/.test(name) ? "setting" + name : name;
 }
 
-export function settingsTab({ ctx, fn, version, panel }: FunctionView): void {
+export function settingsTab({ ctx, fn, version, panel, saved: shown }: FunctionView): void {
   const canEdit = ctx.roles.canEdit(fn.id);
   const rows = h("div", {});
   const note = status();
@@ -44,6 +44,7 @@ export function settingsTab({ ctx, fn, version, panel }: FunctionView): void {
     const schema = [...rows.children].map((r) => (r as HTMLElement & { spec: () => Json }).spec());
     try {
       const saved = await api("PATCH", path("functions", fn.id), { settings_schema: schema });
+      shown(saved.version.number);
       note.show(saved.created ? `Saved version ${saved.version.number}.` : "No change to save.");
     } catch (error) { note.show(errorText(error), true); }
   };

@@ -67,7 +67,7 @@ export async function sourcePage(ctx: Context, ref: string): Promise<void> {
     api("POST", path("functions", source.function, "deploy"), { sources: [source.id], version: source.version - 1 }));
   replace(ctx.main, h("h1", {}, source.name),
     h("p", {}, `Function ${fn.name}, version ${source.version}, ${source.paused ? "paused" : "running"}`),
-    h("div", {}, url, copy), note,
+    h("div", {}, field("Webhook URL", url), copy), note,
     h("div", {}, source.paused ? act("Resume", () => patch({ paused: false })) : act("Pause", () => patch({ paused: true })), rollback,
       act("Refresh", async () => undefined)),
     h("fieldset", {}, settingsForm),

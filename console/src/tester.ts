@@ -64,6 +64,7 @@ function showResult(region: HTMLElement, answer: Json): void {
     error && h("p", { class: "error", role: "alert" }, `${error.type}: ${error.message}`),
     block(`Messages (${answer.messages.length})`, answer.messages),
     answer.objects.length ? block("Objects", answer.objects) : null,
-    block(answer.logs_truncated ? "Logs (first 4 KiB)" : "Logs", answer.logs.join("\n")),
+    answer.logs.length ? block(answer.logs_truncated ? "Logs (first 4 KiB)" : "Logs", answer.logs.join("\n"))
+      : h("p", { class: "muted" }, "No logs."),
     h("p", {}, `${answer.duration_ms.toFixed(1)} ms`));
 }

@@ -4,7 +4,7 @@ import { diffLines } from "./diff";
 import { errorText, field, h, replace, status } from "./dom";
 import type { FunctionView } from "./functions";
 
-export async function versionsTab({ ctx, fn, panel }: FunctionView): Promise<void> {
+export async function versionsTab({ ctx, fn, panel, saved: shown }: FunctionView): Promise<void> {
   const { versions: listed } = await api("GET", path("functions", fn.id, "versions"));
   const versions = [...listed].sort((a: Json, b: Json) => b.number - a.number);  // newest first
   const numbers = versions.map((v: Json) => String(v.number));
@@ -29,6 +29,7 @@ export async function versionsTab({ ctx, fn, panel }: FunctionView): Promise<voi
     try {
       const old = await get(n);
       const saved = await api("PATCH", path("functions", fn.id), { code: old.code, settings_schema: old.settings_schema });
+      shown(saved.version.number);
       note.show(saved.created ? `Restored v${n} as version ${saved.version.number}.` : `v${n} is the latest already.`);
     } catch (error) { note.show(errorText(error), true); }
   };

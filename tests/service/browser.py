@@ -87,10 +87,12 @@ class Console:
         if answer.status >= 500:
             self.problems.append(f"{answer.status} from {answer.url}")
 
-    def sign_in(self, token: str) -> Page:
+    def sign_in(self, token: str, shot: str | None = None) -> Page:
         page = self.page
         page.goto(self.url + "console/")
         page.get_by_label("Service token").fill(token)
+        if shot:
+            self.shoot(shot)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("link", name="Functions").wait_for()
         return page

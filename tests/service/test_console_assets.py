@@ -22,11 +22,12 @@ SOURCES = ROOT / "console"
 
 
 def test_the_shipped_assets_are_a_fresh_build_of_console(tmp_path: Path) -> None:
+    """And the sources type-check (``tsc``, strict)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm build the console; they are not on this machine")
     build = tmp_path / "console"
     shutil.copytree(SOURCES, build, ignore=shutil.ignore_patterns("node_modules"))
-    for command in (["npm", "ci", "--no-audit", "--no-fund"],
+    for command in (["npm", "ci", "--no-audit", "--no-fund"], ["npm", "run", "check"],
                     ["node", "build.mjs", str(tmp_path / "out")]):
         done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -74,7 +74,7 @@ def type_code(page: Page, code: str) -> None:
 
 def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
         console: Console, serve: Serve) -> None:
-    page = console.sign_in(serve.owner_token)
+    page = console.sign_in(serve.owner_token, shot="sign-in")
     page.get_by_role("button", name="New function").click()
     page.get_by_role("textbox", name="Name").fill("issues")
     page.get_by_role("button", name="Create").click()
@@ -93,7 +93,8 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
 
     # A test with a recorded GitHub delivery.
     page.get_by_role("tab", name="Test").click()
-    page.get_by_role("textbox", name="Request body").fill(json.dumps(ISSUE_OPENED["body"]))
+    page.get_by_role("textbox", name="Request body").fill(
+        json.dumps(ISSUE_OPENED["body"], indent=2))
     page.get_by_role("textbox", name="Request headers").fill(
         json.dumps(ISSUE_OPENED["headers"]))
     page.get_by_role("button", name="Run test").click()
@@ -153,7 +154,8 @@ def test_an_owner_makes_a_read_only_token_that_finds_no_save_and_revokes_it(
     page.get_by_role("tab", name="Versions").click()
     expect(page.get_by_role("button", name=re.compile("Restore"))).to_have_count(0)
     page.get_by_role("tab", name="Test").click()
-    page.get_by_role("textbox", name="Request body").fill(json.dumps(ISSUE_OPENED["body"]))
+    page.get_by_role("textbox", name="Request body").fill(
+        json.dumps(ISSUE_OPENED["body"], indent=2))
     page.get_by_role("button", name="Run test").click()
     expect(page.get_by_role("region", name="Test result")).to_contain_text("Test passed")
     page.get_by_role("button", name="Sign out").click()
@@ -174,6 +176,7 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     made = serve.api("POST", "/functions", json={"name": "shop", "code": HANDLER})
     assert made.status_code == 201, made.text
     page = console.sign_in(serve.owner_token)
+    console.shoot("functions")
     page.get_by_role("link", name="shop").click()
 
     # A setting: its name derived as it is typed; encrypted.
@@ -189,6 +192,7 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     # A source connected to it: the form from the schema; the secret only as set / not set.
     page.get_by_role("link", name="Sources").click()
     page.get_by_role("button", name="Connect source").click()
+    console.shoot("sources")
     page.get_by_role("combobox", name="Function").select_option(label="shop")
     page.get_by_role("textbox", name="Source name").fill("shop-hooks")
     page.get_by_role("button", name="Connect", exact=True).click()
