@@ -5,6 +5,8 @@ import { errorText, field, h, replace, status } from "./dom";
 import { errorsTable } from "./errors";
 import type { Context } from "./main";
 
+const RECENT = 50;
+
 export async function sourcesPage(ctx: Context): Promise<void> {
   const [{ sources }, { functions }] = await Promise.all([api("GET", "/sources"), api("GET", "/functions")]);
   const names = new Map(functions.map((f: Json) => [f.id, f.name]));
@@ -32,7 +34,7 @@ export async function sourcePage(ctx: Context, ref: string): Promise<void> {
   const [fn, version, { events }, { errors }] = await Promise.all([
     api("GET", path("functions", source.function)),
     api("GET", path("functions", source.function, "versions", String(source.version))),
-    api("GET", path("sources", source.id, "events") + "?limit=1000"),
+    api("GET", path("sources", source.id, "events") + `?limit=${RECENT}&newest=true`),
     api("GET", path("sources", source.id, "errors"))]);
   const note = status();
   const reload = () => sourcePage(ctx, source.id);
@@ -73,7 +75,7 @@ export async function sourcePage(ctx: Context, ref: string): Promise<void> {
     h("fieldset", {}, settingsForm),
     h("h2", {}, "Recent events"),
     events.length ? h("table", { "aria-label": "Recent events" }, h("tr", {}, h("th", {}, "Received"), h("th", {}, "Type"), h("th", {}, "Message")),
-      [...events].reverse().slice(0, 50).map((e: Json) => h("tr", {}, h("td", {}, new Date(e.received_at * 1000).toISOString()),
+      events.map((e: Json) => h("tr", {}, h("td", {}, new Date(e.received_at * 1000).toISOString()),
         h("td", {}, `${e.message.type}${e.message.event ? " " + e.message.event : ""}`), h("td", {}, h("pre", {}, JSON.stringify(e.message, null, 2))))))
       : h("p", {}, "No events yet."),
     h("h2", {}, "Errors"), errorsTable(errors));

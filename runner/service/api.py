@@ -131,10 +131,8 @@ class Api:
         who = await self.caller(request)
         function = await self._function(request, who)
         who.require(who.can_edit_function(function["id"]), "deleting this function")
-        force = request.query_params.get("force", "false").lower()
-        if force not in ("true", "false"):
-            raise InvalidRequest("force is true or false")
-        await self.service.delete_function(function, force == "true")
+        force = _flag(request, "force")
+        await self.service.delete_function(function, force)
         await self.runtime.drop_cache(function["id"])
         await self.runtime.fleet.drop(Tenant(who.workspace, function["id"]))
         return Response(status_code=204)
@@ -249,8 +247,9 @@ class Api:
         source_id = await self._source_id(request)
         after = whole_number(request.query_params.get("after", "0"), "after", minimum=0)
         limit = min(whole_number(request.query_params.get("limit", "100"), "limit"), 1000)
+        newest = _flag(request, "newest")
         found = await self.runtime.store.run(
-            lambda db: events.read_events(db, after, limit, source=source_id))
+            lambda db: events.read_events(db, after, limit, source=source_id, newest=newest))
         return _json({"events": found})
 
     # Tokens
@@ -352,6 +351,14 @@ class Api:
         routes = [Resource(path, handlers) for path, handlers in resources.items()]
         return Starlette(routes=routes, exception_handlers={
             Problem: _problem, HTTPException: _http_problem, Exception: _crash})
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A true/false query parameter (any case), false when absent."""
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"{name} is true or false")
+    return value == "true"
 
 
 def _json(document: Any, status: int = 200) -> Response:

@@ -254,6 +254,8 @@ def _parameters() -> dict[str, dict[str, Any]]:
         "after": query("after", "Only events with a greater id.",
                        {"type": "integer", "minimum": 0, "maximum": 10**MAX_DIGITS - 1,
                         "default": 0}),
+        "newest": query("newest", "true: the newest events (of those past after), newest "
+                                  "first (any case).", {"type": "boolean", "default": False}),
         "limit": query("limit", "At most this many events; above 1000 reads as 1000.",
                        {"type": "integer", "minimum": 1, "maximum": 10**MAX_DIGITS - 1,
                         "default": 100}),
@@ -430,8 +432,9 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/sources/{source}/events": {
             "parameters": source,
             "get": operation("sourceEvents", "Events the source stored in the embedded "
-                                             "store, oldest first", 200,
-                             listing("events", "Event"), parameters=("after", "limit"),
+                                             "store, oldest first (or newest)", 200,
+                             listing("events", "Event"),
+                             parameters=("after", "limit", "newest"),
                              errors=("InvalidRequest", "Forbidden", "NotFound"),
                              roles=sources, tag="sources"),
         },
