@@ -4,19 +4,26 @@ import { errorText, field, h, replace, status } from "./dom";
 import type { Context } from "./main";
 
 const ROLES = ["workspace_owner", "functions_admin", "functions_read", "source_admin"];
+// The roles a grant may narrow to some functions (runner/service/access.py).
+const SCOPED = ["functions_admin", "functions_read"];
 
 export async function tokensPage(ctx: Context, secret?: string): Promise<void> {
   const { tokens } = await api("GET", "/tokens");
   const name = h("input", { "aria-label": "Token name" }) as HTMLInputElement;
   const role = h("select", { "aria-label": "Role" }, ROLES.map((r) => h("option", { value: r }, r))) as HTMLSelectElement;
+  const scope = h("input", { "aria-label": "Token functions", placeholder: "all" }) as HTMLInputElement;
   const note = status();
   const form = h("form", { onsubmit: async (event: Event) => {
     event.preventDefault();
     try {
-      const created = await api("POST", "/tokens", { name: name.value, roles: [{ role: role.value }] });
+      const functions = scope.value.split(",").map((f) => f.trim()).filter((f) => f);
+      const grant = functions.length && SCOPED.includes(role.value) ? { role: role.value, functions } : { role: role.value };
+      const created = await api("POST", "/tokens", { name: name.value, roles: [grant] });
       await tokensPage(ctx, created.secret);
     } catch (error) { note.show(errorText(error), true); }
-  } }, field("Token name", name), field("Role", role), h("button", { type: "submit" }, "Create token"), note);
+  } }, field("Token name", name), field("Role", role),
+    field("Functions (comma-separated, for the functions roles; empty: all)", scope),
+    h("button", { type: "submit" }, "Create token"), note);
   const revoke = (t: Json) => h("button", { "aria-label": `Revoke ${t.name}`, onclick: async () => {
     try { await api("DELETE", path("tokens", t.id)); await tokensPage(ctx); } catch (error) { note.show(errorText(error), true); }
   } }, "Revoke");

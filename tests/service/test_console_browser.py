@@ -16,6 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from runner.service.keyring import generate_key
 from tests.paths import PAYLOADS
+from tests.runner.harness import wait_until
 from tests.service.browser import Console, browser
 from tests.service.harness import Serve
 
@@ -115,6 +116,8 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     url = page.get_by_label("Webhook URL").input_value()
     assert httpx.post(url, json=ISSUE_OPENED["body"], timeout=15).status_code == 200
     assert httpx.post(url, json={"fail": True}, timeout=15).status_code >= 400
+    # Stored events may land a moment after the answer: wait for them, then reload the page.
+    wait_until(lambda: serve.api("GET", "/sources/github/events").json()["events"])
     page.get_by_role("button", name="Refresh").click()
     expect(page.get_by_role("table", name="Recent events")).to_contain_text("track Issue opened")
     console.shoot("source")
@@ -129,12 +132,14 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
 
 def test_an_owner_makes_a_read_only_token_that_finds_no_save_and_revokes_it(
         console: Console, serve: Serve) -> None:
-    made = serve.api("POST", "/functions", json={"name": "readable", "code": HANDLER})
-    assert made.status_code == 201, made.text
+    for name in ("readable", "hidden"):
+        made = serve.api("POST", "/functions", json={"name": name, "code": HANDLER})
+        assert made.status_code == 201, made.text
     page = console.sign_in(serve.owner_token)
     page.get_by_role("link", name="Tokens").click()
     page.get_by_role("textbox", name="Token name").fill("reader")
     page.get_by_role("combobox", name="Role").select_option("functions_read")
+    page.get_by_role("textbox", name="Token functions").fill("readable")
     page.get_by_role("button", name="Create token").click()
     secret = page.get_by_label("New token secret").inner_text()
     assert secret.startswith("sfn_")
@@ -145,6 +150,11 @@ def test_an_owner_makes_a_read_only_token_that_finds_no_save_and_revokes_it(
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(["Functions"])
     expect(page.get_by_role("button", name="New function")).to_have_count(0)
+    # Only its function is listed; another answers as the API does.
+    expect(page.get_by_role("main").get_by_role("link")).to_have_text(["readable"])
+    page.goto(serve.url + "console/#/functions/hidden")
+    expect(page.get_by_role("alert")).to_contain_text("hidden")
+    page.get_by_role("link", name="Functions").click()
     page.get_by_role("link", name="readable").click()
     expect(page.get_by_role("textbox", name="Code")).to_have_attribute("aria-readonly", "true")
     expect(page.get_by_role("tab")).to_have_text(["Code", "Settings", "Test", "Versions",
