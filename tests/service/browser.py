@@ -90,7 +90,7 @@ class Console:
     def sign_in(self, token: str, shot: str | None = None) -> Page:
         page = self.page
         page.goto(self.url + "console/")
-        page.get_by_label("Service token").fill(token)
+        page.get_by_role("textbox", name="Service token").fill(token)
         if shot:
             self.shoot(shot)
         page.get_by_role("button", name="Sign in").click()

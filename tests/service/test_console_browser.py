@@ -195,8 +195,13 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     page.get_by_role("textbox", name="Label").fill("API Key")
     expect(page.get_by_role("status", name="Derived name")).to_have_text("apiKey")
     page.get_by_role("checkbox", name="Encrypted").check()
+    page.get_by_role("button", name="Add setting").click()
+    page.get_by_role("textbox", name="Label").last.fill("Region")
+    page.get_by_role("button", name="Remove").last.click()
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status").last).to_have_text("Saved version 2.")
+    schema = serve.api("GET", "/functions/shop/versions/2").json()["settings_schema"]
+    assert [(s["name"], s["encrypted"]) for s in schema] == [("apiKey", True)]
     console.shoot("settings")
 
     # A source connected to it: the form from the schema; the secret only as set / not set.
