@@ -1,6 +1,6 @@
 // The console's shell: sign-in, the navigation, and the hash routes of each page.
 import { api, token } from "./api";
-import { errorText, h, replace, status } from "./dom";
+import { errorText, field, h, replace, status } from "./dom";
 import { functionPage, functionsPage } from "./functions";
 import { Roles } from "./roles";
 import { sourcePage, sourcesPage } from "./sources";
@@ -14,14 +14,15 @@ const nav = document.getElementById("nav") as HTMLElement;
 function signIn(message = ""): void {
   replace(nav);
   const input = h("input", { type: "password", "aria-label": "Service token",
-                             autocomplete: "off" }) as HTMLInputElement;
+                             autocomplete: "off", size: "56" }) as HTMLInputElement;
   const note = status();
   if (message) note.show(message, true);
   const form = h("form", { onsubmit: async (event: Event) => {
     event.preventDefault();
     token.set(input.value.trim());
     try { await start(); } catch (error) { token.clear(); note.show(errorText(error), true); }
-  } }, h("h1", {}, "Sign in"), h("p", {}, "Paste a service token (sfn_…)."), input,
+  } }, h("h1", {}, "Sign in"), h("p", {}, "Paste a service token (sfn_…)."),
+    field("Service token", input),
     h("button", { type: "submit" }, "Sign in"), note);
   replace(main, form);
   input.focus();
