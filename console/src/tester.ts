@@ -38,9 +38,12 @@ export function testTab({ fn, version, panel }: FunctionView): void {
         h("code", { "aria-label": "Capture URL" }, opened.url));
       const poll = async () => {
         if (!panel.isConnected) return;
-        const seen = await api("GET", path("captures", opened.id));
-        if (seen.payload) { fill(seen.payload); replace(capture, h("p", { class: "notice" }, "Filled from the captured delivery.")); }
-        else setTimeout(poll, POLL_MS);
+        try {
+          const seen = await api("GET", path("captures", opened.id));
+          if (!seen.payload) { setTimeout(poll, POLL_MS); return; }
+          fill(seen.payload);
+          replace(capture, h("p", { class: "notice" }, "Filled from the captured delivery."));
+        } catch (error) { replace(capture); note.show(errorText(error), true); }  // expired, or signed out
       };
       setTimeout(poll, POLL_MS);
     } catch (error) { note.show(errorText(error), true); }
