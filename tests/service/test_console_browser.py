@@ -92,8 +92,10 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     expect(problems.get_by_role("listitem")).to_have_count(0)
     console.shoot("code")
 
-    # A test with a recorded GitHub delivery.
+    # A test with a recorded GitHub delivery, of the code not yet saved.
     page.get_by_role("tab", name="Test").click()
+    expect(page.get_by_role("tabpanel", name="Test")).to_contain_text(
+        "Runs the code in the editor (not yet saved).")
     page.get_by_role("textbox", name="Request body").fill(
         json.dumps(ISSUE_OPENED["body"], indent=2))
     page.get_by_role("textbox", name="Request headers").fill(
@@ -110,7 +112,8 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     page.get_by_role("button", name="Save & Deploy").click()
     page.get_by_role("textbox", name="Source name").fill("github")
     page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page.get_by_role("status")).to_have_text(re.compile("deployed to github"))
+    expect(page.get_by_role("status")).to_have_text("Saved version 2; deployed to github.")
+    expect(page.get_by_text("Version 2", exact=True)).to_be_visible()
     page.get_by_role("link", name="Sources").click()
     page.get_by_role("link", name="github").click()
     url = page.get_by_label("Webhook URL").input_value()
