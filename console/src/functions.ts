@@ -13,6 +13,9 @@ const STARTER = `def on_request(request, settings):
     Segment.track({"event": "Hello", "userId": "u1", "properties": body})
 `;
 const TABS = ["Code", "Settings", "Test", "Versions", "Errors"];
+// Set when the arrow keys change tabs: the new page's selected tab takes the focus (the ARIA
+// tabs pattern), where a click leaves it be.
+let focusTab = false;
 
 export async function functionsPage(ctx: Context): Promise<void> {
   const { functions } = await api("GET", "/functions");
@@ -43,14 +46,24 @@ export async function functionPage(ctx: Context, ref: string, tab: string): Prom
   const version = await api("GET", path("functions", fn.id, "versions", String(fn.latest_version)));
   const shown = TABS.filter((t) => t !== "Errors" && t !== "Test" || ctx.roles.canTest(fn.id));
   const current = shown.find((t) => t.toLowerCase() === tab) ?? "Code";
-  const tabs = h("div", { role: "tablist", "aria-label": "Function" },
-    shown.map((t) => h("button", { role: "tab", id: `tab-${t.toLowerCase()}`,
-                                   "aria-selected": String(t === current), "aria-controls": "tabpanel",
-      onclick: () => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`) }, t)));
+  const open = (t: string) => ctx.go(`#/functions/${encodeURIComponent(fn.name)}/${t.toLowerCase()}`);
+  const tabs = h("div", { role: "tablist", "aria-label": "Function", onkeydown: (event: Event) => {
+    const key = (event as KeyboardEvent).key;
+    const at = shown.indexOf(current);
+    const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 }[key];
+    if (next === undefined) return;
+    event.preventDefault();
+    focusTab = true;
+    open(shown[(next + shown.length) % shown.length]);
+  } }, shown.map((t) => h("button", { role: "tab", id: `tab-${t.toLowerCase()}`,
+      "aria-selected": String(t === current), "aria-controls": "tabpanel",
+      tabindex: t === current ? "0" : "-1", onclick: () => open(t) }, t)));
   const panel = h("div", { role: "tabpanel", id: "tabpanel", "aria-labelledby": `tab-${current.toLowerCase()}` });
   tab = current.toLowerCase();
   const latest = h("p", {}, `Version ${fn.latest_version}`);
   replace(ctx.main, h("h1", {}, fn.name), latest, tabs, panel);
+  if (focusTab) (tabs.querySelector("[aria-selected=true]") as HTMLElement).focus();
+  focusTab = false;
   const saved = (number: number) => { latest.textContent = `Version ${number}`; };
   const page = { ctx, fn, version, panel, saved };
   if (tab === "settings") settingsTab(page);
@@ -77,6 +90,7 @@ function codeTab({ ctx, fn, version, panel, saved: shown }: FunctionView): void 
   const editor = createEditor(holder, drafts.get(fn.id) ?? version.code, fn.name, !canEdit,
     (found: Problem[]) => replace(problems, found.map((p) => h("li", { class: "error" }, p.message))),
     (code: string) => { if (code === version.code) drafts.delete(fn.id); else drafts.set(fn.id, code); });
+  ctx.onLeave(() => editor.destroy());
   if (!canEdit) return;
   const save = async (): Promise<Json> => {
     const saved = await api("PATCH", path("functions", fn.id), { code: editor.state.doc.toString() });

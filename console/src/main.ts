@@ -1,17 +1,29 @@
 // The console's shell: sign-in, the navigation, and the hash routes of each page.
 import { api, token } from "./api";
 import { errorText, field, h, replace, status } from "./dom";
-import { functionPage, functionsPage } from "./functions";
+import { drafts, functionPage, functionsPage } from "./functions";
 import { Roles } from "./roles";
 import { sourcePage, sourcesPage } from "./sources";
 import { tokensPage } from "./tokens";
 
-export type Context = { roles: Roles; main: HTMLElement; go: (hash: string) => void };
+// ``onLeave`` registers what to undo when the page is left (an editor to destroy).
+export type Context = { roles: Roles; main: HTMLElement; go: (hash: string) => void;
+                        onLeave: (undo: () => void) => void };
+
+let leaving: (() => void)[] = [];
 
 const main = document.getElementById("main") as HTMLElement;
 const nav = document.getElementById("nav") as HTMLElement;
 
+function leave(): void {
+  for (const undo of leaving) undo();
+  leaving = [];
+}
+
 function signIn(message = ""): void {
+  window.onhashchange = null;
+  leave();
+  drafts.clear();  // the next token's user does not get this one's unsaved code
   replace(nav);
   const input = h("input", { type: "password", "aria-label": "Service token",
                              autocomplete: "off", size: "56" }) as HTMLInputElement;
@@ -33,15 +45,17 @@ async function start(): Promise<void> {
   const links: [string, string][] = [["Functions", "#/functions"]];
   if (roles.canManageSources()) links.push(["Sources", "#/sources"]);
   if (roles.canManageTokens()) links.push(["Tokens", "#/tokens"]);
-  const signOut = h("button", { onclick: () => { token.clear(); location.hash = ""; signIn(); } },
+  const signOut = h("button", { onclick: () => { token.clear(); signIn(); location.hash = ""; } },
                     "Sign out");
   replace(nav, links.map(([name, href]) => h("a", { href }, name)), signOut);
-  const context: Context = { roles, main, go: (hash) => { location.hash = hash; } };
+  const context: Context = { roles, main, go: (hash) => { location.hash = hash; },
+                             onLeave: (undo) => { leaving.push(undo); } };
   window.onhashchange = () => route(context);
   await route(context);
 }
 
 async function route(context: Context): Promise<void> {
+  leave();
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   for (const link of nav.querySelectorAll("a")) {
     if (link.getAttribute("href") === `#/${parts[0] || "functions"}`) link.setAttribute("aria-current", "page");

@@ -1,9 +1,10 @@
 """Headless Chromium driven by Playwright, for the console's end-to-end tests.
 
 The browser is Debian's ``chromium`` (``.ci/run`` installs it), never one Playwright
-downloads. Every page records what the console must never do: a script error, a server error, or
-anything the Content-Security-Policy blocked. ``SEGFN_SCREENSHOTS=DIR`` keeps a screenshot of each
-page the tests name (``docs/console/`` holds the README's).
+downloads. Every page records what the console must never do: a script error, a server
+error, a request anywhere but the service, or anything the Content-Security-Policy
+blocked. ``SEGFN_SCREENSHOTS=DIR`` keeps a screenshot of each page the tests name
+(``docs/console/`` holds the README's).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Error,
     Page,
+    Request,
     Response,
     ViewportSize,
     sync_playwright,
@@ -75,6 +77,7 @@ class Console:
         self.page.on("pageerror", self._page_error)
         self.page.on("console", self._console)
         self.page.on("response", self._response)
+        self.page.on("request", self._request)
 
     def _page_error(self, error: Error) -> None:
         self.problems.append(f"page error: {error}")
@@ -82,6 +85,11 @@ class Console:
     def _console(self, message: ConsoleMessage) -> None:
         if "CSP violation" in message.text:
             self.problems.append(message.text)
+
+    def _request(self, request: Request) -> None:
+        # No CDN, nothing fetched from elsewhere: the service serves everything.
+        if not request.url.startswith((self.url, "data:")):
+            self.problems.append(f"a request off the service: {request.url}")
 
     def _response(self, answer: Response) -> None:
         if answer.status >= 500:

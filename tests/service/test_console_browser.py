@@ -192,8 +192,11 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     console.shoot("functions")
     page.get_by_role("link", name="shop").click()
 
-    # A setting: its name derived as it is typed; encrypted.
-    page.get_by_role("tab", name="Settings").click()
+    # A setting: its name derived as it is typed; encrypted. The tabs take the arrow keys.
+    page.get_by_role("tab", name="Code").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Settings")).to_be_focused()
+    expect(page.get_by_role("tab", name="Settings")).to_have_attribute("aria-selected", "true")
     page.get_by_role("button", name="Add setting").click()
     page.get_by_role("textbox", name="Label").fill("API Key")
     expect(page.get_by_role("status", name="Derived name")).to_have_text("apiKey")
