@@ -40,3 +40,14 @@ export function status(): HTMLElement & { show: (text: string, bad?: boolean) =>
 export function field(label: string, control: HTMLElement): HTMLElement {
   return h("label", {}, label + " ", control);
 }
+
+/** A button that asks once more, in the page (no dialog), before it ``act``s. */
+export function confirmed(label: string, question: string, act: () => Promise<void>,
+                          note: ReturnType<typeof status>): HTMLElement {
+  const ask = h("span", { hidden: true }, ` ${question} `,
+    h("button", { onclick: async () => {
+      try { await act(); } catch (error) { ask.hidden = true; note.show(errorText(error), true); }
+    } }, `Yes, ${label.toLowerCase()}`),
+    h("button", { onclick: () => { ask.hidden = true; } }, "Cancel"));
+  return h("span", {}, h("button", { onclick: () => { ask.hidden = false; } }, label), ask);
+}

@@ -2,7 +2,7 @@
 import { api, type Json, path } from "./api";
 import { createEditor, type Problem } from "./editor";
 import { errorsTable } from "./errors";
-import { errorText, field, h, replace, status } from "./dom";
+import { confirmed, errorText, field, h, replace, status } from "./dom";
 import type { Context } from "./main";
 import { settingsTab } from "./settings";
 import { testTab } from "./tester";
@@ -19,24 +19,27 @@ let focusTab = false;
 
 export async function functionsPage(ctx: Context): Promise<void> {
   const { functions } = await api("GET", "/functions");
-  const list = h("table", {}, h("tr", {}, h("th", {}, "Function"), h("th", {}, "Latest version"),
-                                h("th", {}, "Updated")),
+  const list = h("table", {}, h("tr", {}, h("th", {}, "Function"), h("th", {}, "Description"),
+                                h("th", {}, "Latest version"), h("th", {}, "Updated")),
     functions.map((f: Json) => h("tr", {}, h("td", {}, h("a", { href: `#/functions/${encodeURIComponent(f.name)}` }, f.name)),
-                                h("td", {}, String(f.latest_version)), h("td", {}, f.updated_at))));
+                                h("td", {}, f.description ?? ""), h("td", {}, String(f.latest_version)),
+                                h("td", {}, f.updated_at))));
   const create = ctx.roles.canCreateFunctions() ? newFunction(ctx) : null;
   replace(ctx.main, h("h1", {}, "Functions"), create, functions.length ? list : h("p", {}, "No functions yet."));
 }
 
 function newFunction(ctx: Context): HTMLElement {
   const name = h("input", { "aria-label": "Name", placeholder: "my-function" }) as HTMLInputElement;
+  const description = h("input", { "aria-label": "Description", size: "40" }) as HTMLInputElement;
   const note = status();
   const form = h("form", { hidden: true, onsubmit: async (event: Event) => {
     event.preventDefault();
     try {
-      await api("POST", "/functions", { name: name.value.trim(), code: STARTER });
+      await api("POST", "/functions", { name: name.value.trim(), code: STARTER,
+                                        description: description.value.trim() });
       ctx.go(`#/functions/${encodeURIComponent(name.value.trim())}/code`);
     } catch (error) { note.show(errorText(error), true); }
-  } }, name, h("button", { type: "submit" }, "Create"), note);
+  } }, field("Name", name), field("Description", description), h("button", { type: "submit" }, "Create"), note);
   const open = h("button", { onclick: () => { form.hidden = false; name.focus(); } }, "New function");
   return h("div", {}, open, form);
 }
@@ -61,7 +64,15 @@ export async function functionPage(ctx: Context, ref: string, tab: string): Prom
   const panel = h("div", { role: "tabpanel", id: "tabpanel", "aria-labelledby": `tab-${current.toLowerCase()}` });
   tab = current.toLowerCase();
   const latest = h("p", {}, `Version ${fn.latest_version}`);
-  replace(ctx.main, h("h1", {}, fn.name), latest, tabs, panel);
+  const note = status();
+  const remove = ctx.roles.canEdit(fn.id) && confirmed("Delete function",
+    `Delete ${fn.name} and all its versions? (Not while a source uses it.)`, async () => {
+      await api("DELETE", path("functions", fn.id));
+      drafts.delete(fn.id);
+      ctx.go("#/functions");
+    }, note);
+  replace(ctx.main, h("h1", {}, fn.name), fn.description && h("p", {}, fn.description), latest,
+    h("div", {}, remove, note), tabs, panel);
   if (focusTab) (tabs.querySelector("[aria-selected=true]") as HTMLElement).focus();
   focusTab = false;
   const saved = (number: number) => { latest.textContent = `Version ${number}`; };

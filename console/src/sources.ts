@@ -1,7 +1,7 @@
 // Sources: connect one to a function; its settings form from the version's schema (encrypted
 // values only as set / not set), webhook URL, pause, resume, rollback, events and errors.
 import { api, type Json, path } from "./api";
-import { errorText, field, h, replace, status } from "./dom";
+import { confirmed, errorText, field, h, replace, status } from "./dom";
 import { errorsTable } from "./errors";
 import type { Context } from "./main";
 
@@ -71,7 +71,9 @@ export async function sourcePage(ctx: Context, ref: string): Promise<void> {
     h("p", {}, `Function ${fn.name}, version ${source.version}, ${source.paused ? "paused" : "running"}`),
     h("div", {}, field("Webhook URL", url), copy), note,
     h("div", {}, source.paused ? act("Resume", () => patch({ paused: false })) : act("Pause", () => patch({ paused: true })), rollback,
-      act("Refresh", async () => undefined)),
+      act("Refresh", async () => undefined),
+      confirmed("Delete source", `Delete ${source.name}? Its webhook URL stops working for good.`,
+        async () => { await api("DELETE", path("sources", source.id)); ctx.go("#/sources"); }, note)),
     h("fieldset", {}, settingsForm),
     h("h2", {}, "Recent events"),
     events.length ? h("table", { "aria-label": "Recent events" }, h("tr", {}, h("th", {}, "Received"), h("th", {}, "Type"), h("th", {}, "Message")),

@@ -78,8 +78,10 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     page = console.sign_in(serve.owner_token, shot="sign-in")
     page.get_by_role("button", name="New function").click()
     page.get_by_role("textbox", name="Name").fill("issues")
+    page.get_by_role("textbox", name="Description").fill("GitHub issues as track events")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="issues")).to_be_visible()
+    expect(page.get_by_text("GitHub issues as track events")).to_be_visible()
 
     # A compile error is marked at its line before anything is saved.
     type_code(page, BROKEN)
@@ -112,7 +114,8 @@ def test_an_author_writes_tests_deploys_and_reads_events_and_errors(
     page.get_by_role("button", name="Save & Deploy").click()
     page.get_by_role("textbox", name="Source name").fill("github")
     page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page.get_by_role("status")).to_have_text("Saved version 2; deployed to github.")
+    expect(page.get_by_role("tabpanel").get_by_role("status")).to_have_text(
+        "Saved version 2; deployed to github.")
     expect(page.get_by_text("Version 2", exact=True)).to_be_visible()
     page.get_by_role("link", name="Sources").click()
     page.get_by_role("link", name="github").click()
@@ -205,7 +208,8 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     page.get_by_role("textbox", name="Label").last.fill("Region")
     page.get_by_role("button", name="Remove").last.click()
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.get_by_role("status").last).to_have_text("Saved version 2.")
+    expect(page.get_by_role("tabpanel").get_by_role("status").last).to_have_text(
+        "Saved version 2.")
     schema = serve.api("GET", "/functions/shop/versions/2").json()["settings_schema"]
     assert [(s["name"], s["encrypted"]) for s in schema] == [("apiKey", True)]
     console.shoot("settings")
@@ -242,7 +246,8 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     expect(diff.locator(".add")).to_contain_text('"Shop "')
     console.shoot("versions")
     page.get_by_role("button", name="Restore v1").click()
-    expect(page.get_by_role("status")).to_have_text("Restored v1 as version 4.")
+    expect(page.get_by_role("tabpanel").get_by_role("status")).to_have_text(
+        "Restored v1 as version 4.")
 
     # Auto-fill: the next delivery to a capture URL fills the test request.
     page.get_by_role("tab", name="Test").click()
@@ -259,3 +264,22 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     result = page.get_by_role("region", name="Test result")
     expect(result).to_contain_text("Test failed")
     expect(result.get_by_role("alert")).to_have_text("BadRequest: KeyError: 'action' (line 8)")
+
+    # Deleting: not a function a source uses; the source first, then the function.
+    page.get_by_role("button", name="Delete function").click()
+    page.get_by_role("button", name="Yes, delete function").click()
+    expect(page.get_by_role("main").get_by_role("status").first).to_contain_text(
+        "sources use this function (shop-hooks)")
+    page.get_by_role("link", name="Sources").click()
+    page.get_by_role("link", name="shop-hooks").click()
+    page.get_by_role("button", name="Delete source").click()
+    page.get_by_role("button", name="Yes, delete source").click()
+    expect(page.get_by_role("heading", name="Sources")).to_be_visible()
+    expect(page.get_by_role("link", name="shop-hooks")).to_have_count(0)
+    page.get_by_role("link", name="Functions").click()
+    page.get_by_role("link", name="shop").click()
+    page.get_by_role("button", name="Delete function").click()
+    page.get_by_role("button", name="Yes, delete function").click()
+    expect(page.get_by_role("heading", name="Functions")).to_be_visible()
+    expect(page.get_by_role("link", name="shop", exact=True)).to_have_count(0)
+    assert serve.api("GET", "/functions/shop").status_code == 404
