@@ -48,15 +48,17 @@ def merge_object(db: sqlite3.Connection, source: str, collection: str, object_id
 
 
 def read_events(db: sqlite3.Connection, after: int = 0, limit: int = 100,
-                source: str | None = None) -> list[dict[str, Any]]:
-    """Stored events with an id above ``after``, oldest first; of one source if given."""
+                source: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
+    """Stored events with an id above ``after``, oldest first (``newest``: the newest
+    ``limit`` of them, newest first); of one source if given."""
     where = "id > ?"
     args: list[Any] = [after]
     if source is not None:
         where += " AND source = ?"
         args.append(source)
     rows = db.execute("SELECT id, source, invocation_id, message, received_at FROM events "
-                      f"WHERE {where} ORDER BY id LIMIT ?", (*args, limit)).fetchall()
+                      f"WHERE {where} ORDER BY id {'DESC' if newest else ''} LIMIT ?",
+                      (*args, limit)).fetchall()
     return [{"id": r["id"], "source": r["source"], "invocation_id": r["invocation_id"],
              "received_at": r["received_at"], "message": json.loads(r["message"])}
             for r in rows]

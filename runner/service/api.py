@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,17 +23,19 @@ from starlette.types import Receive, Scope, Send
 from runner import errorlog, events
 from runner.app import create_app
 from runner.delivery import read_dead_letters
-from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response
+from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response, read_body
 from runner.runtime import Runtime
-from runner.service import catalog, contract
+from runner.service import catalog, console, contract
 from runner.service.access import Principal, parse_grants
 from runner.service.bodies import read_json, whole_number
+from runner.service.captures import CAPTURE_PREFIX, Captures, delivery_payload
 from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
 from runner.service.problems import InvalidRequest, Problem, Unauthorized
-from runner.service.records import Function, Token
+from runner.service.records import Function, Token, check_name
 from runner.service.tester import run_test
 from segfn.sandbox.fleet import Tenant
+from segfn.sandbox.webhook import MAX_BODY_BYTES, STALL_SECONDS, RequestRefused
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
                415: "UnsupportedMediaType"}
@@ -77,6 +80,7 @@ class Api:
         self.service = service
         self.runtime = runtime
         self.db = service.catalog
+        self.captures = Captures(service.public_url)
 
     # Reading requests
 
@@ -126,10 +130,8 @@ class Api:
         who = await self.caller(request)
         function = await self._function(request, who)
         who.require(who.can_edit_function(function.id), "deleting this function")
-        force = request.query_params.get("force", "false").lower()
-        if force not in ("true", "false"):
-            raise InvalidRequest("force is true or false")
-        await self.service.delete_function(function, force == "true")
+        force = _flag(request, "force")
+        await self.service.delete_function(function, force)
         await self.runtime.drop_cache(function.id)
         await self.runtime.fleet.drop(Tenant(who.workspace, function.id))
         return Response(status_code=204)
@@ -154,6 +156,11 @@ class Api:
         who.require(who.can_test_function(function.id), "testing this function")
         number = document.pop("version", function.latest_version)
         version = await self.db.run(lambda db: catalog.get_version(db, function.id, number))
+        code = document.pop("code", None)
+        if code is not None:
+            who.require(who.can_edit_function(function.id), "testing code not saved")
+            await self.service.compile(function.name, code)
+            version = attrs.evolve(version, code=code)
         tenant = Tenant(who.workspace, function.id)
         return _json(await run_test(self.runtime, tenant, function, version, document))
 
@@ -239,8 +246,9 @@ class Api:
         source_id = await self._source_id(request)
         after = whole_number(request.query_params.get("after", "0"), "after", minimum=0)
         limit = min(whole_number(request.query_params.get("limit", "100"), "limit"), 1000)
+        newest = _flag(request, "newest")
         found = await self.runtime.store.run(
-            lambda db: events.read_events(db, after, limit, source=source_id))
+            lambda db: events.read_events(db, after, limit, source=source_id, newest=newest))
         return _json({"events": found})
 
     # Tokens
@@ -282,6 +290,33 @@ class Api:
             "workspace": catalog.workspace(db, who.workspace).view(),
             "token": catalog.get_token(db, who.workspace, who.token_id).view()}))
 
+    # The console's helpers: the compile check, capture URLs
+
+    async def check_code(self, request: Request) -> Response:
+        await self.caller(request)
+        body = contract.CODE_CHECK.check(await read_json(request))
+        name = check_name(body.get("name", "handler"))
+        return _json(await self.service.check_code(name, body["code"]))
+
+    async def create_capture(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(self.captures.create(who.workspace, who.token_id), 201)
+
+    async def get_capture(self, request: Request) -> Response:
+        who = await self.caller(request)
+        return _json(self.captures.get(who.workspace, who.token_id,
+                                       request.path_params["capture"]))
+
+    async def catch(self, request: Request) -> Response:
+        """A POST to a capture URL (no token: the URL's secret is the credential)."""
+        try:
+            body = await read_body(request, MAX_BODY_BYTES, STALL_SECONDS)
+            self.captures.catch(request.path_params["secret"], delivery_payload(
+                body, request.headers.items(), request.url.query))
+        except (Problem, RequestRefused) as exc:
+            return error_response(exc.status, exc.type, str(exc))
+        return _json({"ok": True, "captured": True})
+
     async def openapi(self, request: Request) -> Response:
         return _json(openapi_document())
 
@@ -308,6 +343,9 @@ class Api:
             "/sources/{source}/events": {"GET": self.source_events},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},
+            "/check": {"POST": self.check_code},
+            "/captures": {"POST": self.create_capture},
+            "/captures/{capture}": {"GET": self.get_capture},
         }
         routes = [Resource(path, handlers) for path, handlers in resources.items()]
         return Starlette(routes=routes, exception_handlers={
@@ -316,10 +354,21 @@ class Api:
 
 def service_app(service: Service, runtime: Runtime, limits: WebhookLimits = WebhookLimits(),
                 routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """What ``segfn serve`` serves: the API at ``/api/v1``, then ``routes``, then the
-    sources' webhooks."""
-    return create_app(runtime, service.route, limits,
-                      routes=[Mount("/api/v1", app=Api(service, runtime).app()), *routes])
+    """What ``segfn serve`` serves: the API at ``/api/v1``, the capture URLs, the console,
+    then ``routes``, then the sources' webhooks."""
+    api = Api(service, runtime)
+    return create_app(runtime, service.route, limits, routes=[
+        Mount("/api/v1", app=api.app()),
+        Route(CAPTURE_PREFIX + "{secret}", api.catch, methods=["POST"]),
+        *console.routes(), *routes])
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A true/false query parameter (any case), false when absent."""
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"{name} is true or false")
+    return value == "true"
 
 
 def _json(document: Any, status: int = 200) -> Response:

@@ -112,7 +112,10 @@ FUNCTION_CHANGES = Body("FunctionChanges", {}, {
     "code": field(str), "settings_schema": _SETTINGS_SCHEMA, "description": field(str)})
 TEST_REQUEST = Body("TestRequest", {"payload": field(dict, ref="Payload")}, {
     "settings": field(dict, description="Setting values; required ones may be left out."),
-    "version": _VERSION})
+    "version": _VERSION,
+    "code": field(str, description="Code not yet saved, run with the version's settings "
+                                   "schema (the console's editor); only for a token that "
+                                   "may edit the function.")})
 DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
     str, list, anyOf=[{"const": "all"}, {"type": "array", "items": {"type": "string"}}],
     description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})
@@ -130,8 +133,11 @@ SOURCE_CHANGES = Body("SourceChanges", {}, {
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
     "roles": field(list, items=component("NewGrant"), minItems=1)})
+CODE_CHECK = Body("CodeCheck", {"code": field(str)}, {"name": field(
+    str, ref="Name", description="The function's name, as the messages name its file; "
+                                 "default: handler.")})
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN)
+          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK)
 
 
 # docs/service-api.md

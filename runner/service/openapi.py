@@ -19,6 +19,7 @@ from typing import Any
 from runner.service import contract
 from runner.service.access import FUNCTION_ROLES, ROLES
 from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
+from runner.service.captures import MAX_CAPTURES, TTL
 from runner.service.contract import Schema, closed
 from runner.service.contract import component as schema
 from runner.service.records import NAME_PATTERN
@@ -48,6 +49,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "Conflict": (409, "A name already taken in the workspace, or deleting a function that "
                       "sources use."),
     "PayloadTooLarge": (413, f"A body over {_MIB}."),
+    "TooManyCaptures": (429, f"{MAX_CAPTURES} capture URLs are open already."),
     "UnsupportedMediaType": (415, "A body whose Content-Type is not application/json."),
 }
 # The 422 answers, whose type depends on the endpoint.
@@ -212,6 +214,19 @@ def _schemas() -> dict[str, Schema]:
             "logs": array(string(), description="The first 4 KiB."),
             "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
             "duration_ms": {"type": "number", "minimum": 0}}),
+        "CodeChecked": closed({
+            "compiles": {"type": "boolean"},
+            "problems": array(closed({
+                "line": {"type": ["integer", "null"], "minimum": 1,
+                         "description": "null: the problem is the file's, not a line's."},
+                "message": string()}))}),
+        "Capture": closed({
+            "id": identifier("cap"),
+            "url": string(format="uri", description="POST a delivery here; no token."),
+            "expires_at": schema("Time"),
+            "payload": nullable(schema("Payload"))},
+            description=f"A capture URL, open {TTL // 60} minutes; payload is the first "
+                        "delivery POSTed to it, as a test request takes it."),
         **{body.name: body.schema() for body in contract.BODIES},
     }
 
@@ -233,11 +248,14 @@ def _parameters() -> dict[str, dict[str, Any]]:
         "number": path("number", "A version number; anything else is 404.",
                        {"type": "integer", "minimum": 1}),
         "token": path("token", "The token's id.", string()),
+        "capture": path("capture", "The capture's id.", string()),
         "force": query("force", "true also deletes the sources using the function (any "
                                 "case).", {"type": "boolean", "default": False}),
         "after": query("after", "Only events with a greater id.",
                        {"type": "integer", "minimum": 0, "maximum": 10**MAX_DIGITS - 1,
                         "default": 0}),
+        "newest": query("newest", "true: the newest events (of those past after), newest "
+                                  "first (any case).", {"type": "boolean", "default": False}),
         "limit": query("limit", "At most this many events; above 1000 reads as 1000.",
                        {"type": "integer", "minimum": 1, "maximum": 10**MAX_DIGITS - 1,
                         "default": 100}),
@@ -414,8 +432,9 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/sources/{source}/events": {
             "parameters": source,
             "get": operation("sourceEvents", "Events the source stored in the embedded "
-                                             "store, oldest first", 200,
-                             listing("events", "Event"), parameters=("after", "limit"),
+                                             "store, oldest first (or newest)", 200,
+                             listing("events", "Event"),
+                             parameters=("after", "limit", "newest"),
                              errors=("InvalidRequest", "Forbidden", "NotFound"),
                              roles=sources, tag="sources"),
         },
@@ -431,6 +450,23 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": [ref("parameters", "token")],
             "delete": operation("revokeToken", "Revoke a token", 204, None,
                                 errors=("Forbidden", "NotFound"), roles=owner, tag="tokens"),
+        },
+        "/check": {
+            "post": operation("checkCode", "Compile code as saving it would, saving nothing",
+                              200, schema("CodeChecked"), body=contract.CODE_CHECK,
+                              roles="any", tag="functions"),
+        },
+        "/captures": {
+            "post": operation("createCapture", "Open a capture URL, whose first delivery "
+                                               "becomes a test request", 201,
+                              schema("Capture"), errors=("TooManyCaptures",), roles="any",
+                              tag="functions"),
+        },
+        "/captures/{capture}": {
+            "parameters": [ref("parameters", "capture")],
+            "get": operation("getCapture", "A capture URL of this token, and what it caught",
+                             200, schema("Capture"), errors=("NotFound",), roles="any",
+                             tag="functions"),
         },
     }
 

@@ -18,6 +18,7 @@ import attrs
 
 from runner.service import catalog
 from runner.service.access import Principal
+from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
 from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
 from runner.service.records import Function, SourceRecord, Version, check_name
@@ -125,7 +126,8 @@ class Service:
             raise NotFound(f"no function {ref!r}")
         return function
 
-    async def _compile(self, name: str, code: str) -> None:
+    async def compile(self, name: str, code: str) -> None:
+        """The save-time compile check; a CompileError says what is wrong."""
         handler = Handler(code, f"{name}.py")
         # A courtesy at save time: a URL the code builds at run time is refused by egress.
         own = own_url_in(code, (self.public_url,))
@@ -137,11 +139,19 @@ class Service:
         except InvalidSettings as exc:
             raise CompileError(str(exc)) from None
 
+    async def check_code(self, name: str, code: str) -> dict[str, Any]:
+        """The save-time compile check, without saving: whether it passes, and its problems."""
+        try:
+            await self.compile(name, code)
+        except CompileError as exc:
+            return {"compiles": False, "problems": problems_of(str(exc))}
+        return {"compiles": True, "problems": []}
+
     async def create_function(self, principal: Principal, name: str, description: str,
                               code: str, schema_document: Any) -> Saved:
         schema = _parse_schema(schema_document)
         check_name(name)
-        await self._compile(name, code)
+        await self.compile(name, code)
 
         def create(db: sqlite3.Connection) -> Saved:
             function_id = catalog.create_function(db, principal.workspace, name, description)
@@ -162,7 +172,7 @@ class Service:
                   else _parse_schema(schema_document))
         changed = new_code != latest.code or schema != latest.settings_schema
         if changed:
-            await self._compile(function.name, new_code)
+            await self.compile(function.name, new_code)
 
         def save(db: sqlite3.Connection) -> Saved:
             if description is not None:

@@ -69,7 +69,7 @@ def open_catalog(data_dir: Path) -> Any:
 def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None,
           allow_private_fetch: bool, insecure_workers: bool, **options: Any) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
-    /api/v1, metrics at /metrics.
+    /api/v1, the web console at /console, metrics at /metrics.
 
     The first start creates workspace "default" and prints its owner token once. It
     refuses to start unless sandbox workers can be fully confined (--insecure-workers).
@@ -114,7 +114,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from runner.config import build_runtime
     from runner.metrics import CONTENT_TYPE, Metrics
     from runner.observer import InvocationLog, Observers
-    from runner.service import catalog
+    from runner.service import catalog, console
     from runner.service.api import service_app
     from runner.service.keyring import KeyringError
     from runner.service.operations import Service
@@ -145,8 +145,9 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
                           routes=[Route("/metrics", scrape, methods=["GET"])])
         click.echo(click.style("segfn serve", bold=True)
                    + f": {count} source(s); webhooks at {public_url}/fn/…, the API at "
-                   + f"{public_url}/api/v1 ({runner.workers} workers a function, "
-                   + f"{runner.max_workers} in all); events go to "
+                   + f"{public_url}/api/v1, the console at {public_url}{console.PREFIX}/ "
+                   + f"({runner.workers} workers a function, {runner.max_workers} in all); "
+                   + "events go to "
                    + (runner.destination.endpoint if runner.destination
                       else f"the embedded store in {data_dir}"))
         if config.keyring is None:

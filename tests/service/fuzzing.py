@@ -110,7 +110,7 @@ class World:
 
     port: int
     secrets: dict[str, str]  # by kind: owner, admin, reader, ops, revoked, other...
-    refs: dict[str, list[str]]  # by path parameter: function, source, token
+    refs: dict[str, list[str]]  # by path parameter: function, source, token, capture
     # Never DELETEd: the fixtures the fuzz keeps needing (its own tokens among them).
     protected: set[str] = field(default_factory=set)
 
@@ -126,6 +126,8 @@ class World:
         elif path == "/tokens":
             self.refs["token"].append(made["token"]["id"])
             self.secrets[f"fuzz-{made['token']['id']}"] = made["secret"]
+        elif path == "/captures":
+            self.refs["capture"].append(made["id"])
 
 
 @dataclass
@@ -146,7 +148,7 @@ class Fuzzed:
 
 # Path parameters for the sweep: what it may change, and what it may delete.
 KEPT = {"function": "stable", "source": "stable-src", "number": "1",
-        "token": "tok_0000000000000000"}
+        "token": "tok_0000000000000000", "capture": "cap_0000000000000000"}
 DELETED = {**KEPT, "function": "victim", "source": "victim-src"}
 
 

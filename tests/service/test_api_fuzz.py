@@ -112,7 +112,7 @@ def populate(serve: Serve) -> World:
         assert answer.status_code < 300, answer.text
         return answer.json() if answer.content else None
 
-    refs: dict[str, list[str]] = {"function": [], "source": [], "token": []}
+    refs: dict[str, list[str]] = {"function": [], "source": [], "token": [], "capture": []}
     protected: set[str] = set()
     for name, code in (("stable", ECHO), ("loud", LOUD), ("fails", FAILS), ("victim", QUIET)):
         made = call("POST", "/functions", json={"name": name, "code": code,
@@ -139,6 +139,7 @@ def populate(serve: Serve) -> World:
         protected.add(made["token"]["id"])
     call("DELETE", f"/tokens/{refs['token'][-1]}")
     protected.add(call("GET", "/whoami")["token"]["id"])
+    refs["capture"].append(call("POST", "/captures")["id"])
 
     # Another workspace, whose ids the fuzz uses with this workspace's tokens and back.
     done = subprocess.run([*SEGFN, "admin", "create-workspace", "other", "--data-dir",

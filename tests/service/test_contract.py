@@ -24,6 +24,7 @@ VALID: dict[str, dict[str, Any]] = {
                   "write_key": "wk"},
     "SourceChanges": {"settings": {"repo": None}, "write_key": None, "paused": True},
     "NewToken": {"name": "ci", "roles": [{"role": "functions_read"}]},
+    "CodeCheck": {"code": "x = 1\n", "name": "greeter"},
 }
 VALUES = (None, True, False, 0, 1, 2.5, "", "x", "all", [], ["a"], {}, {"a": 1})
 

@@ -127,6 +127,11 @@ def test_save_leaves_sources_and_deploy_and_rollback_move_them(serve: Serve) -> 
     post_both()  # Rolled back: both run 1 again.
     assert events_of(a) == [("Version 1", "ua"), ("Version 2", "ua"), ("Version 1", "ua")]
     assert events_of(b) == [("Version 1", "ub")] * 3
+    # The console's "recent events": the newest, newest first.
+    newest = ok(serve.api("GET", f"/sources/{a['id']}/events?limit=2&newest=TRUE"))["events"]
+    assert [e["message"]["event"] for e in newest] == ["Version 1", "Version 2"]
+    assert newest[0]["id"] > newest[1]["id"]
+    assert serve.api("GET", f"/sources/{a['id']}/events?newest=1").status_code == 400
 
     unchanged = ok(serve.api("PATCH", "/functions/ver", json={"code": versioned(2)}))
     assert (unchanged["created"], unchanged["version"]["number"]) == (False, 2)

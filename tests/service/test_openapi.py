@@ -23,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 from runner.runtime import Runtime
 from runner.service.api import Api, Resource
 from runner.service.bodies import MAX_API_BODY
+from runner.service.captures import MAX_CAPTURES
 from runner.service.keyring import generate_key
 from runner.service.openapi import document
 from runner.service.operations import Service
@@ -35,7 +36,8 @@ BASE = "urn:segfn:openapi"
 
 def api_routes() -> dict[str, Resource]:
     """The routes of runner/api.py by path, read from the app it builds."""
-    api = Api(cast(Service, SimpleNamespace(catalog=None)), cast(Runtime, None))
+    service = SimpleNamespace(catalog=None, public_url="http://127.0.0.1:1")
+    api = Api(cast(Service, service), cast(Runtime, None))
     routes = api.app().routes
     assert all(isinstance(route, Resource) for route in routes)
     return {route.path: route for route in cast(list[Resource], routes)}
@@ -294,8 +296,20 @@ def test_every_answer_of_a_real_service_matches_the_document(service: Serve) -> 
     listed = api("GET", "/tokens", 200)["tokens"]
     assert [t["name"] for t in listed] == ["owner", "reader", "ops"]
     api("DELETE", "/tokens/{token}", 404, params={"token": "tok_0000000000000000"})
+    # The console's helpers: the compile check, capture URLs (each token has its own).
+    checked = api("POST", "/check", 200, json={"code": "def on_request(r, s):\n  _x = 1\n"})
+    assert not checked["compiles"] and checked["problems"][0]["line"] == 2
+    assert api("POST", "/check", 200, json={"code": CODE, "name": "greeter"})["compiles"]
+    capture = api("POST", "/captures", 201)
+    assert api("GET", "/captures/{capture}", 200, params={"capture": capture["id"]})[
+        "payload"] is None
+    api("GET", "/captures/{capture}", 404, token=ops["secret"],
+        params={"capture": capture["id"]})
+    for _ in range(MAX_CAPTURES - 1):
+        api("POST", "/captures", 201)
+    api("POST", "/captures", 429)
     values = {"function": "greeter", "source": "alpha", "number": 1,
-              "token": ops["token"]["id"]}
+              "token": ops["token"]["id"], "capture": capture["id"]}
     refuse_everything(api, values, reader["secret"], ops["secret"])
 
     # Another workspace sees none of this.
@@ -366,4 +380,5 @@ def valid_body(path: str) -> dict[str, Any]:
             "/functions/{function}/deploy": {"sources": []},
             "/sources": {"name": "refused", "function": "greeter"},
             "/sources/{source}": {"paused": False},
-            "/tokens": {"name": "refused", "roles": [{"role": "functions_read"}]}}[path]
+            "/tokens": {"name": "refused", "roles": [{"role": "functions_read"}]},
+            "/check": {"code": CODE}}[path]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from hashlib import sha256
 from typing import Any
 
 import pytest
@@ -116,3 +117,27 @@ def test_requests_the_webhook_would_refuse_are_refused_with_why(
     refused = serve.api("POST", "/functions/order/test", json=document)
     assert refused.status_code == 400
     assert message in refused.json()["error"]["message"]
+
+
+def test_code_not_yet_saved_runs_with_the_versions_schema_for_an_editor_only(
+        serve: Serve) -> None:
+    draft = ORDER.replace('"Seen "', '"Draft "')
+    tested = serve.api("POST", "/functions/order/test", json={
+        "payload": {"body": {}}, "settings": {"tag": "x"}, "code": draft}).json()
+    assert tested["messages"][0]["event"] == "Draft x"
+    versions = serve.api("GET", "/functions/order/versions").json()["versions"]
+    assert all(v["code_sha256"] != sha256(draft.encode()).hexdigest() for v in versions)
+
+    broken = serve.api("POST", "/functions/order/test", json={
+        "payload": {"body": {}}, "code": "def on_request(request, settings)\n"})
+    assert broken.status_code == 422, broken.text
+    assert broken.json()["error"]["type"] == "CompileError"
+    assert "order.py:1" in broken.json()["error"]["message"]
+
+    reader = serve.api("POST", "/tokens", json={
+        "name": "reader", "roles": [{"role": "functions_read"}]}).json()["secret"]
+    assert serve.api("POST", "/functions/order/test", token=reader, json={
+        "payload": {"body": {}}}).status_code == 200
+    refused = serve.api("POST", "/functions/order/test", token=reader, json={
+        "payload": {"body": {}}, "code": draft})
+    assert refused.status_code == 403, refused.text
