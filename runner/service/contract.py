@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from runner.redrive import AT_ONCE
 from runner.service.bodies import MAX_API_BODY, MAX_NESTING
 from runner.service.catalog import NAME_PATTERN, TOKEN_NAME_LENGTH
 from runner.service.problems import InvalidRequest
@@ -130,8 +131,26 @@ SOURCE_CHANGES = Body("SourceChanges", {}, {
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
     "roles": field(list, items=component("NewGrant"), minItems=1)})
+REDRIVE = Body("Redrive", {}, {
+    "ids": field(list, items={"type": "integer", "minimum": 1}, minItems=1,
+                 maxItems=AT_ONCE, description="The entries to redrive, by id."),
+    "all": field(bool, description="true: every entry of the source (at most "
+                                   f"{AT_ONCE} a call). Give ids or all, not both.")})
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN)
+          SOURCE_CHANGES, NEW_TOKEN, REDRIVE)
+
+
+def redrive_selection(document: dict[str, Any]) -> list[int] | None:
+    """The ids a checked ``REDRIVE`` body asks for; None for all of them."""
+    ids, every = document.get("ids"), document.get("all", False)
+    if (ids is None) == (not every):
+        raise InvalidRequest("give ids (a list of entry ids) or \"all\": true, not both")
+    if ids is None:
+        return None
+    if not ids or len(ids) > AT_ONCE or not all(type(i) is int and i >= 1 for i in ids):
+        raise InvalidRequest(f"ids is a list of 1 to {AT_ONCE} entry ids (whole numbers "
+                             "from 1)")
+    return ids
 
 
 # docs/service-api.md
