@@ -240,7 +240,7 @@ class Api:
 
     async def retry_errors(self, request: Request) -> Response:
         source_id = await self._source_id(request)
-        ids = contract.redrive_selection(contract.REDRIVE.check(await read_json(request)))
+        ids = contract.redrive_selection(contract.RETRY_REQUEST.check(await read_json(request)))
         done = await self.runtime.store.run(lambda db: redrive.retry_errors(
             db, ids=ids, source=source_id, sealer=self.runtime.sealer))
         self.runtime.wake_retries()
@@ -248,11 +248,13 @@ class Api:
 
     async def resend_dead_letters(self, request: Request) -> Response:
         source_id = await self._source_id(request)
-        ids = contract.redrive_selection(contract.REDRIVE.check(await read_json(request)))
+        ids = contract.redrive_selection(contract.RESEND_REQUEST.check(await read_json(request)))
         deliverer, source = self.runtime.deliverer, self.runtime.resolve(source_id)
-        if deliverer is None:
+        # With nothing to resend, there is no need of a destination to resend to.
+        if deliverer is None and await self.runtime.store.read(
+                lambda db: read_dead_letters(db, source=source_id, limit=1)):
             raise Conflict("this service sends to no Tracking API (it runs without "
-                           "--segment-endpoint), so there is nothing to resend to")
+                           "--segment-endpoint), so its dead letters cannot be resent")
         if source is None:
             raise Conflict(f"source {source_id} is not running; try again once it is")
         write_key = source.write_key
@@ -262,7 +264,8 @@ class Api:
 
         done = await self.runtime.store.run(lambda db: redrive.resend_dead_letters(
             db, ids=ids, source=source_id, write_key_of=of_source))
-        deliverer.notify()
+        if deliverer is not None:
+            deliverer.notify()
         return _json(done)
 
     async def source_events(self, request: Request) -> Response:

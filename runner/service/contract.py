@@ -131,17 +131,24 @@ SOURCE_CHANGES = Body("SourceChanges", {}, {
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
     "roles": field(list, items=component("NewGrant"), minItems=1)})
-REDRIVE = Body("Redrive", {}, {
-    "ids": field(list, items={"type": "integer", "minimum": 1}, minItems=1,
-                 maxItems=AT_ONCE, description="The entries to redrive, by id."),
-    "all": field(bool, description="true: every entry of the source (at most "
-                                   f"{AT_ONCE} a call). Give ids or all, not both.")})
+
+
+def _redrive(name: str, entries: str) -> Body:
+    return Body(name, {}, {
+        "ids": field(list, items={"type": "integer", "minimum": 1}, minItems=1,
+                     maxItems=AT_ONCE, description=f"The {entries}, by id."),
+        "all": field(bool, description=f"true: every one of the source's {entries} (at "
+                                       f"most {AT_ONCE} a call). Give ids or all.")})
+
+
+RETRY_REQUEST = _redrive("RetryRequest", "errors-log entries")
+RESEND_REQUEST = _redrive("ResendRequest", "dead letters")
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN, REDRIVE)
+          SOURCE_CHANGES, NEW_TOKEN, RETRY_REQUEST, RESEND_REQUEST)
 
 
 def redrive_selection(document: dict[str, Any]) -> list[int] | None:
-    """The ids a checked ``REDRIVE`` body asks for; None for all of them."""
+    """The ids a checked ``RETRY_REQUEST`` or ``RESEND_REQUEST`` asks for; None for all."""
     ids, every = document.get("ids"), document.get("all", False)
     if (ids is None) == (not every):
         raise InvalidRequest("give ids (a list of entry ids) or \"all\": true, not both")

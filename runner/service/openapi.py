@@ -428,7 +428,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": source,
             "post": operation("retrySourceErrors", "Run entries of the errors log again, "
                                                    "with the version deployed now", 200,
-                              schema("Retried"), body=contract.REDRIVE,
+                              schema("Retried"), body=contract.RETRY_REQUEST,
                               errors=("Forbidden", "NotFound"), roles=sources,
                               tag="sources"),
         },
@@ -436,7 +436,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": source,
             "post": operation("resendSourceDeadLetters", "Send dead letters to the "
                                                          "destination again", 200,
-                              schema("Resent"), body=contract.REDRIVE,
+                              schema("Resent"), body=contract.RESEND_REQUEST,
                               errors=("Forbidden", "NotFound", "Conflict"), roles=sources,
                               tag="sources"),
         },
