@@ -251,8 +251,8 @@ class Api:
         ids = contract.redrive_selection(contract.RESEND_REQUEST.check(await read_json(request)))
         deliverer, source = self.runtime.deliverer, self.runtime.resolve(source_id)
         # With nothing to resend, there is no need of a destination to resend to.
-        if deliverer is None and await self.runtime.store.read(
-                lambda db: read_dead_letters(db, source=source_id, limit=1)):
+        if deliverer is None and len(await self.runtime.store.read(
+                lambda db: read_dead_letters(db, source=source_id, limit=1))):
             raise Conflict("this service sends to no Tracking API (it runs without "
                            "--segment-endpoint), so its dead letters cannot be resent")
         if source is None:
