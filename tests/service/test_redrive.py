@@ -10,25 +10,8 @@ import httpx
 
 from runner.service.keyring import generate_key
 from tests.runner.destination import FaultyDestination
-from tests.runner.harness import wait_until
+from tests.runner.harness import BROKEN, FIXED, TRACK, wait_until
 from tests.service.harness import Cli, Serve
-
-# Version 1 fails every order; version 2 tracks it, with a secret header's value, which the
-# errors log shows redacted: only the original request, kept sealed, can give it back.
-BROKEN = '''
-def on_request(request, settings):
-    raise ValueError("no such field: " + request.json()["user"])
-'''
-FIXED = '''
-def on_request(request, settings):
-    Segment.track({"event": "Order", "userId": request.json()["user"],
-                   "properties": {"token": request.headers.get("X-Api-Token")}})
-'''
-TRACK = '''
-def on_request(request, settings):
-    Segment.identify({"userId": "u1", "traits": {"plan": "pro"}})
-    Segment.track({"event": "Upgraded", "userId": "u1"})
-'''
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
