@@ -16,6 +16,7 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -110,6 +111,22 @@ def replayed(replay: str | None, sealer: Sealer | None) -> HttpRequest:
         return HttpRequest.from_dict(sealer.decrypt(replay))
     except Exception as exc:  # noqa: BLE001 - a wrong key or a damaged value: say which
         raise NotReplayable(f"its request cannot be decrypted: {exc}") from None
+
+
+def rotate_replays(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
+    """Seal every sealed original request again with ``rotate`` (a key rotation's); the
+    number done, and the number no key given opens, which are left as they are."""
+    done = failed = 0
+    for row in db.execute("SELECT id, replay FROM errors WHERE replay IS NOT NULL "
+                          "AND replay NOT LIKE '{%'").fetchall():
+        try:
+            sealed = rotate(row["replay"])
+        except Exception:  # noqa: BLE001 - a token of a key no longer given: say how many
+            failed += 1
+            continue
+        db.execute("UPDATE errors SET replay = ? WHERE id = ?", (sealed, row["id"]))
+        done += 1
+    return done, failed
 
 
 def record_error(db: sqlite3.Connection, *, source: str, function: str, invocation_id: str,

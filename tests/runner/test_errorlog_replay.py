@@ -105,3 +105,15 @@ def test_a_retry_queues_the_entry_due_now_as_one_attempt_more(
     assert (pending.invocation_id, pending.request, pending.attempt) == (
         "inv-src-7", SECRET, 7)
     assert [e["source"] for e in errorlog.read_errors(db)] == ["other"]
+
+
+def test_a_key_rotation_seals_kept_requests_again_and_counts_those_it_cannot_open(
+        db: sqlite3.Connection) -> None:
+    old, new, lost = generate_key(), generate_key(), generate_key()
+    kept = log(db, SECRET, Keyring([old]))
+    gone = log(db, SECRET, Keyring([lost]), source="other")
+    plain = log(db, PLAIN, None, source="third")
+    assert errorlog.rotate_replays(db, Keyring([new, old]).rotate) == (1, 1)
+    rows = {r["id"]: r["replay"] for r in db.execute("SELECT id, replay FROM errors")}
+    assert replayed(rows[kept["id"]], Keyring([new])) == SECRET
+    assert rows[gone["id"]] == gone["replay"] and rows[plain["id"]] == plain["replay"]
