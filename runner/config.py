@@ -11,6 +11,7 @@ import attrs
 
 from runner.delivery import Destination
 from runner.endpoint import WebhookLimits
+from runner.errorlog import PLAIN_TEXT, Sealer
 from runner.observer import Observer
 from runner.retries import RetryPolicy
 from runner.runtime import Resolver, Runtime
@@ -57,11 +58,13 @@ class RunnerConfig:
 
 def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = None,
                   observer: Observer | None = None,
-                  warm: Sequence[Tenant] = ()) -> Runtime:
+                  warm: Sequence[Tenant] = (),
+                  sealer: Sealer | None = PLAIN_TEXT) -> Runtime:
     """The runtime ``config`` describes; ``plan`` says how workers are confined, ``warm``
-    which tenants' pools start with it (so that a broken sandbox stops the start)."""
+    which tenants' pools start with it (so that a broken sandbox stops the start), ``sealer``
+    how the errors log keeps requests it redacted (see runner/errorlog.py)."""
     fleet = Fleet(lambda tenant: WorkerPool(config.workers, config.limits, config.modules,
                                             plan=plan),
                   config.max_workers, warm=warm)
     return Runtime(config.data_dir, fleet, Egress(config.egress), resolve,
-                   config.destination, config.retry, observer)
+                   config.destination, config.retry, observer, sealer)

@@ -1,4 +1,14 @@
-"""The errors log: failed invocations with their request and logs, secrets redacted."""
+"""The errors log: failed invocations with their request and logs, secrets redacted.
+
+Each entry also keeps what it takes to run the invocation again (``segfn errors retry``):
+its original request in the ``replay`` column, never shown. When redacting changed nothing,
+that is the request as JSON. When it hid something (a secret header, a secret setting
+value, the service's webhook token in the URL), the original is kept only sealed by the
+runtime's ``Sealer``: the service's secret key encrypts it; ``segfn run`` keeps it in plain
+text in its own data dir, as its retries table keeps every request it will run again.
+Without a sealer (a service started with no secret key) such an entry cannot be retried:
+re-running the redacted request would not be the invocation that failed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,8 @@ import json
 import re
 import sqlite3
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 
@@ -18,6 +29,31 @@ REDACTED = "[redacted]"
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_WORDS = re.compile(r"token|secret|key|password|signature", re.IGNORECASE)
+
+
+class Sealer(Protocol):
+    """Keeps a JSON value unreadable at rest (the service's ``Keyring`` is one)."""
+
+    def encrypt(self, value: Any) -> str: ...
+
+    def decrypt(self, token: str) -> Any: ...
+
+
+class PlainText:
+    """The sealer of ``segfn run``: JSON as it is, in the data dir of the one who runs it."""
+
+    def encrypt(self, value: Any) -> str:
+        return json.dumps(value)
+
+    def decrypt(self, token: str) -> Any:
+        return json.loads(token)
+
+
+PLAIN_TEXT = PlainText()
+
+
+class NotReplayable(Exception):
+    """An entry whose original request was not kept, or cannot be opened."""
 
 
 def is_secret_header(name: str) -> bool:
@@ -50,19 +86,63 @@ def redacted_request(request: HttpRequest, secrets: tuple[str, ...]) -> dict[str
     }
 
 
+def replay_of(request: HttpRequest, shown: dict[str, Any], sealer: Sealer | None
+              ) -> str | None:
+    """What the ``replay`` column keeps of ``request``, whose redacted form is ``shown``."""
+    if shown == redacted_request(request, ()) and not any(
+            is_secret_header(name) for name, _ in request.headers):
+        return json.dumps(request.to_dict())
+    return None if sealer is None else sealer.encrypt(request.to_dict())
+
+
+def replayed(replay: str | None, sealer: Sealer | None) -> HttpRequest:
+    """The original request of an entry; ``NotReplayable`` saying why when it is not kept."""
+    if replay is None:
+        raise NotReplayable(
+            "its request was redacted (a secret header, setting value or webhook token) and "
+            "the original was not kept: the service keeps originals only encrypted, so it "
+            "must run with a secret key ($SEGFN_SECRET_KEY or --secret-key-file)")
+    if replay.startswith("{"):
+        return HttpRequest.from_dict(json.loads(replay))
+    if sealer is None or isinstance(sealer, PlainText):
+        raise NotReplayable("its request is encrypted; retry it through the service that "
+                            "logged it, which has the key")
+    try:
+        return HttpRequest.from_dict(sealer.decrypt(replay))
+    except Exception as exc:  # noqa: BLE001 - a wrong key or a damaged value: say which
+        raise NotReplayable(f"its request cannot be decrypted: {exc}") from None
+
+
+def rotate_replays(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
+    """Seal every sealed original request again with ``rotate`` (a key rotation's); the
+    number done, and the number no key given opens, which are left as they are."""
+    done = failed = 0
+    for row in db.execute("SELECT id, replay FROM errors WHERE replay IS NOT NULL "
+                          "AND replay NOT LIKE '{%'").fetchall():
+        try:
+            sealed = rotate(row["replay"])
+        except Exception:  # noqa: BLE001 - a token of a key no longer given: say how many
+            failed += 1
+            continue
+        db.execute("UPDATE errors SET replay = ? WHERE id = ?", (sealed, row["id"]))
+        done += 1
+    return done, failed
+
+
 def record_error(db: sqlite3.Connection, *, source: str, function: str, invocation_id: str,
                  request: HttpRequest, result: Result, attempts: int,
-                 secrets: tuple[str, ...] = ()) -> None:
+                 secrets: tuple[str, ...] = (), sealer: Sealer | None = None) -> None:
     """Log a failure and keep only the newest entries of the function."""
     assert result.error is not None
     now = time.time()
+    shown = redacted_request(request, secrets)
     db.execute(
         "INSERT INTO errors (at, source, function, invocation_id, type, message, request, "
-        "logs, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "logs, attempts, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, source, function, invocation_id, result.error.type,
-         redact(result.error.message, secrets),
-         json.dumps(redacted_request(request, secrets)),
-         json.dumps([redact(line, secrets) for line in result.logs]), attempts))
+         redact(result.error.message, secrets), json.dumps(shown),
+         json.dumps([redact(line, secrets) for line in result.logs]), attempts,
+         replay_of(request, shown, sealer)))
     db.execute("DELETE FROM errors WHERE function = ? AND (at < ? OR id NOT IN "
                "(SELECT id FROM errors WHERE function = ? ORDER BY id DESC LIMIT ?))",
                (function, now - KEEP_SECONDS, function, KEEP_PER_FUNCTION))
@@ -80,8 +160,9 @@ def read_errors(db: sqlite3.Connection, function: str | None = None,
             args.append(value)
     rows = db.execute(f"SELECT * FROM errors {where} ORDER BY id DESC LIMIT ?",
                       (*args, limit)).fetchall()
-    return [{"at": r["at"], "source": r["source"], "function": r["function"],
+    return [{"id": r["id"], "at": r["at"], "source": r["source"], "function": r["function"],
              "invocation_id": r["invocation_id"],
              "error": {"type": r["type"], "message": r["message"]},
              "request": json.loads(r["request"]), "logs": json.loads(r["logs"]),
-             "attempts": r["attempts"]} for r in rows]
+             "attempts": r["attempts"], "retryable": r["replay"] is not None}
+            for r in rows]

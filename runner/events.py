@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from segfn.sandbox.invocation import Result
@@ -12,6 +13,16 @@ from segfn.sandbox.invocation import Result
 
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def queue_messages(db: sqlite3.Connection, source: str, messages: Iterable[Any],
+                   write_key: str | None, workspace: str) -> None:
+    """Put messages in the outbox, for the Tracking API, under ``write_key``."""
+    now = time.time()
+    # An empty key authenticates nothing: store it as "use the destination's".
+    db.executemany("INSERT INTO outbox (message, created_at, write_key, source, workspace) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   [(_dump(m), now, write_key or None, source, workspace) for m in messages])
 
 
 def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result: Result,
@@ -24,11 +35,7 @@ def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result:
     """
     now = time.time()
     if outbox:
-        # An empty key authenticates nothing: store it as "use the destination's".
-        db.executemany("INSERT INTO outbox (message, created_at, write_key, source, workspace) "
-                       "VALUES (?, ?, ?, ?, ?)",
-                       [(_dump(m), now, write_key or None, source, workspace)
-                        for m in result.messages])
+        queue_messages(db, source, result.messages, write_key, workspace)
     else:
         db.executemany(
             "INSERT INTO events (source, invocation_id, message, received_at) "

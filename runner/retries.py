@@ -57,6 +57,18 @@ def schedule(db: sqlite3.Connection, policy: RetryPolicy, *, invocation_id: str,
     return due
 
 
+def run_now(db: sqlite3.Connection, *, invocation_id: str, source: str, request: HttpRequest,
+            attempt: int, first_wait: float, error: str) -> None:
+    """Queue an invocation to run again at once (a redrive), as retry number ``attempt``."""
+    now = time.time()
+    db.execute(
+        "INSERT INTO retries (invocation_id, source, request, attempt, first_wait, due_at, "
+        "last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (invocation_id) DO UPDATE SET due_at = excluded.due_at",
+        (invocation_id, source, json.dumps(request.to_dict()), attempt, first_wait, now,
+         error, now))
+
+
 def remove(db: sqlite3.Connection, invocation_id: str) -> None:
     db.execute("DELETE FROM retries WHERE invocation_id = ?", (invocation_id,))
 

@@ -83,13 +83,17 @@ class Runtime:
     def __init__(self, data_dir: Path, fleet: Fleet, egress: Egress, resolve: Resolver,
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None,
+                 sealer: errorlog.Sealer | None = errorlog.PLAIN_TEXT) -> None:
+        """``sealer`` keeps the original requests of errors-log entries whose shown request
+        was redacted, so that they can be retried (None: they are not kept)."""
         self.data_dir = Path(data_dir)
         self.fleet = fleet
         self.egress = egress
         self.resolve = resolve
         self.policy = policy
         self.observer = observer or Observer()
+        self.sealer = sealer
         self.store = Store(self.data_dir / DATABASE_FILE)
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
@@ -136,6 +140,10 @@ class Runtime:
             await self.deliverer.aclose()
         await self.caches.close()
         self.store.close()
+
+    def wake_retries(self) -> None:
+        """Retries were queued from outside (a redrive): look at the queue now."""
+        self._wake_retries.set()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -207,7 +215,8 @@ class Runtime:
         def log(db: Any) -> None:
             errorlog.record_error(db, source=source.id, function=source.function,
                                   invocation_id=invocation_id, request=job.request,
-                                  result=result, attempts=attempt + 1, secrets=source.secrets)
+                                  result=result, attempts=attempt + 1, secrets=source.secrets,
+                                  sealer=self.sealer)
             retries.remove(db, invocation_id)
 
         await self.store.run(log)
@@ -240,7 +249,7 @@ class Runtime:
                     errorlog.record_error(db, source=retry.source, function="",
                                           invocation_id=retry.invocation_id,
                                           request=retry.request, result=gone,
-                                          attempts=retry.attempt)
+                                          attempts=retry.attempt, sealer=self.sealer)
                     retries.remove(db, retry.invocation_id)
 
                 await self.store.run(forget)

@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS errors (
     message TEXT NOT NULL,
     request TEXT NOT NULL,
     logs TEXT NOT NULL,
-    attempts INTEGER NOT NULL
+    attempts INTEGER NOT NULL,
+    replay TEXT
 );
 CREATE INDEX IF NOT EXISTS errors_function ON errors (function, at);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -106,6 +107,9 @@ def migrate(db: sqlite3.Connection) -> None:
                     # '': rows from before dead letters named whose they were.
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL "
                                "DEFAULT ''")
+        if "replay" not in {row[1] for row in db.execute("PRAGMA table_info(errors)")}:
+            # NULL: entries from before retries of the errors log kept no original request.
+            db.execute("ALTER TABLE errors ADD COLUMN replay TEXT")
         db.execute("CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source)")
         # Here, not in SCHEMA: an old file has the column only once the line above ran.
         db.execute("CREATE INDEX IF NOT EXISTS outbox_write_key ON outbox (write_key)")

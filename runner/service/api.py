@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from runner import errorlog, events
+from runner import errorlog, events, redrive
 from runner.app import create_app
 from runner.delivery import read_dead_letters
 from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response, read_body
@@ -31,7 +31,7 @@ from runner.service.bodies import read_json, whole_number
 from runner.service.captures import CAPTURE_PREFIX, Captures, delivery_payload
 from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
-from runner.service.problems import InvalidRequest, Problem, Unauthorized
+from runner.service.problems import Conflict, InvalidRequest, Problem, Unauthorized
 from runner.service.records import Function, Token, check_name
 from runner.service.tester import run_test
 from segfn.sandbox.fleet import Tenant
@@ -242,6 +242,36 @@ class Api:
             lambda db: read_dead_letters(db, source=source_id))
         return _json({"dead_letters": found})
 
+    async def retry_errors(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        ids = contract.redrive_selection(contract.RETRY_REQUEST.check(await read_json(request)))
+        done = await self.runtime.store.run(lambda db: redrive.retry_errors(
+            db, ids=ids, source=source_id, sealer=self.runtime.sealer))
+        self.runtime.wake_retries()
+        return _json(done)
+
+    async def resend_dead_letters(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        ids = contract.redrive_selection(contract.RESEND_REQUEST.check(await read_json(request)))
+        deliverer, source = self.runtime.deliverer, self.runtime.resolve(source_id)
+        # With nothing to resend, there is no need of a destination to resend to.
+        if deliverer is None and len(await self.runtime.store.read(
+                lambda db: read_dead_letters(db, source=source_id, limit=1))):
+            raise Conflict("this service sends to no Tracking API (it runs without "
+                           "--segment-endpoint), so its dead letters cannot be resent")
+        if source is None:
+            raise Conflict(f"source {source_id} is not running; try again once it is")
+        write_key = source.write_key
+
+        def of_source(_: str) -> str | None:
+            return write_key
+
+        done = await self.runtime.store.run(lambda db: redrive.resend_dead_letters(
+            db, ids=ids, source=source_id, write_key_of=of_source))
+        if deliverer is not None:
+            deliverer.notify()
+        return _json(done)
+
     async def source_events(self, request: Request) -> Response:
         source_id = await self._source_id(request)
         after = whole_number(request.query_params.get("after", "0"), "after", minimum=0)
@@ -339,7 +369,9 @@ class Api:
             "/sources/{source}": {"GET": self.get_source, "PATCH": self.configure_source,
                                   "DELETE": self.delete_source},
             "/sources/{source}/errors": {"GET": self.source_errors},
+            "/sources/{source}/errors/retry": {"POST": self.retry_errors},
             "/sources/{source}/dead-letters": {"GET": self.source_dead_letters},
+            "/sources/{source}/dead-letters/resend": {"POST": self.resend_dead_letters},
             "/sources/{source}/events": {"GET": self.source_events},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},

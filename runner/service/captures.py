@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from runner.service.catalog import new_id
-from runner.service.records import iso
 from runner.service.problems import Conflict, NotFound, Problem
+from runner.service.records import iso
 
 CAPTURE_PREFIX = "/capture/"
 TTL = 15 * 60

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from runner.redrive import AT_ONCE
 from runner.service.bodies import MAX_API_BODY, MAX_NESTING
 from runner.service.problems import InvalidRequest
 from runner.service.records import NAME_PATTERN, TOKEN_NAME_LENGTH
@@ -136,8 +137,33 @@ NEW_TOKEN = Body("NewToken", {
 CODE_CHECK = Body("CodeCheck", {"code": field(str)}, {"name": field(
     str, ref="Name", description="The function's name, as the messages name its file; "
                                  "default: handler.")})
+
+
+def _redrive(name: str, entries: str) -> Body:
+    return Body(name, {}, {
+        "ids": field(list, items={"type": "integer", "minimum": 1}, minItems=1,
+                     maxItems=AT_ONCE, description=f"The {entries}, by id."),
+        "all": field(bool, description=f"true: every one of the source's {entries} (at "
+                                       f"most {AT_ONCE} a call). Give ids or all.")})
+
+
+RETRY_REQUEST = _redrive("RetryRequest", "errors-log entries")
+RESEND_REQUEST = _redrive("ResendRequest", "dead letters")
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK)
+          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK, RETRY_REQUEST, RESEND_REQUEST)
+
+
+def redrive_selection(document: dict[str, Any]) -> list[int] | None:
+    """The ids a checked ``RETRY_REQUEST`` or ``RESEND_REQUEST`` asks for; None for all."""
+    ids, every = document.get("ids"), document.get("all", False)
+    if (ids is None) == (not every):
+        raise InvalidRequest("give ids (a list of entry ids) or \"all\": true, not both")
+    if ids is None:
+        return None
+    if not ids or len(ids) > AT_ONCE or not all(type(i) is int and i >= 1 for i in ids):
+        raise InvalidRequest(f"ids is a list of 1 to {AT_ONCE} entry ids (whole numbers "
+                             "from 1)")
+    return ids
 
 
 # docs/service-api.md

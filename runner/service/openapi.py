@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+from runner import redrive
 from runner.service import contract
 from runner.service.access import FUNCTION_ROLES, ROLES
 from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
@@ -46,8 +47,9 @@ ERRORS: dict[str, tuple[int, str]] = {
                       "see; also any path this document does not list."),
     "MethodNotAllowed": (405, "A method the path does not take; `Allow` lists those it "
                               "does."),
-    "Conflict": (409, "A name already taken in the workspace, or deleting a function that "
-                      "sources use."),
+    "Conflict": (409, "A name already taken in the workspace, deleting a function that "
+                      "sources use, or resending dead letters with no Tracking API to "
+                      "send them to."),
     "PayloadTooLarge": (413, f"A body over {_MIB}."),
     "TooManyCaptures": (429, f"{MAX_CAPTURES} capture URLs are open already."),
     "UnsupportedMediaType": (415, "A body whose Content-Type is not application/json."),
@@ -180,6 +182,7 @@ def _schemas() -> dict[str, Schema]:
             "secret": string(pattern="^sfn_[A-Za-z0-9_-]{43}$",
                              description="Shown this once.")}),
         "ErrorEntry": closed({
+            "id": {"type": "integer", "description": "What errors/retry takes."},
             "at": {"type": "number", "description": "Unix time."},
             "source": string(),
             "function": text("Empty when the source was deleted before a retry."),
@@ -188,7 +191,24 @@ def _schemas() -> dict[str, Schema]:
                 "url": string(),
                 "headers": array(array(string(), minItems=2, maxItems=2)),
                 "body": string()}),
-            "logs": array(string()), "attempts": {"type": "integer", "minimum": 1}}),
+            "logs": array(string()), "attempts": {"type": "integer", "minimum": 1},
+            "retryable": {"type": "boolean", "description": (
+                "Whether the original request is kept, to be run again; not when it "
+                "was redacted and the service has no secret key to encrypt it.")}}),
+        "Retried": closed({
+            "queued": array(closed({"id": {"type": "integer"}, "invocation_id": string()}),
+                            description="Run again now, as one more attempt."),
+            "refused": array(schema("NotRedriven")),
+            "left": {"type": "integer", "description": "Entries beyond this call's "
+                                                       f"{redrive.AT_ONCE}, with all."}}),
+        "Resent": closed({
+            "resent": array(closed({"id": {"type": "integer"},
+                                    "messages": {"type": "integer"}}),
+                            description="Back in the outbox, under the source's write key."),
+            "refused": array(schema("NotRedriven")),
+            "left": {"type": "integer", "description": "Entries beyond this call's "
+                                                       f"{redrive.AT_ONCE}, with all."}}),
+        "NotRedriven": closed({"id": {"type": "integer"}, "reason": string()}),
         "DeadLetter": closed({
             "id": {"type": "integer"}, "at": {"type": "number", "description": "Unix time."},
             "source": identifier("src"), "workspace": string(),
@@ -421,6 +441,22 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": operation("sourceErrors", "The source's errors log, newest first", 200,
                              listing("errors", "ErrorEntry"),
                              errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
+        },
+        "/sources/{source}/errors/retry": {
+            "parameters": source,
+            "post": operation("retrySourceErrors", "Run entries of the errors log again, "
+                                                   "with the version deployed now", 200,
+                              schema("Retried"), body=contract.RETRY_REQUEST,
+                              errors=("Forbidden", "NotFound"), roles=sources,
+                              tag="sources"),
+        },
+        "/sources/{source}/dead-letters/resend": {
+            "parameters": source,
+            "post": operation("resendSourceDeadLetters", "Send dead letters to the "
+                                                         "destination again", 200,
+                              schema("Resent"), body=contract.RESEND_REQUEST,
+                              errors=("Forbidden", "NotFound", "Conflict"), roles=sources,
+                              tag="sources"),
         },
         "/sources/{source}/dead-letters": {
             "parameters": source,

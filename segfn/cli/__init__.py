@@ -11,6 +11,7 @@ from segfn.cli.functions import functions
 from segfn.cli.invoke import invoke
 from segfn.cli.login import login, logout
 from segfn.cli.new import new
+from segfn.cli.redrive import resend_command, retry_command
 from segfn.cli.run import run
 from segfn.cli.serve import serve
 from segfn.cli.sources import sources
@@ -25,6 +26,8 @@ def main() -> None:
     drive a segfn serve service."""
 
 
+errors_command.add_command(retry_command)
+dead_letters_command.add_command(resend_command)
 main.add_command(invoke)
 main.add_command(run)
 main.add_command(events_command)

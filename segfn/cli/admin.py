@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from segfn.cli.serve import data_dir_option, key_file_option, keyring_from, open_catalog
+
+if TYPE_CHECKING:
+    from runner.service.keyring import Keyring
 
 
 @click.group()
@@ -70,3 +74,26 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"re-encrypted {count} secret setting value(s) under key "
                f"{keyring.fingerprint}")
+    _rotate_replays(data_dir, keyring)
+
+
+def _rotate_replays(data_dir: Path, keyring: Keyring) -> None:
+    """The original requests the errors log keeps for retries, sealed again."""
+    from runner.errorlog import rotate_replays
+    from runner.store import DATABASE_FILE, connect, migrate
+
+    if not (data_dir / DATABASE_FILE).exists():
+        return
+    db = connect(data_dir / DATABASE_FILE)
+    try:
+        migrate(db)
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            done, failed = rotate_replays(db, keyring.rotate)
+    finally:
+        db.close()
+    click.echo(f"re-encrypted {done} request(s) the errors log keeps for retries")
+    if failed:
+        click.secho(f"{failed} kept request(s) open with none of these keys; those entries "
+                    "cannot be retried until the service runs with their key", fg="yellow",
+                    err=True)

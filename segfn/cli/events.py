@@ -22,7 +22,7 @@ data_dir_option = click.option(
     type=click.Path(file_okay=False, path_type=Path), help="The runner's data directory.")
 
 
-def _database(data_dir: Path) -> Any:
+def database(data_dir: Path) -> Any:
     path = data_dir / DATABASE_FILE
     if not path.exists():
         raise click.ClickException(f"no runner data in {data_dir} (start segfn run first)")
@@ -57,7 +57,7 @@ def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: 
         def read(after: int) -> list[dict[str, Any]]:
             return client.get(path, after=str(after), limit="1000")["events"]
     else:
-        db = _database(data_dir)
+        db = database(data_dir)
 
         def read(after: int) -> list[dict[str, Any]]:
             return events.read_events(db, after, 1000)
@@ -101,22 +101,27 @@ def _print_local_extras(db: Any) -> None:
     print_dead_letters(read_dead_letters(db), quiet=True)
 
 
-@click.command("errors", short_help="The errors log, of segfn run or of the service.")
+@click.group("errors", invoke_without_command=True,
+             short_help="The errors log, of segfn run or of the service; retry.")
 @data_dir_option
 @click.option("--source", "source_ref", metavar="ID",
               help="The errors of this source of the logged-in service (id or name).")
 @click.option("--function", "function_ref", metavar="ID",
               help="The errors of this function of the logged-in service (id or name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def errors_command(data_dir: Path, source_ref: str | None, function_ref: str | None,
-                   as_json: bool) -> None:
+@click.pass_context
+def errors_command(ctx: click.Context, data_dir: Path, source_ref: str | None,
+                   function_ref: str | None, as_json: bool) -> None:
     """The errors log, newest first: segfn run's (in --data-dir), or with --source or
-    --function, the logged-in service's (see segfn login).
+    --function, the logged-in service's (see segfn login). segfn errors retry runs entries
+    again.
 
-    With --json: {"errors": [{"at", "source", "function", "invocation_id",
+    With --json: {"errors": [{"id", "at", "source", "function", "invocation_id",
     "error": {"type", "message"}, "request": {"url", "headers", "body"}, "logs",
-    "attempts"}]}.
+    "attempts", "retryable"}]}.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     if source_ref and function_ref:
         raise click.UsageError("give --source or --function, not both")
     if source_ref or function_ref:
@@ -126,7 +131,7 @@ def errors_command(data_dir: Path, source_ref: str | None, function_ref: str | N
         kind, ref = ("sources", source_ref) if source_ref else ("functions", function_ref)
         document = connect().get(f"/{kind}/{part(ref or '')}/errors")
     else:
-        document = {"errors": errorlog.read_errors(_database(data_dir))}
+        document = {"errors": errorlog.read_errors(database(data_dir))}
     if as_json:
         print_json(document)
     else:
@@ -137,30 +142,59 @@ def print_errors(entries: list[dict[str, Any]]) -> None:
     if not entries:
         click.echo("no errors")
     for entry in entries:
-        click.echo(click.style(_when(entry["at"]), dim=True) + "  "
+        click.echo(click.style(f"#{entry['id']}", bold=True) + "  "
+                   + click.style(_when(entry["at"]), dim=True) + "  "
                    + click.style(printable(entry["error"]["type"]), fg="red", bold=True)
                    + f"  {printable(entry['error']['message'])}  "
-                     f"(attempts: {entry['attempts']})")
+                     f"(attempts: {entry['attempts']}"
+                   + ("" if entry["retryable"] else "; cannot be retried") + ")")
         click.echo(f"  request {printable(entry['request']['url'])}  "
                    f"{len(entry['request']['body'])} bytes")
         for line in entry["logs"]:
             click.echo(f"  | {printable(line)}")
 
 
-@click.command("dead-letters", short_help="Messages the destination refused for good.")
-@data_dir_option
-@click.option("--source", "source_ref", metavar="ID",
-              help="The dead letters of this source of the logged-in service (id or name).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def dead_letters_command(data_dir: Path, source_ref: str | None, as_json: bool) -> None:
-    """Messages the Tracking API refused for good (a 4xx other than 429), oldest first:
-    segfn run's (in --data-dir), or with --source, those of a source of the logged-in
-    service. A refused batch is split until the refused message is alone, so each dead
-    letter holds one message; the others were delivered.
+_DEAD_LETTERS_HELP = """Messages the Tracking API refused for good (a 4xx other than 429),
+    oldest first: segfn run's (in --data-dir), or with --source, those of a source of the
+    logged-in service. A refused batch is split until the refused message is alone, so each
+    dead letter holds one message; the others were delivered. segfn dead-letters resend
+    sends them again.
 
     With --json: {"dead_letters": [{"id", "at", "source", "workspace", "status",
     "response", "batch": {"batch": [message]}}]}.
     """
+
+
+def _dead_letter_options(command: Any) -> Any:
+    for option in reversed((
+            data_dir_option,
+            click.option("--source", "source_ref", metavar="ID",
+                         help="The dead letters of this source of the logged-in service "
+                              "(id or name)."),
+            click.option("--json", "as_json", is_flag=True,
+                         help="Print one JSON document."))):
+        command = option(command)
+    return command
+
+
+@click.group("dead-letters", invoke_without_command=True, help=_DEAD_LETTERS_HELP,
+             short_help="Messages the destination refused for good; resend.")
+@_dead_letter_options
+@click.pass_context
+def dead_letters_command(ctx: click.Context, data_dir: Path, source_ref: str | None,
+                         as_json: bool) -> None:
+    if ctx.invoked_subcommand is None:
+        _list_dead_letters(data_dir, source_ref, as_json)
+
+
+@dead_letters_command.command("list", help=_DEAD_LETTERS_HELP,
+                              short_help="The dead letters (the same as no subcommand).")
+@_dead_letter_options
+def list_dead_letters(data_dir: Path, source_ref: str | None, as_json: bool) -> None:
+    _list_dead_letters(data_dir, source_ref, as_json)
+
+
+def _list_dead_letters(data_dir: Path, source_ref: str | None, as_json: bool) -> None:
     if source_ref:
         from segfn.cli.remote import connect, part
 
@@ -168,7 +202,7 @@ def dead_letters_command(data_dir: Path, source_ref: str | None, as_json: bool) 
     else:
         from runner.delivery import read_dead_letters
 
-        document = {"dead_letters": read_dead_letters(_database(data_dir))}
+        document = {"dead_letters": read_dead_letters(database(data_dir))}
     if as_json:
         print_json(document)
     else:
@@ -180,7 +214,8 @@ def print_dead_letters(letters: list[dict[str, Any]], quiet: bool = False) -> No
     if not letters and not quiet:
         click.echo("no dead letters")
     for letter in letters:
-        click.echo(click.style(_when(letter["at"]), dim=True) + "  "
+        click.echo(click.style(f"#{letter['id']}", bold=True) + "  "
+                   + click.style(_when(letter["at"]), dim=True) + "  "
                    + click.style(f"dead letter {letter['status']}", fg="red", bold=True)
                    + f"  {printable(str(letter['source']))}  "
                    + printable(letter["response"][:200]))

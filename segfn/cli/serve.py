@@ -135,8 +135,9 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
             raise click.ClickException(f"cannot start: {exc}") from None
         metrics = Metrics(data_dir / DATABASE_FILE)
         show_invocations()
+        # The errors log keeps the requests it redacts only encrypted, with the secret key.
         runtime = build_runtime(runner, service.resolve, plan,
-                                Observers((metrics, InvocationLog())))
+                                Observers((metrics, InvocationLog())), sealer=config.keyring)
 
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)

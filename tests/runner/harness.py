@@ -27,6 +27,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# For the redrive tests: BROKEN fails every order; FIXED tracks it, with a secret header's
+# value, which the errors log shows redacted: only the original request, kept, gives it back.
+BROKEN = """
+def on_request(request, settings):
+    raise ValueError("no such field: " + request.json()["user"])
+"""
+FIXED = """
+def on_request(request, settings):
+    Segment.track({"event": "Order", "userId": request.json()["user"],
+                   "properties": {"token": request.headers.get("X-Api-Token")}})
+"""
+TRACK = """
+def on_request(request, settings):
+    Segment.identify({"userId": "u1", "traits": {"plan": "pro"}})
+    Segment.track({"event": "Upgraded", "userId": "u1"})
+"""
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from runner.config import RunnerConfig, build_runtime
 from runner.service import catalog
 from runner.service.api import service_app
+from runner.service.keyring import Keyring
 from runner.service.operations import Service
 from runner.store import Store, connect
 from segfn.cli.serve import CATALOG_FILE
@@ -119,10 +120,12 @@ class Cli:
 
 
 @contextlib.contextmanager
-def in_process(data_dir: Path) -> Iterator[tuple[TestClient, str]]:
+def in_process(data_dir: Path, keyring: Keyring | None = None
+               ) -> Iterator[tuple[TestClient, str]]:
     """The app ``segfn serve`` serves, run in this process by Starlette's TestClient over a
-    real catalog, store and workers: the client, and the Workspace Owner token of its
-    workspace "default". Webhook URLs point at the client's own base URL."""
+    real catalog, store and workers (with ``keyring`` as its secret key): the client, and
+    the Workspace Owner token of its workspace "default". Webhook URLs point at the
+    client's own base URL."""
     data_dir.mkdir(parents=True, exist_ok=True)
     db = connect(data_dir / CATALOG_FILE)
     db.executescript(catalog.SCHEMA)
@@ -130,9 +133,9 @@ def in_process(data_dir: Path) -> Iterator[tuple[TestClient, str]]:
     db.close()
     store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
     try:
-        service = Service(store, None, "http://testserver")
+        service = Service(store, keyring, "http://testserver")
         runtime = build_runtime(RunnerConfig(data_dir, workers=1, max_workers=4),
-                                service.resolve)
+                                service.resolve, sealer=keyring)
         with TestClient(service_app(service, runtime)) as client:
             yield client, owner
     finally:

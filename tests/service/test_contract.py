@@ -25,6 +25,8 @@ VALID: dict[str, dict[str, Any]] = {
     "SourceChanges": {"settings": {"repo": None}, "write_key": None, "paused": True},
     "NewToken": {"name": "ci", "roles": [{"role": "functions_read"}]},
     "CodeCheck": {"code": "x = 1\n", "name": "greeter"},
+    "RetryRequest": {"ids": [1, 2]},
+    "ResendRequest": {"ids": [3]},
 }
 VALUES = (None, True, False, 0, 1, 2.5, "", "x", "all", [], ["a"], {}, {"a": 1})
 
@@ -96,3 +98,19 @@ def test_the_docs_list_the_bodies_as_declared() -> None:
     assert contract.markdown() in docs
     assert contract.with_bodies(docs) == docs, \
         "docs/service-api.md is out of date: run python -m runner.service.contract"
+
+
+@pytest.mark.parametrize(("sent", "asked"), [
+    ({"ids": [3, 1]}, [3, 1]), ({"all": True}, None), ({"ids": [2], "all": False}, [2])])
+def test_a_redrive_asks_for_ids_or_for_all(sent: dict[str, Any], asked: Any) -> None:
+    assert contract.redrive_selection(contract.RETRY_REQUEST.check(sent)) == asked
+
+
+@pytest.mark.parametrize("sent", [
+    {}, {"all": False}, {"ids": [1], "all": True}, {"ids": []}, {"ids": [0]},
+    {"ids": ["1"]}, {"ids": [True]}, {"ids": [1.5]}, {"ids": list(range(1, 1002))}])
+def test_a_redrive_that_asks_for_neither_or_both_or_bad_ids_is_refused(
+        sent: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        contract.redrive_selection(contract.RESEND_REQUEST.check(sent))
+    assert "ids" in str(refused.value)

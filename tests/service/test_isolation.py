@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.service.keyring import generate_key
 from tests.service.harness import HIT as CODE
 from tests.service.harness import SEGFN, TEST_REQUEST, Serve
 
@@ -64,11 +65,15 @@ class Tenant:
     def snapshot(self) -> dict[str, Any]:
         """Everything of the workspace the API shows, but when tokens were last used."""
         functions = self.ok("GET", "/functions")["functions"]
+        sources = self.ok("GET", "/sources")["sources"]
         return {
             "functions": functions,
             "versions": {f["id"]: self.ok("GET", f"/functions/{f['id']}/versions")
                          for f in functions},
-            "sources": self.ok("GET", "/sources")["sources"],
+            "sources": sources,
+            # A retry from outside would take an entry out of the errors log.
+            "errors": {s["id"]: self.ok("GET", f"/sources/{s['id']}/errors")["errors"]
+                       for s in sources},
             "tokens": [{k: v for k, v in t.items() if k != "last_used_at"}
                        for t in self.ok("GET", "/tokens")["tokens"]]}
 
@@ -90,7 +95,8 @@ class Workspaces:
 @pytest.fixture(scope="module")
 def spaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspaces]:
     data_dir = tmp_path_factory.mktemp("isolation") / "data"
-    serve = Serve(data_dir, []).start()
+    # A secret key, so that the errors log keeps what a retry from outside could take.
+    serve = Serve(data_dir, [], {"SEGFN_SECRET_KEY": generate_key()}).start()
     client = httpx.Client(base_url=f"{serve.url}api/v1", timeout=30)
     try:
         one = Tenant(client, serve.owner_token)
@@ -145,6 +151,8 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "configure source": ("PATCH", "/sources/{source}", {"paused": True, "write_key": "x"}),
     "delete source": ("DELETE", "/sources/{source}", None),
     "source errors": ("GET", "/sources/{source}/errors", None),
+    "retry source errors": ("POST", "/sources/{source}/errors/retry", {"all": True}),
+    "resend dead letters": ("POST", "/sources/{source}/dead-letters/resend", {"all": True}),
     "source events": ("GET", "/sources/{source}/events", None),
     "revoke token": ("DELETE", "/tokens/{token}", None),
     "token for its function": ("POST", "/tokens", {

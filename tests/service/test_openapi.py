@@ -4,6 +4,7 @@ document, refusals included, until every status the document lists has been seen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from runner.service.captures import MAX_CAPTURES
 from runner.service.keyring import generate_key
 from runner.service.openapi import document
 from runner.service.operations import Service
+from runner.store import DATABASE_FILE, connect
 from tests.runner.harness import SEGFN
 from tests.service.harness import Serve
 
@@ -276,6 +278,27 @@ def test_every_answer_of_a_real_service_matches_the_document(service: Serve) -> 
     api("GET", "/sources/{source}/dead-letters", 404, params={"source": "nope"})
     api("GET", "/functions/{function}/errors", 404, params={"function": "nope"})
 
+    # Redrive: the failed delivery runs again (and fails again); with nothing to resend,
+    # resending needs no destination; a dead letter from a destination it no longer has
+    # cannot be resent.
+    retried = api("POST", "/sources/{source}/errors/retry", 200, params={"source": "beta"},
+                  json={"ids": [logged[0]["id"], 999]})
+    assert [q["id"] for q in retried["queued"]] == [logged[0]["id"]]
+    assert [r["id"] for r in retried["refused"]] == [999]
+    api("POST", "/sources/{source}/errors/retry", 400, params={"source": "beta"}, json={})
+    api("POST", "/sources/{source}/errors/retry", 404, params={"source": "nope"},
+        json={"all": True})
+    assert api("POST", "/sources/{source}/dead-letters/resend", 200, params={
+        "source": "beta"}, json={"all": True}) == {"resent": [], "refused": [], "left": 0}
+    api("POST", "/sources/{source}/dead-letters/resend", 404, params={"source": "nope"},
+        json={"all": True})
+    with contextlib.closing(connect(service.data_dir / DATABASE_FILE)) as db:
+        db.execute("INSERT INTO dead_letters (at, status, response, batch, source, workspace)"
+                   " VALUES (0, 400, 'no', '{\"batch\": []}', ?, '')", (beta["id"],))
+    refused = api("POST", "/sources/{source}/dead-letters/resend", 409,
+                  params={"source": "beta"}, json={"all": True})
+    assert "--segment-endpoint" in refused["error"]["message"]
+
     # Deploy: refused as a whole when a source lacks a newly required setting.
     api("PATCH", "/functions/{function}", 200, params=fn, json={"settings_schema": SCHEMA_V3})
     api("POST", "/functions/{function}/deploy", 422, params=fn, json={"sources": "all"})
@@ -343,7 +366,8 @@ def refuse_everything(api: Checked, values: dict[str, Any], reader: str, ops: st
     # source_admin may do everything with sources, and read the functions.
     ops_may = {"getOpenApi", "whoami", "listFunctions", "getFunction", "listVersions",
                "getVersion", "deploy", "listSources", "connectSource", "getSource",
-               "configureSource", "deleteSource", "sourceErrors", "sourceEvents"}
+               "configureSource", "deleteSource", "sourceErrors", "sourceEvents",
+               "retrySourceErrors", "resendSourceDeadLetters"}
     for method, path, operation in operations():
         statuses, call = operation["responses"], {"params": values}
         if "401" in statuses:
@@ -380,5 +404,7 @@ def valid_body(path: str) -> dict[str, Any]:
             "/functions/{function}/deploy": {"sources": []},
             "/sources": {"name": "refused", "function": "greeter"},
             "/sources/{source}": {"paused": False},
+            "/sources/{source}/errors/retry": {"all": True},
+            "/sources/{source}/dead-letters/resend": {"all": True},
             "/tokens": {"name": "refused", "roles": [{"role": "functions_read"}]},
             "/check": {"code": CODE}}[path]

@@ -129,6 +129,8 @@ def test_key_rotation_re_encrypts_every_value(start_serve: Any, tmp_path: Path) 
     old, new = generate_key(), generate_key()
     serve = start_serve(env={"SEGFN_SECRET_KEY": old})
     source = connect_leaky(serve)
+    # An errors-log entry, whose original request is kept sealed under the old key.
+    assert serve.webhook(source, {"fail": True}).status_code == 400
     serve.stop()
     key_file = tmp_path / "keys"
     key_file.write_text(f"{new},{old}")
@@ -137,6 +139,7 @@ def test_key_rotation_re_encrypts_every_value(start_serve: Any, tmp_path: Path) 
                              capture_output=True, text=True)
     assert rotated.returncode == 0, rotated.stderr
     assert "re-encrypted 1 secret setting value" in rotated.stdout
+    assert "re-encrypted 1 request(s) the errors log keeps for retries" in rotated.stdout
 
     with pytest.raises(AssertionError, match="does not decrypt"):
         start_serve(env={"SEGFN_SECRET_KEY": old})
@@ -144,10 +147,15 @@ def test_key_rotation_re_encrypts_every_value(start_serve: Any, tmp_path: Path) 
     serve = start_serve(env={"SEGFN_SECRET_KEY": new})
     # The same source on a new port: its webhook token is what stays.
     hook = serve.url + "fn/" + source["webhook_url"].rsplit("/", 1)[1]
+    before = serve.api("GET", "/sources/prod/errors", token).json()["errors"]
     assert httpx.post(hook, json={"fail": True}).status_code == 400
     logged = wait_until(lambda: serve.api("GET", "/sources/prod/errors", token).json()[
         "errors"])
     assert logged[0]["logs"] == ["calling the API with [redacted]"]
+    # The entry logged under the old key is retried with the new key alone.
+    retried = serve.api("POST", "/sources/prod/errors/retry", token,
+                        json={"ids": [before[0]["id"]]}).json()
+    assert [q["id"] for q in retried["queued"]] == [before[0]["id"]], retried
 
 
 def test_a_new_data_dir_is_readable_by_the_operator_only(start_serve: Any, tmp_path: Path
