@@ -164,6 +164,8 @@ def _schemas() -> dict[str, Schema]:
             "secrets": {"type": "object", "additionalProperties": {"enum": ["set", "not set"]},
                         "description": "Every encrypted setting of the version's schema."},
             "webhook_url": string(format="uri"), "paused": {"type": "boolean"},
+            "allow_get": {"type": "boolean",
+                          "description": "GET reaches the handler too (else only POST)."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
         "Grant": _grant(identifier("fn"), sent=False),

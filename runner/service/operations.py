@@ -94,7 +94,8 @@ class Service:
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]), row["workspace"])
+                      row["write_key"], bool(row["paused"]), row["workspace"],
+                      bool(row["allow_get"]))
 
     # What the API shows
 
@@ -107,7 +108,8 @@ class Service:
                 "secrets": {spec.name: "set" if spec.name in sealed else "not set"
                             for spec in schema_of(version) if spec.encrypted},
                 "webhook_url": self.webhook_url(row), "paused": bool(row["paused"]),
-                "write_key": row["write_key"], "created_at": catalog.iso(row["created_at"]),
+                "allow_get": bool(row["allow_get"]), "write_key": row["write_key"],
+                "created_at": catalog.iso(row["created_at"]),
                 "updated_at": catalog.iso(row["updated_at"])}
 
     # Functions
@@ -224,7 +226,8 @@ class Service:
 
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
-                             write_key: str | None) -> dict[str, Any]:
+                             write_key: str | None, allow_get: bool = False
+                             ) -> dict[str, Any]:
         self._check_write_key(write_key)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
@@ -233,7 +236,8 @@ class Service:
                 db, function["id"], function["latest_version"] if number is None else number)
             plain, sealed = self.vault.seal(schema_of(version), values)
             source_id = catalog.create_source(db, principal.workspace, name, function["id"],
-                                              version["number"], plain, sealed, write_key)
+                                              version["number"], plain, sealed, write_key,
+                                              allow_get)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -243,7 +247,8 @@ class Service:
 
     async def configure_source(self, principal: Principal, ref: str,
                                changes: dict[str, Any]) -> dict[str, Any]:
-        """Merge setting values (None removes one), set the write key, pause or resume."""
+        """Merge setting values (None removes one), set the write key, pause or resume,
+        take GET or not."""
         if "write_key" in changes:
             self._check_write_key(changes["write_key"])
 
@@ -256,8 +261,9 @@ class Service:
                     schema_of(version), row, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
-            if "paused" in changes:
-                columns["paused"] = int(changes["paused"])
+            for flag in ("paused", "allow_get"):
+                if flag in changes:
+                    columns[flag] = int(changes[flag])
             if columns:
                 catalog.update_source(db, row["id"], **columns)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
