@@ -25,7 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAYLOADS = Path("/work/shared/payloads")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-JSON_KEYS = {"ok", "messages", "objects", "logs", "error", "duration_ms"}
+JSON_KEYS = {"ok", "messages", "objects", "logs", "error", "duration_ms", "reply"}
 MAX_BODY = 512 * 1024
 
 

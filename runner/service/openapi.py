@@ -29,6 +29,7 @@ from runner.service.settings_schema import (
     SETTING_NAME_PATTERN,
 )
 from runner.service.settings_schema import TYPES as SETTING_TYPES
+from segfn.respond import JSON_TYPE, MAX_REPLY_BYTES, TEXT_TYPE
 
 JSON = "application/json"
 _MIB = f"{MAX_API_BODY // 2**20} MiB"
@@ -213,7 +214,12 @@ def _schemas() -> dict[str, Schema]:
             "objects": array({"type": "object"}),
             "logs": array(string(), description="The first 4 KiB."),
             "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
-            "duration_ms": {"type": "number", "minimum": 0}}),
+            "duration_ms": {"type": "number", "minimum": 0},
+            "reply": nullable(closed({
+                "content_type": {"enum": [JSON_TYPE, TEXT_TYPE]},
+                "body": string(maxLength=MAX_REPLY_BYTES)},
+                description="The answer to a verification handshake: respond(...).")),
+        }),
         **{body.name: body.schema() for body in contract.BODIES},
     }
 
