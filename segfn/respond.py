@@ -66,8 +66,9 @@ class Reply:
 
     @classmethod
     def from_dict(cls, data: Any) -> Reply:
-        if type(data) is not dict:
-            raise TypeError("a handshake answer is an object")
+        # Exactly these: an answer carries no headers or status of the worker's choosing.
+        if type(data) is not dict or set(data) != {"content_type", "body"}:
+            raise TypeError("a handshake answer is an object of content_type and body")
         return cls(data["content_type"], data["body"])
 
 
