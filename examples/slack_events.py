@@ -9,9 +9,9 @@ for the Slack user (``userId`` is their Slack id, ``U…``) with the workspace a
 ``Team Joined``. Messages from bots and edits (messages with a ``subtype``) and other
 event types are refused as unsupported.
 
-Slack's ``url_verification`` handshake wants the challenge echoed back, which a source
-function cannot answer yet (SPEC 6's ``respond``): it is logged and emits nothing.
-Slack's ``app_rate_limited`` notice is logged too.
+Slack's ``url_verification`` handshake (sent when the Request URL is saved) is answered
+as Slack's Events API documentation asks: ``{"challenge": ...}``, echoed back with status
+200, emitting nothing. Slack's ``app_rate_limited`` notice is logged.
 
 Settings:
     signingSecret (string, optional, encrypted): the app's signing secret. When set,
@@ -26,6 +26,7 @@ from segfn import (
     console,
     iso_timestamp,
     require,
+    respond,
     verify_signature,
 )
 
@@ -39,8 +40,10 @@ def on_request(request, settings):
         verify_signature(request, "slack", settings["signingSecret"])
     body = request.json()
     kind = require(body, "type")
-    if kind in ("url_verification", "app_rate_limited"):
-        console.log(f"{kind}: {body.get('challenge') or body.get('minute_rate_limited')}")
+    if kind == "url_verification":
+        return respond(json={"challenge": require(body, "challenge")})
+    if kind == "app_rate_limited":
+        console.log(f"{kind}: {body.get('minute_rate_limited')}")
         return
     if kind != "event_callback":
         raise EventNotSupported(f"Slack delivery type {kind!r} is not supported")

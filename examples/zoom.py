@@ -12,15 +12,19 @@ meeting and webinar events below, with this function as the endpoint URL:
   ``Meeting Ended`` for the host (``userId`` is the host's Zoom id).
 
 Each carries the meeting's id, uuid, topic, type and the Zoom account. Zoom's
-``endpoint.url_validation`` wants an encrypted token answered, which a source function
-cannot do yet (SPEC 6's ``respond``): it is logged and emits nothing. Other events are
-refused as unsupported.
+``endpoint.url_validation`` (sent when the endpoint URL is saved, then every 72 hours) is
+answered as Zoom's webhook documentation asks: ``{"plainToken": ..., "encryptedToken":
+...}``, the encrypted token being the hex HMAC-SHA256 of the plain token with the secret
+token, emitting nothing. Other events are refused as unsupported.
 
 Settings:
     secretToken (string, optional, encrypted): the app's secret token. When set, every
         delivery must carry a valid ``x-zm-signature`` made in the last five minutes
-        (``x-zm-request-timestamp``).
+        (``x-zm-request-timestamp``); URL validation needs it.
 """
+
+import hashlib
+import hmac
 
 from segfn import (
     EventNotSupported,
@@ -28,9 +32,9 @@ from segfn import (
     ValidationError,
     anonymous_id,
     compact,
-    console,
     iso_timestamp,
     require,
+    respond,
     verify_signature,
 )
 
@@ -44,8 +48,7 @@ def on_request(request, settings):
     body = request.json()
     event = require(body, "event")
     if event == "endpoint.url_validation":
-        console.log(f"url_validation for {(body.get('payload') or {}).get('plainToken')}")
-        return
+        return respond(json=url_validation(body, settings.get("secretToken")))
     kind, _, action = event.partition(".")
     if kind not in ("meeting", "webinar") or action not in {**PARTICIPANT_EVENTS, **HOST_EVENTS}:
         raise EventNotSupported(f"Zoom event {event!r} is not supported")
@@ -71,6 +74,17 @@ def on_request(request, settings):
                        "leave_time": participant.get("leave_time"),
                        "leave_reason": participant.get("leave_reason"),
                    })})
+
+
+def url_validation(body, secret):
+    if not secret:
+        raise ValidationError("endpoint.url_validation needs the secretToken setting: "
+                              "the answer is signed with it")
+    plain = require(body, "payload.plainToken")
+    if not isinstance(plain, str):
+        raise ValidationError("payload.plainToken is not a string")
+    encrypted = hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
+    return {"plainToken": plain, "encryptedToken": encrypted}
 
 
 def participant_identity(participant):

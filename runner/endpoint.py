@@ -1,8 +1,9 @@
 """The webhook endpoint: every check of SPEC 13, in its order, then the delivery.
 
 Method (405), path (404), content type (415), size (413), rate limit (429), then the body
-is read, giving up on a sender that stalls (408). Each refusal is a JSON error body; no
-request, however malformed, gets a traceback.
+is read, giving up on a sender that stalls (408). A GET is taken only by a source that
+allows it (``Source.allow_get``), with no content type and no body. Each refusal is a
+JSON error body; no request, however malformed, gets a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
 from runner.source import Source
-from segfn.sandbox.invocation import HttpRequest
+from segfn.sandbox.invocation import METHODS, HttpRequest
 from segfn.sandbox.webhook import (
     MAX_BODY_BYTES,
     STALL_SECONDS,
@@ -45,6 +46,11 @@ def unavailable(message: str = "the runner could not take this delivery") -> JSO
     """The answer to a delivery the runner failed to take: never the sender's fault."""
     return error_response(503, "Unavailable", message,
                           {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+
+
+def _post_only() -> JSONResponse:
+    return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
+                          {"Allow": "POST"})
 
 
 @attrs.frozen
@@ -92,20 +98,27 @@ class Endpoint:
             self.runtime.observer.refused(accepted.status_code)
             return accepted
         source, body = accepted
-        delivery = HttpRequest(body, request.headers.items(), str(request.url))
+        delivery = HttpRequest(body, request.headers.items(), str(request.url),
+                               request.method)
         try:
             outcome = await self.runtime.deliver(source, delivery)
         except Exception:  # noqa: BLE001 - a handler's failures come as outcomes, not raised
             log.exception("a delivery to source %s could not be taken", source.id)
             return unavailable()
+        reply = outcome.result.reply
+        if reply is not None:
+            return Response(reply.body, status_code=200, media_type=reply.content_type)
         return JSONResponse(outcome.body(), status_code=outcome.status)
 
     async def _accept(self, request: Request) -> tuple[Source, bytes] | Response:
         """The source and body of a delivery to run, or the answer refusing it."""
-        if request.method != "POST":
-            return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
-                                  {"Allow": "POST"})
+        if request.method not in METHODS:
+            return _post_only()
         source = self.route(request.url.path)
+        get = request.method == "GET"
+        if get and (source is None or not source.allow_get):
+            # Only a source that takes GET does; to any other path it is as before, a 405.
+            return _post_only()
         if source is None:
             return error_response(404, "NotFound", f"no webhook at {request.url.path}")
         if self.runtime.draining:
@@ -116,18 +129,20 @@ class Endpoint:
             return error_response(503, "SourcePaused", "this source is paused",
                                   {"Retry-After": "60"})
         try:
-            check_content_type(request.headers.get("content-type"))
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit():
-                check_size(int(declared), self.limits.max_body)
+            if not get:
+                check_content_type(request.headers.get("content-type"))
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit():
+                    check_size(int(declared), self.limits.max_body)
             if self._limiter is not None:
                 wait = self._limiter.acquire(source.id)
                 if wait:
                     return error_response(429, "RateLimited",
                                           "this source is over its rate limit",
                                           {"Retry-After": retry_after(wait)})
-            return source, await read_body(request, self.limits.max_body,
-                                           self.limits.stall_seconds)
+            # A GET's body, if it has one, is not read: the handler sees its query.
+            return source, b"" if get else await read_body(request, self.limits.max_body,
+                                                           self.limits.stall_seconds)
         except RequestRefused as refused:
             return error_response(refused.status, refused.type, str(refused))
         except ClientDisconnect:

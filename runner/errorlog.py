@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from segfn import errors
 from segfn.sandbox.invocation import Failure, HttpRequest, Result
 
 KEEP_PER_FUNCTION = 100
@@ -68,12 +69,23 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
-    """``result`` with secret values hidden in its error message and logs."""
+    """``result`` with secret values hidden in its error message and logs; a handshake
+    answer that shows one is refused (hiding it would answer the provider wrongly)."""
     if not secrets:
         return result
+    logs = tuple(redact(line, secrets) for line in result.logs)
+    if result.reply is not None and _shows(result.reply.texts(), secrets):
+        return Result.failed(errors.BAD_REQUEST, SECRET_REPLY, logs, result.duration_ms)
     error = result.error and Failure(result.error.type, redact(result.error.message, secrets))
-    return attrs.evolve(result, error=error,
-                        logs=tuple(redact(line, secrets) for line in result.logs))
+    return attrs.evolve(result, error=error, logs=logs)
+
+
+SECRET_REPLY = ("respond(...) would answer the value of an encrypted setting; a response "
+                "never shows one (answer what the provider sent, or a signature of it)")
+
+
+def _shows(texts: list[str], secrets: tuple[str, ...]) -> bool:
+    return any(secret and secret in text for text in texts for secret in secrets)
 
 
 def redacted_request(request: HttpRequest, secrets: tuple[str, ...]) -> dict[str, Any]:

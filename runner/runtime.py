@@ -63,6 +63,7 @@ class Outcome:
     retry_queued: bool = False
 
     def body(self) -> dict[str, Any]:
+        """The JSON answer, when the handler returned no handshake ``reply``."""
         if self.result.ok:
             return {"ok": True}
         assert self.result.error is not None

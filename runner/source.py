@@ -15,7 +15,8 @@ class Source:
     """What a webhook runs. ``secrets`` are setting values never to be shown or logged.
 
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
-    own key when None); a ``paused`` source refuses deliveries until it is resumed.
+    own key when None); a ``paused`` source refuses deliveries until it is resumed;
+    ``allow_get`` lets GET reach the handler too, for providers that verify a URL so.
     ``workspace`` and ``function`` name whose worker processes run it.
     """
 
@@ -27,6 +28,7 @@ class Source:
     write_key: str | None = None
     paused: bool = False
     workspace: str = ""
+    allow_get: bool = False
 
     @property
     def tenant(self) -> Tenant:

@@ -26,6 +26,7 @@ from segfn.fetch import Response, fetch, fetch_all
 from segfn.identities import anonymous_id, iso_timestamp, normalize_email
 from segfn.properties import compact, require
 from segfn.request import Request
+from segfn.respond import respond
 from segfn.segment import Segment
 from segfn.signatures import verify_hmac, verify_signature
 from segfn.version import VERSION
@@ -51,6 +52,7 @@ __all__ = [
     "anonymous_id",
     "compact",
     "require",
+    "respond",
     "iso_timestamp",
     "normalize_email",
     "verify_hmac",

@@ -233,9 +233,10 @@ def _reject_constant(name: str) -> Any:
 
 
 class Request:
-    """One webhook delivery: always a POST, with its exact body, headers and URL."""
+    """One webhook delivery: its method (``"POST"``, or ``"GET"`` where a source takes
+    GET for a URL verification), exact body, headers and URL."""
 
-    __slots__ = ("_body", "_headers", "_url", "_alphabetize")
+    __slots__ = ("_body", "_headers", "_url", "_alphabetize", "_method")
 
     def __init__(
         self,
@@ -244,7 +245,9 @@ class Request:
         url: str | URL,
         *,
         alphabetize: bool = False,
+        method: str = "POST",
     ) -> None:
+        self._method = str(method)
         self._body = bytes(raw_body)
         self._headers = headers if isinstance(headers, Headers) else Headers(headers)
         self._url = url if isinstance(url, URL) else URL(url)
@@ -252,7 +255,7 @@ class Request:
 
     @property
     def method(self) -> str:
-        return "POST"
+        return self._method
 
     @property
     def raw_body(self) -> bytes:
@@ -315,7 +318,7 @@ class Request:
         return FormData(pairs)
 
     def __repr__(self) -> str:
-        return f"<Request POST {self._url.href} {len(self._body)} bytes>"
+        return f"<Request {self._method} {self._url.href} {len(self._body)} bytes>"
 
 
 def _charset(content_type: str) -> str | None:

@@ -10,6 +10,9 @@
         assert result.ok
         assert result.tracks[0]["event"] == "Issue Opened"
 
+A handler's answer to a verification handshake is ``result.reply`` (``content_type``,
+``body``, ``json()``); ``handler.get(query=...)`` sends the GET some providers verify with.
+
 Handlers run in the same worker processes, guards and limits as in production. Calls to
 ``fetch`` are answered by ``respond`` routes; a fetch no route answers fails with
 ``FetchError``, so a test never reaches the network by accident (pass ``network=True``
@@ -33,7 +36,7 @@ from segfn.payloads import load_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
-from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.modules import read_module_config
 from segfn.sandbox.pool import BlockingPool
 from segfn.sandbox.webhook import build_request
@@ -130,6 +133,18 @@ class LoadedHandler:
         """Deliver one request to the handler and return what it emitted."""
         request = build_request(body, json=json, data=data, headers=headers or {},
                                 query=query, url=url, content_type=content_type)
+        return self._invoke(request, settings, invocation_id)
+
+    def get(self, *, query: str | Mapping[str, Any] | None = None,
+            headers: Mapping[str, str] | None = None, url: str | None = None,
+            settings: Mapping[str, Any] | None = None,
+            invocation_id: str | None = None) -> Result:
+        """Deliver a GET, as a source that takes GET (``--allow-get``) receives one."""
+        request = build_request(headers=headers or {}, query=query, url=url, method="GET")
+        return self._invoke(request, settings, invocation_id)
+
+    def _invoke(self, request: HttpRequest, settings: Mapping[str, Any] | None,
+                invocation_id: str | None) -> Result:
         merged = {**self.settings, **(settings or {})}
         job = Job(self.handler, request, merged)
         if invocation_id:

@@ -25,7 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAYLOADS = Path("/work/shared/payloads")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-JSON_KEYS = {"ok", "messages", "objects", "logs", "error", "duration_ms"}
+JSON_KEYS = {"ok", "messages", "objects", "logs", "error", "duration_ms", "reply"}
 MAX_BODY = 512 * 1024
 
 
@@ -644,3 +644,35 @@ def test_json_is_never_colored(tracker: Path) -> None:
     assert code == 0
     assert not ANSI.search(out)
     assert json.loads(out)["messages"][0]["event"] == "Colored"
+
+
+# Verification handshakes
+
+HANDSHAKE = '''
+def on_request(request, settings):
+    if request.method == "GET":
+        return respond(text=request.url.search_params.get("hub.challenge"))
+    return respond(json={"challenge": request.json()["challenge"]})
+'''
+
+
+def test_a_handshake_answer_is_shown_and_printed_as_reply(tmp_path: Path) -> None:
+    handler = write(tmp_path / "handshake.py", HANDSHAKE)
+    body = write(tmp_path / "body.json", {"type": "url_verification", "challenge": "c-1"})
+    posted = segfn("invoke", handler, "--body", body, "--json")
+    assert posted.returncode == 0, posted.stderr.decode()
+    assert as_json(posted)["reply"] == {"content_type": "application/json",
+                                        "body": '{"challenge":"c-1"}'}
+    shown = segfn("invoke", handler, "--method", "GET", "--query",
+                  "hub.mode=subscribe&hub.challenge=1158201444", env=_env(NO_COLOR="1"))
+    out, err = text(shown)
+    assert shown.returncode == 0, err
+    assert "respond" in out and "200 text/plain; charset=utf-8  1158201444" in out
+
+
+def test_a_get_with_a_body_never_reaches_the_handler(tmp_path: Path) -> None:
+    handler = write(tmp_path / "handshake.py", HANDSHAKE)
+    body = write(tmp_path / "body.json", {"challenge": "c"})
+    refused = segfn("invoke", handler, "--method", "GET", "--body", body)
+    assert refused.returncode == 2
+    assert "a GET has no body" in text(refused)[1]

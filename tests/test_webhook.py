@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from segfn.sandbox.invocation import HttpRequest
 from segfn.sandbox.webhook import (
     DEFAULT_URL,
     MAX_BODY_BYTES,
@@ -135,3 +136,22 @@ def test_a_url_that_is_not_absolute_is_a_value_error(url: str) -> None:
         build_request(url=url)
     # Not something the webhook refuses: a mistake of the caller.
     assert not isinstance(caught.value, RequestRefused)
+
+
+def test_a_get_has_its_query_and_no_body_or_content_type() -> None:
+    request = build_request(method="GET", query={"hub.challenge": "1"},
+                            headers={"User-Agent": "facebookplatform/1.0"})
+    assert (request.method, request.body) == ("GET", b"")
+    assert request.url == "http://localhost/?hub.challenge=1"
+    assert request.header("content-type") is None
+    with pytest.raises(ValueError, match="a GET has no body"):
+        build_request(b"{}", method="GET")
+
+
+def test_the_method_crosses_to_the_worker_and_stored_requests_without_one_were_posts() -> None:
+    request = build_request(method="GET", query="a=1")
+    assert HttpRequest.from_dict(request.to_dict()) == request
+    older = {k: v for k, v in build_request(json={}).to_dict().items() if k != "method"}
+    assert HttpRequest.from_dict(older).method == "POST"
+    with pytest.raises(ValueError):
+        HttpRequest(method="DELETE")

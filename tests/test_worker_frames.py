@@ -21,6 +21,7 @@ from runner.errorlog import read_errors
 from runner.runtime import Runtime
 from runner.source import Source
 from runner.store import connect
+from segfn.respond import MAX_REPLY_BYTES
 from segfn.sandbox import protocol
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
@@ -176,6 +177,26 @@ def assert_killed(outcome: tuple[Result, bool, Result]) -> None:
 
 GOOD_RESULT = {"ok": True, "messages": [], "objects": [], "logs": [], "error": None,
                "duration_ms": 1.0}
+JSON_REPLY = {"content_type": "application/json", "body": '{"challenge":"c"}'}
+# Handshake answers no honest worker sends: each must kill the worker, never be answered.
+FORGED_REPLIES = {
+    "reply over 4 KiB": {"reply": {"content_type": "text/plain; charset=utf-8",
+                                   "body": "x" * (MAX_REPLY_BYTES + 1)}},
+    "reply over 4 KiB in UTF-8 bytes": {"reply": {"content_type": "text/plain; charset=utf-8",
+                                                  "body": "é" * (MAX_REPLY_BYTES // 2 + 1)}},
+    "reply of another content type": {"reply": {"content_type": "text/html",
+                                                "body": "<script>alert(1)</script>"}},
+    "reply body not text": {"reply": {"content_type": "application/json", "body": [1]}},
+    "reply JSON that is not JSON": {"reply": {"content_type": "application/json",
+                                              "body": "{not json"}},
+    "reply JSON nested too deeply": {"reply": {"content_type": "application/json",
+                                               "body": "[" * 4000}},
+    "reply not an object": {"reply": "200 OK"},
+    "reply with extra headers": {"reply": {**JSON_REPLY, "headers": [["Set-Cookie", "a=b"]]}},
+    "reply alongside messages": {"reply": JSON_REPLY, "messages": [{"type": "track"}]},
+    "reply alongside a failure": {"reply": JSON_REPLY, "ok": False,
+                                  "error": {"type": "BadRequest", "message": "m"}},
+}
 
 
 @pytest.mark.parametrize("message", [
@@ -219,6 +240,9 @@ GOOD_RESULT = {"ok": True, "messages": [], "objects": [], "logs": [], "error": N
         {"url": "http://a.test/", "method": "GET", "headers": [], "body": "",
          "timeout": True}]}, id="fetch timeout not seconds"),
     pytest.param({"op": "ready", "pid": 1}, id="ready twice"),
+    *[pytest.param({"op": "result", "id": None, "retire": False,
+                    "result": {**GOOD_RESULT, **fields}}, id=name)
+      for name, fields in FORGED_REPLIES.items()],
 ])
 def test_a_frame_of_the_wrong_shape_kills_its_worker(message: dict[str, Any]) -> None:
     assert_killed(inject(message))
@@ -270,6 +294,42 @@ def test_result_from_dict_checks_types() -> None:
                 {**GOOD_RESULT, "duration_ms": -1}, {**GOOD_RESULT, "duration_ms": True}):
         with pytest.raises((TypeError, ValueError, KeyError)):
             Result.from_dict(bad)
+
+
+def test_an_honest_reply_frame_is_answered() -> None:
+    result, replaced, _ = inject({"op": "result", "id": None, "retire": False,
+                                  "result": {**GOOD_RESULT, "reply": JSON_REPLY}})
+    assert not replaced
+    assert result.ok and result.reply is not None
+    assert result.reply.json() == {"challenge": "c"}
+
+
+def test_a_handler_cannot_pass_off_its_own_object_as_a_reply(pool: BlockingPool) -> None:
+    # Only respond()'s own value is an answer: a look-alike is any other return value.
+    result = pool.invoke(job("""
+        class Reply:
+            content_type = "text/html"
+            body = "<script>alert(1)</script>"
+        def on_request(request, settings):
+            return Reply()
+    """))
+    assert result.ok, result.error
+    assert result.reply is None
+
+
+def test_an_answer_at_the_limit_is_kept_and_one_byte_more_is_refused(pool: BlockingPool) -> None:
+    result = pool.invoke(job(f"""
+        def on_request(request, settings):
+            return respond(text="x" * {MAX_REPLY_BYTES})
+    """))
+    assert result.ok, result.error
+    assert result.reply is not None and len(result.reply.body) == MAX_REPLY_BYTES
+    over = pool.invoke(job(f"""
+        def on_request(request, settings):
+            return respond(json={{"a": "é" * {MAX_REPLY_BYTES // 2}}})
+    """))
+    assert over.error is not None and over.error.type == "BadRequest"
+    assert f"at most {MAX_REPLY_BYTES} bytes" in over.error.message
 
 
 def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -> None:

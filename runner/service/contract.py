@@ -120,16 +120,18 @@ TEST_REQUEST = Body("TestRequest", {"payload": field(dict, ref="Payload")}, {
 DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
     str, list, anyOf=[{"const": "all"}, {"type": "array", "items": {"type": "string"}}],
     description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})
+_ALLOW_GET = field(bool, description="Let GET reach the handler too, for providers that "
+                   "verify a URL so. Default: false.")
 NEW_SOURCE = Body(
     "NewSource",
     {"name": field(str, ref="Name"),
      "function": field(str, description="The function's id or name.")},
     {"version": _VERSION,
      "settings": field(dict, description="Values for the version's settings schema."),
-     "write_key": field(str)})
+     "write_key": field(str), "allow_get": _ALLOW_GET})
 SOURCE_CHANGES = Body("SourceChanges", {}, {
     "settings": field(dict, description="Merged into the values; null removes one."),
-    "write_key": field(str, type(None)), "paused": field(bool)})
+    "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET})
 # The pattern: not only whitespace, as catalog.create_token checks.
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),

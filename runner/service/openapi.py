@@ -31,6 +31,7 @@ from runner.service.settings_schema import (
     SETTING_NAME_PATTERN,
 )
 from runner.service.settings_schema import TYPES as SETTING_TYPES
+from segfn.respond import JSON_TYPE, MAX_REPLY_BYTES, TEXT_TYPE
 
 JSON = "application/json"
 _MIB = f"{MAX_API_BODY // 2**20} MiB"
@@ -168,6 +169,8 @@ def _schemas() -> dict[str, Schema]:
             "secrets": {"type": "object", "additionalProperties": {"enum": ["set", "not set"]},
                         "description": "Every encrypted setting of the version's schema."},
             "webhook_url": string(format="uri"), "paused": {"type": "boolean"},
+            "allow_get": {"type": "boolean",
+                          "description": "GET reaches the handler too (else only POST)."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
         "Grant": _grant(identifier("fn"), sent=False),
@@ -233,7 +236,12 @@ def _schemas() -> dict[str, Schema]:
             "objects": array({"type": "object"}),
             "logs": array(string(), description="The first 4 KiB."),
             "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
-            "duration_ms": {"type": "number", "minimum": 0}}),
+            "duration_ms": {"type": "number", "minimum": 0},
+            "reply": nullable(closed({
+                "content_type": {"enum": [JSON_TYPE, TEXT_TYPE]},
+                "body": string(maxLength=MAX_REPLY_BYTES)},
+                description="The answer to a verification handshake: respond(...).")),
+        }),
         "CodeChecked": closed({
             "compiles": {"type": "boolean"},
             "problems": array(closed({

@@ -108,7 +108,8 @@ class Service:
         # The webhook token is a credential too: the errors log shows URLs without it.
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
         return Source(record.id, record.function, Handler(version.code, function.filename),
-                      values, hidden, record.write_key, record.paused, record.workspace)
+                      values, hidden, record.write_key, record.paused, record.workspace,
+                      record.allow_get)
 
     # What the API shows
 
@@ -237,7 +238,8 @@ class Service:
 
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
-                             write_key: str | None) -> dict[str, Any]:
+                             write_key: str | None, allow_get: bool = False
+                             ) -> dict[str, Any]:
         self._check_write_key(write_key)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
@@ -246,7 +248,8 @@ class Service:
                 db, function.id, function.latest_version if number is None else number)
             plain, sealed = self.vault.seal(version.settings_schema, values)
             source_id = catalog.create_source(db, principal.workspace, name, function.id,
-                                              version.number, plain, sealed, write_key)
+                                              version.number, plain, sealed, write_key,
+                                              allow_get)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -256,7 +259,8 @@ class Service:
 
     async def configure_source(self, principal: Principal, ref: str,
                                changes: dict[str, Any]) -> dict[str, Any]:
-        """Merge setting values (None removes one), set the write key, pause or resume."""
+        """Merge setting values (None removes one), set the write key, pause or resume,
+        take GET or not."""
         if "write_key" in changes:
             self._check_write_key(changes["write_key"])
 
@@ -269,8 +273,9 @@ class Service:
                     version.settings_schema, source, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
-            if "paused" in changes:
-                columns["paused"] = int(changes["paused"])
+            for flag in ("paused", "allow_get"):
+                if flag in changes:
+                    columns[flag] = int(changes[flag])
             if columns:
                 catalog.update_source(db, source.id, **columns)
             return self.source_view(db, catalog.find_source(db, principal.workspace,

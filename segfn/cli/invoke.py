@@ -88,6 +88,9 @@ modules_option = click.option(
 @click.option("--content-type",
               help="The body's content type [default: the payload's, else application/json].")
 @click.option("--query", help="The query string, as 'a=1&b=2'.")
+@click.option("--method", type=click.Choice(["POST", "GET"], case_sensitive=False),
+              default="POST", show_default=True,
+              help="GET: as a source that takes GET (--allow-get) receives one, no body.")
 @click.option("--url", help="The request URL [default: http://localhost/].")
 @click.option("--settings", "settings_path", metavar="FILE",
               help="Setting values, a JSON object (merged over the payload's).")
@@ -95,15 +98,15 @@ modules_option = click.option(
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="Wall-clock limit in seconds.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object: ok, messages, objects, logs, error, duration_ms "
-                   "(nothing when the request never reached the handler).")
+              help="Print one JSON object: ok, messages, objects, logs, error, duration_ms, "
+                   "reply (nothing when the request never reached the handler).")
 @click.option("--color/--no-color", default=None,
               help="Color the output [default: on a terminal, unless NO_COLOR is set].")
 @modules_option
 @click.pass_context
 def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
            body_path: str | None, headers: tuple[str, ...], content_type: str | None,
-           query: str | None, url: str | None, settings_path: str | None,
+           query: str | None, method: str, url: str | None, settings_path: str | None,
            invocation_id: str | None, timeout: float, as_json: bool,
            color: bool | None, modules: dict[str, list[str]]) -> None:
     """Run HANDLER.py once on one request, as the webhook would.
@@ -142,12 +145,13 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         settings.update(read_settings(settings_path))
     try:
         request = build_request(body, headers=pairs, query=query_value, url=url,
-                                content_type=content_type)
+                                content_type=content_type, method=method.upper())
     except RequestRefused as exc:
         fail(f"the webhook would refuse this request ({exc.status} {exc.type}): {exc}")
         ctx.exit(NOT_REACHED)
-    except ValueError as exc:  # a URL that is not absolute
-        raise click.BadParameter(str(exc), param_hint="--url") from None
+    except ValueError as exc:  # a URL that is not absolute, a GET with a body
+        hint = "--method" if str(exc).startswith("a GET") else "--url"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
     name = Path(handler_path).name
     handler = Handler(read_text(handler_path, "HANDLER.py"), name)

@@ -74,6 +74,9 @@ def show_result(result: Result, name: str) -> None:
         click.echo(click.style(f"✗ {result.error.type}", fg="red", bold=True)
                    + f"  {name}  {result.duration_ms:.1f} ms")
         click.echo("  " + printable(result.error.message))
+    if result.reply is not None:
+        click.echo("  " + click.style(f"{'respond':<9}", fg="cyan")
+                   + f"  200 {result.reply.content_type}  {printable(result.reply.body)}")
     for message in result.messages:
         click.echo("  " + describe_message(message))
     for obj in result.objects:

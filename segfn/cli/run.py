@@ -28,9 +28,11 @@ _RELOAD_POLL = 0.5
 class WatchedSource:
     """The one source ``segfn run`` serves, read again when its files change."""
 
-    def __init__(self, handler_path: Path, settings_path: Path | None) -> None:
+    def __init__(self, handler_path: Path, settings_path: Path | None,
+                 allow_get: bool = False) -> None:
         self.handler_path = handler_path
         self.settings_path = settings_path
+        self.allow_get = allow_get
         self.current = self._load()
         self._stamp = self._mtimes()
 
@@ -41,7 +43,8 @@ class WatchedSource:
     def _load(self) -> Source:
         settings = read_settings(str(self.settings_path)) if self.settings_path else {}
         handler = Handler(self.handler_path.read_text("utf-8"), self.handler_path.name)
-        return Source("default", self.handler_path.stem, handler, settings)
+        return Source("default", self.handler_path.stem, handler, settings,
+                      allow_get=self.allow_get)
 
     def route(self, path: str) -> Source | None:
         return self.current if path == "/" else None
@@ -106,8 +109,10 @@ def confinement(worker_user: str, required: bool) -> Plan:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Setting values, a JSON object.")
 @click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
+@click.option("--allow-get", is_flag=True,
+              help="Let GET reach the handler too, for providers that verify a URL so.")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
-def run(handler_path: Path, settings_path: Path | None, reload: bool,
+def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get: bool,
         **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
@@ -128,7 +133,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool,
     # A development server: handlers may fetch services on this machine, not itself.
     config = runner_config(**options, egress=lambda host, port: EgressPolicy(
         allow_loopback=True, listening=listening_on(host, port)))
-    watched = WatchedSource(handler_path, settings_path)
+    watched = WatchedSource(handler_path, settings_path, allow_get)
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.

@@ -48,6 +48,7 @@ def open_catalog(data_dir: Path) -> Any:
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     db = connect(data_dir / CATALOG_FILE)
     db.executescript(catalog.SCHEMA)
+    catalog.migrate(db)
     return db
 
 
@@ -124,7 +125,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     runner, public_url = config.runner, config.public_url
     data_dir = runner.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
-    catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
+    catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=catalog.migrate)
     try:
         owner_token = await catalog_store.run(_first_workspace)
         service = Service(catalog_store, config.keyring, public_url,

@@ -45,6 +45,10 @@ def setting_options(command: F) -> F:
                         help="Setting values, a JSON object.")(command)
 
 
+_ALLOW_GET_HELP = ("Let GET reach the handler too, for providers that verify a URL so "
+                   "[default: POST only].")
+
+
 def function_name(client: Client, function_id: str) -> str:
     try:
         return client.get(f"/functions/{part(function_id)}")["name"]
@@ -64,6 +68,7 @@ def show_source(source: dict[str, Any], function: str) -> None:
     click.echo(f"  settings   {printable(json.dumps(source['settings'], ensure_ascii=False))}")
     click.echo(f"  secrets    {printable(describe_secrets(source))}")
     click.echo("  write key  " + ("its own" if source["write_key"] else "the service's"))
+    click.echo("  methods    " + ("POST, GET" if source.get("allow_get") else "POST"))
     click.echo(click.style("webhook URL:", bold=True))
     click.echo(click.style(source["webhook_url"], fg="cyan", bold=True))
 
@@ -112,10 +117,12 @@ def list_sources(as_json: bool) -> None:
 @setting_options
 @click.option("--write-key", help="Deliver its events with this write key "
                                   "[default: the service's].")
+@click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
 @json_option
 def connect_source(name: str, function_ref: str, version: int | None,
                    settings_path: str | None, set_json: tuple[str, ...],
-                   set_text: tuple[str, ...], write_key: str | None, as_json: bool) -> None:
+                   set_text: tuple[str, ...], write_key: str | None, allow_get: bool | None,
+                   as_json: bool) -> None:
     """Connect source NAME running a function; prints its webhook URL, alone on the last line.
 
     \b
@@ -129,6 +136,8 @@ def connect_source(name: str, function_ref: str, version: int | None,
         body["version"] = version
     if write_key is not None:
         body["write_key"] = write_key
+    if allow_get is not None:
+        body["allow_get"] = allow_get
     client = connect()
     _done("connected", client.post("/sources", body), client, as_json)
 
@@ -140,11 +149,13 @@ def connect_source(name: str, function_ref: str, version: int | None,
 @click.option("--write-key", help="Deliver its events with this write key.")
 @click.option("--default-write-key", is_flag=True,
               help="Go back to the service's write key.")
+@click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
 @json_option
 def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
               set_text: tuple[str, ...], unset: tuple[str, ...], write_key: str | None,
-              default_write_key: bool, as_json: bool) -> None:
-    """Change SOURCE's setting values or write key; values not named stay as they are.
+              default_write_key: bool, allow_get: bool | None, as_json: bool) -> None:
+    """Change SOURCE's setting values, write key or methods; what is not named stays as
+    it is.
 
     The new values are checked against the schema of the version the source runs.
 
@@ -162,9 +173,12 @@ def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
         raise click.UsageError("give --write-key or --default-write-key, not both")
     if write_key is not None or default_write_key:
         body["write_key"] = write_key
+    if allow_get is not None:
+        body["allow_get"] = allow_get
     if not body:
         raise click.UsageError("nothing to change: give --settings, --set, --set-json, "
-                               "--unset, --write-key or --default-write-key")
+                               "--unset, --write-key, --default-write-key or "
+                               "--[no-]allow-get")
     client = connect()
     _done("configured", client.patch(f"/sources/{part(source)}", body), client, as_json)
 

@@ -18,6 +18,7 @@ from segfn.console import Console, printer
 from segfn.errors import InvalidSettings
 from segfn.fetch import FetchClient
 from segfn.request import Request
+from segfn.respond import Reply, respond
 from segfn.sandbox import scope
 from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
@@ -27,6 +28,8 @@ from segfn.segment import SegmentClient
 from segfn.settings import Settings
 
 MEMORY_EXCEEDED = "memory limit exceeded"
+_BOTH = ("the function both emitted and returned respond(...): a handshake answer is "
+         "given alone, so return respond(...) before any Segment call")
 _COMPILED_KEEP = 256
 
 
@@ -56,6 +59,7 @@ def _shared_names() -> dict[str, Any]:
         "anonymous_id": anonymous_id,
         "compact": compact,
         "require": require,
+        "respond": respond,
         "iso_timestamp": iso_timestamp,
         "normalize_email": normalize_email,
         "verify_hmac": verify_hmac,
@@ -147,9 +151,10 @@ class Executor:
         """Run ``job`` within ``running``; never raises for anything the handler does."""
         started = time.perf_counter()
         error: Failure | None = None
+        returned: Any = None
         try:
             with decimal.localcontext(decimal.Context()):
-                self._call(job, running)
+                returned = self._call(job, running)
         except BaseException as exc:  # noqa: BLE001 - every handler failure is a result
             error = describe(exc, job.handler.filename)
         finally:
@@ -157,12 +162,16 @@ class Executor:
             # another invocation's thread) finds its SDK objects refusing.
             running.end()
         duration = (time.perf_counter() - started) * 1000
+        # Exactly a Reply: type() is not fooled by a handler's class claiming to be one.
+        reply = returned if type(returned) is Reply else None
+        if error is None and reply is not None and (running.messages or running.objects):
+            error = Failure(errors.BAD_REQUEST, _BOTH)
         if error is not None:
             return Result(logs=running.logs, error=error, duration_ms=duration)
         return Result(running.messages, running.objects, running.logs,
-                      None, duration)
+                      None, duration, reply)
 
-    def _call(self, job: Job, running: scope.Scope) -> None:
+    def _call(self, job: Job, running: scope.Scope) -> Any:
         code = self._code(job.handler)
         namespace = self._namespace(running)
         exec(code, namespace)
@@ -170,8 +179,8 @@ class Executor:
         if not callable(on_request):
             raise InvalidSettings("on_request is not a function")
         request = Request(job.request.body, job.request.headers, job.request.url,
-                          alphabetize=job.alphabetize)
-        on_request(request, Settings(job.settings))
+                          alphabetize=job.alphabetize, method=job.request.method)
+        return on_request(request, Settings(job.settings))
 
 
 def _handler_line(exc: BaseException, filename: str) -> int | None:

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from segfn import errors
+from segfn.respond import Reply
 from segfn.sandbox.compiler import Handler
 
 # An error message is one line for a person: longer ones are cut to this many characters.
@@ -29,6 +30,10 @@ def new_invocation_id() -> str:
     return uuid.uuid4().hex
 
 
+# A webhook takes POST; a source may also take GET, for providers that verify a URL so.
+METHODS = ("POST", "GET")
+
+
 @attrs.frozen
 class HttpRequest:
     """A webhook delivery as received: exact body bytes, headers in order, full URL."""
@@ -37,6 +42,7 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=lambda h: tuple(
         (str(k), str(v)) for k, v in (h.items() if hasattr(h, "items") else h)))
     url: str = "http://localhost/"
+    method: str = attrs.field(default="POST", validator=attrs.validators.in_(METHODS))
 
     def header(self, name: str) -> str | None:
         values = [v for k, v in self.headers if k.lower() == name.lower()]
@@ -44,12 +50,14 @@ class HttpRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"body": base64.b64encode(self.body).decode("ascii"),
-                "headers": [list(h) for h in self.headers], "url": self.url}
+                "headers": [list(h) for h in self.headers], "url": self.url,
+                "method": self.method}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HttpRequest:
+        # Requests stored before GET was taken have no method: they were POSTs.
         return cls(base64.b64decode(data["body"]), [tuple(h) for h in data["headers"]],
-                   data["url"])
+                   data["url"], data.get("method", "POST"))
 
 
 @attrs.frozen
@@ -143,9 +151,17 @@ class Failure:
         return cls(data["type"], data["message"])
 
 
+def _reply(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and type(value) is not Reply:
+        raise TypeError("reply must be a Reply")
+    if value is not None and (instance.messages or instance.objects or instance.error):
+        raise ValueError("an invocation that answers a handshake emits nothing and succeeds")
+
+
 @attrs.frozen
 class Result:
-    """What one invocation produced. Messages and objects are empty unless it succeeded."""
+    """What one invocation produced. Messages and objects are empty unless it succeeded;
+    ``reply`` is the answer to a verification handshake, when the handler returned one."""
 
     messages: list[dict[str, Any]] = attrs.field(factory=list, converter=_listed,
                                                  validator=_each(_message))
@@ -154,6 +170,7 @@ class Result:
     logs: list[str] = attrs.field(factory=list, converter=_listed, validator=_each(_line))
     error: Failure | None = attrs.field(default=None)
     duration_ms: float = attrs.field(default=0.0, validator=_duration)
+    reply: Reply | None = attrs.field(default=None, validator=_reply)
 
     @error.validator
     def _emits_nothing_if_failed(self, attribute: attrs.Attribute[Any],
@@ -199,7 +216,8 @@ class Result:
         return {"ok": self.ok, "messages": list(self.messages), "objects": list(self.objects),
                 "logs": list(self.logs),
                 "error": self.error.to_dict() if self.error else None,
-                "duration_ms": round(self.duration_ms, 3)}
+                "duration_ms": round(self.duration_ms, 3),
+                "reply": self.reply.to_dict() if self.reply else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
@@ -207,9 +225,10 @@ class Result:
         checked, so a malformed one raises (TypeError, ValueError or KeyError)."""
         if type(data) is not dict:
             raise TypeError("a result must be an object")
-        error = data["error"]
+        error, reply = data["error"], data.get("reply")
         return cls(data["messages"], data["objects"], data["logs"],
-                   None if error is None else Failure.from_dict(error), data["duration_ms"])
+                   None if error is None else Failure.from_dict(error), data["duration_ms"],
+                   None if reply is None else Reply.from_dict(reply))
 
     @classmethod
     def failed(cls, type: str, message: str, logs: Sequence[str] = (),

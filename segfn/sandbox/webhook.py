@@ -76,18 +76,24 @@ def build_request(body: bytes | str | None = None, *, json: Any = None,
                   headers: Mapping[str, HeaderValue] | Iterable[tuple[str, str]] = (),
                   query: str | Mapping[str, Any] | None = None, url: str | None = None,
                   content_type: str | None = None,
-                  max_body: int = MAX_BODY_BYTES) -> HttpRequest:
+                  max_body: int = MAX_BODY_BYTES, method: str = "POST") -> HttpRequest:
     """A delivery as the webhook would receive it, checked as the webhook checks it.
 
     Give the body one way: raw ``body``, ``json=`` (sent as ``json.dumps``) or ``data=``
     (a form). The content type comes from ``content_type``, else the headers, else the
     body's kind. A header mapping may give a list of values for a repeated header.
     Raises ``RequestRefused`` for a body or content type the webhook refuses, and
-    ``ValueError`` for a URL that is not absolute.
+    ``ValueError`` for a URL that is not absolute. A ``"GET"`` (to a source that takes
+    it) has a query and no body, so no content type either.
     """
     if sum(x is not None for x in (body, json, data)) > 1:
         raise ValueError("give the body as body=, json= or data=, not several")
     pairs = header_pairs(headers)
+    if method == "GET":
+        if body or json is not None or data is not None:
+            raise ValueError("a GET has no body: give its query instead")
+        return HttpRequest(b"", pairs, _checked_url(with_query(url or DEFAULT_URL, query)),
+                           "GET")
     if data is not None:
         body = urlencode(list(data.items()) if isinstance(data, Mapping) else list(data),
                          doseq=True)
@@ -103,9 +109,13 @@ def build_request(body: bytes | str | None = None, *, json: Any = None,
     pairs.insert(0, ("Content-Type", chosen))
     check_content_type(chosen)
     check_size(len(raw), max_body)
-    full_url = with_query(url or DEFAULT_URL, query)
-    URL(full_url)  # refused here, not in the worker where it would look like a handler error
+    full_url = _checked_url(with_query(url or DEFAULT_URL, query))
     return HttpRequest(raw, pairs, full_url)
+
+
+def _checked_url(url: str) -> str:
+    URL(url)  # refused here, not in the worker where it would look like a handler error
+    return url
 
 
 def with_query(url: str, query: str | Mapping[str, Any] | None) -> str:

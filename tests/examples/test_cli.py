@@ -31,6 +31,7 @@ EXAMPLES = sorted([
     ("mailchimp", "mailchimp"),
     ("calendly", "calendly"),
     ("zoom", "zoom"),
+    ("meta", "meta"),
 ])
 
 

@@ -24,12 +24,23 @@ def test_message_sent(load_handler, own_payloads):
                        "message_ts": "1719209506.817929"}}]
 
 
-def test_url_verification_is_logged_without_events(load_handler, own_payloads):
+def test_url_verification_echoes_the_challenge(load_handler, own_payloads):
+    # Slack's Events API docs: "respond ... with the challenge attribute value", as JSON.
     result = load_handler(HANDLER).post_payload(own_payloads / "url-verification.json")
     assert result.ok, result.error
-    assert result.messages == []
-    assert list(result.logs) == [
-        "url_verification: 3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"]
+    assert result.messages == [] and result.objects == []
+    assert result.reply is not None and result.reply.content_type == "application/json"
+    assert result.reply.json() == {
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_a_signed_url_verification_is_checked_first(load_handler, own_payloads):
+    body = load_payload(own_payloads / "url-verification.json").body
+    slack = load_handler(HANDLER, settings={"signingSecret": "s3cret"})
+    good = slack.post(body, headers=sign("slack", body, "s3cret", int(time.time())))
+    forged = slack.post(body, headers=sign("slack", body, "guess", int(time.time())))
+    assert good.reply is not None and good.reply.json()["challenge"].startswith("3eZbrw")
+    assert forged.error.type == "MessageRejected" and forged.reply is None
 
 
 def test_team_join_identifies_the_member(load_handler):

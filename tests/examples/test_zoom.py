@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import json
 import time
 from pathlib import Path
@@ -79,12 +81,33 @@ def test_signatures_good_wrong_and_stale(load_handler, own_payloads):
     assert not wrong.messages and not stale.messages
 
 
-def test_url_validation_unsupported_and_anonymous(load_handler):
+# Zoom's example of the validation request (developers.zoom.us/docs/api/webhooks/).
+VALIDATION = {"payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"}, "event_ts": 1654503849680,
+              "event": "endpoint.url_validation"}
+
+
+def test_url_validation_answers_the_encrypted_token(load_handler):
+    # Zoom's docs: encryptedToken is the hex HMAC SHA-256 of plainToken, keyed with the
+    # secret token; both are answered, as JSON, with status 200.
+    body = json.dumps(VALIDATION).encode()
+    zoom = load_handler(HANDLER, settings={"secretToken": "zm_secret"})
+    result = zoom.post(body, headers=sign("zoom", body, "zm_secret", int(time.time())))
+    assert result.ok, result.error
+    assert result.messages == []
+    expected = hmac.new(b"zm_secret", b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256).hexdigest()
+    assert result.reply is not None and result.reply.content_type == "application/json"
+    assert result.reply.json() == {"plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+                                   "encryptedToken": expected}
+
+
+def test_url_validation_without_the_secret_token_says_so(load_handler):
+    result = load_handler(HANDLER).post(json=VALIDATION)
+    assert result.error.type == "MessageRejected" and result.reply is None
+    assert "needs the secretToken setting" in result.error.message
+
+
+def test_unsupported_and_anonymous(load_handler):
     zoom = load_handler(HANDLER)
-    validation = zoom.post(json={"event": "endpoint.url_validation",
-                                 "payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"}})
-    assert validation.ok and validation.messages == []
-    assert list(validation.logs) == ["url_validation for qgg8vlvZRS6UYooatFL8Aw"]
     recording = zoom.post(json={"event": "recording.completed", "payload": {"object": {}}})
     assert recording.error.type == "UnsupportedEventType"
     nobody = zoom.post(json={"event": "meeting.participant_joined",
