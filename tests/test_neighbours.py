@@ -157,11 +157,16 @@ def test_a_crash_with_several_jobs_on_the_worker_makes_each_a_retry() -> None:
             (victim,) = workers.pids
             spinning = asyncio.ensure_future(workers.invoke(job("""
                 def on_request(request, settings):
+                    fetch("http://stuck.test/")
                     while True:
                         pass
-            """)))
+            """), web))
+            # While the spinner waits on its fetch the worker takes the neighbour, however
+            # slow the machine: a job that runs holds its worker to itself.
+            await asyncio.wait_for(web.stuck_asked.wait(), PATIENCE)
             waiting = asyncio.ensure_future(workers.invoke(job(WAITING), web))
             await asyncio.wait_for(web.charged.wait(), PATIENCE)
+            web.release.set()
             os.kill(victim, signal.SIGKILL)
             results = await asyncio.wait_for(asyncio.gather(spinning, waiting), 10)
         return results[0], results[1], web.charges
@@ -182,7 +187,9 @@ def test_a_crash_with_one_job_on_the_worker_is_that_jobs_bad_request() -> None:
                     while True:
                         pass
             """)))
-            while not workers._workers[0].calls:
+            for _ in range(1000):  # until the job is on the worker
+                if workers._workers[0].calls:
+                    break
                 await asyncio.sleep(0.01)
             os.kill(victim, signal.SIGKILL)
             return await asyncio.wait_for(spinning, 10)
