@@ -211,9 +211,9 @@ class WorkerPool:
         config = WorkerConfig(self.limits.timeout, self.limits.memory_mb, self.modules,
                               plan.account, plan.seccomp,
                               inside.task_limit(self.size) if plan.account else None)
-        python = [sys.executable, "-B", "-P", "-m", "segfn.sandbox.worker"]
+        python = self._layout.python()
         if plan.bwrap is None:
-            argv, env = python, self._layout.environment(ENVIRONMENT)
+            argv, env = python, dict(ENVIRONMENT)
         else:
             argv, env = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT), {}
         process = await asyncio.create_subprocess_exec(
