@@ -36,6 +36,19 @@ def error_response(status: int, type: str, message: str,
 
 
 @attrs.frozen
+class Refusal:
+    """A delivery refused before any handler ran: the answer's status, error and headers."""
+
+    status: int
+    type: str
+    message: str
+    headers: Mapping[str, str] | None = None
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.type, self.message, self.headers)
+
+
+@attrs.frozen
 class WebhookLimits:
     max_body: int = MAX_BODY_BYTES
     stall_seconds: float = STALL_SECONDS
@@ -76,26 +89,26 @@ class Endpoint:
 
     async def __call__(self, request: Request) -> Response:
         accepted = await self._accept(request)
-        if isinstance(accepted, Response):
-            self.runtime.observer.refused(accepted.status_code)
-            return accepted
+        if isinstance(accepted, Refusal):
+            self.runtime.observer.refused(accepted.status, accepted.type, accepted.message)
+            return accepted.response()
         source, body = accepted
         delivery = HttpRequest(body, request.headers.items(), str(request.url))
         outcome = await self.runtime.deliver(source, delivery)
         return JSONResponse(outcome.body(), status_code=outcome.status)
 
-    async def _accept(self, request: Request) -> tuple[Source, bytes] | Response:
+    async def _accept(self, request: Request) -> tuple[Source, bytes] | Refusal:
         """The source and body of a delivery to run, or the answer refusing it."""
         if request.method != "POST":
-            return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
-                                  {"Allow": "POST"})
+            return Refusal(405, "MethodNotAllowed", "webhooks accept POST only",
+                           {"Allow": "POST"})
         source = self.route(request.url.path)
         if source is None:
-            return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+            return Refusal(404, "NotFound", f"no webhook at {request.url.path}")
         if source.paused:
             # Not accepted, so the sender keeps the delivery and tries again later.
-            return error_response(503, "SourcePaused", "this source is paused",
-                                  {"Retry-After": "60"})
+            return Refusal(503, "SourcePaused", "this source is paused",
+                           {"Retry-After": "60"})
         try:
             check_content_type(request.headers.get("content-type"))
             declared = request.headers.get("content-length", "")
@@ -104,12 +117,11 @@ class Endpoint:
             if self._limiter is not None:
                 wait = self._limiter.acquire(source.id)
                 if wait:
-                    return error_response(429, "RateLimited",
-                                          "this source is over its rate limit",
-                                          {"Retry-After": retry_after(wait)})
+                    return Refusal(429, "RateLimited", "this source is over its rate limit",
+                                   {"Retry-After": retry_after(wait)})
             return source, await read_body(request, self.limits.max_body,
                                            self.limits.stall_seconds)
         except RequestRefused as refused:
-            return error_response(refused.status, refused.type, str(refused))
+            return Refusal(refused.status, refused.type, str(refused))
         except ClientDisconnect:
-            return error_response(400, "BadRequest", "the client disconnected")
+            return Refusal(400, "BadRequest", "the client disconnected")

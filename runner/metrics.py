@@ -102,7 +102,7 @@ class Metrics(Observer):
         """Count a failed send."""
         self._delivery_failures.labels(reason).inc()
 
-    def refused(self, status: int) -> None:
+    def refused(self, status: int, error_type: str, message: str) -> None:
         """Count a delivery refused before it ran (404, 413, 429, 503 when paused, ...)."""
         self._refusals.labels(str(status)).inc()
 

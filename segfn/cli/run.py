@@ -104,11 +104,15 @@ def confinement(worker_user: str, required: bool) -> Plan:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Setting values, a JSON object.")
 @click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
+@click.option("--quiet", is_flag=True,
+              help="Print one line an invocation, without the handler's console lines.")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
-def run(handler_path: Path, settings_path: Path | None, reload: bool,
+def run(handler_path: Path, settings_path: Path | None, reload: bool, quiet: bool,
         **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
+    Each delivery prints a line, with the handler's console and print lines under it;
+    a delivery refused before the handler ran (405, 413, 415, 429) prints one too.
     Sandbox workers are confined as far as this machine allows; what it does not allow is
     said at start.
     """
@@ -130,7 +134,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool,
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.
-        show_invocations()
+        show_invocations(logs=not quiet)
         runtime = build_runtime(config, watched.resolve, plan, InvocationLog(),
                                 warm=(watched.current.tenant,))
         app = create_app(runtime, watched.route, config.webhook)

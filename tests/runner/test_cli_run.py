@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.runner.harness import SEGFN, FakeSegment, Runner, basic_user, wait_until
@@ -166,3 +167,61 @@ def test_a_second_runner_on_the_same_data_dir_is_refused(start_runner: Any, tmp_
 
 
 HANDLER_FOR_LOCK = "def on_request(request, settings):\n    pass\n"
+
+
+CHATTY = '''
+def on_request(request, settings):
+    body = request.json()
+    console.log("got", body["n"])
+    for k in range(body.get("extra", 0)):
+        print("extra", k)
+    if body.get("fail"):
+        raise ValueError("bad n")
+    Segment.track({"event": "Seen", "userId": "u1"})
+'''
+
+
+def lines_after(runner: Runner, head: str, count: int) -> list[str]:
+    """The ``count`` lines after the first line of the output that starts with ``head``."""
+    def found() -> list[str] | None:
+        for index, line in enumerate(runner.output):
+            if line.startswith(head) and len(runner.output) > index + count:
+                return runner.output[index + 1:index + 1 + count]
+        return None
+    return wait_until(found)
+
+
+def test_each_invocation_shows_what_the_handler_logged_under_its_line(start_runner) -> None:
+    runner = start_runner(CHATTY)
+    assert runner.post({"n": 1}).status_code == 200
+    assert lines_after(runner, "200 ok", 1) == ["  │ got 1"]
+    assert runner.post({"n": 2, "fail": True}).status_code == 400
+    assert lines_after(runner, "400 BadRequest", 1) == ["  │ got 2"]
+    assert runner.post({"n": 3, "extra": 40}).status_code == 200
+    # 41 lines: the first 20 are shown, then a note of the rest.
+    tail = wait_until(lambda: [line for line in runner.output if line.startswith("  … ")])
+    assert tail == ["  … 21 more log lines not shown"]
+    shown = runner.output[runner.output.index(tail[0]) - 20:runner.output.index(tail[0])]
+    assert shown == ["  │ got 3"] + [f"  │ extra {k}" for k in range(19)]
+
+
+def test_quiet_leaves_the_log_lines_out(start_runner) -> None:
+    runner = start_runner(CHATTY, "--quiet")
+    assert runner.post({"n": 1}).status_code == 200
+    assert runner.post({"n": 2}).status_code == 200
+    wait_until(lambda: sum(line.startswith("200 ok") for line in runner.output) == 2)
+    assert not any("got" in line for line in runner.output)
+
+
+def test_refusals_get_a_line(start_runner) -> None:
+    runner = start_runner(CHATTY, "--rate-limit", "1")
+    assert httpx.get(runner.url, timeout=5).status_code == 405
+    assert runner.post(content=b"x", headers={"Content-Type": "text/plain"}
+                       ).status_code == 415
+    assert runner.post(content=b"x" * (512 * 1024 + 1),
+                       headers={"Content-Type": "application/json"}).status_code == 413
+    statuses = [runner.post({"n": n}).status_code for n in range(5)]
+    assert 429 in statuses
+    for head in ("405 MethodNotAllowed", "415 ", "413 ", "429 RateLimited"):
+        line = wait_until(lambda h=head: [x for x in runner.output if x.startswith(h)])[0]
+        assert line.endswith("(refused, nothing ran)"), line
