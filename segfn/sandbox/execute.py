@@ -19,7 +19,7 @@ from segfn.errors import InvalidSettings
 from segfn.fetch import FetchClient
 from segfn.request import Request
 from segfn.sandbox import scope
-from segfn.sandbox.compiler import Handler, compile_handler
+from segfn.sandbox.compiler import CompileError, Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry, default_registry
@@ -123,7 +123,7 @@ class Executor:
         hooks = restricted_globals(registry)
         self._base: Mapping[str, Any] = {**hooks, **_shared_names(), "__name__": "handler"}
         self._builtins: Mapping[str, Any] = hooks["__builtins__"]
-        self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
+        self._compiled: OrderedDict[str, types.CodeType | CompileError] = OrderedDict()
 
     def _namespace(self, running: scope.Scope) -> dict[str, Any]:
         """A fresh namespace whose SDK objects, ``print`` and ``import segfn`` all act for
@@ -142,14 +142,14 @@ class Executor:
         if key not in self._compiled:
             try:
                 self._compiled[key] = compile_handler(handler)
-            except InvalidSettings as exc:
+            except CompileError as exc:
                 self._compiled[key] = exc
             while len(self._compiled) > _COMPILED_KEEP:
                 self._compiled.popitem(last=False)
         self._compiled.move_to_end(key)
         code = self._compiled[key]
-        if isinstance(code, InvalidSettings):
-            raise InvalidSettings(str(code))
+        if isinstance(code, CompileError):
+            raise CompileError(code.filename, code.problems)
         return code
 
     def run(self, job: Job, running: scope.Scope) -> Result:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.runner.harness import SEGFN, FakeSegment, Runner, basic_user, wait_until
+from tests.runner.harness import (
+    SEGFN,
+    FakeSegment,
+    Runner,
+    basic_user,
+    free_port,
+    wait_until,
+)
 
 TRACK = '''
 def on_request(request, settings):
@@ -43,15 +51,87 @@ def test_reload_picks_up_code_and_settings(start_runner, tmp_path) -> None:
         "First Version", "Second Version", "Third Version"]
 
 
-def test_a_broken_reload_keeps_serving_the_previous_version(start_runner) -> None:
+def test_a_reload_that_does_not_compile_keeps_the_previous_version_serving(start_runner
+                                                                           ) -> None:
     runner = start_runner(TRACK, "--reload")
     runner.handler.write_text("def on_request(request, settings)\n    pass\n")
-    time.sleep(1.2)
+    reason = wait_until(lambda: [x for x in runner.output if "syntax error" in x])
+    assert reason == [f"{runner.handler}:1: syntax error: expected ':'"]
+    wait_until(lambda: any("still serving its previous version" in x for x in runner.output))
+    assert runner.post({"n": 1}).status_code == 200
+    assert events(runner) == ["First Version"]
+    runner.handler.write_text(TRACK.replace('"First Version"', '"Fixed"'))
+    wait_until(lambda: any(x == f"reloaded {runner.handler}" for x in runner.output))
+    assert runner.post({"n": 2}).status_code == 200
+    assert wait_until(lambda: len(events(runner)) == 2 and events(runner)) == [
+        "First Version", "Fixed"]
+
+
+def test_an_edit_of_the_settings_alone_says_settings_reloaded(start_runner, tmp_path
+                                                               ) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    runner = start_runner(TRACK, "--reload", "--settings", str(settings))
+    settings.write_text(json.dumps({"event": "Second Version"}))
+    wait_until(lambda: f"settings reloaded from {settings}" in runner.output)
+    assert not any(line.startswith("reloaded") for line in runner.output)
+    runner.post({"n": 1})
+    assert wait_until(lambda: events(runner)) == ["Second Version"]
+
+
+def start_refused(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``segfn run`` on ``source``, expected to stop by itself."""
+    handler = tmp_path / "handler.py"
+    handler.write_text(source)
+    return subprocess.run([*SEGFN, "run", str(handler), "--data-dir", str(tmp_path / "data"),
+                           *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("def on_request(request, settings)\n    pass\n", ":1: syntax error: expected ':'"),
+    ("def on_request(request, settings):\n    import requests\n",
+     ":2: module 'requests' is not available to functions; fetch(url, ...) makes HTTP "
+     "requests, with no import"),
+    ("import json\nfrom os import path\ndef on_request(request, settings):\n    pass\n",
+     ":2: module 'os' is not available to functions"),
+    ("def handle(request, settings):\n    pass\n", ":1: no on_request function"),
+    ("def on_request(request, settings):\n    return request._body\n",
+     ':2: "_body" is not available to functions'),
+])
+def test_a_handler_that_cannot_run_is_not_served(tmp_path: Path, source: str,
+                                                 reason: str) -> None:
+    port = free_port()
+    done = start_refused(tmp_path, source, "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(f"{tmp_path / 'handler.py'}{reason}"), done.stderr
+    assert "not served" in done.stderr and "segfn run:" not in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_with_reload_a_handler_that_cannot_run_is_served_until_fixed(start_runner) -> None:
+    runner = start_runner("def on_request(request, settings):\n    import os\n", "--reload")
+    assert any(line.endswith("module 'os' is not available to functions; available: "
+                             + line.split("available: ")[-1]) for line in runner.output)
     response = runner.post({"n": 1})
-    # The new file does not compile: the webhook says so, and nothing is lost.
     assert response.status_code == 500
-    assert response.json()["error"]["type"] == "InvalidSettings"
-    assert "syntax error" in response.json()["error"]["message"]
+    assert "'os' is not available" in response.json()["error"]["message"]
+    runner.handler.write_text(TRACK)
+    wait_until(lambda: f"reloaded {runner.handler}" in runner.output)
+    assert runner.post({"n": 2}).status_code == 200
+
+
+def test_a_busy_port_says_so_and_names_the_option(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = start_refused(tmp_path, TRACK, "--port", str(port))
+    assert done.returncode != 0
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_ctrl_c_shuts_down_cleanly_and_keeps_accepted_work(start_runner) -> None:
