@@ -35,7 +35,8 @@ def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
     """``result`` with secret values hidden in its error message and logs."""
     if not secrets:
         return result
-    error = result.error and Failure(result.error.type, redact(result.error.message, secrets))
+    error = result.error and Failure(result.error.type, redact(result.error.message, secrets),
+                                     result.error.where)
     return attrs.evolve(result, error=error,
                         logs=tuple(redact(line, secrets) for line in result.logs))
 
@@ -60,7 +61,7 @@ def record_error(db: sqlite3.Connection, *, source: str, function: str, invocati
         "INSERT INTO errors (at, source, function, invocation_id, type, message, request, "
         "logs, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, source, function, invocation_id, result.error.type,
-         redact(result.error.message, secrets),
+         redact(result.error.located, secrets),
          json.dumps(redacted_request(request, secrets)),
          json.dumps([redact(line, secrets) for line in result.logs]), attempts))
     db.execute("DELETE FROM errors WHERE function = ? AND (at < ? OR id NOT IN "

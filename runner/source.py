@@ -8,6 +8,7 @@ import attrs
 
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
+from segfn.settings import SETTINGS_OPTION
 
 
 @attrs.frozen
@@ -16,7 +17,8 @@ class Source:
 
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed.
-    ``workspace`` and ``function`` name whose worker processes run it.
+    ``workspace`` and ``function`` name whose worker processes run it;
+    ``settings_given_in`` where its setting values are given, for a missing one's message.
     """
 
     id: str
@@ -27,6 +29,7 @@ class Source:
     write_key: str | None = None
     paused: bool = False
     workspace: str = ""
+    settings_given_in: str = SETTINGS_OPTION
 
     @property
     def tenant(self) -> Tenant:

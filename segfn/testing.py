@@ -131,7 +131,8 @@ class LoadedHandler:
         request = build_request(body, json=json, data=data, headers=headers or {},
                                 query=query, url=url, content_type=content_type)
         merged = {**self.settings, **(settings or {})}
-        job = Job(self.handler, request, merged)
+        job = Job(self.handler, request, merged,
+                  settings_given_in="settings= of load_handler or of the delivery")
         if invocation_id:
             job = attrs.evolve(job, invocation_id=invocation_id)
         return self._pool.invoke(job, self._web, self._cache)

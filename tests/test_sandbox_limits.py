@@ -22,7 +22,7 @@ from segfn.sandbox.pool import BlockingPool, Limits
 
 TIMEOUT = 1.0
 GRACE = 0.5
-TIMED_OUT = "the function ran past its time limit"
+TIMED_OUT = f"the function ran past its time limit of {TIMEOUT:g} s"
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,8 @@ from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
 
 WEBHOOK_PREFIX = "/fn/"
+# Where a deployed source's setting values are given, as a missing one's message says.
+SOURCE_SETTINGS = "the source's settings (segfn sources configure SOURCE --set NAME=VALUE)"
 
 
 class Service:
@@ -94,7 +96,8 @@ class Service:
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]), row["workspace"])
+                      row["write_key"], bool(row["paused"]), row["workspace"],
+                      settings_given_in=SOURCE_SETTINGS)
 
     # What the API shows
 

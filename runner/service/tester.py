@@ -47,7 +47,7 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: dict[str, Any],
     except SchemaError as exc:
         raise InvalidRequest(str(exc)) from None
     handler = Handler(version["code"], f"{function['name']}.py")
-    job = Job(handler, request, settings)
+    job = Job(handler, request, settings, settings_given_in="the test's settings")
     with tempfile.TemporaryDirectory(prefix="segfn-test-") as directory:
         async with CacheStores(directory) as caches:
             result = await runtime.fleet.invoke(tenant, job, runtime.egress,

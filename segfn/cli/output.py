@@ -74,7 +74,7 @@ def show_result(result: Result, name: str) -> None:
         assert result.error is not None
         click.echo(click.style(f"✗ {result.error.type}", fg="red", bold=True)
                    + f"  {name}  {result.duration_ms:.1f} ms")
-        click.echo("  " + printable(result.error.message))
+        click.echo("  " + printable(result.error.located))
     for message in result.messages:
         click.echo("  " + describe_message(message))
     for obj in result.objects:
@@ -102,7 +102,7 @@ def outcome_line(source: Source, outcome: Outcome) -> str:
         line += f" {source.id}"
     line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
     if result.error:
-        line += f"  {printable(result.error.message)}"
+        line += f"  {printable(result.error.located)}"
         line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
     emitted = [describe_message(m) for m in result.messages]
     emitted += [f"set {printable(o['collection'])}/{printable(str(o['id']))}"

@@ -180,7 +180,7 @@ class Executor:
             raise InvalidSettings("on_request is not a function")
         request = Request(job.request.body, job.request.headers, job.request.url,
                           alphabetize=job.alphabetize)
-        on_request(request, Settings(job.settings))
+        on_request(request, Settings(job.settings, job.settings_given_in))
 
 
 def _handler_line(exc: BaseException, filename: str) -> int | None:
@@ -238,7 +238,8 @@ def _text(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException, filename: str) -> Failure:
-    """The error type and a message naming the exception and the handler's line, no trace.
+    """The error type, a message naming the exception, and where in the handler it was
+    raised (``FILE:LINE``); no trace.
 
     Never runs code of the handler's: no ``str()`` or ``repr()`` of what it raised or of
     the arguments it gave; and always returns.
@@ -249,17 +250,25 @@ def describe(exc: BaseException, filename: str) -> Failure:
         return Failure(errors.BAD_REQUEST, "the function failed")
 
 
+def _compile_failure(exc: CompileError) -> Failure:
+    (line, reason), *more = exc.problems
+    others = f" (and {len(more)} more problem{'s' * (len(more) > 1)})" if more else ""
+    return Failure(errors.INVALID_SETTINGS, reason + others, exc.where(line))
+
+
 def _describe(exc: BaseException, filename: str) -> Failure:
     if issubclass(type(exc), MemoryError):
         return Failure(errors.BAD_REQUEST, MEMORY_EXCEEDED)
+    if type(exc) is CompileError:  # only the compiler makes one: handlers cannot name it
+        return _compile_failure(exc)
     kind = errors.error_type(exc)
     if kind == errors.TIMEOUT:
+        # The worker, which knows the limit, words it (invocation.timed_out).
         return Failure(kind, "the function ran past its time limit")
     name = _name(type(exc))
     text = _text(exc) or name
-    if kind == errors.INVALID_SETTINGS:
-        return Failure(kind, text)
     line = _handler_line(exc, filename)
-    where = f" (line {line})" if line else ""
-    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - len(where) - 2)}"
-                         f"{where}")
+    where = f"{filename}:{line}" if line else ""
+    if kind == errors.INVALID_SETTINGS:
+        return Failure(kind, text, where)
+    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - 2)}", where)

@@ -36,7 +36,7 @@ from segfn.sandbox import protocol
 from segfn.sandbox.confine import bwrap, inside
 from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
 from segfn.sandbox.confine.plan import Plan, decide
-from segfn.sandbox.invocation import Job, Result, cut
+from segfn.sandbox.invocation import Job, Result, cut, timed_out
 
 T = TypeVar("T")
 
@@ -400,7 +400,7 @@ class WorkerPool:
                 call.future.set_exception(RuntimeError("the worker pool is closed"))
             elif call.overdue:
                 self._finish(call, Result.failed(errors.TIMEOUT,
-                                                 "the function ran past its time limit"))
+                                                 timed_out(self.limits.timeout)))
             elif several:
                 self._finish(call, Result.failed(
                     errors.RETRY, f"the worker running this invocation and others was lost "

@@ -305,3 +305,57 @@ def test_refusals_get_a_line(start_runner) -> None:
     for head in ("405 MethodNotAllowed", "415 ", "413 ", "429 RateLimited"):
         line = wait_until(lambda h=head: [x for x in runner.output if x.startswith(h)])[0]
         assert line.endswith("(refused, nothing ran)"), line
+
+
+FAILING = '''
+def on_request(request, settings):
+    body = request.json()
+    if body.get("key"):
+        return {}[body["key"]]
+    if body.get("setting"):
+        return settings[body["setting"]]
+    while body.get("spin"):
+        pass
+'''
+
+
+def run_line(runner: Runner, fragment: str) -> str:
+    return wait_until(lambda: [x for x in runner.output if fragment in x])[0]
+
+
+def test_the_runs_line_names_file_and_line_and_the_answer_no_line(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post({"key": "nope"})
+    assert answer.json()["error"] == {"type": "BadRequest", "message": "KeyError: 'nope'"}
+    assert run_line(runner, "KeyError").endswith(
+        f"{runner.handler}:5: KeyError: 'nope'  (in segfn errors)")
+    [logged] = runner.segfn("errors")["errors"]
+    assert logged["error"]["message"] == f"{runner.handler}:5: KeyError: 'nope'"
+
+
+def test_a_body_that_is_not_json_says_so_with_one_position(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post(content=b"{oops", headers={"Content-Type": "application/json"})
+    message = answer.json()["error"]["message"]
+    assert message == ("BodyError: request body is not JSON: Expecting property name "
+                       "enclosed in double quotes at character 1")
+    line = run_line(runner, "BodyError")
+    assert f"{runner.handler}:3: BodyError: request body is not JSON" in line
+    assert "line" not in line.replace(str(runner.handler), "")
+
+
+def test_a_missing_setting_suggests_the_settings_option(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post({"setting": "apiKey"})
+    assert answer.status_code == 500
+    reason = "setting 'apiKey' is not set; give it in --settings FILE (a JSON object)"
+    assert answer.json()["error"]["message"] == reason
+    assert run_line(runner, "apiKey").endswith(f"{runner.handler}:7: {reason}  (in segfn errors)")
+
+
+def test_a_timeout_names_the_limit(start_runner) -> None:
+    runner = start_runner(FAILING, "--timeout", "0.5")
+    answer = runner.post({"spin": True})
+    assert answer.status_code == 202
+    assert answer.json()["error"] == {"type": "Timeout",
+                                      "message": "the function ran past its time limit of 0.5 s"}
