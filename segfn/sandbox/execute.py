@@ -262,13 +262,13 @@ def _describe(exc: BaseException, filename: str) -> Failure:
     if type(exc) is CompileError:  # only the compiler makes one: handlers cannot name it
         return _compile_failure(exc)
     kind = errors.error_type(exc)
-    if kind == errors.TIMEOUT:
-        # The worker, which knows the limit, words it (invocation.timed_out).
-        return Failure(kind, "the function ran past its time limit")
-    name = _name(type(exc))
-    text = _text(exc) or name
     line = _handler_line(exc, filename)
     where = f"{filename}:{line}" if line else ""
+    if kind == errors.TIMEOUT:
+        # The worker, which knows the limit, words it (invocation.timed_out).
+        return Failure(kind, "the function ran past its time limit", where)
+    name = _name(type(exc))
+    text = _text(exc) or name
     if kind == errors.INVALID_SETTINGS:
         return Failure(kind, text, where)
     return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - 2)}", where)

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
+import attrs
+
 from segfn import errors
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
@@ -196,9 +198,12 @@ class Worker:
                 # Drop an interruption the watchdog set too late to land in the handler.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running.thread_id),
                                                            None)
-        if (running.interrupted and result.ok) or (result.error is not None
-                                                   and result.error.type == errors.TIMEOUT):
-            # The handler may have swallowed the interruption; it still ran past its limit.
+        if result.error is not None and result.error.type == errors.TIMEOUT:
+            # Where the interruption landed is kept: the line the handler was stuck at.
+            result = attrs.evolve(result, error=attrs.evolve(
+                result.error, message=timed_out(self._timeout)))
+        elif running.interrupted and result.ok:
+            # The handler swallowed the interruption; it still ran past its limit.
             result = Result.failed(errors.TIMEOUT, timed_out(self._timeout), result.logs,
                                    result.duration_ms)
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -359,3 +360,7 @@ def test_a_timeout_names_the_limit(start_runner) -> None:
     assert answer.status_code == 202
     assert answer.json()["error"] == {"type": "Timeout",
                                       "message": "the function ran past its time limit of 0.5 s"}
+    # The run's line says where the handler was stuck.
+    line = run_line(runner, "time limit")
+    assert re.search(f"{re.escape(str(runner.handler))}:[89]: the function ran past its time "
+                     r"limit of 0\.5 s  \(will retry\)$", line), line
