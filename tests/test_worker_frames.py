@@ -301,7 +301,7 @@ def test_a_jobs_settings_source_crosses_the_seam(pool: BlockingPool) -> None:
         "handler.py:3: setting 'apiKey' is not set; give it in the moon's settings")
 
 
-def test_a_handler_with_several_problems_names_the_first_and_counts_the_rest(
+def test_a_handler_with_several_problems_gives_each_reason_and_the_first_line(
         pool: BlockingPool) -> None:
     result = pool.invoke(job("""
         def on_request(request, settings):
@@ -309,8 +309,9 @@ def test_a_handler_with_several_problems_names_the_first_and_counts_the_rest(
             return _b
     """))
     assert result.error is not None and result.error.where == "handler.py:3"
-    assert result.error.message == ('"_a" is not available to functions: it starts with "_", '
-                                    "which is the sandbox's; rename it (and 1 more problem)")
+    underscore = "is not available to functions: it starts with \"_\", which is the sandbox's"
+    assert result.error.message == (f'"_a" {underscore}; rename it; "_b" {underscore}; '
+                                    "rename it")
 
 
 def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -> None:

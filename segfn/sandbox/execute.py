@@ -251,9 +251,9 @@ def describe(exc: BaseException, filename: str) -> Failure:
 
 
 def _compile_failure(exc: CompileError) -> Failure:
-    (line, reason), *more = exc.problems
-    others = f" (and {len(more)} more problem{'s' * (len(more) > 1)})" if more else ""
-    return Failure(errors.INVALID_SETTINGS, reason + others, exc.where(line))
+    # Every reason, but only the first line: the message goes back to webhook senders.
+    return Failure(errors.INVALID_SETTINGS, "; ".join(r for _, r in exc.problems),
+                   exc.where(exc.problems[0][0]))
 
 
 def _describe(exc: BaseException, filename: str) -> Failure:

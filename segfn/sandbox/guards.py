@@ -31,6 +31,7 @@ from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.request import URL, FormData, Headers, SearchParams
 from segfn.sandbox.compiler import CHECKED
 from segfn.sandbox.handler_classes import is_handler_class, is_handler_made, remember
+from segfn.sandbox.imports import import_problem
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry
 from segfn.settings import Settings
 
@@ -299,7 +300,7 @@ def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def _make_import(registry: ModuleRegistry) -> Callable[..., Any]:
     def guarded_import(name: str, globals: Any = None, locals: Any = None,
                        fromlist: Any = (), level: int = 0) -> ModuleProxy:
-        problem = registry.import_problem(name, fromlist, level)
+        problem = import_problem(registry, name, fromlist, level)
         if problem is not None:
             raise InvalidSettings(problem)
         proxy = registry.proxy(name)

@@ -24,6 +24,7 @@ from typing import Any
 
 from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.sandbox.handler_classes import is_handler_class
+from segfn.sandbox.imports import unavailable
 
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
 
@@ -329,13 +330,6 @@ _DEFAULTS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-_FETCH = "; fetch(url, ...) makes HTTP requests, with no import"
-# What to use for modules people reach for that functions do without.
-_INSTEAD = {"requests": _FETCH, "httpx": _FETCH, "aiohttp": _FETCH, "urllib3": _FETCH,
-            "urllib.request": _FETCH, "http": _FETCH,
-            "logging": "; console.log(...) and print(...) write log lines, with no import"}
-
-
 class ModuleRegistry:
     """Which modules handler code may import, loaded lazily into proxies."""
 
@@ -376,28 +370,8 @@ class ModuleRegistry:
         for child in children:
             members[child] = self.proxy(prefix + child)
         if not members:
-            raise InvalidSettings(self.unavailable(name))
+            raise InvalidSettings(unavailable(name, self.names()))
         return ModuleProxy(name, members)
-
-    def unavailable(self, name: str) -> str:
-        """Why ``import name`` is refused, with what to use instead when there is something."""
-        instead = _INSTEAD.get(name.split(".")[0]) or _INSTEAD.get(name, "")
-        return (f"module {name!r} is not available to functions{instead}; available: "
-                + ", ".join(self.names()))
-
-    def import_problem(self, name: str, fromlist: Iterable[Any] = (), level: int = 0
-                       ) -> str | None:
-        """Why an import statement is refused (``__import__``'s arguments), or None."""
-        if level:
-            return "relative imports are not available to functions"
-        if not self.is_exposed(name):
-            return self.unavailable(name)
-        for attr in fromlist or ():
-            if not isinstance(attr, str) or attr == "*":
-                return f"'from {name} import *' is not available to functions"
-            if attr not in dir(self.proxy(name)):
-                return f"{name}.{attr} is not available to functions"
-        return None
 
     def classes(self) -> frozenset[type]:
         """The classes a handler can name through the exposed modules: the classes among

@@ -3,7 +3,7 @@
 
 An import is otherwise refused only when it runs, which for one inside ``on_request`` is
 at the first delivery; checked here, it is refused before any delivery arrives, in the
-words and by the rule of the sandbox's own ``__import__`` (``ModuleRegistry.import_problem``).
+words and by the rule of the sandbox's own ``__import__`` (``imports.import_problem``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 
 from segfn.sandbox.compiler import CompileError, Handler, compile_handler
+from segfn.sandbox.imports import import_problem
 from segfn.sandbox.modules import ModuleRegistry
 
 
@@ -31,7 +32,7 @@ def check_handler(handler: Handler, registry: ModuleRegistry) -> None:
     compile_handler(handler)
     problems = []
     for line, name, names, level in _imports(ast.parse(handler.source, handler.filename)):
-        problem = registry.import_problem(name, names, level)
+        problem = import_problem(registry, name, names, level)
         if problem is not None:
             problems.append((line, problem))
     if problems:
