@@ -46,8 +46,8 @@ def say_problems(problem: CompileError) -> None:
 class WatchedSource:
     """The one source ``segfn run`` serves, read again when its files change.
 
-    ``problem`` says why the handler as last read cannot run (None when it can); a
-    handler that cannot run is served only until a version that can is read.
+    ``problem`` says why the handler served cannot run (None when it can); an edit that
+    cannot run is not served, and one that can replaces whatever was.
     """
 
     def __init__(self, handler_path: Path, settings_path: Path | None,
@@ -87,7 +87,9 @@ class WatchedSource:
         while True:
             await asyncio.sleep(_RELOAD_POLL)
             stamps = self._mtimes()
-            if stamps == self._stamps or None in stamps[:1 + bool(self.settings_path)]:
+            missing = stamps[0] is None or (self.settings_path is not None
+                                            and stamps[1] is None)
+            if stamps == self._stamps or missing:
                 continue
             handler_changed = stamps[0] != self._stamps[0]
             settings_changed = stamps[1] != self._stamps[1]
