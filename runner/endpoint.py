@@ -48,9 +48,21 @@ def unavailable(message: str = "the runner could not take this delivery") -> JSO
                           {"Retry-After": UNAVAILABLE_RETRY_AFTER})
 
 
-def _post_only() -> JSONResponse:
-    return error_response(405, "MethodNotAllowed", "webhooks accept POST only",
-                          {"Allow": "POST"})
+@attrs.frozen
+class Refusal:
+    """A delivery refused before any handler ran: the answer's status, error and headers."""
+
+    status: int
+    type: str
+    message: str
+    headers: Mapping[str, str] | None = None
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.type, self.message, self.headers)
+
+
+def _post_only() -> Refusal:
+    return Refusal(405, "MethodNotAllowed", "webhooks accept POST only", {"Allow": "POST"})
 
 
 @attrs.frozen
@@ -94,9 +106,9 @@ class Endpoint:
 
     async def __call__(self, request: Request) -> Response:
         accepted = await self._accept(request)
-        if isinstance(accepted, Response):
-            self.runtime.observer.refused(accepted.status_code)
-            return accepted
+        if isinstance(accepted, Refusal):
+            self.runtime.observer.refused(accepted.status, accepted.type, accepted.message)
+            return accepted.response()
         source, body = accepted
         delivery = HttpRequest(body, request.headers.items(), str(request.url),
                                request.method)
@@ -110,7 +122,7 @@ class Endpoint:
             return Response(reply.body, status_code=200, media_type=reply.content_type)
         return JSONResponse(outcome.body(), status_code=outcome.status)
 
-    async def _accept(self, request: Request) -> tuple[Source, bytes] | Response:
+    async def _accept(self, request: Request) -> tuple[Source, bytes] | Refusal:
         """The source and body of a delivery to run, or the answer refusing it."""
         if request.method not in METHODS:
             return _post_only()
@@ -120,14 +132,14 @@ class Endpoint:
             # Only a source that takes GET does; to any other path it is as before, a 405.
             return _post_only()
         if source is None:
-            return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+            return Refusal(404, "NotFound", f"no webhook at {request.url.path}")
         if self.runtime.draining:
-            return error_response(503, "Stopping", "the runner is stopping",
-                                  {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+            return Refusal(503, "Stopping", "the runner is stopping",
+                           {"Retry-After": UNAVAILABLE_RETRY_AFTER})
         if source.paused:
             # Not accepted, so the sender keeps the delivery and tries again later.
-            return error_response(503, "SourcePaused", "this source is paused",
-                                  {"Retry-After": "60"})
+            return Refusal(503, "SourcePaused", "this source is paused",
+                           {"Retry-After": "60"})
         try:
             if not get:
                 check_content_type(request.headers.get("content-type"))
@@ -137,13 +149,12 @@ class Endpoint:
             if self._limiter is not None:
                 wait = self._limiter.acquire(source.id)
                 if wait:
-                    return error_response(429, "RateLimited",
-                                          "this source is over its rate limit",
-                                          {"Retry-After": retry_after(wait)})
+                    return Refusal(429, "RateLimited", "this source is over its rate limit",
+                                   {"Retry-After": retry_after(wait)})
             # A GET's body, if it has one, is not read: the handler sees its query.
             return source, b"" if get else await read_body(request, self.limits.max_body,
                                                            self.limits.stall_seconds)
         except RequestRefused as refused:
-            return error_response(refused.status, refused.type, str(refused))
+            return Refusal(refused.status, refused.type, str(refused))
         except ClientDisconnect:
-            return error_response(400, "BadRequest", "the client disconnected")
+            return Refusal(400, "BadRequest", "the client disconnected")

@@ -76,7 +76,8 @@ def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
     logs = tuple(redact(line, secrets) for line in result.logs)
     if result.reply is not None and _shows(result.reply.texts(), secrets):
         return Result.failed(errors.BAD_REQUEST, SECRET_REPLY, logs, result.duration_ms)
-    error = result.error and Failure(result.error.type, redact(result.error.message, secrets))
+    error = result.error and Failure(result.error.type, redact(result.error.message, secrets),
+                                     result.error.where)
     return attrs.evolve(result, error=error, logs=logs)
 
 
@@ -152,7 +153,7 @@ def record_error(db: sqlite3.Connection, *, source: str, function: str, invocati
         "INSERT INTO errors (at, source, function, invocation_id, type, message, request, "
         "logs, attempts, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now, source, function, invocation_id, result.error.type,
-         redact(result.error.message, secrets), json.dumps(shown),
+         redact(result.error.located, secrets), json.dumps(shown),
          json.dumps([redact(line, secrets) for line in result.logs]), attempts,
          replay_of(request, shown, sealer)))
     db.execute("DELETE FROM errors WHERE function = ? AND (at < ? OR id NOT IN "

@@ -110,7 +110,7 @@ class Metrics(Observer):
         """Count a background loop's failure."""
         self._loop_failures.labels(loop).inc()
 
-    def refused(self, status: int) -> None:
+    def refused(self, status: int, error_type: str, message: str) -> None:
         """Count a delivery refused before it ran (404, 413, 429, 503 when paused, ...)."""
         self._refusals.labels(str(status)).inc()
 

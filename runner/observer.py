@@ -4,9 +4,9 @@ The runtime, the endpoint and the deliverer report to one ``Observer``: ``invoke
 every invocation (retries included), ``refused`` for every webhook refused before a
 handler ran, ``delivery_failed`` for every send the Tracking API did not take,
 ``loop_failed`` for every failure of a background loop. Metrics count them;
-``InvocationLog`` makes each invocation a record of the ``segfn.invocations`` logger, which
-the CLI formats as its per-invocation line. What failed in a loop is logged by the
-``segfn.runner`` logger.
+``InvocationLog`` makes each invocation and each refusal a record of the
+``segfn.invocations`` logger, which the CLI formats as its per-invocation line. What failed
+in a loop is logged by the ``segfn.runner`` logger.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class Observer:
     def invoked(self, source: Source, outcome: Outcome) -> None:
         """An invocation of ``source`` ended (and its outcome is stored)."""
 
-    def refused(self, status: int) -> None:
-        """A webhook delivery was refused before any handler ran (404, 413, 429, ...)."""
+    def refused(self, status: int, error_type: str, message: str) -> None:
+        """A webhook delivery was refused before any handler ran (404, 413, 429, ...),
+        answered with ``error_type`` and ``message``."""
 
     def delivery_failed(self, reason: str) -> None:
         """A batch was not taken: ``"status 503"``, ``"status 400"``, ``"network"``."""
@@ -51,9 +52,9 @@ class Observers(Observer):
         for observer in self.observers:
             observer.invoked(source, outcome)
 
-    def refused(self, status: int) -> None:
+    def refused(self, status: int, error_type: str, message: str) -> None:
         for observer in self.observers:
-            observer.refused(status)
+            observer.refused(status, error_type, message)
 
     def delivery_failed(self, reason: str) -> None:
         for observer in self.observers:
@@ -66,7 +67,9 @@ class Observers(Observer):
 
 class InvocationLog(Observer):
     """Each invocation as an INFO record of ``segfn.invocations``, with the ``source`` and
-    ``outcome`` as attributes of the record for a formatter that wants more than text."""
+    ``outcome`` as attributes of the record for a formatter that wants more than text;
+    each refusal as one with its ``status``, ``error_type`` and ``reason`` (and no
+    ``outcome``)."""
 
     def invoked(self, source: Source, outcome: Outcome) -> None:
         result = outcome.result
@@ -74,3 +77,7 @@ class InvocationLog(Observer):
             "%s %s %s %.1f ms", source.id, outcome.status,
             result.error.type if result.error else "ok", result.duration_ms,
             extra={"source": source, "outcome": outcome})
+
+    def refused(self, status: int, error_type: str, message: str) -> None:
+        invocations.info("%s %s  %s", status, error_type, message,
+                         extra={"status": status, "error_type": error_type, "reason": message})

@@ -67,7 +67,7 @@ class Outcome:
         if self.result.ok:
             return {"ok": True}
         assert self.result.error is not None
-        return {"ok": False, "error": self.result.error.to_dict()}
+        return {"ok": False, "error": self.result.error.answer()}
 
 
 class RunnerFault(Exception):
@@ -163,7 +163,8 @@ class Runtime:
 
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
                    attempt: int, first_wait: float | None) -> Outcome:
-        job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True)
+        job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
+                  settings_given_in=source.settings_given_in)
         answer = self.caches.answerer(source.function, source.id)
         faults: list[str] = []
 
@@ -206,7 +207,7 @@ class Runtime:
         assert result.error is not None
         if result.error.type in errors.RETRYABLE and attempt < self.policy.max_retries:
             first = first_wait if first_wait is not None else self.policy.first_wait()
-            why = f"{result.error.type}: {result.error.message}"
+            why = f"{result.error.type}: {result.error.located}"
             await self.store.run(lambda db: retries.schedule(
                 db, self.policy, invocation_id=invocation_id, source=source.id,
                 request=job.request, attempt=attempt + 1, first_wait=first, error=why))

@@ -8,6 +8,7 @@ import attrs
 
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
+from segfn.settings import SETTINGS_OPTION
 
 
 @attrs.frozen
@@ -17,7 +18,8 @@ class Source:
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed;
     ``allow_get`` lets GET reach the handler too, for providers that verify a URL so.
-    ``workspace`` and ``function`` name whose worker processes run it.
+    ``workspace`` and ``function`` name whose worker processes run it;
+    ``settings_given_in`` where its setting values are given, for a missing one's message.
     """
 
     id: str
@@ -29,6 +31,7 @@ class Source:
     paused: bool = False
     workspace: str = ""
     allow_get: bool = False
+    settings_given_in: str = SETTINGS_OPTION
 
     @property
     def tenant(self) -> Tenant:

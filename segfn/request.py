@@ -229,7 +229,7 @@ def _sorted_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _reject_constant(name: str) -> Any:
-    raise BodyError(f"request body is not valid JSON: {name} is not a JSON value")
+    raise BodyError(f"request body is not JSON: {name} is not a JSON value")
 
 
 class Request:
@@ -286,14 +286,14 @@ class Request:
             return json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise BodyError(
-                f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                f"request body is not JSON: {exc.msg} at character {exc.pos}"
             ) from None
         except RecursionError:
-            raise BodyError("request body is not valid JSON: nested too deeply") from None
+            raise BodyError("request body is not JSON: nested too deeply") from None
         except BodyError:
             raise
         except ValueError as exc:  # e.g. an integer over Python's digit limit
-            raise BodyError(f"request body is not valid JSON: {exc}") from None
+            raise BodyError(f"request body is not JSON: {exc}") from None
 
     def text(self) -> str:
         """The body decoded with the Content-Type's charset, UTF-8 when it names none."""

@@ -9,24 +9,29 @@ from typing import Any
 from segfn.errors import InvalidSettings
 
 _MISSING = object()
+# Where ``segfn run`` and ``segfn invoke`` take setting values from.
+SETTINGS_OPTION = "--settings FILE (a JSON object)"
 
 
 class Settings(Mapping[str, Any]):
     """A source's setting values: ``settings["apiKey"]``, ``settings.apiKey``, ``.get()``.
 
-    Reading a setting that is not there raises ``InvalidSettings`` naming it.
+    Reading a setting that is not there raises ``InvalidSettings`` naming it and
+    ``given_in``, where the values come from (``--settings FILE``, a source's settings).
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_given_in")
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], given_in: str = SETTINGS_OPTION) -> None:
         object.__setattr__(self, "_values", copy.deepcopy(dict(values)))
+        object.__setattr__(self, "_given_in", given_in)
 
     def __getitem__(self, name: str) -> Any:
         try:
             return self._values[name]
         except KeyError:
-            raise InvalidSettings(f"setting {name!r} is not set") from None
+            raise InvalidSettings(f"setting {name!r} is not set; give it in "
+                                  f"{self._given_in}") from None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -146,7 +146,8 @@ class LoadedHandler:
     def _invoke(self, request: HttpRequest, settings: Mapping[str, Any] | None,
                 invocation_id: str | None) -> Result:
         merged = {**self.settings, **(settings or {})}
-        job = Job(self.handler, request, merged)
+        job = Job(self.handler, request, merged,
+                  settings_given_in="settings= of load_handler or of the delivery")
         if invocation_id:
             job = attrs.evolve(job, invocation_id=invocation_id)
         return self._pool.invoke(job, self._web, self._cache)

@@ -228,7 +228,7 @@ def test_a_worker_opens_no_file_for_the_cache(load_handler: Callable[..., Loaded
 def test_a_job_names_no_store() -> None:
     job = Job(Handler(LOAD, "handler.py"), HttpRequest(b"{}"))
     assert set(job.to_dict()) == {"source", "filename", "key", "request", "settings",
-                                  "invocation_id", "alphabetize"}
+                                  "invocation_id", "alphabetize", "settings_given_in"}
 
 
 def test_the_parent_answers_every_cache_call(pool: BlockingPool) -> None:

@@ -268,7 +268,7 @@ def test_every_handler_error_exits_1_with_its_type(kind: str, tmp_path: Path) ->
     assert process.returncode == 1, process.stderr
     document = as_json(process)
     assert document["ok"] is False
-    assert set(document["error"]) == {"type", "message"}
+    assert set(document["error"]) == {"type", "message", "where"}
     assert document["error"]["type"] == kind
     assert document["error"]["message"]
     # Emission is all-or-nothing: a handler that fails emits nothing.
@@ -289,7 +289,7 @@ def test_error_in_readable_output(kind: str, tmp_path: Path) -> None:
     assert kind in out
     assert "failing.py" in out
     if kind == "MessageRejected":
-        assert "no user in this delivery" in out and "line 2" in out
+        assert "failing.py:2: ValidationError: no user in this delivery" in out
     assert not ANSI.search(out)
 
 

@@ -65,14 +65,14 @@ def test_nested_on_request_does_not_count():
 def test_restricted_python_errors_carry_line_numbers():
     message = refusal("def on_request(request, settings):\n    x = 1\n"
                       "    return ().__class__\n")
-    assert message.startswith("github.py: Line 3:")
-    assert '"__class__" is an invalid attribute name' in message
+    assert message.startswith('github.py:3: "__class__" is not available to functions: '
+                              'it starts with "_"')
 
 
 def test_several_restricted_errors_are_all_reported():
     message = refusal("def on_request(request, settings):\n    eval('1')\n    exec('2')\n")
-    assert "Line 2: Eval calls are not allowed" in message
-    assert "Line 3: Exec calls are not allowed" in message
+    assert message == ("github.py:2: eval() is not available to functions; "
+                       "github.py:3: exec() is not available to functions")
 
 
 # hole: valid but deeply nested code crashed the compiler with RecursionError or MemoryError
@@ -89,3 +89,23 @@ def test_handler_key_depends_on_source_and_filename():
     assert Handler("a", "x.py").key != Handler("b", "x.py").key
     assert Handler("a", "x.py").key != Handler("a", "y.py").key
     assert Handler("a", "x.py").key == Handler("a", "x.py").key
+
+
+def test_a_missing_on_request_names_the_file_and_a_line():
+    assert refusal("def handle(request, settings):\n    pass\n").startswith(
+        "github.py:1: no on_request function")
+
+
+@pytest.mark.parametrize(("statement", "reworded"), [
+    ("_x = 1", '"_x" is not available to functions: it starts with "_", which is the '
+               "sandbox's; rename it"),
+    ("d = {}\n    d['k'] += 1", "x[key] += ... is not available to functions; write "
+                               "x[key] = x[key] + ..."),
+    ("request.n += 1", "obj.name += ... is not available to functions; write "
+                       "obj.name = obj.name + ..."),
+    ("return request.gi_frame", '"gi_frame" is not available to functions'),
+])
+def test_restricted_pythons_messages_are_reworded(statement, reworded):
+    message = refusal(f"def on_request(request, settings):\n    {statement}\n")
+    assert message.endswith(f": {reworded}")
+    assert "RestrictedPython" not in message and "not allowed" not in message

@@ -30,7 +30,7 @@ from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
 
 LIMITS = Limits(timeout=3.0, grace=0.2)
-TIMED_OUT = "the function ran past its time limit"
+TIMED_OUT = "the function ran past its time limit of 3 s"
 # How much later than the stuck job its neighbour starts: more than the grace, so the
 # neighbour is still within its own time limit when the stuck one is killed, and far less
 # than the limit, so the neighbour reaches its fetch before the kill on a slow machine too.

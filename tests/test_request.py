@@ -281,8 +281,8 @@ def test_json_empty_body_is_a_body_error():
 def test_json_invalid_json_names_the_position():
     with pytest.raises(BodyError) as info:
         request(b"not json").json()
-    assert str(info.value) == "request body is not valid JSON: Expecting value at line 1 column 1"
-    with pytest.raises(BodyError, match="line 2 column 8"):
+    assert str(info.value) == "request body is not JSON: Expecting value at character 0"
+    with pytest.raises(BodyError, match="at character 16$"):
         request(b'{"a": 1,\n  "b": }').json()
 
 
@@ -308,7 +308,7 @@ def test_json_too_deep_is_a_body_error():
 
 
 def test_json_integer_past_the_digit_limit_is_a_body_error():
-    with pytest.raises(BodyError, match="not valid JSON"):
+    with pytest.raises(BodyError, match="not JSON"):
         request(b"1" * 5000).json()
 
 

@@ -62,7 +62,7 @@ class S(str):
 CASES = [
     # Dunder walks
     ("dunder-walk-literal", handler("().__class__.__bases__[0].__subclasses__()"),
-     COMPILE, '"__class__" is an invalid attribute name'),
+     COMPILE, '"__class__" is not available to functions'),
     ("dunder-walk-getattr-string", handler("getattr((), '__cla' + 'ss__')"), BAD, UNDERSCORE),
     ("dunder-walk-hasattr-default", handler("""
         if hasattr((), '__cla' + 'ss__') or getattr((), '__cla' + 'ss__', None) is not None:
@@ -75,7 +75,7 @@ CASES = [
      BAD, UNDERSCORE),
     # Frame and code walks
     ("generator-gi-frame-literal", handler("(x for x in []).gi_frame.f_back.f_globals"),
-     COMPILE, '"gi_frame" is a restricted name'),
+     COMPILE, '"gi_frame" is not available to functions'),
     ("generator-gi-frame-getattr", handler("getattr((x for x in []), 'gi_' + 'frame')"),
      BAD, 'the attribute "gi_frame"'),
     ("generator-gi-code-getattr", handler("getattr((x for x in []), 'gi_' + 'code')"),
@@ -86,7 +86,7 @@ CASES = [
             1 / 0
         except Exception as e:
             e.__traceback__.tb_frame
-     """), COMPILE, '"__traceback__" is an invalid attribute name'),
+     """), COMPILE, '"__traceback__" is not available to functions'),
     ("traceback-getattr-concat", handler("""
         try:
             1 / 0
@@ -113,7 +113,7 @@ CASES = [
         match request:
             case object(__class__=cls):
                 pass
-     """), COMPILE, "Match statements are not allowed"),
+     """), COMPILE, "Match statements are not available to functions"),
     # Format strings
     ("str-format-attribute", handler("'{0.__class__}'.format(1)"), BAD, "str.format"),
     ("str-format-map", handler("'{x.__class__}'.format_map({'x': 1})"), BAD, "str.format"),
@@ -133,7 +133,7 @@ CASES = [
         class Hostile:
             def __repr__(self):
                 return 'x'
-     """), COMPILE, '"__repr__" is an invalid variable name'),
+     """), COMPILE, '"__repr__" is not available to functions'),
     ("percent-format-attribute", handler("'%(__class__)s' % request"), BAD, "TypeError"),
     # Module attributes that lead to os, sys, builtins
     ("uuid-os", handler("import uuid\nuuid.os.system('id')"), BAD,
@@ -174,7 +174,7 @@ CASES = [
      "module 'os.path' is not available"),
     ("relative-import", "from . import segment\n" + handler("pass"), COMPILE,
      "relative imports are not available"),
-    ("dunder-import", handler("__import__('os')"), COMPILE, '"__import__" is an invalid'),
+    ("dunder-import", handler("__import__('os')"), COMPILE, '"__import__" is not available'),
     ("import-importlib", "import importlib\n" + handler("pass"), COMPILE,
      "module 'importlib' is not available"),
     ("from-urllib-import-request", "from urllib import request as r\n" + handler("pass"),
@@ -186,13 +186,13 @@ CASES = [
     ("import-star", "from json import *\n" + handler("pass"), COMPILE, ""),
     # Builtins
     ("open", handler("open('/etc/passwd').read()"), BAD, "name 'open' is not defined"),
-    ("eval", handler("eval('1')"), COMPILE, "Eval calls are not allowed"),
-    ("exec", handler("exec('1')"), COMPILE, "Exec calls are not allowed"),
+    ("eval", handler("eval('1')"), COMPILE, "eval() is not available to functions"),
+    ("exec", handler("exec('1')"), COMPILE, "exec() is not available to functions"),
     ("compile", handler("compile('1', 'x', 'exec')"), BAD, "name 'compile' is not defined"),
     ("globals", handler("globals()"), BAD, "name 'globals' is not defined"),
     ("locals", handler("locals()"), BAD, "name 'locals' is not defined"),
     ("type-three-arguments", handler("type('X', (), {})"), BAD, "takes 1 positional argument"),
-    ("breakpoint", handler("breakpoint()"), COMPILE, '"breakpoint" is a reserved name'),
+    ("breakpoint", handler("breakpoint()"), COMPILE, '"breakpoint" is reserved in functions'),
     ("input", handler("input()"), BAD, "name 'input' is not defined"),
     ("help", handler("help()"), BAD, "name 'help' is not defined"),
     ("memoryview", handler("memoryview(b'x')"), BAD, "name 'memoryview' is not defined"),
@@ -207,7 +207,7 @@ CASES = [
     ("metaclass-subclass-of-type", handler("pass", "class M(type):\n    pass"), BAD,
      "a class whose base is not a class"),
     ("metaclass-keyword", handler("pass", "class A(metaclass=type):\n    pass"), COMPILE,
-     'The keyword argument "metaclass" is not allowed'),
+     'The keyword argument "metaclass" is not available to functions'),
     ("metaclass-via-type-of-class", handler("pass", "class X(type(int)):\n    pass"), BAD,
      "the builtin 'type'"),
     ("metaclass-abcmeta-of-settings", handler("type(type(settings))('X', (), {})"), BAD,
@@ -219,7 +219,7 @@ CASES = [
         class X:
             def __reduce__(self):
                 return (print, ('x',))
-     """), COMPILE, '"__reduce__" is an invalid variable name'),
+     """), COMPILE, '"__reduce__" is not available to functions'),
     ("decorator-reads-globals", handler("pass", """
         def grab(func):
             return getattr(func, '__glob' + 'als__')
@@ -229,29 +229,29 @@ CASES = [
      """), BAD, UNDERSCORE),
     # Shadowing the guards
     ("shadow-getattr", "_getattr_ = getattr\n" + handler("pass"), COMPILE,
-     '"_getattr_" is an invalid variable name'),
+     '"_getattr_" is not available to functions'),
     ("shadow-write", "_write_ = lambda ob: ob\n" + handler("pass"), COMPILE,
-     '"_write_" is an invalid variable name'),
+     '"_write_" is not available to functions'),
     ("shadow-builtins", "__builtins__ = {}\n" + handler("pass"), COMPILE,
-     '"__builtins__" is an invalid variable name'),
+     '"__builtins__" is not available to functions'),
     ("shadow-print", "_print_ = None\n" + handler("pass"), COMPILE,
-     '"_print_" is an invalid variable name'),
+     '"_print_" is not available to functions'),
     ("shadow-parameter", "def on_request(request, settings, _getattr_=getattr):\n    pass\n",
-     COMPILE, '"_getattr_" is an invalid variable name'),
+     COMPILE, '"_getattr_" is not available to functions'),
     ("shadow-global-statement", handler("global _getattr_\n_getattr_ = getattr"), COMPILE,
-     '"_getattr_" is an invalid variable name'),
+     '"_getattr_" is not available to functions'),
     ("shadow-walrus", handler("(_getattr_ := getattr)"), COMPILE,
-     '"_getattr_" is an invalid variable name'),
+     '"_getattr_" is not available to functions'),
     ("shadow-import-as", "import json as _getattr_\n" + handler("pass"), COMPILE,
-     '"_getattr_" is an invalid variable name'),
+     '"_getattr_" is not available to functions'),
     ("shadow-except-as", handler("try:\n    1 / 0\nexcept Exception as _write_:\n    pass"),
-     COMPILE, '"_write_" is an invalid variable name'),
+     COMPILE, '"_write_" is not available to functions'),
     # Writing on SDK, module and builtin objects
     ("write-segment-track", handler("Segment.track = print"), BAD,
      "changing a SegmentClient object"),
     ("write-settings", handler("settings.apiKey = 'x'"), BAD, "changing a Settings object"),
     ("write-headers-internals", handler("request.headers._values = {}"), COMPILE,
-     '"_values" is an invalid attribute name'),
+     '"_values" is not available to functions'),
     ("setattr-headers-internals", handler("setattr(request.headers, '_values', {})"), BAD,
      "changing a Headers object"),
     ("write-module-proxy", handler("import json\njson.loads = print"), BAD,
@@ -287,7 +287,7 @@ CASES = [
     ("re-purge", handler("import re\nre.purge()"), BAD, "no exposed name 'purge'"),
     ("random-seed", handler("import random\nrandom.seed(1)"), BAD, "no exposed name 'seed'"),
     ("try-star", handler("try:\n    pass\nexcept* Exception:\n    pass"), COMPILE,
-     "TryStar statements are not allowed"),
+     "TryStar statements are not available to functions"),
 ]
 
 

@@ -22,7 +22,7 @@ from segfn.sandbox.pool import BlockingPool
 from tests.conftest import SHORT
 
 TIMEOUT, GRACE = SHORT.timeout, SHORT.grace
-TIMED_OUT = "the function ran past its time limit"
+TIMED_OUT = f"the function ran past its time limit of {TIMEOUT:g} s"
 
 
 @pytest.fixture

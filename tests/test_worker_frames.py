@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from runner.errorlog import read_errors
@@ -85,7 +86,7 @@ def test_an_exception_whose_text_recurses_is_described_at_once(pool: BlockingPoo
     """))
     assert result.error is not None
     assert result.error.type == "BadRequest", result.error
-    assert result.error.message == "ValueError: <list> (line 6)"
+    assert (result.error.message, result.error.where) == ("ValueError: <list>", "handler.py:6")
 
 
 def test_an_exception_made_of_handler_objects_is_described_without_them(
@@ -102,7 +103,7 @@ def test_an_exception_made_of_handler_objects_is_described_without_them(
             raise Broken("plain text", 42, Thing())
     """))
     assert result.error is not None and result.error.type == "BadRequest", result.error
-    assert result.error.message == "Broken: ('plain text', 42, <Thing>) (line 10)"
+    assert result.error.located == "handler.py:10: Broken: ('plain text', 42, <Thing>)"
 
 
 def test_lone_surrogates_in_logs_and_errors_become_replacement_characters(
@@ -114,7 +115,7 @@ def test_lone_surrogates_in_logs_and_errors_become_replacement_characters(
     """))
     assert result.logs == ["bad \ufffd line"]
     assert result.error is not None
-    assert result.error.message == "ValueError: bad \ufffd text (line 4)"
+    assert result.error.located == "handler.py:4: ValueError: bad \ufffd text"
     # The result can be written as UTF-8 wherever it goes.
     json.dumps(result.to_dict(), ensure_ascii=False).encode("utf-8")
 
@@ -291,6 +292,7 @@ def test_result_from_dict_checks_types() -> None:
     for bad in ({**GOOD_RESULT, "logs": "text"}, {**GOOD_RESULT, "messages": [1]},
                 {**GOOD_RESULT, "error": {"type": "BadRequest"}},
                 {**GOOD_RESULT, "error": {"type": "BadRequest", "message": 5}},
+                {**GOOD_RESULT, "error": {"type": "BadRequest", "message": "m", "where": 3}},
                 {**GOOD_RESULT, "duration_ms": -1}, {**GOOD_RESULT, "duration_ms": True}):
         with pytest.raises((TypeError, ValueError, KeyError)):
             Result.from_dict(bad)
@@ -332,6 +334,39 @@ def test_an_answer_at_the_limit_is_kept_and_one_byte_more_is_refused(pool: Block
     assert f"at most {MAX_REPLY_BYTES} bytes" in over.error.message
 
 
+def test_where_crosses_the_seam_and_stays_out_of_the_answer() -> None:
+    failed = {**GOOD_RESULT, "ok": False,
+              "error": {"type": "BadRequest", "message": "KeyError: 'k'", "where": "h.py:3"}}
+    result = Result.from_dict(failed)
+    assert result.to_dict() == failed and result.error is not None
+    assert result.error.located == "h.py:3: KeyError: 'k'"
+    assert result.error.answer() == {"type": "BadRequest", "message": "KeyError: 'k'"}
+
+
+def test_a_jobs_settings_source_crosses_the_seam(pool: BlockingPool) -> None:
+    moon = attrs.evolve(job("""
+        def on_request(request, settings):
+            return settings["apiKey"]
+    """), settings_given_in="the moon's settings")
+    assert Job.from_dict(moon.to_dict()) == moon
+    result = pool.invoke(moon)
+    assert result.error is not None and result.error.located == (
+        "handler.py:3: setting 'apiKey' is not set; give it in the moon's settings")
+
+
+def test_a_handler_with_several_problems_gives_each_reason_and_the_first_line(
+        pool: BlockingPool) -> None:
+    result = pool.invoke(job("""
+        def on_request(request, settings):
+            _a = 1
+            return _b
+    """))
+    assert result.error is not None and result.error.where == "handler.py:3"
+    underscore = "is not available to functions: it starts with \"_\", which is the sandbox's"
+    assert result.error.message == (f'"_a" {underscore}; rename it; "_b" {underscore}; '
+                                    "rename it")
+
+
 def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -> None:
     # Once, the delivery failed to store and `segfn run` answered 503 with nothing logged.
     source = Source("src_1", "surrogates", Handler(textwrap.dedent("""
@@ -353,5 +388,5 @@ def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -
     outcome = asyncio.run(main())
     assert outcome.status == 400
     (logged,) = read_errors(connect(tmp_path / "segfn.db"))
-    assert logged["error"]["message"] == "ValueError: error \ufffd (line 4)"
+    assert logged["error"]["message"] == "handler.py:4: ValueError: error \ufffd"
     assert logged["logs"] == ["log \ufffd"]

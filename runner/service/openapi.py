@@ -128,6 +128,9 @@ def _version(with_code: bool) -> Schema:
 
 def _schemas() -> dict[str, Schema]:
     failure = closed({"type": string(), "message": string()})
+    # A test's error also says where in the code it happened; a webhook's answer never does.
+    located_failure = closed({"type": string(), "message": string()}, {
+        "where": text("FILE:LINE in the function's code; empty when nowhere in particular.")})
     header_value = {"type": ["string", "number"]}
     return {
         "Error": closed({"ok": {"const": False}, "error": failure},
@@ -235,7 +238,7 @@ def _schemas() -> dict[str, Schema]:
             "ok": {"type": "boolean"}, "messages": array({"type": "object"}),
             "objects": array({"type": "object"}),
             "logs": array(string(), description="The first 4 KiB."),
-            "logs_truncated": {"type": "boolean"}, "error": nullable(failure),
+            "logs_truncated": {"type": "boolean"}, "error": nullable(located_failure),
             "duration_ms": {"type": "number", "minimum": 0},
             "reply": nullable(closed({
                 "content_type": {"enum": [JSON_TYPE, TEXT_TYPE]},

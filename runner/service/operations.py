@@ -31,6 +31,8 @@ from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
 
 WEBHOOK_PREFIX = "/fn/"
+# Where a deployed source's setting values are given, as a missing one's message says.
+SOURCE_SETTINGS = "the source's settings (segfn sources configure SOURCE --set NAME=VALUE)"
 
 
 @attrs.frozen
@@ -109,7 +111,7 @@ class Service:
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
         return Source(record.id, record.function, Handler(version.code, function.filename),
                       values, hidden, record.write_key, record.paused, record.workspace,
-                      record.allow_get)
+                      record.allow_get, settings_given_in=SOURCE_SETTINGS)
 
     # What the API shows
 

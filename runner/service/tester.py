@@ -49,7 +49,7 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: Function, version
     except SchemaError as exc:
         raise InvalidRequest(str(exc)) from None
     handler = Handler(version.code, function.filename)
-    job = Job(handler, request, settings)
+    job = Job(handler, request, settings, settings_given_in="the test's settings")
     with tempfile.TemporaryDirectory(prefix="segfn-test-") as directory:
         async with CacheStores(directory) as caches:
             try:

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -73,7 +74,7 @@ def show_result(result: Result, name: str) -> None:
         assert result.error is not None
         click.echo(click.style(f"✗ {result.error.type}", fg="red", bold=True)
                    + f"  {name}  {result.duration_ms:.1f} ms")
-        click.echo("  " + printable(result.error.message))
+        click.echo("  " + printable(result.error.located))
     if result.reply is not None:
         click.echo("  " + click.style(f"{'respond':<9}", fg="cyan")
                    + f"  200 {result.reply.content_type}  {printable(result.reply.body)}")
@@ -104,7 +105,7 @@ def outcome_line(source: Source, outcome: Outcome) -> str:
         line += f" {source.id}"
     line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
     if result.error:
-        line += f"  {printable(result.error.message)}"
+        line += f"  {printable(result.error.located)}"
         line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
     emitted = [describe_message(m) for m in result.messages]
     emitted += [f"set {printable(o['collection'])}/{printable(str(o['id']))}"
@@ -112,24 +113,61 @@ def outcome_line(source: Source, outcome: Outcome) -> str:
     return line + ("  " + "; ".join(emitted) if emitted else "")
 
 
+# Under each invocation's line, at most this many of its log lines (and LOG_PREVIEW_BYTES).
+LOG_LINES = 20
+
+
+def log_lines(logs: Sequence[str]) -> list[str]:
+    """An invocation's log lines as shown under its line: indented, capped, with a note
+    saying how many were left out."""
+    shown, _ = preview_logs(logs[:LOG_LINES])
+    lines = ["  " + click.style("│ ", dim=True) + printable(line) for line in shown]
+    if len(shown) < len(logs):
+        more = len(logs) - len(shown)
+        lines.append(click.style(f"  … {more} more log line{'s' * (more > 1)} not shown",
+                                 dim=True))
+    return lines
+
+
+def refusal_line(status: int, error_type: str, reason: str) -> str:
+    """One line a delivery refused before any handler ran: the answer's status and error."""
+    return (click.style(str(status), fg="red", bold=True)
+            + f" {printable(error_type)}  {printable(reason)}  (refused, nothing ran)")
+
+
 class InvocationLines(logging.Handler):
     """Writes each record of ``segfn.invocations`` (``runner.observer.InvocationLog``) as
-    its ``outcome_line``, colored on a terminal."""
+    its ``outcome_line`` (with the invocation's log lines under it when ``logs``) or its
+    ``refusal_line``, colored on a terminal."""
+
+    def __init__(self, logs: bool = False) -> None:
+        super().__init__()
+        self.logs = logs
 
     def emit(self, record: logging.LogRecord) -> None:
         source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
         try:
-            click.echo(outcome_line(source, outcome) if source and outcome
-                       else printable(record.getMessage()))
+            if source and outcome:
+                lines = [outcome_line(source, outcome)]
+                if self.logs:
+                    lines += log_lines(outcome.result.logs)
+            elif hasattr(record, "status"):
+                lines = [refusal_line(record.status, getattr(record, "error_type", ""),
+                                      getattr(record, "reason", ""))]
+            else:
+                lines = [printable(record.getMessage())]
+            click.echo("\n".join(lines))
         except Exception:
             # A line that cannot be written (stdout closed) must not fail the delivery.
             self.handleError(record)
 
 
-def show_invocations() -> None:
-    """Print the per-invocation line of ``segfn run`` and ``segfn serve`` on stdout."""
+def show_invocations(logs: bool = False) -> None:
+    """Print the per-invocation line of ``segfn run`` and ``segfn serve`` on stdout, with
+    each invocation's log lines under it when ``logs``."""
     log = logging.getLogger("segfn.invocations")
     log.setLevel(logging.INFO)
     log.propagate = False
-    if not any(isinstance(h, InvocationLines) for h in log.handlers):
-        log.addHandler(InvocationLines())
+    for handler in [h for h in log.handlers if isinstance(h, InvocationLines)]:
+        log.removeHandler(handler)
+    log.addHandler(InvocationLines(logs))

@@ -4,8 +4,10 @@ Handler code never imports this package; each SDK object a handler is given hold
 invocation's ``segfn.sandbox.scope.Scope``. Everything else here is the machinery
 ``segfn invoke``, the pytest plugin and the runner drive:
 
-- ``compiler``, ``guards``, ``modules``: RestrictedPython, the checks on every attribute,
-  item and call, and the module proxies handlers may import;
+- ``compiler``, ``guards``, ``modules``, ``imports``: RestrictedPython, the checks on every
+  attribute, item and call, the module proxies handlers may import and the rule of which
+  imports may run;
+- ``preflight``: checking a handler before it is served (it compiles, its imports may run);
 - ``worker``, ``execute``, ``scope``: the worker process and one job inside it;
 - ``pool``, ``protocol``: the parent's side, and the frames between the two;
 - ``invocation``, ``webhook``: the values that cross (a job, a result) and building a job's

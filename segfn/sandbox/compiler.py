@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import types
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import attrs
@@ -12,7 +14,7 @@ from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
 
 from segfn.errors import InvalidSettings
 
-_TOO_DEEP = "{}: the code is nested too deeply to compile; split long expressions up"
+_TOO_DEEP = "the code is nested too deeply to compile; split long expressions up"
 # The name compiled code calls on every value host code hands it (guards.checked); a
 # leading underscore, so that handler code can neither name nor shadow it.
 CHECKED = "_checked_"
@@ -20,6 +22,21 @@ CHECKED = "_checked_"
 
 def _source_key(handler: Handler) -> str:
     return hashlib.sha256(f"{handler.filename}\0{handler.source}".encode()).hexdigest()
+
+
+class CompileError(InvalidSettings):
+    """Handler code that cannot run, each problem with its line (None where no line is
+    known): ``FILE:LINE: reason; ...`` as text."""
+
+    def __init__(self, filename: str, problems: Sequence[tuple[int | None, str]]) -> None:
+        self.filename = filename
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{self.where(line)}: {reason}"
+                                   for line, reason in self.problems))
+
+    def where(self, line: int | None) -> str:
+        """``FILE:LINE``, or ``FILE`` when the line is not known."""
+        return f"{self.filename}:{line}" if line else self.filename
 
 
 @attrs.frozen
@@ -36,23 +53,56 @@ def _check_shape(tree: ast.Module, filename: str) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef):
             if node.name == "on_request":
-                raise InvalidSettings(
-                    f"{filename}:{node.lineno}: on_request must not be async; handlers are "
-                    "synchronous: write def on_request(request, settings):"
-                )
-            raise InvalidSettings(
-                f"{filename}:{node.lineno}: async functions are not supported; write "
-                f"def {node.name}(...): and use fetch_all to run requests concurrently"
-            )
+                raise CompileError(filename, [(node.lineno, (
+                    "on_request must not be async; handlers are synchronous: write "
+                    "def on_request(request, settings):"))])
+            raise CompileError(filename, [(node.lineno, (
+                f"async functions are not supported; write def {node.name}(...): and use "
+                "fetch_all to run requests concurrently"))])
         if isinstance(node, ast.Await | ast.AsyncFor | ast.AsyncWith):
-            raise InvalidSettings(
-                f"{filename}:{node.lineno}: await is not supported; fetch() returns the "
-                "response directly"
-            )
+            raise CompileError(filename, [(node.lineno, (
+                "await is not supported; fetch() returns the response directly"))])
     if not any(isinstance(n, ast.FunctionDef) and n.name == "on_request" for n in tree.body):
-        raise InvalidSettings(
-            f"{filename}: no on_request function; define def on_request(request, settings):"
-        )
+        raise CompileError(filename, [(1, (
+            "no on_request function; define def on_request(request, settings): at the "
+            "top level"))])
+
+
+# RestrictedPython's messages ("Line 3: ...") in the words of the others: what is not
+# available to functions, and what to write instead where there is something.
+_RESTRICTED = re.compile(r"Line (\d+|None): (.*)", re.DOTALL)
+_REWORDED: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
+    (re.compile(pattern), words) for pattern, words in (
+        (r'"(\w+)" is an invalid (?:variable|attribute) name because it starts with "_"\.?',
+         r'"\1" is not available to functions: it starts with "_", which is the '
+         r"sandbox's; rename it"),
+        (r'"(\w+)" is an invalid (?:variable|attribute) name because it ends with '
+         r'"__roles__"\.?', r'"\1" is not available to functions: it ends with "__roles__"'),
+        (r'"(\w+)" is a reserved name\.', r'"\1" is reserved in functions; rename it'),
+        (r'"(\w+)" is a restricted name, that is forbidden to access in RestrictedPython\.',
+         r'"\1" is not available to functions'),
+        (r"(Exec|Eval) calls are not allowed\.",
+         lambda m: f"{m.group(1).lower()}() is not available to functions"),
+        (r"Augmented assignment of attributes is not allowed\.",
+         "obj.name += ... is not available to functions; write obj.name = obj.name + ..."),
+        (r"Augmented assignment of object items and slices is not allowed\.",
+         "x[key] += ... is not available to functions; write x[key] = x[key] + ..."),
+        (r'"\*" imports are not allowed\.',
+         "'from ... import *' is not available to functions; import the names you use"),
+        (r"(.*) (is|are) not allowed\.", r"\1 \2 not available to functions"),
+    ))
+
+
+def _reworded(error: str) -> tuple[int | None, str]:
+    """The line and the reason of one of RestrictedPython's errors, in segfn's words."""
+    found = _RESTRICTED.fullmatch(error)
+    line, reason = (int(found[1]) if found[1].isdigit() else None, found[2]) if found \
+        else (None, error)
+    for pattern, words in _REWORDED:
+        reason, count = pattern.subn(words, reason, count=1)
+        if count:
+            break
+    return line, reason
 
 
 def _located(node: ast.AST, where: ast.AST) -> Any:
@@ -134,14 +184,14 @@ class CheckingTransformer(RestrictingNodeTransformer):
 
 
 def compile_handler(handler: Handler) -> types.CodeType:
-    """Compile ``handler`` for the sandbox, or raise ``InvalidSettings`` saying why not."""
+    """Compile ``handler`` for the sandbox, or raise ``CompileError`` saying why not."""
     try:
         tree = ast.parse(handler.source, handler.filename)
     except SyntaxError as exc:
-        where = f"{handler.filename}:{exc.lineno}" if exc.lineno else handler.filename
-        raise InvalidSettings(f"{where}: syntax error: {exc.msg}") from None
+        raise CompileError(handler.filename, [(exc.lineno, f"syntax error: {exc.msg}")]
+                           ) from None
     except (RecursionError, MemoryError):
-        raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
+        raise CompileError(handler.filename, [(None, _TOO_DEEP)]) from None
     _check_shape(tree, handler.filename)
     try:
         result = compile_restricted_exec(handler.source, handler.filename,
@@ -149,8 +199,8 @@ def compile_handler(handler: Handler) -> types.CodeType:
     except (RecursionError, MemoryError):
         # RestrictedPython's transformer recurses once per nesting level; valid code such as
         # a long chain of ``+`` would otherwise fail as a crash rather than as bad code.
-        raise InvalidSettings(_TOO_DEEP.format(handler.filename)) from None
+        raise CompileError(handler.filename, [(None, _TOO_DEEP)]) from None
     if result.errors:
-        raise InvalidSettings(f"{handler.filename}: " + "; ".join(result.errors))
+        raise CompileError(handler.filename, [_reworded(e) for e in result.errors])
     # RestrictedPython gives code whenever it reports no error.
     return cast(types.CodeType, result.code)

@@ -20,7 +20,7 @@ from segfn.fetch import FetchClient
 from segfn.request import Request
 from segfn.respond import Reply, respond
 from segfn.sandbox import scope
-from segfn.sandbox.compiler import Handler, compile_handler
+from segfn.sandbox.compiler import CompileError, Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry, default_registry
@@ -118,7 +118,7 @@ class Executor:
         hooks = restricted_globals(registry)
         self._base: Mapping[str, Any] = {**hooks, **_shared_names(), "__name__": "handler"}
         self._builtins: Mapping[str, Any] = hooks["__builtins__"]
-        self._compiled: OrderedDict[str, types.CodeType | InvalidSettings] = OrderedDict()
+        self._compiled: OrderedDict[str, types.CodeType | CompileError] = OrderedDict()
 
     def _namespace(self, running: scope.Scope) -> dict[str, Any]:
         """A fresh namespace whose SDK objects, ``print`` and ``import segfn`` all act for
@@ -137,14 +137,14 @@ class Executor:
         if key not in self._compiled:
             try:
                 self._compiled[key] = compile_handler(handler)
-            except InvalidSettings as exc:
+            except CompileError as exc:
                 self._compiled[key] = exc
             while len(self._compiled) > _COMPILED_KEEP:
                 self._compiled.popitem(last=False)
         self._compiled.move_to_end(key)
         code = self._compiled[key]
-        if isinstance(code, InvalidSettings):
-            raise InvalidSettings(str(code))
+        if isinstance(code, CompileError):
+            raise CompileError(code.filename, code.problems)
         return code
 
     def run(self, job: Job, running: scope.Scope) -> Result:
@@ -180,7 +180,7 @@ class Executor:
             raise InvalidSettings("on_request is not a function")
         request = Request(job.request.body, job.request.headers, job.request.url,
                           alphabetize=job.alphabetize, method=job.request.method)
-        return on_request(request, Settings(job.settings))
+        return on_request(request, Settings(job.settings, job.settings_given_in))
 
 
 def _handler_line(exc: BaseException, filename: str) -> int | None:
@@ -238,7 +238,8 @@ def _text(exc: BaseException) -> str:
 
 
 def describe(exc: BaseException, filename: str) -> Failure:
-    """The error type and a message naming the exception and the handler's line, no trace.
+    """The error type, a message naming the exception, and where in the handler it was
+    raised (``FILE:LINE``); no trace.
 
     Never runs code of the handler's: no ``str()`` or ``repr()`` of what it raised or of
     the arguments it gave; and always returns.
@@ -249,17 +250,25 @@ def describe(exc: BaseException, filename: str) -> Failure:
         return Failure(errors.BAD_REQUEST, "the function failed")
 
 
+def _compile_failure(exc: CompileError) -> Failure:
+    # Every reason, but only the first line: the message goes back to webhook senders.
+    return Failure(errors.INVALID_SETTINGS, "; ".join(r for _, r in exc.problems),
+                   exc.where(exc.problems[0][0]))
+
+
 def _describe(exc: BaseException, filename: str) -> Failure:
     if issubclass(type(exc), MemoryError):
         return Failure(errors.BAD_REQUEST, MEMORY_EXCEEDED)
+    if type(exc) is CompileError:  # only the compiler makes one: handlers cannot name it
+        return _compile_failure(exc)
     kind = errors.error_type(exc)
+    line = _handler_line(exc, filename)
+    where = f"{filename}:{line}" if line else ""
     if kind == errors.TIMEOUT:
-        return Failure(kind, "the function ran past its time limit")
+        # The worker, which knows the limit, words it (invocation.timed_out).
+        return Failure(kind, "the function ran past its time limit", where)
     name = _name(type(exc))
     text = _text(exc) or name
     if kind == errors.INVALID_SETTINGS:
-        return Failure(kind, text)
-    line = _handler_line(exc, filename)
-    where = f" (line {line})" if line else ""
-    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - len(where) - 2)}"
-                         f"{where}")
+        return Failure(kind, text, where)
+    return Failure(kind, f"{name}: {cut(text, MAX_ERROR_CHARS - len(name) - 2)}", where)

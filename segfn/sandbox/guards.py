@@ -31,6 +31,7 @@ from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.request import URL, FormData, Headers, SearchParams
 from segfn.sandbox.compiler import CHECKED
 from segfn.sandbox.handler_classes import is_handler_class, is_handler_made, remember
+from segfn.sandbox.imports import import_problem
 from segfn.sandbox.modules import ModuleProxy, ModuleRegistry
 from segfn.settings import Settings
 
@@ -299,19 +300,10 @@ def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def _make_import(registry: ModuleRegistry) -> Callable[..., Any]:
     def guarded_import(name: str, globals: Any = None, locals: Any = None,
                        fromlist: Any = (), level: int = 0) -> ModuleProxy:
-        if level:
-            raise InvalidSettings("relative imports are not available to functions")
-        if not registry.is_exposed(name):
-            raise InvalidSettings(
-                f"module {name!r} is not available to functions; available: "
-                + ", ".join(registry.names())
-            )
+        problem = import_problem(registry, name, fromlist, level)
+        if problem is not None:
+            raise InvalidSettings(problem)
         proxy = registry.proxy(name)
-        for attr in fromlist or ():
-            if not isinstance(attr, str) or attr == "*":
-                raise InvalidSettings(f"'from {name} import *' is not available to functions")
-            if attr not in dir(proxy):
-                raise InvalidSettings(f"{name}.{attr} is not available to functions")
         if fromlist:
             return proxy
         return registry.proxy(name.split(".")[0])

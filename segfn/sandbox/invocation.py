@@ -13,6 +13,7 @@ import attrs
 from segfn import errors
 from segfn.respond import Reply
 from segfn.sandbox.compiler import Handler
+from segfn.settings import SETTINGS_OPTION
 
 # An error message is one line for a person: longer ones are cut to this many characters.
 MAX_ERROR_CHARS = 2048
@@ -73,18 +74,21 @@ class Job:
     settings: dict[str, Any] = attrs.field(factory=dict)
     invocation_id: str = attrs.field(factory=new_invocation_id)
     alphabetize: bool = False
+    # Where the setting values come from, named when the handler reads one that is missing.
+    settings_given_in: str = SETTINGS_OPTION
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.handler.source, "filename": self.handler.filename,
                 "key": self.handler.key, "request": self.request.to_dict(),
                 "settings": self.settings, "invocation_id": self.invocation_id,
-                "alphabetize": self.alphabetize}
+                "alphabetize": self.alphabetize,
+                "settings_given_in": self.settings_given_in}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         return cls(Handler(data["source"], data["filename"], data["key"]),
                    HttpRequest.from_dict(data["request"]), data["settings"],
-                   data["invocation_id"], data["alphabetize"])
+                   data["invocation_id"], data["alphabetize"], data["settings_given_in"])
 
 
 def _listed(value: Any) -> list[Any]:
@@ -135,20 +139,40 @@ def _duration(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 @attrs.frozen
 class Failure:
-    """Why an invocation did not succeed: a contract error type and a message (cut to
-    ``MAX_ERROR_CHARS``)."""
+    """Why an invocation did not succeed: a contract error type, a message (cut to
+    ``MAX_ERROR_CHARS``) and where in the handler it happened (``FILE:LINE``, "" when
+    nowhere in particular).
+
+    The webhook's answer carries the type and the message, never ``where``: the line of a
+    handler is for its author (``located``), not for whoever sends it deliveries.
+    """
 
     type: str = attrs.field(validator=attrs.validators.in_(errors.ERROR_TYPES))
     message: str = attrs.field(converter=_cut_text, validator=_exact(str))
+    where: str = attrs.field(default="", converter=_cut_text, validator=_exact(str))
+
+    @property
+    def located(self) -> str:
+        """The message as the handler's author reads it: ``FILE:LINE: message``."""
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+    def answer(self) -> dict[str, str]:
+        """The error as the webhook answers it."""
+        return {"type": self.type, "message": self.message}
 
     def to_dict(self) -> dict[str, str]:
-        return {"type": self.type, "message": self.message}
+        return {"type": self.type, "message": self.message, "where": self.where}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Failure:
         if type(data) is not dict:
             raise TypeError("an error must be an object")
-        return cls(data["type"], data["message"])
+        return cls(data["type"], data["message"], data.get("where", ""))
+
+
+def timed_out(seconds: float) -> str:
+    """The message of an invocation that ran past its limit of ``seconds``."""
+    return f"the function ran past its time limit of {seconds:g} s"
 
 
 def _reply(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from segfn.errors import InvalidSettings, SandboxViolation
 from segfn.sandbox.handler_classes import is_handler_class
+from segfn.sandbox.imports import unavailable
 
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
 
@@ -369,10 +370,7 @@ class ModuleRegistry:
         for child in children:
             members[child] = self.proxy(prefix + child)
         if not members:
-            raise InvalidSettings(
-                f"module {name!r} is not available to functions; available: "
-                + ", ".join(self.names())
-            )
+            raise InvalidSettings(unavailable(name, self.names()))
         return ModuleProxy(name, members)
 
     def classes(self) -> frozenset[type]:

@@ -36,7 +36,7 @@ from segfn.sandbox import protocol
 from segfn.sandbox.confine import bwrap, inside
 from segfn.sandbox.confine.config import ENVIRONMENT, WorkerConfig
 from segfn.sandbox.confine.plan import Plan, decide
-from segfn.sandbox.invocation import Job, Result, cut
+from segfn.sandbox.invocation import Job, Result, cut, timed_out
 
 T = TypeVar("T")
 
@@ -217,9 +217,9 @@ class WorkerPool:
         config = WorkerConfig(self.limits.timeout, self.limits.memory_mb, self.modules,
                               plan.account, plan.seccomp,
                               inside.task_limit(self.size) if plan.account else None)
-        python = [sys.executable, "-B", "-P", "-m", "segfn.sandbox.worker"]
+        python = self._layout.python()
         if plan.bwrap is None:
-            argv, env = python, self._layout.environment(ENVIRONMENT)
+            argv, env = python, dict(ENVIRONMENT)
         else:
             argv, env = bwrap.command(plan.bwrap, self._layout, python, ENVIRONMENT), {}
         process = await asyncio.create_subprocess_exec(
@@ -406,7 +406,7 @@ class WorkerPool:
                 call.future.set_exception(RuntimeError("the worker pool is closed"))
             elif call.overdue:
                 self._finish(call, Result.failed(errors.TIMEOUT,
-                                                 "the function ran past its time limit"))
+                                                 timed_out(self.limits.timeout)))
             elif several:
                 self._finish(call, Result.failed(
                     errors.RETRY, f"the worker running this invocation and others was lost "

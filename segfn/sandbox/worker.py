@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
+import attrs
+
 from segfn import errors
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
@@ -37,7 +39,7 @@ from segfn.sandbox import protocol, scope
 from segfn.sandbox.confine import inside
 from segfn.sandbox.confine.config import WorkerConfig
 from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
-from segfn.sandbox.invocation import Job, Result
+from segfn.sandbox.invocation import Job, Result, timed_out
 
 _WATCH_INTERVAL = 0.02
 _STACK_SIZE = 8 * 1024 * 1024
@@ -156,7 +158,7 @@ class Worker:
             result = self._execute(number, job)
         except Timeout:
             # The interruption landed after the handler had finished.
-            result = Result.failed(errors.TIMEOUT, "the function ran past its time limit")
+            result = Result.failed(errors.TIMEOUT, timed_out(self._timeout))
         except MemoryError:
             result = Result.failed(errors.BAD_REQUEST, MEMORY_EXCEEDED)
         retire = False
@@ -196,10 +198,14 @@ class Worker:
                 # Drop an interruption the watchdog set too late to land in the handler.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running.thread_id),
                                                            None)
-        if running.interrupted and result.ok:
+        if result.error is not None and result.error.type == errors.TIMEOUT:
+            # Where the interruption landed is kept: the line the handler was stuck at.
+            result = attrs.evolve(result, error=attrs.evolve(
+                result.error, message=timed_out(self._timeout)))
+        elif running.interrupted and result.ok:
             # The handler swallowed the interruption; it still ran past its limit.
-            result = Result.failed(errors.TIMEOUT, "the function ran past its time limit",
-                                   result.logs, result.duration_ms)
+            result = Result.failed(errors.TIMEOUT, timed_out(self._timeout), result.logs,
+                                   result.duration_ms)
         return result
 
     def _fetch(self, number: int, requests: list[FetchRequest],

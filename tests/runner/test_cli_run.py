@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.runner.harness import SEGFN, FakeSegment, Runner, basic_user, wait_until
+from tests.runner.harness import (
+    SEGFN,
+    FakeSegment,
+    Runner,
+    basic_user,
+    free_port,
+    wait_until,
+)
 
 TRACK = '''
 def on_request(request, settings):
@@ -42,15 +52,87 @@ def test_reload_picks_up_code_and_settings(start_runner, tmp_path) -> None:
         "First Version", "Second Version", "Third Version"]
 
 
-def test_a_broken_reload_keeps_serving_the_previous_version(start_runner) -> None:
+def test_a_reload_that_does_not_compile_keeps_the_previous_version_serving(start_runner
+                                                                           ) -> None:
     runner = start_runner(TRACK, "--reload")
     runner.handler.write_text("def on_request(request, settings)\n    pass\n")
-    time.sleep(1.2)
+    reason = wait_until(lambda: [x for x in runner.output if "syntax error" in x])
+    assert reason == [f"{runner.handler}:1: syntax error: expected ':'"]
+    wait_until(lambda: any("still serving its previous version" in x for x in runner.output))
+    assert runner.post({"n": 1}).status_code == 200
+    assert events(runner) == ["First Version"]
+    runner.handler.write_text(TRACK.replace('"First Version"', '"Fixed"'))
+    wait_until(lambda: any(x == f"reloaded {runner.handler}" for x in runner.output))
+    assert runner.post({"n": 2}).status_code == 200
+    assert wait_until(lambda: len(events(runner)) == 2 and events(runner)) == [
+        "First Version", "Fixed"]
+
+
+def test_an_edit_of_the_settings_alone_says_settings_reloaded(start_runner, tmp_path
+                                                               ) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    runner = start_runner(TRACK, "--reload", "--settings", str(settings))
+    settings.write_text(json.dumps({"event": "Second Version"}))
+    wait_until(lambda: f"settings reloaded from {settings}" in runner.output)
+    assert not any(line.startswith("reloaded") for line in runner.output)
+    runner.post({"n": 1})
+    assert wait_until(lambda: events(runner)) == ["Second Version"]
+
+
+def start_refused(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``segfn run`` on ``source``, expected to stop by itself."""
+    handler = tmp_path / "handler.py"
+    handler.write_text(source)
+    return subprocess.run([*SEGFN, "run", str(handler), "--data-dir", str(tmp_path / "data"),
+                           *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize(("source", "reason"), [
+    ("def on_request(request, settings)\n    pass\n", ":1: syntax error: expected ':'"),
+    ("def on_request(request, settings):\n    import requests\n",
+     ":2: module 'requests' is not available to functions; fetch(url, ...) makes HTTP "
+     "requests, with no import"),
+    ("import json\nfrom os import path\ndef on_request(request, settings):\n    pass\n",
+     ":2: module 'os' is not available to functions"),
+    ("def handle(request, settings):\n    pass\n", ":1: no on_request function"),
+    ("def on_request(request, settings):\n    return request._body\n",
+     ':2: "_body" is not available to functions'),
+])
+def test_a_handler_that_cannot_run_is_not_served(tmp_path: Path, source: str,
+                                                 reason: str) -> None:
+    port = free_port()
+    done = start_refused(tmp_path, source, "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(f"{tmp_path / 'handler.py'}{reason}"), done.stderr
+    assert "not served" in done.stderr and "segfn run:" not in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_with_reload_a_handler_that_cannot_run_is_served_until_fixed(start_runner) -> None:
+    runner = start_runner("def on_request(request, settings):\n    import os\n", "--reload")
+    assert any(line.endswith("module 'os' is not available to functions; available: "
+                             + line.split("available: ")[-1]) for line in runner.output)
     response = runner.post({"n": 1})
-    # The new file does not compile: the webhook says so, and nothing is lost.
     assert response.status_code == 500
-    assert response.json()["error"]["type"] == "InvalidSettings"
-    assert "syntax error" in response.json()["error"]["message"]
+    assert "'os' is not available" in response.json()["error"]["message"]
+    runner.handler.write_text(TRACK)
+    wait_until(lambda: f"reloaded {runner.handler}" in runner.output)
+    assert runner.post({"n": 2}).status_code == 200
+
+
+def test_a_busy_port_says_so_and_names_the_option(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = start_refused(tmp_path, TRACK, "--port", str(port))
+    assert done.returncode != 0
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_ctrl_c_shuts_down_cleanly_and_keeps_accepted_work(start_runner) -> None:
@@ -166,3 +248,119 @@ def test_a_second_runner_on_the_same_data_dir_is_refused(start_runner: Any, tmp_
 
 
 HANDLER_FOR_LOCK = "def on_request(request, settings):\n    pass\n"
+
+
+CHATTY = '''
+def on_request(request, settings):
+    body = request.json()
+    console.log("got", body["n"])
+    for k in range(body.get("extra", 0)):
+        print("extra", k)
+    if body.get("fail"):
+        raise ValueError("bad n")
+    Segment.track({"event": "Seen", "userId": "u1"})
+'''
+
+
+def lines_after(runner: Runner, head: str, count: int) -> list[str]:
+    """The ``count`` lines after the first line of the output that starts with ``head``."""
+    def found() -> list[str] | None:
+        for index, line in enumerate(runner.output):
+            if line.startswith(head) and len(runner.output) > index + count:
+                return runner.output[index + 1:index + 1 + count]
+        return None
+    return wait_until(found)
+
+
+def test_each_invocation_shows_what_the_handler_logged_under_its_line(start_runner) -> None:
+    runner = start_runner(CHATTY)
+    assert runner.post({"n": 1}).status_code == 200
+    assert lines_after(runner, "200 ok", 1) == ["  │ got 1"]
+    assert runner.post({"n": 2, "fail": True}).status_code == 400
+    assert lines_after(runner, "400 BadRequest", 1) == ["  │ got 2"]
+    assert runner.post({"n": 3, "extra": 40}).status_code == 200
+    # 41 lines: the first 20 are shown, then a note of the rest.
+    tail = wait_until(lambda: [line for line in runner.output if line.startswith("  … ")])
+    assert tail == ["  … 21 more log lines not shown"]
+    shown = runner.output[runner.output.index(tail[0]) - 20:runner.output.index(tail[0])]
+    assert shown == ["  │ got 3"] + [f"  │ extra {k}" for k in range(19)]
+
+
+def test_quiet_leaves_the_log_lines_out(start_runner) -> None:
+    runner = start_runner(CHATTY, "--quiet")
+    assert runner.post({"n": 1}).status_code == 200
+    assert runner.post({"n": 2}).status_code == 200
+    wait_until(lambda: sum(line.startswith("200 ok") for line in runner.output) == 2)
+    assert not any("got" in line for line in runner.output)
+
+
+def test_refusals_get_a_line(start_runner) -> None:
+    runner = start_runner(CHATTY, "--rate-limit", "1")
+    assert httpx.get(runner.url, timeout=5).status_code == 405
+    assert runner.post(content=b"x", headers={"Content-Type": "text/plain"}
+                       ).status_code == 415
+    assert runner.post(content=b"x" * (512 * 1024 + 1),
+                       headers={"Content-Type": "application/json"}).status_code == 413
+    statuses = [runner.post({"n": n}).status_code for n in range(5)]
+    assert 429 in statuses
+    for head in ("405 MethodNotAllowed", "415 ", "413 ", "429 RateLimited"):
+        line = wait_until(lambda h=head: [x for x in runner.output if x.startswith(h)])[0]
+        assert line.endswith("(refused, nothing ran)"), line
+
+
+FAILING = '''
+def on_request(request, settings):
+    body = request.json()
+    if body.get("key"):
+        return {}[body["key"]]
+    if body.get("setting"):
+        return settings[body["setting"]]
+    while body.get("spin"):
+        pass
+'''
+
+
+def run_line(runner: Runner, fragment: str) -> str:
+    return wait_until(lambda: [x for x in runner.output if fragment in x])[0]
+
+
+def test_the_runs_line_names_file_and_line_and_the_answer_no_line(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post({"key": "nope"})
+    assert answer.json()["error"] == {"type": "BadRequest", "message": "KeyError: 'nope'"}
+    assert run_line(runner, "KeyError").endswith(
+        f"{runner.handler}:5: KeyError: 'nope'  (in segfn errors)")
+    [logged] = runner.segfn("errors")["errors"]
+    assert logged["error"]["message"] == f"{runner.handler}:5: KeyError: 'nope'"
+
+
+def test_a_body_that_is_not_json_says_so_with_one_position(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post(content=b"{oops", headers={"Content-Type": "application/json"})
+    message = answer.json()["error"]["message"]
+    assert message == ("BodyError: request body is not JSON: Expecting property name "
+                       "enclosed in double quotes at character 1")
+    line = run_line(runner, "BodyError")
+    assert f"{runner.handler}:3: BodyError: request body is not JSON" in line
+    assert "line" not in line.replace(str(runner.handler), "")
+
+
+def test_a_missing_setting_suggests_the_settings_option(start_runner) -> None:
+    runner = start_runner(FAILING)
+    answer = runner.post({"setting": "apiKey"})
+    assert answer.status_code == 500
+    reason = "setting 'apiKey' is not set; give it in --settings FILE (a JSON object)"
+    assert answer.json()["error"]["message"] == reason
+    assert run_line(runner, "apiKey").endswith(f"{runner.handler}:7: {reason}  (in segfn errors)")
+
+
+def test_a_timeout_names_the_limit(start_runner) -> None:
+    runner = start_runner(FAILING, "--timeout", "0.5")
+    answer = runner.post({"spin": True})
+    assert answer.status_code == 202
+    assert answer.json()["error"] == {"type": "Timeout",
+                                      "message": "the function ran past its time limit of 0.5 s"}
+    # The run's line says where the handler was stuck.
+    line = run_line(runner, "time limit")
+    assert re.search(f"{re.escape(str(runner.handler))}:[89]: the function ran past its time "
+                     r"limit of 0\.5 s  \(will retry\)$", line), line

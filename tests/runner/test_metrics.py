@@ -67,7 +67,7 @@ def test_counts_durations_and_depths(tmp_path: Path) -> None:
     metrics.delivery_failed("status 503")
     metrics.delivery_failed("status 503")
     metrics.delivery_failed("network")
-    metrics.refused(503)
+    metrics.refused(503, "SourcePaused", "this source is paused")
 
     got = samples(metrics)
     inv = "segfn_invocations_total"

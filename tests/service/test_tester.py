@@ -98,8 +98,8 @@ def test_a_chosen_version_runs_and_its_errors_come_back_as_invoke_shows_them(
     assert serve.api("PATCH", "/functions/order", json={"code": broken}).json()["created"]
     failed = serve.api("POST", "/functions/order/test", json={"payload": {"body": {}}})
     assert failed.status_code == 200
-    assert failed.json()["error"] == {"type": "BadRequest",
-                                      "message": "KeyError: 'missing' (line 6)"}
+    assert failed.json()["error"] == {"type": "BadRequest", "message": "KeyError: 'missing'",
+                                      "where": "order.py:6"}
     first = serve.api("POST", "/functions/order/test", json={
         "payload": {"body": {}}, "version": 1}).json()
     assert first["ok"] is True

@@ -33,6 +33,8 @@ NAMESPACES = ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"
 ROOT_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 SYSTEM_LIBRARIES = ("/lib", "/lib64", "/usr/lib", "/usr/lib64")
 _SITE_DIRS = ("site-packages", "dist-packages")
+_BOOT = ("import sys; sys.path += sys.argv[1:]; del sys.argv[1:]; "
+         "from segfn.sandbox.worker import main; main()")
 
 
 @attrs.frozen
@@ -42,9 +44,12 @@ class Layout:
     binds: tuple[str, ...]
     python_path: tuple[str, ...]
 
-    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
-        extra = {"PYTHONPATH": os.pathsep.join(self.python_path)} if self.python_path else {}
-        return {**base, **extra}
+    def python(self) -> list[str]:
+        """The worker's command line. Isolated (``-I``: no ``PYTHONPATH``, no user site, no
+        current directory) and with the extra module path after the standard library's and
+        site-packages: a directory that holds a package the worker needs (a checkout, the
+        folder of an operator's module) may hold a ``types.py`` or ``json.py`` too."""
+        return [sys.executable, "-B", "-I", "-c", _BOOT, *self.python_path]
 
 
 def namespace_flags() -> list[str]:
@@ -90,7 +95,7 @@ def command(bwrap: str, layout: Layout, argv: Sequence[str], environment: Mappin
         line += _bind(path, made)
     line += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/",
              "--clearenv"]
-    for name, value in layout.environment(environment).items():
+    for name, value in environment.items():
         line += ["--setenv", name, value]
     return [*line, "--", *argv]
 

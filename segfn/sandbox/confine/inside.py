@@ -60,7 +60,7 @@ def active() -> list[str]:
     """The confinements in force in this process, read from the kernel's view of it."""
     status = _status()
     found = []
-    if set(os.environ) <= {*config.ENVIRONMENT, "PYTHONPATH", "PWD"}:
+    if set(os.environ) <= {*config.ENVIRONMENT, "PWD"}:
         found.append("environment")
     if _root_filesystem() == "tmpfs":
         found.append("mount-namespace")
