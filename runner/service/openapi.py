@@ -250,7 +250,8 @@ def _responses() -> dict[str, dict[str, Any]]:
     responses["MethodNotAllowed"]["headers"] = {"Allow": {
         "description": "The methods this path takes.", "schema": string()}}
     responses["InvalidFunction"] = error(
-        "The code does not compile (or contains the service's webhook URL), or the "
+        "The code does not compile, imports a module handlers may not import (or contains "
+        "the service's webhook URL), or the "
         "settings schema is invalid.", *UNPROCESSABLE["InvalidFunction"])
     responses["InvalidConfiguration"] = error(
         "Setting values that do not satisfy the version's schema, or that this service "

@@ -2,9 +2,9 @@
 
 The catalog is the truth; the service keeps every source ready to run in memory (code,
 decrypted settings), found by webhook token or by id, and reloads a source whenever an
-operation changes it. Code is compiled when it is saved, and setting values are checked
-against their version's schema whenever they or the version change, so a webhook never
-discovers a bad configuration.
+operation changes it. Code is compiled, and its imports checked, when it is saved; setting
+values are checked against their version's schema whenever they or the version change, so
+a webhook never discovers a bad configuration.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runner.service import catalog
@@ -26,6 +26,7 @@ from runner.store import Store
 from segfn.errors import InvalidSettings
 from segfn.sandbox.compiler import Handler, compile_handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
+from segfn.sandbox.imports import ImportChecker
 
 WEBHOOK_PREFIX = "/fn/"
 
@@ -34,7 +35,8 @@ class Service:
     """Functions and sources of every workspace, over one catalog database."""
 
     def __init__(self, catalog_store: Store, keyring: Keyring | None, public_url: str,
-                 default_write_key: bool = True) -> None:
+                 default_write_key: bool = True,
+                 modules: Mapping[str, Iterable[str]] | None = None) -> None:
         self.catalog = catalog_store
         self.vault = Vault(keyring)
         self.public_url = public_url.rstrip("/")
@@ -42,6 +44,8 @@ class Service:
         self.default_write_key = default_write_key
         self._by_id: dict[str, Source] = {}
         self._by_token: dict[str, Source] = {}
+        # The operator's extra modules (--modules): what saved code may import.
+        self._imports = ImportChecker(modules)
 
     # Serving webhooks
 
@@ -127,9 +131,13 @@ class Service:
             raise CompileError(f"{handler.filename}: the code contains this service's webhook "
                                f"URL ({own}); {OWN_WEBHOOKS}")
         try:
-            await asyncio.to_thread(compile_handler, handler)
+            await asyncio.to_thread(self._check, handler)
         except InvalidSettings as exc:
             raise CompileError(str(exc)) from None
+
+    def _check(self, handler: Handler) -> None:
+        compile_handler(handler)
+        self._imports.check(handler)
 
     async def create_function(self, principal: Principal, name: str, description: str,
                               code: str, schema_document: Any) -> dict[str, Any]:

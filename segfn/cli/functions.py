@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from segfn.cli.output import print_json, printable
-from segfn.cli.remote import connect, json_option, part, read_code, read_schema, table
+from segfn.cli.remote import (
+    compiling,
+    connect,
+    json_option,
+    part,
+    read_code,
+    read_schema,
+    table,
+)
 
 
 def describe_schema(schema: list[dict[str, Any]]) -> str:
@@ -76,7 +84,8 @@ def create(name: str, code_path: str, schema_path: str | None, description: str,
                             "description": description}
     if schema_path:
         body["settings_schema"] = read_schema(schema_path)
-    answer = connect().post("/functions", body)
+    with compiling(code_path):
+        answer = connect().post("/functions", body)
     if as_json:
         print_json(answer)
     else:
@@ -104,7 +113,8 @@ def update(function: str, code_path: str | None, schema_path: str | None,
         body["description"] = description
     if not body:
         raise click.UsageError("give --code, --settings-schema or --description")
-    answer = connect().patch(f"/functions/{part(function)}", body)
+    with compiling(code_path):
+        answer = connect().patch(f"/functions/{part(function)}", body)
     if as_json:
         print_json(answer)
     else:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import quote
@@ -48,6 +50,7 @@ class RemoteError(click.ClickException):
     def __init__(self, type: str | None, message: str, status: int | None = None) -> None:
         super().__init__(f"{type}: {message}" if type else message)
         self.type = type
+        self.detail = message
         self.status = status
 
     def show(self, file: IO[Any] | None = None) -> None:
@@ -166,6 +169,22 @@ def part(ref: str | int) -> str:
 def connect() -> Client:
     """A client for the logged-in service."""
     return Client(current_login())
+
+
+# The service compiles code as NAME.py, the function's name; its messages start with it.
+_COMPILED_AS = re.compile(r"^[^\s:]+\.py(?=:)")
+
+
+@contextmanager
+def compiling(path: str | None) -> Iterator[None]:
+    """Compile errors of code read from ``path`` name ``path``, not the service's NAME.py."""
+    try:
+        yield
+    except RemoteError as exc:
+        if exc.type != "CompileError" or path is None:
+            raise
+        raise RemoteError(exc.type, _COMPILED_AS.sub(lambda _: path, exc.detail),
+                          exc.status) from None
 
 
 def json_option(command: F) -> F:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,25 @@ class Serve(Runner):
         if json_body is not None:
             kwargs["json"] = json_body
         return httpx.post(source["webhook_url"], **kwargs)
+
+
+class Cli:
+    """Runs ``segfn`` with its own config dir; each call checks the exit code."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    def __call__(self, *args: str | Path, code: int = 0,
+                 **env: str) -> subprocess.CompletedProcess[str]:
+        # The login comes from this config dir or ``env`` only, never from the caller's.
+        clean = {k: v for k, v in os.environ.items()
+                 if k not in ("SEGFN_URL", "SEGFN_TOKEN", "SEGFN_CONFIG_DIR")}
+        done = subprocess.run(
+            [*SEGFN, *map(str, args)], capture_output=True, text=True, timeout=60,
+            env={**clean, "NO_COLOR": "1", "SEGFN_CONFIG_DIR": str(self.config_dir), **env})
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    def json(self, *args: str | Path, code: int = 0, **env: str) -> Any:
+        return json.loads(self(*args, "--json", code=code, **env).stdout)

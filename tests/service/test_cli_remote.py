@@ -17,7 +17,7 @@ import pytest
 from runner.service.keyring import generate_key
 from tests.paths import PAYLOADS, ROOT
 from tests.runner.harness import SEGFN, wait_until
-from tests.service.harness import ISSUE, Serve, signed
+from tests.service.harness import ISSUE, Cli, Serve, signed
 
 GITHUB = ROOT / "examples" / "github.py"
 VERSIONED = """
@@ -43,29 +43,6 @@ def user_schema(tmp_path: Path) -> Path:
     return path
 
 
-
-class Cli:
-    """Runs ``segfn`` with its own config dir; each call checks the exit code."""
-
-    def __init__(self, config_dir: Path) -> None:
-        self.config_dir = config_dir
-
-    def __call__(self, *args: str | Path, code: int = 0,
-                 **env: str) -> subprocess.CompletedProcess[str]:
-        # The login comes from this config dir or ``env`` only, never from the caller's.
-        clean = {k: v for k, v in os.environ.items()
-                 if k not in ("SEGFN_URL", "SEGFN_TOKEN", "SEGFN_CONFIG_DIR")}
-        done = subprocess.run(
-            [*SEGFN, *map(str, args)], capture_output=True, text=True, timeout=60,
-            env={**clean, "NO_COLOR": "1", "SEGFN_CONFIG_DIR": str(self.config_dir), **env})
-        assert done.returncode == code, (args, done.stdout, done.stderr)
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
-
-    def json(self, *args: str | Path, code: int = 0, **env: str) -> Any:
-        return json.loads(self(*args, "--json", code=code, **env).stdout)
-
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One service for the module; each test names its functions and sources apart."""
@@ -73,14 +50,6 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
                   {"SEGFN_SECRET_KEY": generate_key()}).start()
     yield serve
     serve.stop()
-
-
-@pytest.fixture
-def cli(serve: Serve, tmp_path: Path) -> Cli:
-    """``segfn``, logged in as the workspace owner."""
-    cli = Cli(tmp_path / "config")
-    cli("login", serve.url, serve.owner_token)
-    return cli
 
 
 def events_of(serve: Serve, source: str, count: int) -> list[dict[str, Any]]:
