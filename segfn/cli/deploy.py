@@ -148,7 +148,8 @@ def rollback(source: str, version: int, as_json: bool) -> None:
 @click.command("test", short_help="Run a function once on the service's tester.")
 @click.argument("function")
 @click.option("--payload", "payload_path", required=True, metavar="FILE",
-              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}.")
+              help="A payload file: {\"payload\": {body, headers, queryParameters, url}, "
+                   "\"settings\"}.")
 @click.option("--version", type=click.IntRange(min=1), help="[default: the latest]")
 @click.option("--settings", "settings_path", metavar="FILE",
               help="Setting values, a JSON object (merged over the payload's).")

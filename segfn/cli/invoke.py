@@ -13,7 +13,7 @@ import click
 
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.output import fail, print_json, show_result
-from segfn.payloads import PayloadError, load_payload
+from segfn.payloads import NotAPayload, PayloadError, load_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
@@ -79,8 +79,8 @@ modules_option = click.option(
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False))
 @click.option("--payload", "payload_path", metavar="FILE",
-              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}; "
-                   "the other flags override its parts.")
+              help="A payload file: {\"payload\": {body, headers, queryParameters, url}, "
+                   "\"settings\"}; the other flags override its parts.")
 @click.option("--body", "body_path", metavar="FILE", help="The request body ('-' for stdin).")
 @click.option("--header", "headers", multiple=True, metavar="'Name: value'",
               help="A request header; repeat for more. Replaces the payload's header "
@@ -125,7 +125,9 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         try:
             payload = load_payload(payload_path)
         except PayloadError as exc:
-            raise click.BadParameter(str(exc), param_hint="--payload") from None
+            hint = "; a request body alone goes in --body FILE" if isinstance(
+                exc, NotAPayload) else ""
+            raise click.BadParameter(f"{exc}{hint}", param_hint="--payload") from None
         body, pairs, settings = payload.body, payload.header_pairs(), dict(payload.settings)
         # A --url that carries its own query keeps it; an empty recorded query adds nothing.
         if query is None and payload.query and not (url and "?" in url):
@@ -160,10 +162,12 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         # Each run starts with an empty cache (SPEC 4).
         caches = CacheStores(directory)
         job = Job(handler, request, settings, invocation_id or new_invocation_id())
+        egress = Egress(EgressPolicy(allow_loopback=True))
         try:
-            result = pool.invoke(job, Egress(EgressPolicy(allow_loopback=True)),
-                                 caches.answerer("invoke"))
+            result = pool.invoke(job, egress, caches.answerer("invoke"))
         finally:
+            # Closed on the pool's loop, where its fetches opened it (else aiohttp warns).
+            pool.run(egress.aclose())
             pool.run(caches.close())
     if as_json:
         print_json(result.to_dict())
