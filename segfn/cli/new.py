@@ -44,7 +44,7 @@ def on_request(request, settings):
 MINIMAL_DELIVERY: dict[str, Any] = {
     "payload": {"body": {"userId": "user-1", "event": "Signed Up"},
                 "headers": {"Content-Type": "application/json"}}}
-MINIMAL_CALLS = [("track", "Signed Up")]
+MINIMAL_CALLS: list[tuple[str, str | None]] = [("track", "Signed Up")]
 
 # What each example emits on its delivery (examples/deliveries/NAME.json): (type, event).
 TEMPLATE_CALLS: dict[str, list[tuple[str, str | None]]] = {
