@@ -11,12 +11,22 @@ from segfn.sandbox.fleet import Tenant
 
 
 @attrs.frozen
+class Names:
+    """The names of a source, its function and its workspace, as their owners gave them."""
+
+    workspace: str
+    function: str
+    source: str
+
+
+@attrs.frozen
 class Source:
     """What a webhook runs. ``secrets`` are setting values never to be shown or logged.
 
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed.
-    ``workspace`` and ``function`` name whose worker processes run it.
+    ``workspace`` and ``function`` name whose worker processes run it. ``names`` are what
+    people read in logs and metrics: the ids' names, each the id itself when not given.
     """
 
     id: str
@@ -27,6 +37,8 @@ class Source:
     write_key: str | None = None
     paused: bool = False
     workspace: str = ""
+    names: Names = attrs.field(default=attrs.Factory(
+        lambda self: Names(self.workspace, self.function, self.id), takes_self=True))
 
     @property
     def tenant(self) -> Tenant:

@@ -231,9 +231,14 @@ def add_version(db: sqlite3.Connection, function_id: str, code: str,
     return number
 
 
+# Versions with the name of the token that saved each (tokens are revoked, never deleted).
+_VERSIONS = ("SELECT versions.*, tokens.name AS created_by_name FROM versions "
+             "LEFT JOIN tokens ON tokens.id = versions.created_by")
+
+
 def _version(row: sqlite3.Row, with_code: bool) -> dict[str, Any]:
     version = {"number": row["number"], "created_at": iso(row["created_at"]),
-               "created_by": row["created_by"],
+               "created_by": row["created_by"], "created_by_name": row["created_by_name"],
                "code_sha256": hashlib.sha256(row["code"].encode("utf-8")).hexdigest(),
                "settings_schema": json.loads(row["settings_schema"])}
     if with_code:
@@ -244,16 +249,14 @@ def _version(row: sqlite3.Row, with_code: bool) -> dict[str, Any]:
 def get_version(db: sqlite3.Connection, function_id: str, number: int,
                 with_code: bool = True) -> dict[str, Any]:
     row = None if not 0 < number < 2**31 else db.execute(
-        "SELECT * FROM versions WHERE function = ? AND number = ?",
-        (function_id, number)).fetchone()
+        f"{_VERSIONS} WHERE function = ? AND number = ?", (function_id, number)).fetchone()
     if row is None:
         raise NotFound(f"no version {number} of this function")
     return _version(row, with_code)
 
 
 def list_versions(db: sqlite3.Connection, function_id: str) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT * FROM versions WHERE function = ? ORDER BY number DESC",
-                      (function_id,))
+    rows = db.execute(f"{_VERSIONS} WHERE function = ? ORDER BY number DESC", (function_id,))
     return [_version(r, with_code=False) for r in rows]
 
 

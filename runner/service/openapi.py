@@ -113,6 +113,7 @@ def _version(with_code: bool) -> Schema:
         "number": {"type": "integer", "minimum": 1},
         "created_at": schema("Time"),
         "created_by": identifier("tok"),
+        "created_by_name": nullable(string(description="The name of that token.")),
         "code_sha256": string(pattern="^[0-9a-f]{64}$"),
         "settings_schema": array(schema("SettingSpec")),
     }

@@ -9,6 +9,7 @@ a webhook never discovers a bad configuration.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import sqlite3
@@ -19,9 +20,9 @@ from runner.service import catalog
 from runner.service.access import Principal
 from runner.service.keyring import Keyring
 from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
-from runner.service.settings_schema import SchemaError, parse_schema
+from runner.service.settings_schema import MAX_DESCRIPTION, SchemaError, parse_schema
 from runner.service.vault import Vault, schema_of, secret_strings
-from runner.source import Source
+from runner.source import Names, Source
 from runner.store import Store
 from segfn.errors import InvalidSettings
 from segfn.sandbox.compiler import Handler, compile_handler
@@ -92,13 +93,16 @@ class Service:
     def _runtime_source(self, db: sqlite3.Connection, row: sqlite3.Row) -> Source:
         function = db.execute("SELECT name FROM functions WHERE id = ?",
                               (row["function"],)).fetchone()
+        workspace = db.execute("SELECT name FROM workspaces WHERE id = ?",
+                               (row["workspace"],)).fetchone()
         version = catalog.get_version(db, row["function"], row["version"])
         values = self.vault.values_of(row)
         # The webhook token is a credential too: the errors log shows URLs without it.
         hidden = (*secret_strings(json.loads(row["secrets"]), values), row["webhook_token"])
         return Source(row["id"], row["function"],
                       Handler(version["code"], f"{function['name']}.py"), values, hidden,
-                      row["write_key"], bool(row["paused"]), row["workspace"])
+                      row["write_key"], bool(row["paused"]), row["workspace"],
+                      Names(workspace["name"], function["name"], row["name"]))
 
     # What the API shows
 
@@ -144,6 +148,7 @@ class Service:
         schema = _parse_schema(schema_document)
         catalog.check_name(name)
         await self._compile(name, code)
+        description = description or summary_of(code)
 
         def create(db: sqlite3.Connection) -> dict[str, Any]:
             function_id = catalog.create_function(db, principal.workspace, name, description)
@@ -167,9 +172,13 @@ class Service:
         if changed:
             await self._compile(function["name"], new_code)
 
+        # A function saved without a description takes its code's, until it is given one.
+        told = description if description is not None else (
+            summary_of(new_code) if changed and not function["description"] else None)
+
         def save(db: sqlite3.Connection) -> dict[str, Any]:
-            if description is not None:
-                catalog.set_description(db, function["id"], description)
+            if told is not None:
+                catalog.set_description(db, function["id"], told)
             number = (catalog.add_version(db, function["id"], new_code, schema,
                                           principal.token_id)
                       if changed else latest["number"])
@@ -290,6 +299,15 @@ class Service:
 def _unique(rows: Iterable[sqlite3.Row]) -> list[sqlite3.Row]:
     """Rows in order, each source once however many times it was named."""
     return list({row["id"]: row for row in rows}.values())
+
+
+def summary_of(code: str) -> str:
+    """The first paragraph of the code's module docstring, on one line; "" without one."""
+    try:
+        docstring = ast.get_docstring(ast.parse(code)) or ""
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
+    return " ".join(docstring.split("\n\n")[0].split())[:MAX_DESCRIPTION]
 
 
 def _parse_schema(document: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from runner.service import catalog
-from runner.service.keyring import Keyring
+from runner.service.keyring import START_WITH_A_KEY, Keyring
 from runner.service.problems import InvalidConfiguration
 from runner.service.settings_schema import SchemaError, SettingSpec, validate_values
 
@@ -49,8 +49,8 @@ class Vault:
         sealed = json.loads(row["secrets"])
         if sealed:
             if self.keyring is None:
-                raise InvalidConfiguration("this service has no secret key to read "
-                                           "encrypted settings")
+                raise InvalidConfiguration("this service has no secret key to read the "
+                                           "encrypted settings stored; " + START_WITH_A_KEY)
             values.update({name: self.keyring.decrypt(token) for name, token in sealed.items()})
         return values
 
@@ -65,7 +65,7 @@ class Vault:
         if encrypted & set(values) and self.keyring is None:
             raise InvalidConfiguration(
                 "this service has no secret key, so it cannot store encrypted settings; "
-                "start segfn serve with SEGFN_SECRET_KEY or --secret-key-file")
+                + START_WITH_A_KEY)
         plain = {k: v for k, v in values.items() if k not in encrypted}
         sealed = {k: self.keyring.encrypt(v) for k, v in values.items()  # type: ignore[union-attr]
                   if k in encrypted}

@@ -130,7 +130,8 @@ def versions(function: str, as_json: bool) -> None:
     if as_json:
         print_json(answer)
         return
-    table([(f"v{v['number']}", v["created_at"], v["created_by"], v["code_sha256"][:12],
+    table([(f"v{v['number']}", v["created_at"], v.get("created_by_name") or v["created_by"],
+            v["code_sha256"][:12],
             describe_schema(v["settings_schema"])) for v in answer["versions"]],
           ("VERSION", "CREATED", "BY", "SHA256", "SETTINGS"))
 

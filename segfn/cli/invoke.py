@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -97,26 +96,18 @@ modules_option = click.option(
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: ok, messages, objects, logs, error, duration_ms "
                    "(nothing when the request never reached the handler).")
-@click.option("--color/--no-color", default=None,
-              help="Color the output [default: on a terminal, unless NO_COLOR is set].")
 @modules_option
 @click.pass_context
 def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
            body_path: str | None, headers: tuple[str, ...], content_type: str | None,
            query: str | None, url: str | None, settings_path: str | None,
            invocation_id: str | None, timeout: float, as_json: bool,
-           color: bool | None, modules: dict[str, list[str]]) -> None:
+           modules: dict[str, list[str]]) -> None:
     """Run HANDLER.py once on one request, as the webhook would.
 
     Exits 0 when the handler succeeded, 1 when it failed (whatever the error type,
     Retry and Timeout included), 2 when the request never reached it.
     """
-    if color is None and os.environ.get("NO_COLOR"):
-        color = False
-    if color is not None:
-        # click.echo and click.style consult the context for every line they write.
-        ctx.color = color
-
     body: bytes | None = None
     pairs: list[tuple[str, str]] = []
     settings: dict[str, Any] = {}

@@ -144,7 +144,7 @@ def settings_from_docstring(source: str) -> dict[str, Any]:
     return settings
 
 
-@click.command()
+@click.command(short_help="Scaffold a handler, its settings, a delivery and a test.")
 @click.argument("name")
 @click.option("--template", metavar="SOURCE",
               help="Start from an example (github, stripe-events, shopify, ...; an "

@@ -213,9 +213,13 @@ def test_test_runs_a_payload_file_with_the_exit_codes_of_invoke(
     cli("deploy", versioned(tmp_path / "tested.py", 1), "--settings-schema",
         user_schema(tmp_path))
     payload = tmp_path / "payload.json"
-    # Keys beside payload and settings are ignored, as SPEC 12 says.
+    # Keys beside payload and settings are refused, as segfn invoke refuses them: such a
+    # file is most likely a request body given where a payload file goes.
     payload.write_text(json.dumps({"payload": {"body": {"a": 1}}, "settings": {"user": "ada"},
                                    "comment": "ignored"}))
+    assert "not a payload file: 'comment' at the top" in cli(
+        "test", "tested", "--payload", payload, code=2).stderr
+    payload.write_text(json.dumps({"payload": {"body": {"a": 1}}, "settings": {"user": "ada"}}))
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"user": "bob"}))
 
