@@ -11,12 +11,17 @@ function's URL. Every notification item becomes one track call:
 | REFUND, REFUND_WITH_DATA   | Order Refunded   | Refund Failed             |
 | ORDER_OPENED               | Order Opened     | Order Opened              |
 
-Other event codes raise EventNotSupported.
+An item with another event code is skipped (and logged) when the notification has items
+this function handles; a notification of only such items raises EventNotSupported.
 
 The event is about the shopper when Adyen knows them (``shopperReference`` becomes the
 userId, ``shopperEmail`` an anonymousId); otherwise the anonymousId is your
 ``merchantReference``, the order reference you gave Adyen, so the event joins the checkout
-that created it. The ``pspReference`` and event code make the messageId: Adyen re-sends a
+that created it. A notification without one (a payment or modification made without a
+reference) is still tracked: its anonymousId is the ``originalReference`` of the payment
+it modifies, or its own ``pspReference``, so a payment's events share one id.
+
+The ``pspReference`` and event code make the messageId: Adyen re-sends a
 notification until it is accepted, and a repeated messageId lets Segment drop the copy.
 
 Settings:
@@ -35,7 +40,15 @@ import base64
 import hashlib
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, anonymous_id, iso_timestamp, require
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    anonymous_id,
+    console,
+    iso_timestamp,
+    require,
+)
 
 # eventCode -> (event name when success is "true", event name when it is "false")
 EVENTS = {
@@ -61,13 +74,22 @@ def on_request(request, settings):
     items = body.get("notificationItems")
     if not items:
         raise ValidationError("notificationItems is missing or empty")
-    for entry in items:
-        item = entry.get("NotificationRequestItem")
-        if item is None:
-            raise ValidationError("notificationItems[].NotificationRequestItem is missing")
+    requests = [entry.get("NotificationRequestItem") for entry in items]
+    if any(item is None for item in requests):
+        raise ValidationError("notificationItems[].NotificationRequestItem is missing")
+    for item in requests:
+        require(item, "eventCode", within="NotificationRequestItem")
         if settings.get("hmacKey"):
             verify_signature(item, settings["hmacKey"])
-        track(item, live=body.get("live") == "true")
+    handled = [item for item in requests if item["eventCode"] in EVENTS]
+    if not handled:
+        codes = ", ".join(sorted({item["eventCode"] for item in requests}))
+        raise EventNotSupported(f"Adyen event {codes} is not supported")
+    for item in requests:
+        if item["eventCode"] in EVENTS:
+            track(item, live=body.get("live") == "true")
+        else:
+            console.log(f"skipped {item['eventCode']} {item.get('pspReference')}: not supported")
 
 
 def verify_signature(item, key):
@@ -86,10 +108,8 @@ def verify_signature(item, key):
 
 
 def track(item, live):
-    code = require(item, "eventCode", within="NotificationRequestItem")
+    code = item["eventCode"]
     psp_reference = require(item, "pspReference", within="NotificationRequestItem")
-    if code not in EVENTS:
-        raise EventNotSupported(f"Adyen event {code} is not supported")
     success = item.get("success") == "true"
     extra = item.get("additionalData", {})
     amount = item.get("amount", {})
@@ -123,7 +143,10 @@ def shopper(item):
         return {"userId": extra["shopperReference"]}
     if extra.get("shopperEmail"):
         return {"anonymousId": anonymous_id(extra["shopperEmail"])}
-    return {"anonymousId": require(item, "merchantReference", within="NotificationRequestItem")}
+    # The order's reference, else the payment's own: pspReference, or for a modification
+    # (capture, refund, ...) the originalReference of the payment it modifies.
+    return {"anonymousId": item.get("merchantReference") or item.get("originalReference")
+            or item["pspReference"]}
 
 
 def major_units(amount):

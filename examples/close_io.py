@@ -12,7 +12,9 @@ Each delivery:
   ``{"deleted": true}``);
 - tracks ``<Object> <Action>`` (``Lead Created``, ``Call Updated``, ``Opportunity
   Deleted``...) for the Close user who made the change: Close's event log records what
-  your team does. The lead and contact ids are properties;
+  your team does. The lead and contact ids are properties. A change Close made itself
+  (``user_id`` null: workflows, imports) has no one to track, and is saved and identified
+  only;
 - identifies a contact (userId: the contact id, traits: name, title, email, phone) and
   groups it into its lead, which is the company in Close;
 - groups every contact of a lead into the lead, with the lead's name, website and address.
@@ -30,7 +32,15 @@ Settings:
 import hashlib
 import hmac
 
-from segfn import EventNotSupported, Segment, ValidationError, compact, iso_timestamp, require
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    compact,
+    console,
+    iso_timestamp,
+    require,
+)
 
 # object_type -> (name in events, collection of its records)
 OBJECTS = {
@@ -100,6 +110,10 @@ def save(object_type, object_id, record, deleted):
 
 def track(event, object_type, action, record, timestamp):
     noun = OBJECTS[object_type][0]
+    if not event.get("user_id"):
+        # Close's own automations (workflows, imports) change records as nobody.
+        console.log(f"{object_type} {action} by no Close user: no {noun} {ACTIONS[action]}")
+        return
     properties = {
         "lead_id": event.get("lead_id"),
         "contact_id": record.get("contact_id"),
@@ -112,7 +126,7 @@ def track(event, object_type, action, record, timestamp):
     if object_type == "opportunity" and record.get("value") is not None:
         properties["value"] = record["value"] / 100  # Close counts in cents
     Segment.track({
-        "userId": require(event, "user_id", within="event"),
+        "userId": event["user_id"],
         "event": f"{noun} {ACTIONS[action]}",
         "properties": compact(properties),
         "timestamp": timestamp,
@@ -155,6 +169,3 @@ def group_contacts(lead_id, lead, timestamp):
     for contact_id in lead.get("contact_ids") or []:
         Segment.group(user_id=contact_id, group_id=lead_id, traits=compact(traits),
                       timestamp=timestamp)
-
-
-

@@ -1,11 +1,20 @@
 """Formstack: every form submission as a ``Form Submitted`` event.
 
 Point a Formstack webhook (your form > Settings > Emails & Actions > Webhook) at this
-function, with "Post with sub-field names" and "Post as JSON" checked. The submitter is
-identified by their email (the first field of type ``email``): the ``anonymousId`` is
-derived from it, and the email, first and last name (from a field of type ``name``) are
-their traits. ``Form Submitted`` carries the form id, the submission id and every answer
-by field name; the submission is also saved as an object (``form_submissions``).
+function. Every format Formstack posts is read:
+
+- URL-encoded form data (the default): one parameter per field, a field with sub-fields
+  as ``first = John`` lines;
+- JSON ("Post as JSON"), with bare values (``"Email": "a@example.com"``, a name as
+  ``{"first": ..., "last": ...}``);
+- JSON with the field type ("Include field type"): ``{"value": ..., "field_type": "email"}``
+  (``type`` in older deliveries).
+
+The submitter is identified by their email (a field of type ``email``, else the first
+answer that is an address): the ``anonymousId`` is derived from it, and the email, first
+and last name are their traits. A submission without an email is refused: it names nobody.
+``Form Submitted`` carries the form id, the submission id and every answer by field name;
+the submission is also saved as an object (``form_submissions``).
 
 Settings:
     handshakeKey (string, optional, encrypted): the webhook's handshake key. When set,
@@ -21,21 +30,20 @@ RESERVED = ("FormID", "UniqueID", "HandshakeKey")
 
 
 def on_request(request, settings):
-    body = request.json()
+    body = submission(request)
     if settings.get("handshakeKey"):
         check_handshake(body, settings["handshakeKey"])
-    for field in ("FormID", "UniqueID"):
-        require(body, field)
+    for name in ("FormID", "UniqueID"):
+        require(body, name)
 
-    fields = {name: value for name, value in body.items()
-              if name not in RESERVED and isinstance(value, dict)}
-    email = field_of_type(fields, "email")
+    fields = {key: typed(value) for key, value in body.items() if key not in RESERVED}
+    email = submitter_email(fields)
     if not email:
-        raise ValidationError("no field of type email with a value")
-    name = field_of_type(fields, "name") or {}
+        raise ValidationError("no email in the submission (no field of type email, "
+                              "no answer that is an address)")
+    name = value_of_type(fields, "name") or first_name_value(fields) or {}
     who = {"anonymousId": anonymous_id(email)}
-    answers = {key: field["value"] for key, field in fields.items()
-               if field.get("type") != "section"}
+    answers = {key: value for key, (kind, value) in fields.items() if kind != "section"}
 
     Segment.identify({
         **who,
@@ -62,15 +70,61 @@ def on_request(request, settings):
     })
 
 
+def submission(request):
+    """The submission as one object, from a URL-encoded or a JSON body."""
+    if request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        return {name: sub_fields(value) for name, value in request.form().items()}
+    body = request.json()
+    if not isinstance(body, dict):
+        raise ValidationError("the body is not a JSON object")
+    return body
+
+
+def sub_fields(text):
+    """A URL-encoded field's value: ``first = John`` lines become ``{"first": "John"}``."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if lines and all(" = " in line for line in lines):
+        return {key.strip(): value.strip()
+                for key, value in (line.split(" = ", 1) for line in lines)}
+    return text
+
+
+def typed(value):
+    """(type or None, value) of a field in any of Formstack's forms."""
+    if isinstance(value, dict) and "value" in value and (
+            "field_type" in value or "type" in value):
+        return value.get("field_type") or value.get("type"), value["value"]
+    return None, value
+
+
 def check_handshake(body, key):
     received = body.get("HandshakeKey")
     if not isinstance(received, str) or not hmac.compare_digest(received.encode(), key.encode()):
         raise ValidationError("HandshakeKey does not match the handshakeKey setting")
 
 
-def field_of_type(fields, kind):
+def submitter_email(fields):
+    typed = value_of_type(fields, "email")
+    if typed:
+        return typed
+    # Without field types, the first answer that is an address.
+    for _, value in fields.values():
+        if isinstance(value, str) and "@" in value and " " not in value.strip():
+            return value
+    return None
+
+
+def first_name_value(fields):
+    """Without field types, the first answer with first and last sub-fields."""
+    for _, value in fields.values():
+        if isinstance(value, dict) and ("first" in value or "last" in value):
+            return value
+    return None
+
+
+def value_of_type(fields, kind):
     """The value of the first field of type ``kind`` (an email string, a name dict...)."""
-    for field in fields.values():
-        if field.get("type") == kind and field.get("value"):
-            return field["value"]
+    for field_kind, value in fields.values():
+        if field_kind == kind and value:
+            return value
     return None

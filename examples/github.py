@@ -1,7 +1,9 @@
 """GitHub: issue and comment activity as Segment events.
 
-Point a repository or organization webhook at this function (Settings > Webhooks, content
-type ``application/json``) with the "Issues" and "Issue comments" events. Every delivery
+Point a repository or organization webhook at this function (Settings > Webhooks) with the
+"Issues" and "Issue comments" events. Either content type works: ``application/json``, or
+``application/x-www-form-urlencoded`` (GitHub's default), which carries the JSON in a
+``payload`` parameter. Every delivery
 identifies the GitHub user who acted (``userId`` is their numeric GitHub id) and tracks
 what they did: ``Issue Opened``, ``Issue Closed``, ``Issue Comment Created``, ... The
 ``ping`` GitHub sends when the webhook is created is acknowledged without events.
@@ -11,6 +13,8 @@ Settings:
         delivery must carry a valid ``X-Hub-Signature-256``.
 """
 
+import json
+
 from segfn import (
     EventNotSupported,
     Segment,
@@ -18,17 +22,17 @@ from segfn import (
     console,
     iso_timestamp,
     require,
-    verify_github,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_github(request, settings["webhookSecret"])
+        verify_signature(request, "github", settings["webhookSecret"])
     event = request.headers.get("X-GitHub-Event")
     if not event:
         raise ValidationError("missing X-GitHub-Event header")
-    body = request.json()
+    body = delivery(request)
     if event == "ping":
         console.log(f"ping from hook {body.get('hook_id')}: {body.get('zen')}")
         return
@@ -43,6 +47,19 @@ def on_request(request, settings):
     else:
         track_comment(body, sender, properties, require(body, "comment"))
 
+
+def delivery(request):
+    """The JSON GitHub sent: the body, or the ``payload`` parameter of a form body."""
+    if not request.headers.get("Content-Type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return request.json()
+    payload = request.form().get("payload")
+    if not payload:
+        raise ValidationError("the payload parameter is missing")
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise ValidationError("the payload parameter is not JSON") from None
 
 
 def identify_sender(sender):

@@ -10,6 +10,9 @@ function's URL and subscribe to any of these topics:
 | conversation.admin.replied        | ``Conversation Replied``  |
 | conversation.admin.single.created | ``Conversation Started``  |
 | conversation.admin.assigned       | ``Conversation Assigned`` |
+| conversation.admin.open.assigned  | ``Conversation Assigned`` |
+| conversation.admin.noted          | ``Conversation Noted``    |
+| conversation.admin.unsnoozed      | ``Conversation Unsnoozed``|
 | conversation.admin.closed         | ``Conversation Closed``   |
 | conversation.admin.opened         | ``Conversation Reopened`` |
 | conversation.admin.snoozed        | ``Conversation Snoozed``  |
@@ -20,7 +23,11 @@ name and email Intercom has for them, and saves the conversation (state, custome
 assignee, times) in the ``conversations`` collection under its Intercom id.
 
 The customer's ``user_id`` (the id your app gave Intercom) is the userId; a lead or visitor
-without one is known by an anonymousId derived from their email. Intercom's notification
+without one is known by an anonymousId derived from their email, or failing that from their
+Intercom contact id. Both API shapes are read: 1.x conversations name the customer in
+``user`` and the assignee in ``assignee``; 2.x conversations list ``contacts`` (the first
+is the customer, its ``external_id`` your user id), start with a ``source`` whose author is
+the customer, and carry ``admin_assignee_id``. Intercom's notification
 id is the messageId, so a re-sent notification is dropped by Segment.
 
 Settings:
@@ -47,6 +54,9 @@ EVENTS = {
     "conversation.admin.replied": "Conversation Replied",
     "conversation.admin.single.created": "Conversation Started",
     "conversation.admin.assigned": "Conversation Assigned",
+    "conversation.admin.open.assigned": "Conversation Assigned",
+    "conversation.admin.noted": "Conversation Noted",
+    "conversation.admin.unsnoozed": "Conversation Unsnoozed",
     "conversation.admin.closed": "Conversation Closed",
     "conversation.admin.opened": "Conversation Reopened",
     "conversation.admin.snoozed": "Conversation Snoozed",
@@ -65,7 +75,7 @@ def on_request(request, settings):
         raise EventNotSupported(f"Intercom topic {topic} is not supported")
     require(body, "data.item.id")
     conversation = body["data"]["item"]
-    user = conversation.get("user") or {}
+    user = customer_of(conversation)
     customer = customer_ids(user)
     timestamp = timestamp_of(body.get("created_at"))
 
@@ -85,7 +95,7 @@ def save(conversation, user):
         "read": conversation.get("read"),
         "user_id": user.get("user_id"),
         "user_email": user.get("email"),
-        "assignee_id": (conversation.get("assignee") or {}).get("id"),
+        "assignee_id": assignee_of(conversation).get("id"),
         "created_at": timestamp_of(conversation.get("created_at")),
         "updated_at": timestamp_of(conversation.get("updated_at")),
     }
@@ -97,16 +107,40 @@ def timestamp_of(seconds):
     return iso_timestamp(seconds) if seconds else None
 
 
+def customer_of(conversation):
+    """The customer as a 1.x ``user`` (``id``, ``user_id``, ``name``, ``email``)."""
+    if conversation.get("user"):
+        return conversation["user"]
+    contacts = (conversation.get("contacts") or {}).get("contacts") or []
+    contact = contacts[0] if contacts else {}
+    author = (conversation.get("source") or {}).get("author") or {}
+    if author.get("type") == "admin" or (contact and author.get("id") != contact.get("id")):
+        author = {}
+    return {"id": contact.get("id") or author.get("id"),
+            "user_id": contact.get("external_id"),
+            "name": author.get("name"), "email": author.get("email") or None}
+
+
+def assignee_of(conversation):
+    if conversation.get("assignee"):
+        return conversation["assignee"]
+    if conversation.get("admin_assignee_id"):
+        return {"id": str(conversation["admin_assignee_id"])}
+    return {}
+
+
 def customer_ids(user):
     if user.get("user_id"):
         return {"userId": user["user_id"]}
     if user.get("email"):
         return {"anonymousId": anonymous_id(user["email"])}
-    raise ValidationError("data.item.user has neither user_id nor email")
+    if user.get("id"):
+        return {"anonymousId": f"intercom:{user['id']}"}
+    raise ValidationError("the conversation names no customer (user, contacts or source)")
 
 
 def conversation_properties(conversation):
-    assignee = conversation.get("assignee") or {}
+    assignee = assignee_of(conversation)
     parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
     # The newest part is what this notification is about (the reply, the assignment...).
     author = (parts[-1].get("author") or {}) if parts else {}

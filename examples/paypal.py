@@ -7,14 +7,17 @@ these events: ``CHECKOUT.ORDER.COMPLETED``, ``PAYMENT.ORDER.CREATED``,
 ``BILLING.PLAN.DEACTIVATED``.
 
 A completed checkout names its payer, who is identified (``userId`` is the PayPal payer
-id) and tracked with ``Order Completed``. The other events name no customer, so they
+id, or the ``account_id`` of the ``payment_source.paypal`` wallet newer orders carry; an
+anonymousId from the email when there is neither) and tracked with ``Order Completed``,
+its total the ``gross_amount`` or the sum of the purchase units. An order naming no payer
+is saved without events. The other events name no customer, so they
 update objects only: ``orders``, ``payments`` and ``plans``, each keyed by PayPal's id.
 
 Settings: none. (PayPal signs webhooks with a certificate checked through its API, not a
 shared secret; use an unguessable webhook URL.)
 """
 
-from segfn import EventNotSupported, Segment, require
+from segfn import EventNotSupported, Segment, anonymous_id, compact, console, require
 
 
 def on_request(request, settings):
@@ -29,37 +32,62 @@ def on_request(request, settings):
 
 
 def checkout_order_completed(order):
-    require(order, "payer.payer_id", within="resource")
-    payer = order["payer"]
-    total = order.get("gross_amount") or {}
+    who, traits = buyer(order)
+    total = order_total(order)
     properties = {
         "order_id": order["id"],
-        "total": money(total.get("value")),
-        "revenue": money(total.get("value")),
+        "total": total.get("value"),
+        "revenue": total.get("value"),
         "currency": total.get("currency_code"),
         "status": order.get("status"),
     }
-    name = payer.get("name") or {}
-    Segment.identify({
-        "userId": payer["payer_id"],
-        "traits": {
-            "email": payer.get("email_address"),
-            "firstName": name.get("given_name"),
-            "lastName": name.get("surname"),
-        },
-    })
-    Segment.track({
-        "userId": payer["payer_id"],
-        "event": "Order Completed",
-        "properties": properties,
-        "timestamp": order.get("update_time"),
-    })
     save("orders", order, {
         "total": properties["total"],
         "currency": properties["currency"],
         "status": order.get("status"),
-        "payer_id": payer["payer_id"],
+        "payer_id": who.get("userId"),
     })
+    if not who:
+        console.log(f"order {order['id']} names no payer: saved, no event")
+        return
+    if traits:
+        Segment.identify({**who, "traits": traits})
+    Segment.track({
+        **who,
+        "event": "Order Completed",
+        "properties": {key: value for key, value in properties.items() if value is not None},
+        "timestamp": order.get("update_time"),
+    })
+
+
+def buyer(order):
+    """Who paid, and their traits: the ``payer`` of Orders v2, else the PayPal wallet of
+    ``payment_source`` that newer orders carry instead (``account_id``, email, name)."""
+    payer = order.get("payer") or {}
+    wallet = (order.get("payment_source") or {}).get("paypal") or {}
+    payer_id = payer.get("payer_id") or wallet.get("account_id")
+    email = payer.get("email_address") or wallet.get("email_address")
+    name = payer.get("name") or wallet.get("name") or {}
+    traits = compact({"email": email, "firstName": name.get("given_name"),
+                      "lastName": name.get("surname")})
+    if payer_id:
+        return {"userId": payer_id}, traits
+    if email:
+        return {"anonymousId": anonymous_id(email)}, traits
+    return {}, traits
+
+
+def order_total(order):
+    """``gross_amount`` when PayPal sends it, else the sum of the purchase units."""
+    if order.get("gross_amount"):
+        gross = order["gross_amount"]
+        return {"value": money(gross.get("value")), "currency_code": gross.get("currency_code")}
+    amounts = [unit.get("amount") or {} for unit in order.get("purchase_units") or []]
+    currencies = {amount.get("currency_code") for amount in amounts if amount.get("value")}
+    if len(currencies) != 1:
+        return {}  # no amount, or units in several currencies: no one total
+    return {"value": sum(money(a["value"]) for a in amounts if a.get("value")),
+            "currency_code": currencies.pop()}
 
 
 def payment_order_created(order):

@@ -1,9 +1,11 @@
 """Pipedrive: deals, people, organizations and notes as Segment objects and events.
 
-Create webhooks (v1 payloads) in Pipedrive under Tools and apps > Webhooks for the
-``added``, ``updated`` and ``deleted`` actions of ``deal``, ``person``, ``organization``
-and ``note`` (or ``*.*``; other objects raise EventNotSupported), pointed at this
-function's URL.
+Create webhooks in Pipedrive under Tools and apps > Webhooks for the actions of ``deal``,
+``person``, ``organization`` and ``note`` (or ``*.*``; other objects raise
+EventNotSupported), pointed at this function's URL. Both payload versions are read:
+webhooks v2 (the default: ``meta.entity``, ``meta.action`` ``create`` / ``change`` /
+``delete``, the record in ``data``, a deleted one in ``previous``) and v1 (``meta.object``,
+``added`` / ``updated`` / ``deleted``, the record in ``current``).
 
 Every record is saved with ``Segment.set`` in the ``deals``, ``persons``,
 ``organizations`` or ``notes`` collection, under its Pipedrive id (a deleted record is
@@ -42,6 +44,8 @@ from segfn import (
 COLLECTIONS = {"deal": "deals", "person": "persons", "organization": "organizations",
                "note": "notes"}
 ACTIONS = {"added": "Created", "updated": "Updated", "deleted": "Deleted"}
+# Webhooks v2 names the same actions differently.
+V2_ACTIONS = {"create": "added", "change": "updated", "delete": "deleted"}
 
 
 def on_request(request, settings):
@@ -49,15 +53,11 @@ def on_request(request, settings):
         check_credentials(request, settings)
     body = request.json()
     meta = body.get("meta") or {}
-    kind = require(meta, "object", within="meta")
-    action = require(meta, "action", within="meta")
-    if kind not in COLLECTIONS or action not in ACTIONS:
-        raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
-    record_id = require(meta, "id", within="meta")
-    # A deleted record only arrives as it was before.
-    record = body.get("current") or body.get("previous")
+    kind, action, record_id = v2_event(meta) if "entity" in meta else v1_event(meta)
+    # A deleted record only arrives as it was before (v1's current and v2's data are null).
+    record = body.get("data") or body.get("current") or body.get("previous")
     if record is None:
-        raise ValidationError("current is missing")
+        raise ValidationError("data is missing" if "entity" in meta else "current is missing")
 
     properties = {"deleted": True} if action == "deleted" else record
     Segment.set(collection=COLLECTIONS[kind], id=record_id, properties=properties)
@@ -66,6 +66,24 @@ def on_request(request, settings):
         identify_person(record, timestamp)
     elif kind in ("deal", "note"):
         track(kind, action, record, body.get("previous"), timestamp)
+
+
+def v1_event(meta):
+    """(object, action, id) of a webhooks v1 delivery."""
+    kind = require(meta, "object", within="meta")
+    action = require(meta, "action", within="meta")
+    if kind not in COLLECTIONS or action not in ACTIONS:
+        raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
+    return kind, action, require(meta, "id", within="meta")
+
+
+def v2_event(meta):
+    """(object, action in v1's words, id) of a webhooks v2 delivery."""
+    kind = require(meta, "entity", within="meta")
+    action = require(meta, "action", within="meta")
+    if kind not in COLLECTIONS or action not in V2_ACTIONS:
+        raise EventNotSupported(f"Pipedrive event {action}.{kind} is not supported")
+    return kind, V2_ACTIONS[action], require(meta, "entity_id", within="meta")
 
 
 def check_credentials(request, settings):
@@ -80,9 +98,11 @@ def identify_person(person, timestamp):
         "name": person.get("name"),
         "firstName": person.get("first_name"),
         "lastName": person.get("last_name"),
-        "email": primary(person.get("email")),
-        "phone": primary(person.get("phone")),
-        "company": {"id": str(person["org_id"]), "name": person.get("org_name")}
+        # v1 calls the lists email and phone, v2 emails and phones.
+        "email": primary(person.get("email") or person.get("emails")),
+        "phone": primary(person.get("phone") or person.get("phones")),
+        # v2 sends the organization's id alone, without org_name.
+        "company": compact({"id": str(person["org_id"]), "name": person.get("org_name")})
         if person.get("org_id") else None,
         "createdAt": iso_timestamp(person["add_time"]) if person.get("add_time") else None,
     }
@@ -121,8 +141,9 @@ def track(kind, action, record, previous, timestamp):
 
 def event_name(kind, action, record, previous):
     # A deal whose status just became won or lost gets the more telling name.
-    if kind == "deal" and action == "updated" and previous is not None:
-        if record.get("status") != previous.get("status") and record.get("status") in (
+    # v2's previous holds only the fields that changed, v1's the whole record.
+    if kind == "deal" and action == "updated" and previous and "status" in previous:
+        if record.get("status") != previous["status"] and record.get("status") in (
                 "won", "lost"):
             return f"Deal {record['status'].capitalize()}"
     return f"{kind.capitalize()} {ACTIONS[action]}"
@@ -134,6 +155,3 @@ def primary(entries):
         if entry.get("primary") and entry.get("value"):
             return entry["value"]
     return None
-
-
-

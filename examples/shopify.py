@@ -5,11 +5,16 @@ function: ``orders/create``, ``orders/updated``, ``orders/paid``, ``orders/fulfi
 ``orders/cancelled``. Other topics are refused as unsupported.
 
 The customer is the ``userId`` (their Shopify customer id), or for a guest checkout an
-``anonymousId`` derived from the order's email; they are identified with their name,
-email, phone and address. The order is tracked by what state it is in: ``Order
-Cancelled``, ``Order Refunded``, ``Order Completed`` (paid and fulfilled) or ``Order
-Updated``, with Segment's e-commerce properties (``order_id``, ``total``, ``products``,
-...). The order and its products are saved as objects (``orders``, ``products``).
+``anonymousId`` derived from the order's email (``email``, else ``contact_email``); they
+are identified with their name, email, phone and address. An order with neither (point of
+sale, or a guest who gave no email: ``customer`` null and ``email`` ``""``) is still
+tracked, anonymously by the cart, checkout or order token Shopify gave it, without an
+identify; only an order with none of these is refused.
+
+The order is tracked by what state it is in: ``Order Cancelled``, ``Order Refunded``,
+``Order Completed`` (paid and fulfilled) or ``Order Updated``, with Segment's e-commerce
+properties (``order_id``, ``total``, ``products``, ...). The order and its products are
+saved as objects (``orders``, ``products``).
 
 Settings:
     webhookSecret (string, optional, encrypted): the app's webhook signing secret. When
@@ -24,13 +29,13 @@ from segfn import (
     compact,
     iso_timestamp,
     require,
-    verify_shopify,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_shopify(request, settings["webhookSecret"])
+        verify_signature(request, "shopify", settings["webhookSecret"])
     topic = request.headers.get("X-Shopify-Topic")
     # Deliveries replayed from a log may lack the header; the body tells it is an order.
     if topic and not topic.startswith("orders/"):
@@ -42,7 +47,8 @@ def on_request(request, settings):
 
     who = customer_identity(order)
     timestamp = iso_timestamp(order["updated_at"]) if order.get("updated_at") else None
-    Segment.identify({**who, "traits": customer_traits(order), "timestamp": timestamp})
+    if (order.get("customer") or {}).get("id") or order_email(order):
+        Segment.identify({**who, "traits": customer_traits(order), "timestamp": timestamp})
     Segment.track({
         **who,
         "event": event_name(order),
@@ -56,9 +62,19 @@ def customer_identity(order):
     customer = order.get("customer") or {}
     if customer.get("id"):
         return {"userId": str(customer["id"])}
-    if order.get("email"):
-        return {"anonymousId": anonymous_id(order["email"])}
-    raise ValidationError("customer.id and email are both missing")
+    if order_email(order):
+        return {"anonymousId": anonymous_id(order_email(order))}
+    # Shopify's own anonymous ids: the cart's and checkout's reach the storefront's events.
+    for token in ("cart_token", "checkout_token", "token"):
+        if order.get(token):
+            return {"anonymousId": str(order[token])}
+    raise ValidationError("customer.id, email, contact_email and the order's tokens are all "
+                          "missing: nobody to attribute the order to")
+
+
+def order_email(order):
+    """The buyer's email; Shopify sends ``""`` when there is none."""
+    return (order.get("email") or order.get("contact_email") or "").strip() or None
 
 
 def event_name(order):
@@ -77,7 +93,7 @@ def customer_traits(order):
     customer = order.get("customer") or {}
     address = customer.get("default_address") or order.get("billing_address") or {}
     return compact({
-        "email": order.get("email") or customer.get("email"),
+        "email": order_email(order) or customer.get("email"),
         "firstName": customer.get("first_name"),
         "lastName": customer.get("last_name"),
         "phone": customer.get("phone") or address.get("phone"),
@@ -129,7 +145,7 @@ def save_records(order):
         "id": str(order["id"]),
         "properties": compact({
             "name": order.get("name"),
-            "email": order.get("email"),
+            "email": order_email(order),
             "total": money(order.get("total_price")),
             "currency": order.get("currency"),
             "financial_status": order.get("financial_status"),
@@ -151,5 +167,3 @@ def save_records(order):
 def money(value):
     """Shopify sends amounts as decimal strings ("198.00")."""
     return float(value) if value is not None else None
-
-

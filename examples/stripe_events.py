@@ -1,7 +1,8 @@
 """Stripe: customers, charges, subscriptions and invoices as Segment events.
 
 Point a Stripe webhook endpoint (Developers > Webhooks) at this function with these
-events: ``customer.created``, ``customer.updated``, ``charge.succeeded``,
+events: ``customer.created``, ``customer.updated``, ``customer.deleted``,
+``charge.succeeded``,
 ``customer.subscription.created``, ``customer.subscription.updated``,
 ``customer.subscription.deleted``, ``customer.subscription.trial_will_end``,
 ``invoice.paid`` and ``invoice.payment_failed``.
@@ -10,7 +11,13 @@ The Stripe customer id (``cus_...``) is the ``userId``. Customers are identified
 their traits; charges, subscriptions and invoices are tracked (``Charge Succeeded``,
 ``Subscription Created``, ``Trial Ending Soon``, ``Invoice Paid``, ...) with amounts in
 the currency's unit (1999 cents become 19.99). Charges and plans are also saved as
-objects (collections ``charges`` and ``plans``).
+objects (collections ``charges`` and ``plans``). Other event types raise
+EventNotSupported.
+
+Every API version is read: since 2025-03-31 a subscription's plan (or price) and
+``current_period_end`` are on its items, and an invoice's subscription is under
+``parent.subscription_details``; older versions have them on the subscription and the
+invoice themselves. (A charge of those versions no longer names its invoice.)
 
 Settings:
     webhookSecret (string, optional, encrypted): the endpoint's signing secret
@@ -26,13 +33,19 @@ from segfn import (
     console,
     iso_timestamp,
     require,
-    verify_stripe,
+    verify_signature,
 )
 
 # Currencies Stripe counts in whole units rather than cents.
 ZERO_DECIMAL_CURRENCIES = {
     "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
     "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+}
+
+CUSTOMER_EVENTS = {
+    "customer.created": "Customer Created",
+    "customer.updated": "Customer Updated",
+    "customer.deleted": "Customer Deleted",
 }
 
 SUBSCRIPTION_EVENTS = {
@@ -50,15 +63,15 @@ INVOICE_EVENTS = {
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_stripe(request, settings["webhookSecret"])
+        verify_signature(request, "stripe", settings["webhookSecret"])
     body = request.json()
     kind = require(body, "type")
     obj = require(body, "data.object")
     # When the event happened at Stripe, not when the webhook arrived.
     timestamp = iso_timestamp(body["created"]) if "created" in body else None
 
-    if kind in ("customer.created", "customer.updated"):
-        customer_changed(obj, kind, timestamp)
+    if kind in CUSTOMER_EVENTS:
+        customer_changed(obj, CUSTOMER_EVENTS[kind], timestamp)
     elif kind == "charge.succeeded":
         charge_succeeded(obj, timestamp)
     elif kind in SUBSCRIPTION_EVENTS:
@@ -69,25 +82,30 @@ def on_request(request, settings):
         raise EventNotSupported(f"Stripe event {kind!r} is not supported")
 
 
-def customer_changed(customer, kind, timestamp):
-    user_id = customer["id"]
-    Segment.identify({
+def customer_changed(customer, event, timestamp):
+    user_id = require(customer, "id", within="data.object")
+    if event != "Customer Deleted":
+        identify_customer(customer, timestamp)
+    Segment.track({
         "userId": user_id,
+        "event": event,
+        "properties": {"customer_id": user_id},
+        "timestamp": timestamp,
+    })
+
+
+def identify_customer(customer, timestamp):
+    Segment.identify({
+        "userId": customer["id"],
         "traits": compact({
             "email": customer.get("email"),
             "name": customer.get("name"),
             "phone": customer.get("phone"),
             "description": customer.get("description"),
-            "createdAt": iso_timestamp(customer["created"]),
+            "createdAt": optional_time(customer.get("created")),
             "currency": customer.get("currency"),
             "delinquent": customer.get("delinquent"),
         }),
-        "timestamp": timestamp,
-    })
-    Segment.track({
-        "userId": user_id,
-        "event": "Customer Created" if kind == "customer.created" else "Customer Updated",
-        "properties": {"customer_id": user_id},
         "timestamp": timestamp,
     })
 
@@ -116,7 +134,8 @@ def charge_succeeded(charge, timestamp):
 
 def subscription_changed(subscription, event, timestamp):
     customer = require(subscription, "customer", within="data.object")
-    plan = subscription.get("plan") or {}
+    item = first_item(subscription)
+    plan = subscription.get("plan") or item.get("plan") or price_plan(item.get("price"))
     if plan:
         save_plan(plan)
     Segment.track({
@@ -130,10 +149,31 @@ def subscription_changed(subscription, event, timestamp):
             "plan_interval": plan.get("interval"),
             "trial_start": optional_time(subscription.get("trial_start")),
             "trial_end": optional_time(subscription.get("trial_end")),
-            "current_period_end": optional_time(subscription.get("current_period_end")),
+            "current_period_end": optional_time(
+                subscription.get("current_period_end") or item.get("current_period_end")),
         }),
         "timestamp": timestamp,
     })
+
+
+def first_item(subscription):
+    """The subscription's first item: where API versions since 2025-03-31 keep its plan,
+    price and current period."""
+    items = (subscription.get("items") or {}).get("data") or []
+    return items[0] if items else {}
+
+
+def price_plan(price):
+    """A price (an item with no plan) read as the plan it replaces."""
+    if not price:
+        return None
+    recurring = price.get("recurring") or {}
+    return {"id": price.get("id"), "nickname": price.get("nickname"),
+            "product": price.get("product"), "amount": price.get("unit_amount"),
+            "currency": price.get("currency"), "interval": recurring.get("interval"),
+            "interval_count": recurring.get("interval_count"),
+            "trial_period_days": recurring.get("trial_period_days"),
+            "active": price.get("active")}
 
 
 def save_plan(plan):
@@ -161,7 +201,7 @@ def invoice_changed(invoice, event, timestamp):
         "event": event,
         "properties": compact({
             "invoice_id": invoice["id"],
-            "subscription_id": invoice.get("subscription"),
+            "subscription_id": invoice_subscription(invoice),
             "amount_due": amount(invoice.get("amount_due"), currency),
             "amount_paid": amount(invoice.get("amount_paid"), currency),
             "currency": currency,
@@ -173,6 +213,14 @@ def invoice_changed(invoice, event, timestamp):
     })
 
 
+def invoice_subscription(invoice):
+    """The invoice's subscription id: on the invoice before 2025-03-31, under
+    ``parent.subscription_details`` since; expanded to an object when asked."""
+    subscription = invoice.get("subscription") or (
+        ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription"))
+    return subscription.get("id") if isinstance(subscription, dict) else subscription
+
+
 def identity(customer_id, email):
     """The customer as ``userId``; failing that, an ``anonymousId`` from their email."""
     if customer_id:
@@ -180,7 +228,6 @@ def identity(customer_id, email):
     if email:
         return {"anonymousId": anonymous_id(email)}
     return None
-
 
 
 def amount(minor_units, currency):

@@ -15,6 +15,11 @@ Other event types raise EventNotSupported. Each event also saves the response in
 ``survey_responses`` collection, under the response id, with its survey, collector and
 status.
 
+Callbacks carry the response as ``object_id`` and what the webhook filters on as
+``filter_type`` / ``filter_id``; newer ones add a ``resources`` block (respondent, survey,
+collector, recipient). Both are read: without ``resources`` the survey or collector comes
+from the filter.
+
 SurveyMonkey's webhook names the response, not the person who answered: the respondent
 id is the anonymousId. To tie responses to your users, fetch the response with the API
 (its ``custom_variables`` or contact email) and ``Segment.alias`` the two. The webhook's
@@ -30,7 +35,15 @@ body keyed with ``"{client id}&{client secret}"``; set both to require it):
 |              |        |          |           | ``Sm-Signature`` must match the body    |
 """
 
-from segfn import EventNotSupported, Segment, ValidationError, iso_timestamp, require, verify_hmac
+from segfn import (
+    EventNotSupported,
+    Segment,
+    ValidationError,
+    compact,
+    iso_timestamp,
+    require,
+    verify_hmac,
+)
 
 # event_type -> (event name, the response's status as SurveyMonkey's API reports it)
 EVENTS = {
@@ -53,17 +66,15 @@ def on_request(request, settings):
     resources = body.get("resources") or {}
     response_id = resources.get("respondent_id") or body.get("object_id")
     if not response_id:
-        raise ValidationError("resources.respondent_id is missing")
-    if not resources.get("survey_id"):
-        raise ValidationError("resources.survey_id is missing")
+        raise ValidationError("resources.respondent_id and object_id are missing")
 
     event, status = EVENTS[kind]
     timestamp = iso_timestamp(body["event_datetime"]) if body.get("event_datetime") else None
-    properties = {
-        "survey_id": resources["survey_id"],
-        "collector_id": resources.get("collector_id"),
+    properties = compact({
+        "survey_id": resources.get("survey_id") or filtered(body, "survey"),
+        "collector_id": resources.get("collector_id") or filtered(body, "collector"),
         "response_id": response_id,
-    }
+    })
     # A recipient id of "0" means the response did not come through an email invitation.
     if resources.get("recipient_id") not in (None, "0"):
         properties["recipient_id"] = resources["recipient_id"]
@@ -71,3 +82,8 @@ def on_request(request, settings):
                   timestamp=timestamp, message_id=body.get("event_id"))
     Segment.set(collection="survey_responses", id=response_id,
                 properties={**properties, "status": status, "updated_at": timestamp})
+
+
+def filtered(body, kind):
+    """The id of the survey or collector the webhook filters on, if it is a ``kind``."""
+    return body.get("filter_id") if body.get("filter_type") == kind else None

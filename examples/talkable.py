@@ -12,9 +12,14 @@ In Talkable (Menu > Webhooks) create these webhooks with this function's URL:
 
 Other webhook types raise EventNotSupported.
 
+Talkable posts ``application/x-www-form-urlencoded`` with the webhook's data as JSON in the
+``payload`` parameter (and ``key``, ``site``, ``type`` beside it); the samples its
+dashboard sends, and proxies that re-post them, are one JSON body. Both are read.
+
 Talkable knows people by email: each event's anonymousId is derived from it with
 ``anonymous_id(email)``, and when Talkable also has your own customer id for the person
-(from the purchase or event that made them an advocate) it is the userId.
+(from the purchase or event that made them an advocate) it is the userId. A person with
+neither is refused.
 
 Settings:
 
@@ -25,6 +30,7 @@ Settings:
 """
 
 import hmac
+import json
 
 from segfn import EventNotSupported, Segment, ValidationError, anonymous_id
 
@@ -38,7 +44,7 @@ EVENTS = {
 
 
 def on_request(request, settings):
-    body = request.json()
+    body = delivery(request)
     if settings.get("securityKey"):
         # Talkable authenticates itself with the site's key in the body, not a signature.
         if not hmac.compare_digest(str(body.get("key", "")), settings["securityKey"]):
@@ -80,11 +86,33 @@ def on_request(request, settings):
         name: value for name, value in {**common, **properties}.items() if value is not None}})
 
 
+def delivery(request):
+    """The webhook as one object: ``key``, ``type``, ``site``, ``test`` and ``payload``."""
+    if not request.headers.get("Content-Type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        return request.json()
+    form = request.form()
+    if not form.get("payload"):
+        raise ValidationError("the payload parameter is missing")
+    try:
+        payload = json.loads(form["payload"])
+    except ValueError:
+        raise ValidationError("the payload parameter is not JSON") from None
+    if "type" not in form and isinstance(payload, dict) and "payload" in payload:
+        return payload  # the whole webhook in the one parameter
+    return {"key": form.get("key"), "type": form.get("type"), "site": form.get("site"),
+            "test": form.get("test") in ("true", "1"), "payload": payload}
+
+
 def person_ids(person, where):
     """userId (your customer id, when Talkable has it) and anonymousId (from the email)."""
-    if not person or not person.get("email"):
-        raise ValidationError(f"{where}.email is missing")
-    return {"userId": person.get("customer_id"), "anonymousId": anonymous_id(person["email"])}
+    person = person or {}
+    if not person.get("email") and not person.get("customer_id"):
+        raise ValidationError(f"{where} has neither email nor customer_id")
+    ids = {"userId": person.get("customer_id")}
+    if person.get("email"):
+        ids["anonymousId"] = anonymous_id(person["email"])
+    return ids
 
 
 def identify(subject, person):

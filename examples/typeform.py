@@ -1,7 +1,9 @@
 """Typeform: every form response as a ``Form Submitted`` event, plus the form's records.
 
 Point a Typeform webhook (your form > Connect > Webhooks) at this function. Each response
-is tracked as ``Form Submitted`` with its answers, keyed by each question's ``ref``. The
+is tracked as ``Form Submitted`` with its answers, keyed by each question's ``ref``, and
+the form's variables by key. Other event types (``form_response_partial``) raise
+EventNotSupported. The
 respondent is the ``userId`` when the form passes a ``user_id`` hidden field, else an
 ``anonymousId`` derived from their email answer (and they are identified with that
 email), else the response's own token.
@@ -21,13 +23,13 @@ from segfn import (
     ValidationError,
     anonymous_id,
     normalize_email,
-    verify_typeform,
+    verify_signature,
 )
 
 
 def on_request(request, settings):
     if settings.get("webhookSecret"):
-        verify_typeform(request, settings["webhookSecret"])
+        verify_signature(request, "typeform", settings["webhookSecret"])
     body = request.json()
     if body.get("event_type") != "form_response":
         raise EventNotSupported(f"Typeform event {body.get('event_type')!r} is not supported")
@@ -55,10 +57,18 @@ def on_request(request, settings):
             "response_id": response["token"],
             "score": (response.get("calculated") or {}).get("score"),
             "answers": {question_key(questions, a): answer_value(a) for a in answers},
+            **variables(response),
         },
         "timestamp": response.get("submitted_at"),
     })
     save_records(response, definition, answers)
+
+
+def variables(response):
+    """The form's variables (``{"key", "type", <type>: value}``), by key, when it has any."""
+    values = {v["key"]: v.get(v.get("type")) for v in response.get("variables") or []
+              if v.get("key")}
+    return {"variables": values} if values else {}
 
 
 def respondent(response, email):

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runner.endpoint import Endpoint, Router, WebhookLimits, error_response
+from runner.endpoint import Endpoint, Router, WebhookLimits, error_response, unavailable
 from runner.runtime import Runtime
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -46,7 +46,7 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # Not accepted, so the sender should try again; never a traceback.
-        return error_response(503, "Unavailable", "the runner could not take this delivery")
+        return unavailable()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

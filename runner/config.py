@@ -14,6 +14,7 @@ from runner.endpoint import WebhookLimits
 from runner.observer import Observer
 from runner.retries import RetryPolicy
 from runner.runtime import Resolver, Runtime
+from runner.server import ConnectionLimits
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import Limits, WorkerPool
@@ -51,6 +52,7 @@ class RunnerConfig:
     worker_user: str = "nobody"
     egress: EgressPolicy = EgressPolicy()
     destination: Destination | None = None
+    connections: ConnectionLimits = ConnectionLimits()
 
 
 def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = None,

@@ -1,13 +1,16 @@
 """Sending outbox messages to a Segment-compatible Tracking API (``POST /v1/batch``).
 
 Messages leave the outbox only when the API has taken them (2xx) or has refused them
-for good (a 4xx other than 429), in which case the batch and the answer are kept in the
-dead-letter table for the user to see. Anything else (429, 5xx, no connection) is tried
-again, backing off from 1 s, doubling up to 5 minutes, with jitter, or as ``Retry-After``
-says.
+for good (a 4xx other than 408 and 429). A refused batch is split in halves, each sent on
+its own, until the messages refused are alone: only those become dead letters, each with
+its source, workspace, status and answer. Anything else (408, 429, 5xx, a redirect, no
+connection) is tried again, backing off from 1 s, doubling up to 5 minutes, with jitter,
+or as ``Retry-After`` says (seconds or an HTTP date), never longer than that maximum.
+Redirects are not followed: a POST answered 3xx is not delivered.
 
-Each source may have its own write key, so a batch holds the messages of one write key
-only: the oldest row's, with the rows after it under the same key (NULL: the destination's).
+Each source may have its own write key, and each write key is a lane of its own: its
+batches hold its messages only (NULL: the destination's key), and its backoff, its
+``Retry-After`` and its dead letters never delay another lane.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import random
 import sqlite3
 import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -33,6 +39,11 @@ MAX_BATCH_MESSAGES = 2500
 FLUSH_AFTER = 0.2
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
+# What of an answer's body is kept with a dead letter: read no further, decoded leniently.
+MAX_RESPONSE_BYTES = 16_384
+MAX_RESPONSE_CHARS = 10_000
+# Refusals of the write key itself: every message would be refused, so none is split.
+_KEY_REFUSED = (401, 403)
 # Room for {"batch":[...],"sentAt":"..."} around the messages.
 _ENVELOPE_BYTES = 64
 
@@ -53,34 +64,40 @@ class Destination:
 
 
 @attrs.frozen
-class Batch:
-    """Outbox rows to send together: (id, message JSON), oldest first, and their key."""
+class Row:
+    """One outbox message: its row id, its JSON, and whose it is."""
 
-    write_key: str | None
-    rows: list[tuple[int, str]]
-
-    @property
-    def ids(self) -> list[int]:
-        return [row_id for row_id, _ in self.rows]
+    id: int
+    message: str
+    source: str
+    workspace: str
 
 
-def take_batch(db: sqlite3.Connection) -> Batch | None:
-    """The oldest row's write key and its oldest rows that fit one batch; None if empty."""
-    oldest = db.execute("SELECT write_key FROM outbox ORDER BY id LIMIT 1").fetchone()
-    if oldest is None:
-        return None
-    key = oldest["write_key"]
+log = logging.getLogger("segfn.runner")
+
+
+def take_batch(db: sqlite3.Connection, key: str | None,
+               skip: Collection[int] = ()) -> list[Row]:
+    """The oldest rows under ``key`` that fit one batch, but those in ``skip``."""
     # IS, not =: it matches NULL to NULL.
-    rows = db.execute("SELECT id, message FROM outbox WHERE write_key IS ? ORDER BY id "
-                      "LIMIT ?", (key, MAX_BATCH_MESSAGES)).fetchall()
-    batch: list[tuple[int, str]] = []
+    found = db.execute("SELECT id, message, source, workspace FROM outbox "
+                       "WHERE write_key IS ? ORDER BY id LIMIT ?",
+                       (key, MAX_BATCH_MESSAGES + len(skip))).fetchall()
+    batch: list[Row] = []
     size = _ENVELOPE_BYTES
-    for row in rows:
-        size += len(row["message"].encode("utf-8")) + 1
-        if batch and size > MAX_BATCH_BYTES:
+    for r in found:
+        if r["id"] in skip:
+            continue
+        size += len(r["message"].encode("utf-8")) + 1
+        if batch and (size > MAX_BATCH_BYTES or len(batch) == MAX_BATCH_MESSAGES):
             break
-        batch.append((row["id"], row["message"]))
-    return Batch(key, batch)
+        batch.append(Row(r["id"], r["message"], r["source"], r["workspace"]))
+    return batch
+
+
+def waiting_keys(db: sqlite3.Connection) -> list[str | None]:
+    """The write keys that have messages in the outbox: one lane each."""
+    return [r[0] for r in db.execute("SELECT DISTINCT write_key FROM outbox")]
 
 
 def basic_auth(write_key: str) -> str:
@@ -89,66 +106,117 @@ def basic_auth(write_key: str) -> str:
     return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode("ascii")
 
 
-def delete_rows(db: sqlite3.Connection, ids: list[int]) -> None:
+def batch_body(rows: list[Row]) -> str:
+    sent_at = utc_iso(datetime.now(UTC))
+    return '{"batch":[' + ",".join(r.message for r in rows) + f'],"sentAt":"{sent_at}"}}'
+
+
+def delete_rows(db: sqlite3.Connection, ids: Collection[int]) -> None:
     db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
 
-def dead_letter(db: sqlite3.Connection, ids: list[int], body: str, status: int,
-                response: str) -> None:
-    db.execute("INSERT INTO dead_letters (at, status, response, batch) VALUES (?, ?, ?, ?)",
-               (time.time(), status, response, body))
-    delete_rows(db, ids)
+def dead_letter(db: sqlite3.Connection, rows: list[Row], status: int, response: str) -> None:
+    """Move ``rows`` to the dead letters, one a message, each with whose it is."""
+    now = time.time()
+    db.executemany(
+        "INSERT INTO dead_letters (at, status, response, batch, source, workspace) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(now, status, response, batch_body([r]), r.source, r.workspace) for r in rows])
+    delete_rows(db, [r.id for r in rows])
 
 
-def read_dead_letters(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT * FROM dead_letters ORDER BY id").fetchall()
-    return [{"at": r["at"], "status": r["status"], "response": r["response"],
+def read_dead_letters(db: sqlite3.Connection, source: str | None = None,
+                      limit: int = 1000) -> list[dict[str, Any]]:
+    """Dead letters, oldest first; of one source if given."""
+    where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
+    rows = db.execute(f"SELECT * FROM dead_letters {where} ORDER BY id LIMIT ?",
+                      (*args, limit)).fetchall()
+    return [{"id": r["id"], "at": r["at"], "source": r["source"],
+             "workspace": r["workspace"], "status": r["status"], "response": r["response"],
              "batch": json.loads(r["batch"])} for r in rows]
 
 
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
+def retry_after(value: str, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` asks for (a number or an HTTP date), at most
+    ``MAX_BACKOFF``; None when it says nothing usable."""
+    value = value.strip()
+    if not value:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - (now or time.time())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(0.0, seconds), MAX_BACKOFF)
+
+
+@attrs.frozen
+class Answered:
+    status: int
+    text: str
+    wait: float | None
+
+    @property
+    def refused(self) -> bool:
+        return 400 <= self.status < 500 and self.status not in (408, 429)
 
 
 class Deliverer:
-    """The loop that empties the outbox into the destination.
+    """The loop that empties the outbox into the destination, one lane a write key.
 
-    ``observer`` hears of every send that did not take the batch.
+    ``observer`` hears of every send that did not take the batch. ``on_error`` hears of
+    every exception a lane survived (a full disk); ``failing`` is true while a lane's last
+    attempt ended in one.
     """
 
     def __init__(self, store: Store, destination: Destination,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self._store = store
         self._destination = destination
         self._observer = observer or Observer()
+        self._on_error = on_error
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        self._lanes: dict[str | None, asyncio.Task[None]] = {}
+        self._failing: set[str | None] = set()
+
+    @property
+    def failing(self) -> bool:
+        return bool(self._failing)
 
     def notify(self) -> None:
         """Messages were added; deliver within ``FLUSH_AFTER`` seconds."""
         self._wake.set()
 
     async def run(self) -> None:
-        backoff = FIRST_BACKOFF
-        while True:
-            self._wake.clear()
-            batch = await self._store.run(take_batch)
-            if batch is None:
+        try:
+            while True:
+                self._wake.clear()
+                for key in await self._store.read(waiting_keys):
+                    if key not in self._lanes:
+                        self._lanes[key] = asyncio.get_running_loop().create_task(
+                            self._lane(key), name=f"segfn-lane-{key}")
                 await self._idle()
-                continue
-            wait = await self._send(batch)
-            if wait is None:
-                backoff = FIRST_BACKOFF
-                continue
-            if wait > 0:
-                await asyncio.sleep(wait)
-            else:
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            lanes = list(self._lanes.values())
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+
+    async def flush(self, deadline: float) -> None:
+        """Wait, until ``deadline`` (the event loop's clock) at most, for an empty outbox."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            if not await self._store.read(lambda db: db.execute(
+                    "SELECT 1 FROM outbox LIMIT 1").fetchone()):
+                return
+            self.notify()
+            await asyncio.sleep(0.1)
 
     async def _idle(self) -> None:
         try:
@@ -158,33 +226,87 @@ class Deliverer:
         # Let the rest of a burst arrive, so it leaves as one batch.
         await asyncio.sleep(FLUSH_AFTER)
 
-    async def _send(self, batch: Batch) -> float | None:
-        """Send one batch; None when it left the outbox, else seconds to wait (0: backoff)."""
-        ids = batch.ids
-        sent_at = utc_iso(datetime.now(UTC))
-        body = '{"batch":[' + ",".join(m for _, m in batch.rows) + f'],"sentAt":"{sent_at}"}}'
-        key = batch.write_key if batch.write_key is not None else self._destination.write_key
+    async def _lane(self, key: str | None) -> None:
+        """Send ``key``'s messages until none is left, backing off on its own."""
+        taken: set[int] = set()  # sent and taken, but not yet deleted: never sent again
+        backoff = FIRST_BACKOFF
+        try:
+            while True:
+                try:
+                    if taken:
+                        await self._forget(taken, set(taken))
+                    rows = await self._store.read(lambda db: take_batch(db, key, taken))
+                    if not rows:
+                        return
+                    wait = await self._deliver(key, rows, taken)
+                    self._failing.discard(key)
+                except Exception as exc:  # noqa: BLE001 - a lane outlives any fault
+                    log.exception("delivery under write key %s failed; trying again",
+                                  "(default)" if key is None else f"…{key[-4:]}")
+                    self._failing.add(key)
+                    if self._on_error is not None:
+                        self._on_error(exc)
+                    wait = 0
+                if wait is None:
+                    backoff = FIRST_BACKOFF
+                elif wait > 0:
+                    await asyncio.sleep(wait)
+                else:
+                    await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            self._failing.discard(key)
+            del self._lanes[key]
+
+    async def _deliver(self, key: str | None, rows: list[Row],
+                       taken: set[int]) -> float | None:
+        """Send ``rows``; None when they all left the outbox, else seconds to wait (0:
+        back off)."""
+        answer = await self._post(key, rows)
+        if answer is None:
+            self._failed("network")
+            return 0
+        if 200 <= answer.status < 300:
+            ids = {r.id for r in rows}
+            taken |= ids
+            await self._forget(taken, ids)
+            return None
+        self._failed(f"status {answer.status}")
+        if not answer.refused:
+            return answer.wait or 0
+        if len(rows) > 1 and answer.status not in _KEY_REFUSED:
+            half = len(rows) // 2
+            for part in (rows[:half], rows[half:]):
+                wait = await self._deliver(key, part, taken)
+                if wait is not None:
+                    return wait
+            return None
+        await self._store.run(lambda db: dead_letter(db, rows, answer.status, answer.text))
+        return None
+
+    async def _forget(self, taken: set[int], ids: set[int]) -> None:
+        """Delete rows the destination took; until that commits, they stay in ``taken``."""
+        await self._store.run(lambda db: delete_rows(db, ids))
+        taken -= ids
+
+    async def _post(self, key: str | None, rows: list[Row]) -> Answered | None:
+        """The destination's answer to one batch; None when none came."""
+        write_key = key if key is not None else self._destination.write_key
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
         try:
             async with self._session.post(
-                    self._destination.batch_url, data=body.encode("utf-8"),
+                    self._destination.batch_url, data=batch_body(rows).encode("utf-8"),
+                    allow_redirects=False,
                     headers={"Content-Type": "application/json",
-                             "Authorization": basic_auth(key)}) as response:
-                status, text = response.status, (await response.text())[:10_000]
-                wait = _retry_after(response)
+                             "Authorization": basic_auth(write_key)}) as response:
+                raw = await response.content.read(MAX_RESPONSE_BYTES)
+                text = raw.decode("utf-8", errors="replace")[:MAX_RESPONSE_CHARS]
+                return Answered(response.status, text,
+                                retry_after(response.headers.get("retry-after", "")))
         except (aiohttp.ClientError, TimeoutError):
-            self._failed("network")
-            return 0
-        if 200 <= status < 300:
-            await self._store.run(lambda db: delete_rows(db, ids))
             return None
-        self._failed(f"status {status}")
-        if status == 429 or status >= 500:
-            return wait or 0
-        await self._store.run(lambda db: dead_letter(db, ids, body, status, text))
-        return None
 
     def _failed(self, reason: str) -> None:
         self._observer.delivery_failed(reason)

@@ -8,6 +8,7 @@ request, however malformed, gets a traceback.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -27,12 +28,23 @@ from segfn.sandbox.webhook import (
 )
 
 Router = Callable[[str], Source | None]
+# How long a sender is asked to wait when the runner cannot take a delivery (its disk, its
+# database, its cache or its workers fail): the sender keeps it and tries again.
+UNAVAILABLE_RETRY_AFTER = "30"
+
+log = logging.getLogger("segfn.runner")
 
 
 def error_response(status: int, type: str, message: str,
                    headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"ok": False, "error": {"type": type, "message": message}},
                         status_code=status, headers=headers)
+
+
+def unavailable(message: str = "the runner could not take this delivery") -> JSONResponse:
+    """The answer to a delivery the runner failed to take: never the sender's fault."""
+    return error_response(503, "Unavailable", message,
+                          {"Retry-After": UNAVAILABLE_RETRY_AFTER})
 
 
 @attrs.frozen
@@ -81,7 +93,11 @@ class Endpoint:
             return accepted
         source, body = accepted
         delivery = HttpRequest(body, request.headers.items(), str(request.url))
-        outcome = await self.runtime.deliver(source, delivery)
+        try:
+            outcome = await self.runtime.deliver(source, delivery)
+        except Exception:  # noqa: BLE001 - a handler's failures come as outcomes, not raised
+            log.exception("a delivery to source %s could not be taken", source.id)
+            return unavailable()
         return JSONResponse(outcome.body(), status_code=outcome.status)
 
     async def _accept(self, request: Request) -> tuple[Source, bytes] | Response:
@@ -92,6 +108,9 @@ class Endpoint:
         source = self.route(request.url.path)
         if source is None:
             return error_response(404, "NotFound", f"no webhook at {request.url.path}")
+        if self.runtime.draining:
+            return error_response(503, "Stopping", "the runner is stopping",
+                                  {"Retry-After": UNAVAILABLE_RETRY_AFTER})
         if source.paused:
             # Not accepted, so the sender keeps the delivery and tries again later.
             return error_response(503, "SourcePaused", "this source is paused",

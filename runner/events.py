@@ -15,7 +15,7 @@ def _dump(value: Any) -> str:
 
 
 def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result: Result,
-                outbox: bool, write_key: str | None = None) -> None:
+                outbox: bool, write_key: str | None = None, workspace: str = "") -> None:
     """Store a successful invocation's messages and merge its objects.
 
     With ``outbox``, messages wait there for the Tracking API, to be sent under
@@ -25,8 +25,10 @@ def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result:
     now = time.time()
     if outbox:
         # An empty key authenticates nothing: store it as "use the destination's".
-        db.executemany("INSERT INTO outbox (message, created_at, write_key) VALUES (?, ?, ?)",
-                       [(_dump(m), now, write_key or None) for m in result.messages])
+        db.executemany("INSERT INTO outbox (message, created_at, write_key, source, workspace) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       [(_dump(m), now, write_key or None, source, workspace)
+                        for m in result.messages])
     else:
         db.executemany(
             "INSERT INTO events (source, invocation_id, message, received_at) "

@@ -86,6 +86,10 @@ class Metrics(Observer):
             "segfn_delivery_failures_total",
             "Sends to the Tracking API that did not take the batch.",
             ["reason"], registry=self.registry)
+        self._loop_failures = Counter(
+            "segfn_loop_failures_total",
+            "Failures the background loops (delivery, retries) survived or restarted after.",
+            ["loop"], registry=self.registry)
         self._refusals = Counter(
             "segfn_webhook_refusals_total",
             "Webhook deliveries refused before any handler ran.",
@@ -105,6 +109,10 @@ class Metrics(Observer):
     def delivery_failed(self, reason: str) -> None:
         """Count a failed send."""
         self._delivery_failures.labels(reason).inc()
+
+    def loop_failed(self, loop: str) -> None:
+        """Count a background loop's failure."""
+        self._loop_failures.labels(loop).inc()
 
     def refused(self, status: int) -> None:
         """Count a delivery refused before it ran (404, 413, 429, 503 when paused, ...)."""

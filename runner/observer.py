@@ -2,10 +2,11 @@
 
 The runtime, the endpoint and the deliverer report to one ``Observer``: ``invoked`` after
 every invocation (retries included), ``refused`` for every webhook refused before a
-handler ran, ``delivery_failed`` for every send the Tracking API did not take. Metrics
-count them; ``InvocationLog`` makes each invocation a record of the ``segfn.invocations``
-logger, which the CLI formats as its per-invocation line. The runner's other events
-(a crashed loop) go to the ``segfn.runner`` logger.
+handler ran, ``delivery_failed`` for every send the Tracking API did not take,
+``loop_failed`` for every failure of a background loop. Metrics count them;
+``InvocationLog`` makes each invocation a record of the ``segfn.invocations`` logger, which
+the CLI formats as its per-invocation line. What failed in a loop is logged by the
+``segfn.runner`` logger.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Observer:
     def delivery_failed(self, reason: str) -> None:
         """A batch was not taken: ``"status 503"``, ``"status 400"``, ``"network"``."""
 
+    def loop_failed(self, loop: str) -> None:
+        """A background loop (``"delivery"``, ``"retries"``, ...) failed once; it goes on."""
+
 
 class Observers(Observer):
     """Several observers heard as one, in order."""
@@ -54,6 +58,10 @@ class Observers(Observer):
     def delivery_failed(self, reason: str) -> None:
         for observer in self.observers:
             observer.delivery_failed(reason)
+
+    def loop_failed(self, loop: str) -> None:
+        for observer in self.observers:
+            observer.loop_failed(loop)
 
 
 class InvocationLog(Observer):

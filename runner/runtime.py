@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +27,12 @@ from runner.source import Source
 from runner.store import DATABASE_FILE, Store
 from runner.supervisor import Supervisor
 from segfn import errors
+from segfn.cache import CacheAnswer, CacheRequest
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.egress import Egress
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
+from segfn.sandbox.pool import SandboxUnavailable
 
 STATUS = {
     errors.BAD_REQUEST: 400,
@@ -40,6 +44,12 @@ STATUS = {
     errors.TIMEOUT: 202,
 }
 _IDLE_POLL = 0.5
+# How long a retry the runner failed to run waits before it is tried again.
+_HOLD_AFTER_FAULT = 5.0
+# On a stop, how long retries under way and the outbox's last batches may take.
+DRAIN_SECONDS = 10.0
+
+log = logging.getLogger("segfn.runner")
 
 
 @attrs.frozen
@@ -57,6 +67,11 @@ class Outcome:
             return {"ok": True}
         assert self.result.error is not None
         return {"ok": False, "error": self.result.error.to_dict()}
+
+
+class RunnerFault(Exception):
+    """The runner, not the handler or the sender, failed an invocation (its cache, its
+    sandbox); the delivery is answered 503, a retry stays queued."""
 
 
 Resolver = Callable[[str], Source | None]
@@ -79,20 +94,38 @@ class Runtime:
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")
-        self.deliverer = (Deliverer(self.store, destination, self.observer)
+        self.supervisor = Supervisor(self.observer.loop_failed)
+        self.deliverer = (Deliverer(self.store, destination, self.observer,
+                                    on_error=lambda _: self.supervisor.count("delivery"))
                           if destination else None)
-        self.supervisor = Supervisor()
         self._retrying: set[str] = set()
+        # Retries the runner failed to run (its disk, its cache): each held back until then.
+        self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_retries = asyncio.Event()
+        self.draining = False
 
     async def start(self) -> None:
         await self.fleet.start()
-        self.supervisor.start("retries", self._retry_loop)
+        self.supervisor.start("retries", self._retry_loop, failing=lambda: bool(self._held))
         if self.deliverer is not None:
-            self.supervisor.start("delivery", self.deliverer.run)
+            deliverer = self.deliverer
+            self.supervisor.start("delivery", deliverer.run, failing=lambda: deliverer.failing)
 
-    async def close(self) -> None:
+    def stop_taking(self) -> None:
+        """Take no more deliveries (they are answered 503): the process is stopping."""
+        self.draining = True
+
+    async def close(self, drain: float = DRAIN_SECONDS) -> None:
+        """Stop: retries under way finish and the outbox empties (if the destination takes
+        it), for at most ``drain`` seconds; then everything left waits in the store."""
+        self.draining = True
+        deadline = asyncio.get_running_loop().time() + drain
+        await self.supervisor.stop("retries")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=drain)
+        if self.deliverer is not None:
+            await self.deliverer.flush(deadline)
         await self.supervisor.close()
         for task in list(self._tasks):
             task.cancel()
@@ -122,11 +155,24 @@ class Runtime:
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
                    attempt: int, first_wait: float | None) -> Outcome:
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True)
-        cache = self.caches.answerer(source.function, source.id)
+        answer = self.caches.answerer(source.function, source.id)
+        faults: list[str] = []
+
+        async def cache(asked: CacheRequest) -> CacheAnswer:
+            answered = await answer(asked)
+            if answered.error is not None:
+                faults.append(answered.error)
+            return answered
+
+        try:
+            ran = await self.fleet.invoke(source.tenant, job, self.egress, cache)
+        except SandboxUnavailable as exc:
+            raise RunnerFault(str(exc)) from exc
         # Secret setting values never leave in an answer, a log line or the errors log.
-        result = errorlog.redacted_result(
-            await self.fleet.invoke(source.tenant, job, self.egress, cache),
-                                          source.secrets)
+        result = errorlog.redacted_result(ran, source.secrets)
+        if faults and not result.ok:
+            # The handler failed where the runner's cache did: nothing is the sender's to drop.
+            raise RunnerFault(f"the cache of source {source.id} failed: {faults[0]}")
         queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.error is None else STATUS.get(result.error.type, 400)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
@@ -141,7 +187,7 @@ class Runtime:
             def accept(db: Any) -> None:
                 events.save_result(db, source.id, invocation_id, result,
                                    outbox=self.deliverer is not None,
-                                   write_key=source.write_key)
+                                   write_key=source.write_key, workspace=source.workspace)
                 retries.remove(db, invocation_id)
 
             await self.store.run(accept)
@@ -170,12 +216,14 @@ class Runtime:
     async def _retry_loop(self) -> None:
         while True:
             self._wake_retries.clear()
-            pending = await self.store.run(lambda db: retries.due(db, time.time()))
+            now = time.time()
+            pending = await self.store.read(functools.partial(retries.due, now=now))
             for retry in pending:
-                if retry.invocation_id not in self._retrying:
+                if (retry.invocation_id not in self._retrying
+                        and self._held.get(retry.invocation_id, 0) <= now):
                     self._retrying.add(retry.invocation_id)
                     self._spawn(self._retry(retry))
-            upcoming = await self.store.run(retries.next_due)
+            upcoming = await self.store.read(retries.next_due)
             wait = _IDLE_POLL if upcoming is None else upcoming - time.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_retries.wait(),
@@ -199,5 +247,10 @@ class Runtime:
                 return
             await self._run(source, retry.request, retry.invocation_id, retry.attempt,
                             retry.first_wait)
+            self._held.pop(retry.invocation_id, None)
+        except Exception:  # noqa: BLE001 - the retry stays queued; it runs again later
+            log.exception("retry %s could not run; it stays queued", retry.invocation_id)
+            self.supervisor.count("retries")
+            self._held[retry.invocation_id] = time.time() + _HOLD_AFTER_FAULT
         finally:
             self._retrying.discard(retry.invocation_id)

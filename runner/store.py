@@ -3,16 +3,23 @@
 Every change goes through one writer thread, which takes all the changes waiting and
 runs them in one transaction, each inside a savepoint of its own, then commits once. A
 caller's await returns only after that commit, so an answered webhook is on disk, and a
-burst of requests costs one disk flush rather than one each.
+burst of requests costs one disk flush rather than one each. A group that cannot commit (a
+full disk) fails its own changes, each caller hearing why, and no others.
+
+Reads (``Store.read``) run apart, on a connection and thread of their own: WAL lets them
+see the last commit while the writer works, and a disk that refuses writes does not
+refuse them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +35,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     message TEXT NOT NULL,
     created_at REAL NOT NULL,
-    write_key TEXT
+    write_key TEXT,
+    source TEXT NOT NULL DEFAULT '',
+    workspace TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,7 +83,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     at REAL NOT NULL,
     status INTEGER NOT NULL,
     response TEXT NOT NULL,
-    batch TEXT NOT NULL
+    batch TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    workspace TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -88,6 +99,14 @@ def migrate(db: sqlite3.Connection) -> None:
         if "write_key" not in columns:
             # NULL: these rows were meant for the runner's own write key.
             db.execute("ALTER TABLE outbox ADD COLUMN write_key TEXT")
+        for table in ("outbox", "dead_letters"):
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column in ("source", "workspace"):
+                if column not in have:
+                    # '': rows from before dead letters named whose they were.
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL "
+                               "DEFAULT ''")
+        db.execute("CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source)")
         # Here, not in SCHEMA: an old file has the column only once the line above ran.
         db.execute("CREATE INDEX IF NOT EXISTS outbox_write_key ON outbox (write_key)")
         db.execute("COMMIT")
@@ -124,6 +143,21 @@ class Store:
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name="segfn-store")
         self._thread.start()
+        self._reader = connect(self.path)
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfn-read")
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``query`` on the reading connection; it must change nothing."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reads, self._read, query)
+
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        # One snapshot for the whole query, as a change sees in the writer.
+        self._reader.execute("BEGIN")
+        try:
+            return query(self._reader)
+        finally:
+            self._reader.execute("COMMIT")
 
     async def run(self, change: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``change`` in the next group transaction; return once it is committed."""
@@ -136,6 +170,8 @@ class Store:
         self._queue.put(None)
         self._thread.join()
         self._db.close()
+        self._reads.shutdown(wait=True)
+        self._reader.close()
 
     def _write_loop(self) -> None:
         while True:
@@ -168,12 +204,23 @@ class Store:
                     self._db.execute("RELEASE change")
                     outcomes.append((False, exc))
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+        except Exception as exc:  # noqa: BLE001 - every caller in the group hears of it
+            self._rollback()
             outcomes = [(False, exc)] * len(batch)
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            # A caller whose event loop has closed hears nothing; the writer goes on.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+    def _rollback(self) -> None:
+        if not self._db.in_transaction:
+            return  # SQLite rolled back by itself (SQLITE_FULL does)
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The writer lives on: the next BEGIN finds out whether the file is usable.
+            pass
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

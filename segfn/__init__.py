@@ -27,13 +27,7 @@ from segfn.identities import anonymous_id, iso_timestamp, normalize_email
 from segfn.properties import compact, require
 from segfn.request import Request
 from segfn.segment import Segment
-from segfn.signatures import (
-    verify_github,
-    verify_hmac,
-    verify_shopify,
-    verify_stripe,
-    verify_typeform,
-)
+from segfn.signatures import verify_hmac, verify_signature
 from segfn.version import VERSION
 
 __version__ = VERSION
@@ -59,9 +53,6 @@ __all__ = [
     "require",
     "iso_timestamp",
     "normalize_email",
-    "verify_github",
     "verify_hmac",
-    "verify_shopify",
-    "verify_stripe",
-    "verify_typeform",
+    "verify_signature",
 ]

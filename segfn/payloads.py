@@ -1,11 +1,11 @@
 """Payload files: a recorded delivery and the settings it assumes (SPEC 12).
 
 ``{"payload": {"body": ..., "headers": {...}, "queryParameters" | "queryParams": {...} |
-"url": "..."}, "settings": {...}}``. An object body is sent as ``json.dumps(body)``, a
-string body as its UTF-8 bytes, ``null`` as an empty body. A payload file with other keys
-is refused (it is most likely a request body, given where a payload file goes); a
-document that carries more (the service's test request has ``version``) is read with
-``strict=False``, which ignores them.
+"url": "..."}, "settings": {...}, "source": "where it was recorded"}``. An object body is
+sent as ``json.dumps(body)``, a string body as its UTF-8 bytes, ``null`` as an empty body.
+A payload file with other keys is refused (it is most likely a request body, given where
+a payload file goes); a document that carries more (the service's test request has
+``version``) is read with ``strict=False``, which ignores them.
 
 The recorded deliveries mostly give each header as a list of its values
 (``"Content-Type": ["application/json"]``) and sometimes as a bare string; both are read,
@@ -29,10 +29,11 @@ class NotAPayload(PayloadError):
     """A document with keys the payload format does not have: a request body, most likely."""
 
 
-DOCUMENT_KEYS = ("payload", "settings")
+# "source" says where a recorded delivery came from, for whoever reads the file.
+DOCUMENT_KEYS = ("payload", "settings", "source")
 PAYLOAD_KEYS = ("body", "headers", "queryParameters", "queryParams", "url")
 SHAPE = ('{"payload": {"body", "headers", "queryParameters" or "queryParams", "url"}, '
-         '"settings"}')
+         '"settings"} (and "source", where it was recorded)')
 
 
 @attrs.frozen

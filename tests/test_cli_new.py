@@ -57,8 +57,8 @@ def test_refuses_to_overwrite(tmp_path):
 def test_unknown_template_and_bad_name(tmp_path):
     unknown = run_new("x", "--template", "nope", "--dir", str(tmp_path))
     assert unknown.exit_code == 2
-    assert "no example named 'nope'; the templates are: adyen, close-io, formstack, " \
-           "github," in " ".join(unknown.output.split())
+    assert "no example named 'nope'; the templates are: adyen, auth0, calendly, " \
+           "close-io," in " ".join(unknown.output.split())
     assert all(name in unknown.output for name in template_names())
     assert run_new("not-a-module", "--dir", str(tmp_path)).exit_code == 2
     assert list(tmp_path.iterdir()) == []

@@ -9,12 +9,13 @@ import textwrap
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from segfn import errors
+import pytest
+
 from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet, Tenant
 from segfn.sandbox.invocation import HttpRequest, Job
-from segfn.sandbox.pool import Limits, WorkerPool
+from segfn.sandbox.pool import Limits, SandboxUnavailable, WorkerPool
 
 LIMITS = Limits(timeout=5.0, grace=0.5)
 ACME = Tenant("ws_acme", "fn_billing")
@@ -145,7 +146,7 @@ def test_idle_pools_are_closed() -> None:
     run(main)
 
 
-def test_a_pool_that_cannot_start_answers_retry_and_is_tried_again(monkeypatch) -> None:
+def test_a_pool_that_cannot_start_is_unavailable_and_is_tried_again(monkeypatch) -> None:
     attempts: list[Tenant] = []
 
     def make_pool(tenant: Tenant) -> WorkerPool:
@@ -159,11 +160,10 @@ def test_a_pool_that_cannot_start_answers_retry_and_is_tried_again(monkeypatch) 
         workers = Fleet(make_pool, max_workers=2)
         await workers.start()
         try:
-            first = await workers.invoke(ACME, job())
-            assert first.error is not None and first.error.type == errors.RETRY
-            assert "failed to start" in first.error.message
-            second = await workers.invoke(ACME, job())
-            assert second.error is not None and second.error.type == errors.RETRY
+            with pytest.raises(SandboxUnavailable, match="failed to start"):
+                await workers.invoke(ACME, job())
+            with pytest.raises(SandboxUnavailable, match="failed to start"):
+                await workers.invoke(ACME, job())
             assert attempts == [ACME, ACME]
             assert workers.workers() == []
         finally:

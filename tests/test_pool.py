@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import signal
 import sys
 import textwrap
 import time
@@ -16,7 +18,7 @@ from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.invocation import HttpRequest, Job, Result
-from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
+from segfn.sandbox.pool import BlockingPool, Limits, SandboxUnavailable, WorkerPool
 from tests.local_http import LocalServer, local_server
 
 FAST = Limits(timeout=1.0, grace=0.5)
@@ -305,5 +307,23 @@ def test_a_worker_that_cannot_start_is_reported_not_awaited_forever(monkeypatch)
     # A worker that exits before it is ready must make start() fail, not hang.
     pool = WorkerPool(1, Limits())
     monkeypatch.setattr(sys, "executable", "/bin/false")
-    with pytest.raises(RuntimeError, match="failed to start: exit code 1"):
+    with pytest.raises(SandboxUnavailable, match="failed to start: exit code 1"):
         asyncio.run(asyncio.wait_for(pool.start(), 10))
+
+
+def test_jobs_waiting_for_workers_that_cannot_restart_are_unavailable(monkeypatch) -> None:
+    # Not a BadRequest: the job did nothing wrong, so its sender must keep it.
+    async def scenario() -> None:
+        async with WorkerPool(1, Limits(timeout=5.0)) as pool:
+            (pid,) = pool.pids
+            monkeypatch.setattr(sys, "executable", "/bin/false")
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(1000):  # until the pool has seen it die
+                if pid not in pool.pids:
+                    break
+                await asyncio.sleep(0.01)
+            waiting = asyncio.ensure_future(pool.invoke(job("def on_request(r, s):\n    pass\n")))
+            with pytest.raises(SandboxUnavailable, match="cannot start"):
+                await asyncio.wait_for(waiting, 20)
+
+    asyncio.run(scenario())

@@ -20,7 +20,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from runner import errorlog, events
-from runner.endpoint import error_response
+from runner.delivery import read_dead_letters
+from runner.endpoint import UNAVAILABLE_RETRY_AFTER, error_response
 from runner.runtime import Runtime
 from runner.service import catalog, contract
 from runner.service.access import Principal, parse_grants
@@ -230,6 +231,12 @@ class Api:
             lambda db: errorlog.read_errors(db, source=source_id))
         return _json({"errors": found})
 
+    async def source_dead_letters(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        found = await self.runtime.store.read(
+            lambda db: read_dead_letters(db, source=source_id))
+        return _json({"dead_letters": found})
+
     async def source_events(self, request: Request) -> Response:
         source_id = await self._source_id(request)
         after = whole_number(request.query_params.get("after", "0"), "after", minimum=0)
@@ -299,6 +306,7 @@ class Api:
             "/sources/{source}": {"GET": self.get_source, "PATCH": self.configure_source,
                                   "DELETE": self.delete_source},
             "/sources/{source}/errors": {"GET": self.source_errors},
+            "/sources/{source}/dead-letters": {"GET": self.source_dead_letters},
             "/sources/{source}/events": {"GET": self.source_events},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},
@@ -314,7 +322,8 @@ def _json(document: Any, status: int = 200) -> Response:
 
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
-    return error_response(exc.status, exc.type, str(exc))
+    headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER} if exc.status == 503 else None
+    return error_response(exc.status, exc.type, str(exc), headers)
 
 
 async def _http_problem(request: Request, exc: Exception) -> Response:

@@ -188,6 +188,12 @@ def _schemas() -> dict[str, Schema]:
                 "headers": array(array(string(), minItems=2, maxItems=2)),
                 "body": string()}),
             "logs": array(string()), "attempts": {"type": "integer", "minimum": 1}}),
+        "DeadLetter": closed({
+            "id": {"type": "integer"}, "at": {"type": "number", "description": "Unix time."},
+            "source": identifier("src"), "workspace": string(),
+            "status": {"type": "integer", "description": "The destination's answer."},
+            "response": text("The start of the destination's answer body."),
+            "batch": any_object("The batch refused, as it was sent: its one message.")}),
         "Event": closed({
             "id": {"type": "integer"}, "source": identifier("src"),
             "invocation_id": string(), "received_at": {"type": "number"},
@@ -398,6 +404,13 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": source,
             "get": operation("sourceErrors", "The source's errors log, newest first", 200,
                              listing("errors", "ErrorEntry"),
+                             errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
+        },
+        "/sources/{source}/dead-letters": {
+            "parameters": source,
+            "get": operation("sourceDeadLetters", "Messages the destination refused for "
+                                                  "good, oldest first", 200,
+                             listing("dead_letters", "DeadLetter"),
                              errors=("Forbidden", "NotFound"), roles=sources, tag="sources"),
         },
         "/sources/{source}/events": {

@@ -42,3 +42,10 @@ class CompileError(Problem):
 class InvalidConfiguration(Problem):
     status = 422
     type = "InvalidConfiguration"
+
+
+class Unavailable(Problem):
+    """The service cannot do it now (its sandbox cannot start); the caller may try again."""
+
+    status = 503
+    type = "Unavailable"

@@ -13,7 +13,7 @@ import attrs
 
 from runner.errorlog import redacted_result
 from runner.runtime import Runtime
-from runner.service.problems import InvalidRequest
+from runner.service.problems import InvalidRequest, Unavailable
 from runner.service.settings_schema import SchemaError, validate_values
 from runner.service.vault import encrypted_names, schema_of, secret_strings
 from segfn.payloads import PayloadError, parse_payload
@@ -21,6 +21,7 @@ from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
 from segfn.sandbox.invocation import Job, preview_logs
+from segfn.sandbox.pool import SandboxUnavailable
 from segfn.sandbox.webhook import RequestRefused, build_request
 
 
@@ -50,8 +51,11 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: dict[str, Any],
     job = Job(handler, request, settings)
     with tempfile.TemporaryDirectory(prefix="segfn-test-") as directory:
         async with CacheStores(directory) as caches:
-            result = await runtime.fleet.invoke(tenant, job, runtime.egress,
-                                              caches.answerer("test"))
+            try:
+                result = await runtime.fleet.invoke(tenant, job, runtime.egress,
+                                                  caches.answerer("test"))
+            except SandboxUnavailable as exc:
+                raise Unavailable(str(exc)) from None
     result = redacted_result(result, secret_strings(encrypted_names(schema), settings))
     answer = result.to_dict()
     answer["logs"], answer["logs_truncated"] = preview_logs(result.logs)

@@ -7,7 +7,7 @@ import click
 from segfn.cli.admin import admin
 from segfn.cli.conventions import Segfn, give_every_command_color
 from segfn.cli.deploy import deploy, rollback, test_command
-from segfn.cli.events import errors_command, events_command
+from segfn.cli.events import dead_letters_command, errors_command, events_command
 from segfn.cli.functions import functions
 from segfn.cli.invoke import invoke
 from segfn.cli.login import login, logout
@@ -30,6 +30,7 @@ main.add_command(invoke)
 main.add_command(run)
 main.add_command(events_command)
 main.add_command(errors_command)
+main.add_command(dead_letters_command)
 main.add_command(new)
 main.add_command(serve)
 main.add_command(admin)

@@ -1,4 +1,5 @@
-"""``segfn events`` and ``segfn errors``: what the runner stored, read from its data dir."""
+"""``segfn events``, ``segfn errors`` and ``segfn dead-letters``: what the runner stored,
+read from its data dir, or from the logged-in service."""
 
 from __future__ import annotations
 
@@ -127,10 +128,7 @@ def _print_local_extras(db: Any) -> None:
     for obj in events.read_objects(db):
         click.echo(click.style(f"{'set':<9}", fg="cyan") + f"  {obj['collection']}/"
                    f"{obj['id']}  " + json.dumps(obj["properties"], ensure_ascii=False)[:80])
-    for letter in read_dead_letters(db):
-        click.secho(f"dead letter {_when(letter['at'])}: {letter['status']} "
-                    f"{letter['response'][:200]} ({len(letter['batch']['batch'])} messages)",
-                    fg="red")
+    print_dead_letters(read_dead_letters(db), quiet=True)
 
 
 @click.command("errors", short_help="The errors log, of segfn run or of the service.")
@@ -180,3 +178,44 @@ def print_errors(entries: list[dict[str, Any]]) -> None:
                    f"{len(entry['request']['body'])} bytes")
         for line in entry["logs"]:
             click.echo(f"  | {printable(line)}")
+
+
+@click.command("dead-letters", short_help="Messages the destination refused for good.")
+@data_dir_option
+@click.option("--source", "source_ref", metavar="ID",
+              help="The dead letters of this source of the logged-in service (id or name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def dead_letters_command(data_dir: Path, source_ref: str | None, as_json: bool) -> None:
+    """Messages the Tracking API refused for good (a 4xx other than 429), oldest first:
+    segfn run's (in --data-dir), or with --source, those of a source of the logged-in
+    service. A refused batch is split until the refused message is alone, so each dead
+    letter holds one message; the others were delivered.
+
+    With --json: {"dead_letters": [{"id", "at", "source", "workspace", "status",
+    "response", "batch": {"batch": [message]}}]}.
+    """
+    if source_ref:
+        from segfn.cli.remote import connect, part
+
+        document = connect().get(f"/sources/{part(source_ref)}/dead-letters")
+    else:
+        from runner.delivery import read_dead_letters
+
+        document = {"dead_letters": read_dead_letters(_database(data_dir))}
+    if as_json:
+        print_json(document)
+    else:
+        print_dead_letters(document["dead_letters"])
+
+
+def print_dead_letters(letters: list[dict[str, Any]], quiet: bool = False) -> None:
+    """One line a dead letter and one a message; ``quiet`` says nothing when there is none."""
+    if not letters and not quiet:
+        click.echo("no dead letters")
+    for letter in letters:
+        click.echo(click.style(_when(letter["at"]), dim=True) + "  "
+                   + click.style(f"dead letter {letter['status']}", fg="red", bold=True)
+                   + f"  {printable(str(letter['source']))}  "
+                   + printable(letter["response"][:200]))
+        for message in letter["batch"].get("batch", []):
+            click.echo("  " + describe_message(message))

@@ -49,17 +49,34 @@ MINIMAL_CALLS: list[tuple[str, str | None]] = [("track", "Signed Up")]
 # What each example emits on its delivery (examples/deliveries/NAME.json): (type, event).
 TEMPLATE_CALLS: dict[str, list[tuple[str, str | None]]] = {
     "adyen": [("track", "Payment Failed")],
+    "auth0": [("identify", None), ("track", "Sign Up Failed")],
+    "calendly": [("identify", None), ("track", "Meeting Canceled")],
     "close_io": [("track", "Contact Updated"), ("identify", None), ("group", None)],
     "formstack": [("identify", None), ("track", "Form Submitted")],
     "github": [("identify", None), ("track", "Issue Closed")],
+    "gitlab": [("identify", None), ("track", "Issue Closed")],
     "intercom": [("identify", None), ("track", "Conversation Replied")],
+    "jira": [("identify", None), ("track", "Issue Created")],
+    "linear": [("identify", None), ("track", "Comment Created")],
+    "mailchimp": [("identify", None), ("track", "Subscribed")],
+    "paddle": [("track", "Subscription Canceled")],
     "paypal": [("identify", None), ("track", "Order Completed")],
     "pipedrive": [("identify", None), ("group", None)],
+    "sendgrid": [
+        ("track", "Email Processed"), ("track", "Email Deferred"), ("track", "Email Delivered"),
+        ("track", "Email Opened"), ("track", "Email Link Clicked"), ("track", "Email Bounced"),
+        ("track", "Email Dropped"), ("track", "Email Marked as Spam"), ("track", "Unsubscribed"),
+        ("track", "Group Unsubscribed"), ("track", "Group Resubscribed"),
+    ],
+    "sentry": [("identify", None), ("identify", None), ("track", "Issue Assigned")],
     "shopify": [("identify", None), ("track", "Order Refunded")],
+    "slack_events": [("track", "Message Sent")],
     "stripe_events": [("identify", None), ("track", "Customer Created")],
     "survey_monkey": [("track", "Survey Response Submitted")],
     "talkable": [("identify", None), ("track", "Offer Claimed")],
     "typeform": [("identify", None), ("track", "Form Submitted")],
+    "woocommerce": [("identify", None), ("track", "Order Completed")],
+    "zoom": [("identify", None), ("track", "Meeting Joined")],
 }
 
 TEST = '''\

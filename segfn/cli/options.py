@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from segfn.cli.invoke import modules_option
-from segfn.sandbox.webhook import STALL_SECONDS
+from segfn.sandbox.webhook import HEADER_TIMEOUT, MAX_CONNECTIONS, STALL_SECONDS
 
 if TYPE_CHECKING:
     from runner.config import RunnerConfig
@@ -55,6 +55,14 @@ def runner_options(*, data_dir: Path | None, rate_limit: float) -> Callable[[F],
         click.option("--read-timeout", default=STALL_SECONDS, show_default=True,
                      type=click.FloatRange(min=0.1),
                      help="Seconds a sender may stall while sending the body (then 408)."),
+        click.option("--header-timeout", default=HEADER_TIMEOUT, show_default=True,
+                     type=click.FloatRange(min=0.1),
+                     help="Seconds a connection may take to send its first request's "
+                          "headers (then it is closed)."),
+        click.option("--max-connections", default=MAX_CONNECTIONS, show_default=True,
+                     type=click.IntRange(min=1),
+                     help="Connections and requests at once; past it, requests are "
+                          "answered 503."),
         modules_option,
         click.option("--worker-user", default="nobody", show_default=True,
                      metavar="USER[:GID]",
@@ -73,6 +81,7 @@ def runner_options(*, data_dir: Path | None, rate_limit: float) -> Callable[[F],
 def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
                   segment_endpoint: str | None, write_key: str | None, rate_limit: float,
                   retry_time_scale: float, timeout: float, read_timeout: float,
+                  header_timeout: float, max_connections: int,
                   modules: dict[str, list[str]], worker_user: str,
                   egress: Callable[[str, int], EgressPolicy],
                   max_workers: int | None = None) -> RunnerConfig:
@@ -82,6 +91,7 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
     from runner.delivery import Destination
     from runner.endpoint import WebhookLimits
     from runner.retries import RetryPolicy
+    from runner.server import ConnectionLimits
     from segfn.sandbox.pool import Limits
 
     try:
@@ -92,6 +102,7 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
             webhook=WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),
             retry=RetryPolicy(scale=retry_time_scale), modules=modules,
             worker_user=worker_user,
+            connections=ConnectionLimits(header_timeout, max_connections),
             egress=egress(host, port),
             destination=(Destination(segment_endpoint, write_key or "") if segment_endpoint
                          else None))

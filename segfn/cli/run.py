@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from segfn.sandbox.compiler import Handler
 
 if TYPE_CHECKING:
     from runner.config import RunnerConfig
+    from runner.runtime import Runtime
     from segfn.sandbox.confine.plan import Plan
 
 _RELOAD_POLL = 0.5
@@ -139,16 +141,18 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool,
         click.echo(click.style("segfn run", bold=True)
                    + f": {handler_path} at http://{config.host}:{config.port}/ "
                    + f"({config.workers} workers); events go to {destination}")
+        interrupt_on_sigterm()
         try:
-            uvloop.run(_serve(app, config, watched if reload else None))
+            uvloop.run(_serve(app, config, runtime, watched if reload else None))
         except KeyboardInterrupt:
             # uvicorn has already shut down gracefully; it re-raises the signal it caught.
             pass
     click.echo("segfn run: stopped; accepted work is kept in " + str(config.data_dir))
 
 
-async def _serve(app: Any, config: RunnerConfig, watched: WatchedSource | None) -> None:
-    server = uvicorn_server(app, config)
+async def _serve(app: Any, config: RunnerConfig, runtime: Runtime,
+                 watched: WatchedSource | None) -> None:
+    server = uvicorn_server(app, config, runtime)
     watcher = asyncio.create_task(watched.watch()) if watched else None
     try:
         await server.serve()
@@ -159,11 +163,21 @@ async def _serve(app: Any, config: RunnerConfig, watched: WatchedSource | None) 
                 await watcher
 
 
-def uvicorn_server(app: Any, config: RunnerConfig) -> Any:
-    """The HTTP server for ``app`` on the configured host and port; it shuts down
-    gracefully, finishing deliveries under way."""
-    import uvicorn
+def uvicorn_server(app: Any, config: RunnerConfig, runtime: Runtime) -> Any:
+    """The HTTP server for ``app`` on the configured host and port, its connections
+    bounded; on a stop, ``runtime`` takes no more deliveries and drains."""
+    from runner.server import http_server
 
-    return uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port,
-                                         log_level="warning", lifespan="on",
-                                         timeout_graceful_shutdown=10))
+    return http_server(app, config.host, config.port, config.connections,
+                       on_stop=runtime.stop_taking)
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM ends the process as Ctrl-C does: gracefully, saying so, with status 0.
+
+    uvicorn handles both while it serves, then raises the one it caught again; this is
+    what SIGTERM then does (by default it would kill the process before its last line)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

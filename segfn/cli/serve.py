@@ -10,7 +10,7 @@ import click
 
 from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import show_invocations
-from segfn.cli.run import claimed, confinement, uvicorn_server
+from segfn.cli.run import claimed, confinement, interrupt_on_sigterm, uvicorn_server
 
 if TYPE_CHECKING:
     from runner.service.config import ServiceConfig
@@ -96,6 +96,7 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     config = ServiceConfig(runner, url, keyring_from(secret_key_file),
                            default_write_key=bool(options["write_key"]
                                                   or not options["segment_endpoint"]))
+    interrupt_on_sigterm()
     try:
         with claimed(runner.data_dir):
             uvloop.run(_serve(config, plan))
@@ -159,7 +160,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
             click.echo("created workspace default; its Workspace Owner token, shown this "
                        f"once (use it with: segfn login {public_url} TOKEN):")
             click.echo(owner_token)
-        await uvicorn_server(app, runner).serve()
+        await uvicorn_server(app, runner, runtime).serve()
     finally:
         catalog_store.close()
 

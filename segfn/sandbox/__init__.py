@@ -26,6 +26,7 @@ _PUBLIC = {
     "BlockingPool": "pool",
     "WorkerPool": "pool",
     "Limits": "pool",
+    "SandboxUnavailable": "pool",
     "Handler": "compiler",
     "compile_handler": "compiler",
     "HttpRequest": "invocation",

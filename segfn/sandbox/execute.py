@@ -40,13 +40,7 @@ def _shared_names() -> dict[str, Any]:
     from segfn.fetch import Response
     from segfn.identities import anonymous_id, iso_timestamp, normalize_email
     from segfn.properties import compact, require
-    from segfn.signatures import (
-        verify_github,
-        verify_hmac,
-        verify_shopify,
-        verify_stripe,
-        verify_typeform,
-    )
+    from segfn.signatures import verify_hmac, verify_signature
 
     return {
         "atob": atob,
@@ -65,10 +59,7 @@ def _shared_names() -> dict[str, Any]:
         "iso_timestamp": iso_timestamp,
         "normalize_email": normalize_email,
         "verify_hmac": verify_hmac,
-        "verify_github": verify_github,
-        "verify_shopify": verify_shopify,
-        "verify_stripe": verify_stripe,
-        "verify_typeform": verify_typeform,
+        "verify_signature": verify_signature,
     }
 
 

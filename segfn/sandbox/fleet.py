@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from segfn import errors
 from segfn.cache import CacheAnswerer
 from segfn.sandbox.invocation import Job, Result
-from segfn.sandbox.pool import Fetcher, WorkerInfo, WorkerPool
+from segfn.sandbox.pool import Fetcher, SandboxUnavailable, WorkerInfo, WorkerPool
 
 IDLE_SECONDS = 300.0
 
@@ -88,16 +87,13 @@ class Fleet:
     async def invoke(self, tenant: Tenant, job: Job, fetcher: Fetcher | None = None,
                      cache: CacheAnswerer | None = None) -> Result:
         """Run ``job`` in ``tenant``'s pool (as ``WorkerPool.invoke``); a pool that cannot
-        start makes a Retry, since the sender did nothing wrong."""
+        start raises ``SandboxUnavailable`` (the next call tries to start one again)."""
         if self._closing:
             raise RuntimeError("the worker pool is closed")
         entry = await self._entry(tenant)
         entry.in_flight += 1
         try:
-            try:
-                await entry.started
-            except RuntimeError as exc:
-                return Result.failed(errors.RETRY, str(exc))
+            await entry.started
             return await entry.pool.invoke(job, fetcher, cache)
         finally:
             entry.in_flight -= 1
@@ -143,10 +139,12 @@ class Fleet:
     async def _start(self, tenant: Tenant, pool: WorkerPool) -> None:
         try:
             await pool.start()
-        except BaseException:
+        except BaseException as exc:
             # The next job for this tenant tries a fresh pool.
             if (entry := self._entries.get(tenant)) is not None and entry.pool is pool:
                 del self._entries[tenant]
+            if isinstance(exc, Exception) and not isinstance(exc, SandboxUnavailable):
+                raise SandboxUnavailable(f"sandbox workers cannot start: {exc}") from exc
             raise
 
     async def _evict_one(self) -> bool:

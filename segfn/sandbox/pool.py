@@ -55,6 +55,11 @@ class Limits:
     grace: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
 
 
+class SandboxUnavailable(RuntimeError):
+    """No worker of the pool can start: the runner's fault, never the job's or its sender's,
+    so the job is not run and nothing is said about its code."""
+
+
 class ConfinementWarning(UserWarning):
     """Workers run without a confinement this machine does not allow."""
 
@@ -151,7 +156,8 @@ class WorkerPool:
         await asyncio.gather(*(w.ready.wait() for w in self._workers))
         if self._start_failure is not None:
             await self.close()
-            raise RuntimeError(f"a sandbox worker failed to start: {self._start_failure}")
+            raise SandboxUnavailable(
+                f"a sandbox worker failed to start: {self._start_failure}")
 
     async def close(self) -> None:
         self._closing = True
@@ -429,7 +435,9 @@ class WorkerPool:
 
     def _fail_queue(self, message: str) -> None:
         while self._queue:
-            self._finish(self._queue.popleft(), Result.failed(errors.BAD_REQUEST, message))
+            call = self._queue.popleft()
+            if not call.future.done():
+                call.future.set_exception(SandboxUnavailable(message))
 
 
 def _job_id(worker: _Worker, message: dict[str, Any]) -> int:

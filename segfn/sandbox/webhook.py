@@ -17,6 +17,10 @@ from segfn.sandbox.invocation import HttpRequest
 MAX_BODY_BYTES = 512 * 1024
 # A sender that stalls this long while sending the body is answered 408.
 STALL_SECONDS = 30.0
+# A connection that has not sent its first request's headers in this long is closed, and
+# past this many connections at once requests are answered 503 (runner/server.py).
+HEADER_TIMEOUT = 10.0
+MAX_CONNECTIONS = 512
 ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 DEFAULT_URL = "http://localhost/"
 

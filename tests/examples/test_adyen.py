@@ -176,3 +176,69 @@ def test_recorded_deliveries(load_handler, payloads, name, events):
     result = load_handler(HANDLER).post_payload(payloads / name)
     assert result.ok, result.error
     assert [m["event"] for m in result.messages] == events
+
+
+# Notifications from Adyen's own library tests, in tests/examples/payloads/adyen.
+def test_adyen_authorisation(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "authorisation-true.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["anonymousId"]) == ("Order Completed", "8313842560770001")
+    assert track["properties"] == {
+        "order_id": "8313842560770001", "psp_reference": "123456789", "total": 101.0,
+        "currency": "EUR", "payment_method": "visa", "merchant_account": "MagentoMerchantTest2",
+        "success": True, "reason": "1234:7777:12/2012", "card_summary": "7777", "live": False}
+    assert track["timestamp"] == "2017-01-19T15:42:03.000Z"
+    assert track["messageId"] == "adyen-123456789-AUTHORISATION"
+
+
+def test_adyen_failed_capture(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "capture-false.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["anonymousId"]) == ("Payment Capture Failed", "00000001")
+    assert track["properties"]["total"] == 236.23
+    assert track["properties"]["reason"] == "Insufficient balance on payment"
+    assert track["properties"]["original_reference"] == "7914853620991813"
+
+
+def test_adyen_refund(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "refund-true.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert track["event"] == "Order Refunded"
+    assert track["anonymousId"] == "payment-2017-1-17-11-refund"
+    assert track["properties"]["total"] == 15.0
+
+
+def test_refund_without_merchant_reference_joins_its_payment(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "refund-true-no-merchant-reference.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["anonymousId"]) == ("Order Refunded", "ORIGINAL_PSP")
+    assert "order_id" not in track["properties"]
+
+
+def test_payment_without_any_reference_is_its_psp_reference(load_handler, own_payloads):
+    body = body_of(own_payloads / "authorisation-true.json")
+    del body["notificationItems"][0]["NotificationRequestItem"]["merchantReference"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert result.tracks[0]["anonymousId"] == "123456789"
+
+
+def test_chargeback_is_not_supported(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "chargeback.json")
+    assert result.error.type == "UnsupportedEventType"
+    assert "CHARGEBACK" in result.error.message
+    assert result.messages == []
+
+
+def test_unsupported_item_beside_handled_ones_is_skipped(load_handler, own_payloads):
+    body = body_of(own_payloads / "refund-true.json")
+    body["notificationItems"] += body_of(own_payloads / "chargeback.json")["notificationItems"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == ["Order Refunded"]
+    assert result.logs == ["skipped CHARGEBACK 9915555555555555: not supported"]

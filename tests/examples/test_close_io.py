@@ -229,12 +229,25 @@ def test_unsupported_object_type(load_handler, payloads):
     assert "task.lead" in result.error.message
 
 
-def test_event_without_user_is_rejected(load_handler, payloads):
+def test_change_by_no_user_is_saved_and_identified_without_a_track(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "contact-updated-by-no-user.json")
+    assert result.ok, result.error
+    assert [m["type"] for m in result.messages] == ["identify", "group"]
+    identify, group = result.messages
+    assert identify["userId"] == "cont_qZrs0uDvtDHljl6IojkXypuXkEAsrKib3kU2Fijqhf0"
+    assert identify["traits"]["name"] == "Rebecca Guru"
+    assert group["groupId"] == "lead_6jtLjE3zOL2lYxQzalvEF7BTg8awGAXKAVlj6bo0wui"
+    assert [o["collection"] for o in result.objects] == ["contacts"]
+    assert result.logs == ["contact updated by no Close user: no Contact Updated"]
+
+
+def test_lead_created_by_no_user_groups_its_contacts(load_handler, payloads):
     body = body_of(payloads / "lead_created.json")
     del body["event"]["user_id"]
     result = load_handler(HANDLER).post(json=body)
-    assert result.error.type == "MessageRejected"
-    assert "event.user_id" in result.error.message
+    assert result.ok, result.error
+    assert result.tracks == []
+    assert [o["collection"] for o in result.objects] == ["leads"]
 
 
 @pytest.mark.parametrize("name, events", [

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from segfn import anonymous_id
 
 SOURCE = "formstack"
@@ -59,5 +61,53 @@ def test_missing_email_or_ids(load_handler):
     no_email = formstack.post(json={"FormID": "1", "UniqueID": "2"})
     no_form = formstack.post(json={"UniqueID": "2", "Email": SUBMISSION["Email"]})
     assert no_email.error.type == no_form.error.type == "MessageRejected"
-    assert "no field of type email" in no_email.error.message
+    assert "no email in the submission" in no_email.error.message
     assert "FormID is missing" in no_form.error.message
+
+
+# The contact form of Formstack's documentation, in each of the formats it posts.
+JOHN = anonymous_id("user@example.com")
+
+
+@pytest.mark.parametrize("name, answers", [
+    ("contact-form-urlencoded.json", {"Name": {"first": "John", "last": "Smith"},
+                                      "Email": "user@example.com"}),
+    ("contact-form-json.json", {"Name": {"first": "John", "last": "Smith"},
+                                "Email": "user@example.com"}),
+    ("contact-form-json-field-type.json", {"Name": {"first": "John", "last": "Smith"},
+                                           "Email": "user@example.com"}),
+])
+def test_every_documented_format(load_handler, own_payloads, name, answers):
+    result = load_handler(HANDLER).post_payload(own_payloads / name)
+    assert result.ok, result.error
+    assert calls(result) == [
+        {"type": "identify", "anonymousId": JOHN,
+         "traits": {"email": "user@example.com", "firstName": "John", "lastName": "Smith"}},
+        {"type": "track", "anonymousId": JOHN, "event": "Form Submitted",
+         "properties": {"form_id": "23534", "submission_id": "12345678", "answers": answers}},
+    ]
+    assert [(o["collection"], o["id"]) for o in result.objects] == [
+        ("form_submissions", "12345678")]
+
+
+def test_urlencoded_handshake_key(load_handler):
+    formstack = load_handler(HANDLER, settings={"handshakeKey": "hk-1"})
+    fields = {"FormID": "1", "UniqueID": "2", "Email": "a@example.com"}
+    good = formstack.post(data={**fields, "HandshakeKey": "hk-1"})
+    bad = formstack.post(data={**fields, "HandshakeKey": "hk-2"})
+    assert good.ok, good.error
+    assert good.tracks[0]["properties"]["answers"] == {"Email": "a@example.com"}
+    assert bad.error.type == "MessageRejected"
+
+
+def test_an_answer_that_only_mentions_an_at_is_not_the_email(load_handler):
+    result = load_handler(HANDLER).post(json={
+        "FormID": "1", "UniqueID": "2", "Comment": "meet me @ noon", "Email": "b@example.com"})
+    assert result.ok, result.error
+    assert result.identifies[0]["traits"]["email"] == "b@example.com"
+
+
+def test_body_that_is_not_an_object_is_rejected(load_handler):
+    result = load_handler(HANDLER).post(json=["FormID", "1"])
+    assert result.error.type == "MessageRejected"
+    assert "not a JSON object" in result.error.message

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from segfn.payloads import load_payload
+from tests.examples.conftest import stable
 
 SOURCE = "github"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "github.py"
@@ -154,3 +155,30 @@ def test_an_issue_without_updated_at_is_tracked_at_the_call_time(load_handler):
     assert result.ok, result.error
     assert result.tracks[0]["event"] == "Issue Opened"
     assert result.tracks[0]["properties"]["issue_id"] == "1"
+
+
+def test_form_encoded_delivery(load_handler, own_payloads, payloads):
+    form = load_handler(HANDLER).post_payload(own_payloads / "form-issue-opened.json")
+    as_json = load_handler(HANDLER).post_payload(payloads / "issue-opened.json")
+    assert form.ok, form.error
+    assert without_time(calls(form)[0]) == SENDER
+    assert stable(form.messages) == stable(as_json.messages)
+
+
+def test_form_encoded_delivery_is_signed_as_sent(load_handler, own_payloads):
+    body = load_payload(own_payloads / "form-issue-opened.json").body
+    github = load_handler(HANDLER, settings={"webhookSecret": "s3cret"})
+    headers = {"X-GitHub-Event": "issues", "Content-Type": "application/x-www-form-urlencoded"}
+    good = github.post(body, headers={**headers, "X-Hub-Signature-256": signed(body, "s3cret")})
+    bad = github.post(body, headers={**headers, "X-Hub-Signature-256": signed(body, "x")})
+    assert good.ok, good.error
+    assert bad.error.type == "MessageRejected"
+
+
+def test_form_without_a_json_payload_is_rejected(load_handler):
+    github = load_handler(HANDLER)
+    missing = github.post(data={"other": "1"}, headers={"X-GitHub-Event": "issues"})
+    broken = github.post(data={"payload": "{"}, headers={"X-GitHub-Event": "issues"})
+    assert missing.error.type == broken.error.type == "MessageRejected"
+    assert "payload parameter is missing" in missing.error.message
+    assert "payload parameter is not JSON" in broken.error.message

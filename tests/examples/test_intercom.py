@@ -115,12 +115,47 @@ def test_unsupported_topic(load_handler, payloads):
     assert "ping" in result.error.message
 
 
-def test_customer_without_id_or_email_is_rejected(load_handler, payloads):
+def test_customer_known_only_by_intercom_id_is_anonymous(load_handler, payloads):
     body = body_of(payloads / REPLIED)
     body["data"]["item"]["user"] = {"type": "user", "id": "56216a64e28f0d6d0f000610"}
     result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert {m["anonymousId"] for m in result.messages} == {"intercom:56216a64e28f0d6d0f000610"}
+
+
+def test_conversation_without_any_customer_is_rejected(load_handler, own_payloads):
+    body = body_of(own_payloads / "conversation.admin.open.assigned.json")
+    item = body["data"]["item"]
+    item["contacts"]["contacts"] = []
+    item["source"]["author"] = {"type": "admin", "id": "9608799"}
+    result = load_handler(HANDLER).post(json=body)
     assert result.error.type == "MessageRejected"
-    assert "data.item.user" in result.error.message
+    assert "names no customer" in result.error.message
+
+
+def test_api_2_open_assigned(load_handler, own_payloads):
+    """Intercom 2.x: contacts, source and admin_assignee_id instead of user and assignee."""
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "conversation.admin.open.assigned.json")
+    assert result.ok, result.error
+    customer = {"userId": "5e68ece4-0ec8-4792-baac-02deba39e7fe"}
+    assert [{k: v for k, v in m.items() if k not in ("context",)} for m in result.messages] == [
+        {"type": "identify", **customer, "timestamp": "2026-01-10T08:00:01.000Z",
+         "traits": {"intercom_id": "696205460674dbb9050aa7fd"},
+         "messageId": result.messages[0]["messageId"]},
+        {"type": "track", **customer, "event": "Conversation Assigned",
+         "timestamp": "2026-01-10T08:00:01.000Z",
+         "messageId": "notif_58e78c8e-1755-4e61-954a-dc1bb1cead0d",
+         "properties": {"conversation_id": "215472621202693", "state": "open",
+                        "author_type": "admin", "author_name": "John Doe",
+                        "assignee_id": "9608799"}},
+    ]
+    assert result.objects == [{
+        "collection": "conversations", "id": "215472621202693",
+        "properties": {"state": "open", "read": False,
+                       "user_id": "5e68ece4-0ec8-4792-baac-02deba39e7fe",
+                       "assignee_id": "9608799", "created_at": "2026-01-10T07:56:29.000Z",
+                       "updated_at": "2026-01-10T08:00:00.000Z"}}]
 
 
 @pytest.mark.parametrize("name, events", [(REPLIED, ["Conversation Replied"])])
@@ -129,3 +164,52 @@ def test_recorded_deliveries(load_handler, payloads, name, events):
     assert result.ok, result.error
     assert [m["event"] for m in result.messages if m["type"] == "track"] == events
     assert [o["collection"] for o in result.objects] == ["conversations"]
+
+
+def test_api_1_admin_snoozed(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "conversation.admin.snoozed.json")
+    assert result.ok, result.error
+    identify, track = result.messages
+    assert identify["userId"] == track["userId"] == "75067020-1204-495c-8edc-abb7d88bdd43"
+    assert identify["traits"] == {"name": "Eeshan Garg", "email": "jerryguitarist@gmail.com",
+                                  "intercom_id": "5c9553cb27e377f24eed49f7"}
+    assert track["event"] == "Conversation Snoozed"
+    assert track["properties"] == {
+        "conversation_id": "21330067382", "state": "snoozed", "author_type": "admin",
+        "author_name": "Eeshan Garg", "assignee_id": "1957471", "assignee_name": "Cordelia Lear",
+        "url": "https://app.intercom.io/a/apps/i6wc9ipe/conversations/21330067382"}
+    assert track["messageId"] == "notif_0530a65a-8052-4f67-9070-a50f1363dc68"
+    assert [(o["collection"], o["id"]) for o in result.objects] == [
+        ("conversations", "21330067382")]
+
+
+ADMIN_TOPICS = [
+    ("conversation.admin.replied", "Conversation Replied"),
+    ("conversation.admin.single.created", "Conversation Started"),
+    ("conversation.admin.assigned", "Conversation Assigned"),
+    ("conversation.admin.open.assigned", "Conversation Assigned"),
+    ("conversation.admin.noted", "Conversation Noted"),
+    ("conversation.admin.unsnoozed", "Conversation Unsnoozed"),
+    ("conversation.admin.closed", "Conversation Closed"),
+    ("conversation.admin.opened", "Conversation Reopened"),
+    ("conversation.admin.snoozed", "Conversation Snoozed"),
+]
+
+
+@pytest.mark.parametrize("topic, event", ADMIN_TOPICS)
+def test_every_admin_topic_the_readme_claims(load_handler, own_payloads, topic, event):
+    body = body_of(own_payloads / "conversation.admin.snoozed.json")
+    body["topic"] = topic
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == [event]
+
+
+@pytest.mark.parametrize("topic", ["conversation.priority.updated", "conversation.read",
+                                   "conversation.deleted", "ticket.admin.assigned"])
+def test_unclaimed_conversation_topics_are_not_supported(load_handler, own_payloads, topic):
+    body = body_of(own_payloads / "conversation.admin.snoozed.json")
+    body["topic"] = topic
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert topic in result.error.message

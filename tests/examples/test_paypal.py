@@ -1,4 +1,8 @@
+import json
 from pathlib import Path
+
+from segfn import anonymous_id
+from segfn.payloads import load_payload
 
 SOURCE = "paypal"
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "paypal.py"
@@ -109,8 +113,48 @@ def test_unsupported_event(load_handler):
 def test_missing_fields(load_handler):
     paypal = load_handler(HANDLER)
     no_resource = paypal.post(json={"event_type": "PAYMENT.CAPTURE.COMPLETED"})
-    no_payer = paypal.post(json={"event_type": "CHECKOUT.ORDER.COMPLETED",
-                                 "resource": {"id": "5O1"}})
-    assert no_resource.error.type == no_payer.error.type == "MessageRejected"
+    assert no_resource.error.type == "MessageRejected"
     assert "resource.id is missing" in no_resource.error.message
-    assert "resource.payer.payer_id is missing" in no_payer.error.message
+
+
+def test_order_naming_no_payer_is_only_saved(load_handler):
+    result = load_handler(HANDLER).post(json={"event_type": "CHECKOUT.ORDER.COMPLETED",
+                                              "resource": {"id": "5O1", "status": "COMPLETED"}})
+    assert result.ok, result.error
+    assert result.messages == []
+    assert result.objects == [{"collection": "orders", "id": "5O1",
+                               "properties": {"status": "COMPLETED"}}]
+    assert result.logs == ["order 5O1 names no payer: saved, no event"]
+
+
+def test_orders_v2_with_payment_source_and_no_gross_amount(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "checkout-order-completed-payment-source.json")
+    assert result.ok, result.error
+    assert calls(result) == [
+        {"type": "identify", "userId": "QYR5Z8XDVJNXQ",
+         "traits": {"email": "buyer@example.com", "firstName": "John", "lastName": "Doe"}},
+        {"type": "track", "userId": "QYR5Z8XDVJNXQ", "event": "Order Completed",
+         "properties": {"order_id": "5O190127TN364715T", "total": 100.0, "revenue": 100.0,
+                        "currency": "USD", "status": "COMPLETED"}},
+    ]
+
+
+def test_payer_known_only_by_email_is_anonymous(load_handler, own_payloads):
+    body = json.loads(load_payload(
+        own_payloads / "checkout-order-completed-payment-source.json").body)
+    del body["resource"]["payment_source"]["paypal"]["account_id"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [m.get("anonymousId") for m in result.messages] == [
+        anonymous_id("buyer@example.com")] * 2
+
+
+def test_units_in_several_currencies_have_no_one_total(load_handler, payloads):
+    body = json.loads(load_payload(payloads / "checkoutOrderCompleted.json").body)
+    order = body["resource"]
+    del order["gross_amount"]
+    order["purchase_units"].append({"amount": {"currency_code": "EUR", "value": "5.00"}})
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert "total" not in result.tracks[0]["properties"]

@@ -191,3 +191,143 @@ def test_recorded_deliveries(load_handler, payloads, name, events):
     assert result.ok, result.error
     assert [m["event"] for m in result.messages if m["type"] == "track"] == events
     assert len(result.objects) == 1
+
+
+# Webhooks v2: the deliveries of Pipedrive's migration guide, in tests/examples/payloads/.
+V2_DEAL = {"deal_id": 8, "title": "Sample Org deal", "value": 100, "currency": "EUR",
+           "status": "open", "pipeline_id": 1, "stage_id": 2, "organization_id": 1}
+
+
+def test_v2_deal_created(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-create-deal.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["userId"]) == ("Deal Created", "8")
+    assert track["properties"] == V2_DEAL
+    assert track["timestamp"] == "2022-11-24T13:18:56.089Z"
+    [deal] = result.objects
+    assert (deal["collection"], deal["id"]) == ("deals", "8")
+    assert deal["properties"]["origin"] == "ManuallyCreated"
+
+
+def test_v2_deal_changed(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-deal-change.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["userId"]) == ("Deal Updated", "3")
+    assert track["properties"] == {"deal_id": 1, "title": "test deal", "value": 2,
+                                   "currency": "USD", "status": "open", "pipeline_id": 1,
+                                   "stage_id": 1, "organization_id": 2}
+    assert track["timestamp"] == "2024-09-27T14:25:28.000Z"
+    assert [(o["collection"], o["id"]) for o in result.objects] == [("deals", "1")]
+
+
+def test_v2_deal_deleted_is_read_from_previous(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-delete-deal.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["userId"]) == ("Deal Deleted", "8")
+    assert track["properties"] == V2_DEAL
+    assert result.objects == [{"collection": "deals", "id": "8",
+                               "properties": {"deleted": True}}]
+
+
+@pytest.mark.parametrize("status, event", [("won", "Deal Won"), ("lost", "Deal Lost")])
+def test_v2_deal_closed(load_handler, own_payloads, status, event):
+    body = body_of(own_payloads / "v2-create-deal.json")
+    body["meta"]["action"] = "change"
+    body["data"]["status"] = status
+    body["previous"] = {"status": "open"}
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == [event]
+
+
+def test_v2_change_of_a_won_deal_is_an_update(load_handler, own_payloads):
+    # v2's previous holds only what changed: a won deal whose title changed is not won anew.
+    body = body_of(own_payloads / "v2-create-deal.json")
+    body["meta"]["action"] = "change"
+    body["data"]["status"] = "won"
+    body["previous"] = {"title": "Old title"}
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == ["Deal Updated"]
+
+
+@pytest.mark.parametrize("name, traits", [
+    ("v2-create-person.json", {"name": "Sample", "firstName": "Sample"}),
+    ("v2-change-person.json", {"name": "Sample Person", "firstName": "Sample Person"}),
+])
+def test_v2_person_is_identified_and_grouped(load_handler, own_payloads, name, traits):
+    result = load_handler(HANDLER).post_payload(own_payloads / name)
+    assert result.ok, result.error
+    identify, group = result.messages
+    assert identify["userId"] == "8"
+    assert identify["traits"] == {**traits, "company": {"id": "1"},
+                                  "createdAt": "2022-11-24T13:18:55.000Z"}
+    assert (group["userId"], group["groupId"]) == ("8", "1")
+    [person] = result.objects
+    assert (person["collection"], person["id"]) == ("persons", "8")
+
+
+def test_v2_person_email_is_the_primary_of_emails(load_handler, own_payloads):
+    body = body_of(own_payloads / "v2-create-person.json")
+    body["data"]["emails"] = [{"label": "home", "value": "old@example.com", "primary": False},
+                              {"label": "work", "value": "sample@example.com", "primary": True}]
+    body["data"]["phones"] = [{"label": "work", "value": "1234-5678", "primary": True}]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    traits = result.identifies[0]["traits"]
+    assert (traits["email"], traits["phone"]) == ("sample@example.com", "1234-5678")
+
+
+def test_v2_person_deleted_is_only_marked(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-delete-person.json")
+    assert result.ok, result.error
+    assert result.messages == []
+    assert result.objects == [{"collection": "persons", "id": "8",
+                               "properties": {"deleted": True}}]
+
+
+@pytest.mark.parametrize("name, event, content", [
+    ("v2-create-note.json", "Note Created", "Deal note"),
+    ("v2-change-note.json", "Note Updated", "Deal note (updated)"),
+])
+def test_v2_note(load_handler, own_payloads, name, event, content):
+    result = load_handler(HANDLER).post_payload(own_payloads / name)
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["userId"]) == (event, "10")
+    assert track["properties"] == {"note_id": 1, "content": content, "deal_id": 10}
+    assert [(o["collection"], o["id"]) for o in result.objects] == [("notes", "1")]
+
+
+def test_v2_organization_is_an_object(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-create-organization.json")
+    assert result.ok, result.error
+    assert result.messages == []
+    [organization] = result.objects
+    assert (organization["id"], organization["properties"]["name"]) == ("1", "Sample Org")
+
+
+def test_v2_unclaimed_entity_is_not_supported(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "v2-create-activity.json")
+    assert result.error.type == "UnsupportedEventType"
+    assert "create.activity" in result.error.message
+    assert result.objects == []
+
+
+def test_v2_unknown_action_is_not_supported(load_handler, own_payloads):
+    body = body_of(own_payloads / "v2-create-deal.json")
+    body["meta"]["action"] = "merge"
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert "merge.deal" in result.error.message
+
+
+def test_v2_delivery_without_entity_id_is_rejected(load_handler, own_payloads):
+    body = body_of(own_payloads / "v2-create-deal.json")
+    del body["meta"]["entity_id"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "MessageRejected"
+    assert "meta.entity_id" in result.error.message

@@ -88,4 +88,52 @@ def test_unsupported_topic(load_handler):
 def test_missing_customer_and_email(load_handler):
     result = load_handler(HANDLER).post(json={"id": 1, "line_items": []})
     assert result.error.type == "MessageRejected"
-    assert "customer.id and email are both missing" in result.error.message
+    assert "nobody to attribute the order to" in result.error.message
+
+
+def test_shopify_example_order_cancelled(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "orders-cancelled.json")
+    assert result.ok, result.error
+    identify, track = result.messages
+    assert identify["userId"] == track["userId"] == "115310627314723954"
+    assert identify["traits"] == {
+        "email": "jon@example.com", "firstName": "John", "lastName": "Smith",
+        "phone": "123-123-1234",
+        "address": {"street": "123 Elm St.", "city": "Ottawa", "state": "Ontario",
+                    "postalCode": "K2H7A8", "country": "Canada"}}
+    assert track["event"] == "Order Cancelled"
+    assert track["properties"]["total"] == 388.0
+    assert track["properties"]["shipping"] == 10.0
+    assert [p["sku"] for p in track["properties"]["products"]] == ["IPOD2008PINK"] * 2
+    assert track["timestamp"] == "2022-01-01T00:00:00.000Z"
+
+
+def test_point_of_sale_order_without_customer_or_email(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "orders-paid-pos-no-customer.json")
+    assert result.ok, result.error
+    # Nobody to identify: the order is tracked under its token.
+    [track] = result.messages
+    assert track["type"] == "track"
+    assert track["anonymousId"] == "123456abcd"
+    assert "userId" not in track
+    assert track["event"] == "Order Completed"
+    assert track["properties"]["total"] == 388.0
+    order, *products = result.objects
+    assert order["id"] == "820982911946154508"
+    assert [p["id"] for p in products] == ["632910392", "632910392"]
+    assert "email" not in order["properties"]
+
+
+def test_guest_known_by_contact_email(load_handler):
+    order = {"id": 2, "email": "", "contact_email": "Guest@Example.com", "line_items": []}
+    result = load_handler(HANDLER).post(json=order)
+    assert result.ok, result.error
+    assert [m["anonymousId"] for m in result.messages] == [anonymous_id("guest@example.com")] * 2
+    assert result.identifies[0]["traits"] == {"email": "Guest@Example.com"}
+
+
+def test_checkout_token_comes_before_the_order_token(load_handler):
+    order = {"id": 3, "email": "", "customer": None, "checkout_token": "ck-1", "token": "t-1",
+             "line_items": []}
+    result = load_handler(HANDLER).post(json=order)
+    assert [m["anonymousId"] for m in result.messages] == ["ck-1"]

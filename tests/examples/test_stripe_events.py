@@ -1,7 +1,10 @@
 import hashlib
 import hmac
+import json
 import time
 from pathlib import Path
+
+import pytest
 
 from segfn import anonymous_id
 from segfn.payloads import load_payload
@@ -157,3 +160,94 @@ def test_subscription_without_customer(load_handler):
         "type": "customer.subscription.created", "data": {"object": {"id": "sub_1"}}})
     assert result.error.type == "MessageRejected"
     assert "data.object.customer is missing" in result.error.message
+
+
+def test_customer_deleted(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "customer-deleted.json")
+    assert result.ok, result.error
+    assert calls(result) == [{
+        "type": "track", "userId": "cus_00000000000000", "event": "Customer Deleted",
+        "properties": {"customer_id": "cus_00000000000000"}, "timestamp": EVENT_TIME}]
+
+
+def test_customer_updated_in_the_current_api(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(own_payloads / "current-api-customer-updated.json")
+    assert result.ok, result.error
+    identify, track = calls(result)
+    assert identify["userId"] == track["userId"] == "cus_QXg1o8vcGmoR32"
+    assert identify["traits"] == {"createdAt": "2009-02-13T23:31:30.000Z", "currency": "usd",
+                                  "delinquent": False}
+    assert track["event"] == "Customer Updated"
+
+
+@pytest.mark.parametrize("kind", ["customer.discount.created", "customer.source.created",
+                                  "customer.tax_id.created"])
+def test_other_customer_events_are_not_supported(load_handler, kind):
+    result = load_handler(HANDLER).post(json={"type": kind, "data": {"object": {"id": "x"}}})
+    assert result.error.type == "UnsupportedEventType"
+    assert kind in result.error.message
+
+
+def test_subscription_of_the_current_api_reads_its_item(load_handler, own_payloads):
+    # Since 2025-03-31 the plan and current_period_end are on the subscription's items.
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "current-api-subscription-created.json")
+    assert result.ok, result.error
+    [track] = result.tracks
+    assert (track["userId"], track["event"]) == ("cus_QXg1o8vcGmoR32", "Subscription Created")
+    assert track["properties"] == {
+        "subscription_id": "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw", "status": "active",
+        "plan_id": "obj_123", "plan_interval": "month",
+        "trial_start": "2009-02-13T23:31:30.000Z", "trial_end": "2009-02-13T23:31:30.000Z",
+        "current_period_end": "2000-12-08T15:02:53.000Z"}
+    [plan] = result.objects
+    assert (plan["collection"], plan["id"]) == ("plans", "obj_123")
+    assert plan["properties"]["interval"] == "month"
+
+
+def test_subscription_item_with_a_price_and_no_plan(load_handler, own_payloads):
+    body = json.loads(load_payload(own_payloads / "current-api-subscription-created.json").body)
+    del body["data"]["object"]["items"]["data"][0]["plan"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert result.tracks[0]["properties"]["plan_id"] == "price_1PgafmB7WZ01zgkW6dKueIc5"
+    assert result.objects == [{"collection": "plans", "id": "price_1PgafmB7WZ01zgkW6dKueIc5",
+                               "properties": {"product_id": "prod_QXg1hqf4jFNsqG",
+                                              "amount": 20.0, "currency": "usd",
+                                              "interval": "month", "interval_count": 1,
+                                              "active": True}}]
+
+
+def test_invoice_of_the_current_api_names_its_subscription(load_handler, own_payloads):
+    # Since 2025-03-31 an invoice's subscription is under parent.subscription_details.
+    result = load_handler(HANDLER).post_payload(own_payloads / "current-api-invoice-paid.json")
+    assert result.ok, result.error
+    [track] = result.tracks
+    assert (track["userId"], track["event"]) == ("cus_QXg1o8vcGmoR32", "Invoice Paid")
+    assert track["properties"] == {"invoice_id": "in_1Pgc6tB7WZ01zgkWu9fdqL6I",
+                                   "subscription_id": "subscription", "amount_due": 10.0,
+                                   "amount_paid": 0.0, "currency": "usd", "status": "draft",
+                                   "attempt_count": 0}
+
+
+def test_invoice_with_an_expanded_subscription(load_handler):
+    invoice = {"id": "in_1", "customer": "cus_1", "currency": "usd", "amount_due": 500,
+               "subscription": {"id": "sub_9", "object": "subscription"}}
+    result = load_handler(HANDLER).post(json={"type": "invoice.paid",
+                                              "data": {"object": invoice}})
+    assert result.ok, result.error
+    assert result.tracks[0]["properties"]["subscription_id"] == "sub_9"
+
+
+def test_charge_of_the_current_api(load_handler, own_payloads):
+    # No customer, no email: nobody to attribute it to, so only the object is saved.
+    result = load_handler(HANDLER).post_payload(own_payloads / "current-api-charge-succeeded.json")
+    assert result.ok, result.error
+    assert result.messages == []
+    assert result.objects == [{
+        "collection": "charges", "id": "ch_1PgafuB7WZ01zgkWXYmPNZs8",
+        "properties": {"charge_id": "ch_1PgafuB7WZ01zgkWXYmPNZs8", "amount": 1.0,
+                       "currency": "usd",
+                       "description": "My First Test Charge (created for API docs)",
+                       "payment_method": "card", "status": "succeeded"}}]
+    assert "no customer or email" in result.logs[0]

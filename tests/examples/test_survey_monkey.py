@@ -92,12 +92,22 @@ def test_unsupported_event(load_handler, payloads):
     assert "collector_created" in result.error.message
 
 
-def test_delivery_without_survey_is_rejected(load_handler, payloads):
+def test_survey_missing_from_resources_comes_from_the_filter(load_handler, payloads):
     body = body_of(payloads / "responseCompleted.json")
     del body["resources"]["survey_id"]
     result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    assert result.tracks[0]["properties"]["survey_id"] == "181192877"
+
+
+def test_delivery_without_a_response_is_rejected(load_handler, payloads):
+    body = body_of(payloads / "responseCompleted.json")
+    del body["resources"]
+    del body["object_id"]
+    result = load_handler(HANDLER).post(json=body)
     assert result.error.type == "MessageRejected"
-    assert "resources.survey_id" in result.error.message
+    assert "resources.respondent_id and object_id are missing" in result.error.message
+    assert result.objects == []
 
 
 @pytest.mark.parametrize("name, events", [
@@ -109,3 +119,36 @@ def test_recorded_deliveries(load_handler, payloads, name, events):
     assert result.ok, result.error
     assert [m["event"] for m in result.messages] == events
     assert [o["collection"] for o in result.objects] == ["survey_responses"]
+
+
+# Older callbacks have no resources block: the response is object_id, the survey or
+# collector the filter.
+def test_older_callback_without_resources(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "response-completed-without-resources.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert (track["event"], track["anonymousId"]) == ("Survey Response Submitted",
+                                                      "10822661769")
+    assert track["properties"] == {"survey_id": "181192877", "response_id": "10822661769"}
+    assert track["messageId"] == "10015473787"
+    assert result.objects[0]["properties"]["status"] == "completed"
+
+
+def test_older_collector_callback_without_resources(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "response-created-collector-without-resources.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert track["event"] == "Survey Response Started"
+    assert track["properties"] == {"collector_id": "239253167", "response_id": "10822661769"}
+
+
+@pytest.mark.parametrize("kind", ["survey_created", "collector_updated", "response_deleted",
+                                  "response_overquota", "app_installed"])
+def test_unclaimed_event_types_are_not_supported(load_handler, own_payloads, kind):
+    body = body_of(own_payloads / "response-completed-without-resources.json")
+    body["event_type"] = kind
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert kind in result.error.message

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from segfn import anonymous_id
+from tests.examples.conftest import stable
 
 SOURCE = "talkable"  # conftest.py: the payloads fixture is payloads/talkable/
 HANDLER = Path(__file__).resolve().parents[2] / "examples" / "talkable.py"
@@ -125,12 +126,66 @@ def test_unsupported_webhook(load_handler, payloads):
     assert "create_coupon_web_hook" in result.error.message
 
 
-def test_signup_without_email_is_rejected(load_handler, payloads):
+def test_signup_without_email_or_customer_id_is_rejected(load_handler, payloads):
     body = body_of(payloads / "offer_signup_web_hook.json")
     del body["payload"]["email"]
     result = load_handler(HANDLER).post(json=body)
     assert result.error.type == "MessageRejected"
-    assert "payload.email" in result.error.message
+    assert "payload has neither email nor customer_id" in result.error.message
+
+
+def test_person_known_only_by_customer_id_is_tracked(load_handler, payloads):
+    body = body_of(payloads / "referral_web_hook.json")
+    del body["payload"]["referrer"]["origin"]["email"]
+    result = load_handler(HANDLER).post(json=body)
+    assert result.ok, result.error
+    [track] = result.tracks
+    assert track["userId"] == "39631676"
+    assert "anonymousId" not in track
+
+
+# Talkable's own deliveries: form-encoded, the JSON in the payload parameter.
+def test_form_encoded_reward(load_handler, own_payloads):
+    result = load_handler(HANDLER, settings={"securityKey": SECURITY_KEY}).post_payload(
+        own_payloads / "form-reward-web-hook.json")
+    assert result.ok, result.error
+    [track] = result.messages
+    assert track["event"] == "Reward Earned"
+    assert (track["userId"], track["anonymousId"]) == ("793883414", REFERRER)
+    assert track["properties"]["test"] is True
+    assert track["properties"]["coupon"] == "SAMPLE-COUPON-CODE"
+
+
+def test_form_encoded_offer_signup(load_handler, own_payloads, payloads):
+    form = load_handler(HANDLER).post_payload(own_payloads / "form-offer-signup-web-hook.json")
+    as_json = load_handler(HANDLER).post_payload(payloads / "offer_signup_web_hook.json")
+    assert form.ok, form.error
+    assert [m["type"] for m in form.messages] == ["identify", "track"]
+    assert stable(form.messages) == stable(as_json.messages)
+
+
+def test_form_encoded_with_the_wrong_key_is_rejected(load_handler, own_payloads):
+    handler = load_handler(HANDLER, settings={"securityKey": "0" * 32})
+    result = handler.post_payload(own_payloads / "form-reward-web-hook.json")
+    assert result.error.type == "MessageRejected"
+    assert "security key" in result.error.message
+
+
+def test_whole_webhook_in_the_payload_parameter(load_handler, payloads):
+    body = body_of(payloads / "reward_web_hook.json")
+    result = load_handler(HANDLER).post(data={"payload": json.dumps(body)})
+    assert result.ok, result.error
+    assert [t["event"] for t in result.tracks] == ["Reward Earned"]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"type": "reward_web_hook"}, "the payload parameter is missing"),
+    ({"type": "reward_web_hook", "payload": "{not json"}, "the payload parameter is not JSON"),
+])
+def test_form_without_a_json_payload_is_rejected(load_handler, data, message):
+    result = load_handler(HANDLER).post(data=data)
+    assert result.error.type == "MessageRejected"
+    assert message in result.error.message
 
 
 @pytest.mark.parametrize("name, events", [

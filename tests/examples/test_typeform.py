@@ -97,3 +97,24 @@ def test_missing_token(load_handler):
     result = load_handler(HANDLER).post(body)
     assert result.error.type == "MessageRejected"
     assert "form_response.token is missing" in result.error.message
+
+
+def test_example_payload_with_a_hidden_user_id_and_variables(load_handler, own_payloads):
+    result = load_handler(HANDLER).post_payload(
+        own_payloads / "example-payload-hidden-user-id.json")
+    assert result.ok, result.error
+    identify, = result.identifies
+    assert identify["userId"] == "abc123456"
+    assert identify["traits"] == {"email": "laura@example.com"}
+    track, = result.tracks
+    assert track["userId"] == "abc123456"
+    assert track["properties"]["variables"] == {"score": 4, "name": "typeform"}
+    assert track["properties"]["score"] == 9
+
+
+def test_partial_responses_are_not_supported(load_handler, own_payloads):
+    body = json.loads(load_payload(own_payloads / "example-payload-hidden-user-id.json").body)
+    body["event_type"] = "form_response_partial"
+    result = load_handler(HANDLER).post(json=body)
+    assert result.error.type == "UnsupportedEventType"
+    assert "form_response_partial" in result.error.message

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.runner.destination import FaultyDestination
 from tests.runner.harness import FakeSegment, Runner
 
 
@@ -16,6 +17,13 @@ def fake_segment() -> Iterator[FakeSegment]:
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def destination() -> Iterator[FaultyDestination]:
+    """A Tracking API that answers as the test's rules say (see destination.py)."""
+    with FaultyDestination() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Result, new_invocation_id
 from segfn.sandbox.pool import WorkerPool
+from tests.runner.destination import Answer, FaultyDestination
 from tests.runner.harness import FakeSegment, basic_user, wait_until
 
 HANDLER = '''
@@ -215,9 +216,10 @@ def test_each_write_key_gets_its_own_batches(tmp_path: Path,
         assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
     finally:
         store.close()
-    # Oldest row's key first; within one key, the order they were saved in.
-    assert sent(fake_segment) == [(basic("wk_a"), [1, 3, 4, 7]), (basic("wk_b"), [2, 6]),
-                                  (basic("wk_default"), [5, 8])]
+    # One lane a key, sending side by side; within one key, the order they were saved in.
+    assert sorted(sent(fake_segment)) == [(basic("wk_a"), [1, 3, 4, 7]),
+                                          (basic("wk_b"), [2, 6]),
+                                          (basic("wk_default"), [5, 8])]
     for batch in fake_segment.batches:
         assert len({m["properties"]["source"] for m in batch["body"]["batch"]}) == 1
 
@@ -232,27 +234,34 @@ def test_no_default_write_key_when_every_source_has_one(tmp_path: Path,
               lambda: len(fake_segment.messages) == 2)
     finally:
         store.close()
-    assert sent(fake_segment) == [(basic("wk_a"), [1]), (basic(""), [2])]
+    assert sorted(sent(fake_segment)) == [(basic(""), [2]), (basic("wk_a"), [1])]
 
 
 def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
-                                                  fake_segment: FakeSegment) -> None:
-    fake_segment.answers = [(503, {"Retry-After": "0.1"}), (401, {})]
+                                                  destination: FaultyDestination) -> None:
+    destination.refuse_keys = {"wk_bad": Answer(503, headers={"Retry-After": "0.1"})}
     failures = Failures()
     store = Store(tmp_path / "segfn.db")
     try:
         save(store, "src_a", "wk_bad", 1, 2)
         save(store, "src_b", "wk_b", 3)
-        drain(store, Destination(fake_segment.url, "k"),
-              lambda: len(fake_segment.messages) == 1, observer=failures)
+
+        def done() -> bool:
+            if len(failures.reasons) >= 2:
+                destination.refuse_keys["wk_bad"] = Answer(401)
+            return bool(read_dead_letters(connect(tmp_path / "segfn.db")))
+
+        drain(store, Destination(destination.url, "k"), done, observer=failures)
         letters = read_dead_letters(connect(tmp_path / "segfn.db"))
     finally:
         store.close()
-    assert failures.reasons == ["status 503", "status 401"]
-    assert [b["status"] for b in fake_segment.batches] == [503, 401, 200]
-    assert fake_segment.auth[:2] == [basic("wk_bad")] * 2
-    assert sent(fake_segment) == [(basic("wk_b"), [3])]
-    assert [m["properties"]["n"] for m in letters[0]["batch"]["batch"]] == [1, 2]
+    assert failures.reasons[:2] == ["status 503", "status 503"]
+    assert failures.reasons[-1] == "status 401"
+    assert [(r.write_key, r.messages[0]["properties"]["n"]) for r in destination.received
+            if r.taken] == [("wk_b", 3)]
+    # A refused write key: each message its own dead letter, with its source.
+    assert [(m["source"], m["batch"]["batch"][0]["properties"]["n"]) for m in letters] == [
+        ("src_a", 1), ("src_a", 2)]
 
 
 def test_network_failures_are_reported(tmp_path: Path) -> None:
@@ -292,7 +301,7 @@ def test_an_outbox_from_before_write_keys_is_migrated(tmp_path: Path,
     store = Store(path)
     try:
         columns = [r["name"] for r in connect(path).execute("PRAGMA table_info(outbox)")]
-        assert columns == ["id", "message", "created_at", "write_key"]
+        assert columns == ["id", "message", "created_at", "write_key", "source", "workspace"]
         save(store, "src_a", "wk_a", 3)
         drain(store, Destination(fake_segment.url, "wk_old"),
               lambda: len(fake_segment.messages) == 3)

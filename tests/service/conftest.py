@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner.conftest import fake_segment  # noqa: F401 - a fixture for these tests too
+from tests.runner.conftest import destination, fake_segment  # noqa: F401 - fixtures here too
 from tests.service.harness import Cli, Serve
 
 

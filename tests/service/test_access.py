@@ -77,6 +77,8 @@ MATRIX: dict[str, str] = {
     "DELETE /sources/{source} B":                    "204 403 403 403 403 204 204 401 401 401",
     "GET /sources/{source}/errors A":                "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/errors B":                "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/dead-letters A":          "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/dead-letters B":          "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events A":                "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events B":                "200 403 403 403 403 200 200 401 401 401",
     "GET /tokens":                                   "200 403 403 403 403 403 403 401 401 401",
@@ -402,6 +404,16 @@ def _source_errors(w: World, token: str, target: str) -> tuple[httpx.Response, C
     return response, check
 
 
+def _source_dead_letters(w: World, token: str, target: str
+                         ) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "GET", f"/sources/{w.sources[target]}/dead-letters")
+
+    def check(allowed: bool) -> None:
+        if allowed:  # the embedded store: nothing is ever refused by a destination
+            assert response.json() == {"dead_letters": []}
+    return response, check
+
+
 def _source_events(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
     response = w.call(token, "GET", f"/sources/{w.sources[target]}/events")
 
@@ -475,6 +487,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("PATCH", "/sources/{source}"): _patch_source,
     ("DELETE", "/sources/{source}"): _delete_source,
     ("GET", "/sources/{source}/errors"): _source_errors,
+    ("GET", "/sources/{source}/dead-letters"): _source_dead_letters,
     ("GET", "/sources/{source}/events"): _source_events,
     ("GET", "/tokens"): _list_tokens,
     ("POST", "/tokens"): _create_token,
@@ -513,7 +526,7 @@ def test_the_matrix_covers_every_endpoint_of_the_contract() -> None:
     table = (ROOT / "docs" / "service-api.md").read_text()
     endpoints = {(method, path.split("?")[0]) for method, path in re.findall(
         r"^\| `(GET|POST|PATCH|DELETE) (/\S+)` \|", table, flags=re.MULTILINE)}
-    assert len(endpoints) == 22
+    assert len(endpoints) == 23
     assert {_row(row)[:2] for row in MATRIX} == endpoints == set(PROBES)
 
 

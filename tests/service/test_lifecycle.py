@@ -17,8 +17,9 @@ import pytest
 from runner.service.keyring import generate_key
 from tests.local_http import LocalServer, local_server
 from tests.paths import ROOT
+from tests.runner.destination import FaultyDestination
 from tests.runner.harness import FakeSegment, basic_user, wait_until
-from tests.service.harness import ISSUE, Serve, signed
+from tests.service.harness import ISSUE, Cli, Serve, signed
 
 GITHUB = (ROOT / "examples" / "github.py").read_text()
 SCHEMA = [{"label": "Webhook Secret", "encrypted": True}]
@@ -414,3 +415,29 @@ def on_request(request, settings):
     assert serve.api("DELETE", "/sources/a").status_code == 204
     caches = serve.data_dir / "cache" / a["function"]
     assert [path.name for path in caches.iterdir()] == [ok(serve.api("GET", "/sources/b"))["id"]]
+
+
+def test_a_message_the_destination_refuses_is_a_dead_letter_of_its_source(
+        start_serve: Any, destination: FaultyDestination, tmp_path: Path) -> None:
+    serve = start_serve("--segment-endpoint", destination.url,
+                        env={"SEGFN_SECRET_KEY": generate_key()})
+    # The identify is taken; the track is refused whatever batch it is in.
+    destination.refuse_message = lambda m: m["type"] == "track"
+    ok(serve.api("POST", "/functions", json={"name": "github", "code": GITHUB,
+                                             "settings_schema": SCHEMA}), 201)
+    acme = ok(serve.api("POST", "/sources", json={
+        "name": "acme", "function": "github", "settings": {"webhookSecret": "s3cret-one"},
+        "write_key": "key-one"}), 201)
+    assert httpx.post(acme["webhook_url"], **signed(ISSUE, "s3cret-one")).status_code == 200
+    letters = wait_until(lambda: ok(serve.api(
+        "GET", "/sources/acme/dead-letters"))["dead_letters"])
+    assert [(d["source"], d["status"]) for d in letters] == [(acme["id"], 400)]
+    assert [(m["type"], m["userId"]) for d in letters for m in d["batch"]["batch"]] == [
+        ("track", "7")]
+    assert [m["type"] for m in destination.taken] == ["identify"]
+    # The CLI reads the same list, as JSON and as text.
+    cli = Cli(tmp_path / "config")
+    cli("login", serve.url, serve.owner_token)
+    assert cli.json("dead-letters", "--source", "acme")["dead_letters"] == letters
+    text = cli("dead-letters", "--source", "acme").stdout
+    assert "dead letter 400" in text and "7" in text

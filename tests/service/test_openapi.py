@@ -268,6 +268,10 @@ def test_every_answer_of_a_real_service_matches_the_document(service: Serve) -> 
     assert "asked to fail" in logged[0]["error"]["message"]
     assert api("GET", "/functions/{function}/errors", 200, params=fn)["errors"] == logged
     api("GET", "/sources/{source}/errors", 404, params={"source": "nope"})
+    # The embedded store: no destination, so never a dead letter.
+    assert api("GET", "/sources/{source}/dead-letters", 200,
+               params={"source": "beta"})["dead_letters"] == []
+    api("GET", "/sources/{source}/dead-letters", 404, params={"source": "nope"})
     api("GET", "/functions/{function}/errors", 404, params={"function": "nope"})
 
     # Deploy: refused as a whole when a source lacks a newly required setting.

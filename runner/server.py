@@ -1,0 +1,88 @@
+"""The HTTP server in front of the app: connections bounded, and a stop that drains.
+
+uvicorn closes a keep-alive connection idle after a response, but never one that sends no
+request at all: a thousand such sockets use up a common open-file limit (1024) and shut
+out every sender. ``ConnectionLimits.header_timeout`` closes a connection whose first
+request's headers have not arrived in time; ``max_connections`` answers 503 past that many
+connections (uvicorn's ``limit_concurrency``), so that the process keeps file descriptors
+for its workers and its database.
+
+On SIGTERM or SIGINT the server stops listening and ``on_stop`` is called at once, so the
+runner answers 503 to deliveries still arriving on open connections while the ones under
+way finish; the runtime then drains (``Runtime.close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import attrs
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from segfn.sandbox.webhook import HEADER_TIMEOUT, MAX_CONNECTIONS
+
+# How long the requests under way may take to finish once a stop is asked for.
+GRACEFUL_SECONDS = 10
+
+
+@attrs.frozen
+class ConnectionLimits:
+    header_timeout: float = attrs.field(default=HEADER_TIMEOUT,
+                                        validator=attrs.validators.gt(0))
+    max_connections: int = attrs.field(default=MAX_CONNECTIONS,
+                                       validator=attrs.validators.ge(1))
+
+
+def _bounded(header_timeout: float) -> type[HttpToolsProtocol]:
+    class HeaderTimeout(HttpToolsProtocol):
+        """Closes the connection unless a request's headers arrive within the timeout."""
+
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._header_timer = self.loop.call_later(header_timeout, self._no_request)
+
+        def on_headers_complete(self) -> None:
+            self._stop_timer()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_timer()
+            super().connection_lost(exc)
+
+        def _stop_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _no_request(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeout
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_stop = on_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._on_stop is not None:
+            self._on_stop()
+        super().handle_exit(sig, frame)
+
+
+def http_server(app: Any, host: str, port: int, limits: ConnectionLimits = ConnectionLimits(),
+                on_stop: Callable[[], None] | None = None) -> uvicorn.Server:
+    """The server for ``app``; ``on_stop`` hears a stop asked for (SIGTERM, SIGINT)."""
+    return _Server(uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on",
+        http=_bounded(limits.header_timeout), limit_concurrency=limits.max_connections,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS), on_stop)
