@@ -77,10 +77,11 @@ class Metrics(Observer):
         self.registry = CollectorRegistry()
         self._invocations = Counter(
             "segfn_invocations_total", "Invocations, retries included, by how they ended.",
-            ["function", "source", "outcome"], registry=self.registry)
+            ["workspace", "function", "source", "outcome"], registry=self.registry)
         self._durations = Histogram(
             "segfn_invocation_duration_seconds", "How long the handler ran.",
-            ["function", "source"], buckets=DURATION_BUCKETS, registry=self.registry)
+            ["workspace", "function", "source"], buckets=DURATION_BUCKETS,
+            registry=self.registry)
         self._delivery_failures = Counter(
             "segfn_delivery_failures_total",
             "Sends to the Tracking API that did not take the batch.",
@@ -99,8 +100,11 @@ class Metrics(Observer):
         """Count and time one invocation."""
         result = outcome.result
         kind = "ok" if result.error is None else result.error.type
-        self._invocations.labels(source.function, source.id, kind).inc()
-        self._durations.labels(source.function, source.id).observe(result.duration_ms / 1000)
+        # Names, as people read them; a workspace's names are its own, hence the workspace.
+        names = source.names
+        self._invocations.labels(names.workspace, names.function, names.source, kind).inc()
+        self._durations.labels(names.workspace, names.function, names.source).observe(
+            result.duration_ms / 1000)
 
     def delivery_failed(self, reason: str) -> None:
         """Count a failed send."""

@@ -12,6 +12,15 @@ from segfn.settings import SETTINGS_OPTION
 
 
 @attrs.frozen
+class Names:
+    """The names of a source, its function and its workspace, as their owners gave them."""
+
+    workspace: str
+    function: str
+    source: str
+
+
+@attrs.frozen
 class Source:
     """What a webhook runs. ``secrets`` are setting values never to be shown or logged.
 
@@ -20,6 +29,8 @@ class Source:
     ``allow_get`` lets GET reach the handler too, for providers that verify a URL so.
     ``workspace`` and ``function`` name whose worker processes run it;
     ``settings_given_in`` where its setting values are given, for a missing one's message.
+    ``names`` are what people read in logs and metrics: the ids' names, each the id itself
+    when not given.
     """
 
     id: str
@@ -32,6 +43,8 @@ class Source:
     workspace: str = ""
     allow_get: bool = False
     settings_given_in: str = SETTINGS_OPTION
+    names: Names = attrs.field(default=attrs.Factory(
+        lambda self: Names(self.workspace, self.function, self.id), takes_self=True))
 
     @property
     def tenant(self) -> Tenant:

@@ -1,8 +1,11 @@
 """Payload files: a recorded delivery and the settings it assumes (SPEC 12).
 
 ``{"payload": {"body": ..., "headers": {...}, "queryParameters" | "queryParams": {...} |
-"url": "..."}, "settings": {...}}``. An object body is sent as ``json.dumps(body)``, a
-string body as its UTF-8 bytes, ``null`` as an empty body. Other keys are ignored.
+"url": "..."}, "settings": {...}, "source": "where it was recorded"}``. An object body is
+sent as ``json.dumps(body)``, a string body as its UTF-8 bytes, ``null`` as an empty body.
+A payload file with other keys is refused (it is most likely a request body, given where
+a payload file goes); a document that carries more (the service's test request has
+``version``) is read with ``strict=False``, which ignores them.
 
 The recorded deliveries mostly give each header as a list of its values
 (``"Content-Type": ["application/json"]``) and sometimes as a bare string; both are read,
@@ -20,6 +23,17 @@ import attrs
 
 class PayloadError(ValueError):
     """A payload file that cannot be read or is not in the payload format."""
+
+
+class NotAPayload(PayloadError):
+    """A document with keys the payload format does not have: a request body, most likely."""
+
+
+# "source" says where a recorded delivery came from, for whoever reads the file.
+DOCUMENT_KEYS = ("payload", "settings", "source")
+PAYLOAD_KEYS = ("body", "headers", "queryParameters", "queryParams", "url")
+SHAPE = ('{"payload": {"body", "headers", "queryParameters" or "queryParams", "url"}, '
+         '"settings"} (and "source", where it was recorded)')
 
 
 @attrs.frozen
@@ -56,10 +70,27 @@ def _header_values(name: str, value: Any, where: str) -> list[str]:
     return [str(v) for v in values]
 
 
-def parse_payload(document: Any, where: str = "payload") -> Payload:
-    """Read a payload document already parsed from JSON; ``where`` names it in errors."""
+def _unknown(keys: Any, known: tuple[str, ...]) -> list[str]:
+    return sorted(str(key) for key in keys if key not in known)
+
+
+def _check_keys(document: dict[str, Any], where: str) -> None:
+    for place, keys, known in (("at the top", document, DOCUMENT_KEYS),
+                               ("in \"payload\"", document["payload"], PAYLOAD_KEYS)):
+        if unknown := _unknown(keys, known):
+            raise NotAPayload(f"{where}: not a payload file: {', '.join(map(repr, unknown))} "
+                              f"{place}; expected {SHAPE}")
+
+
+def parse_payload(document: Any, where: str = "payload", strict: bool = True) -> Payload:
+    """Read a payload document already parsed from JSON; ``where`` names it in errors.
+
+    ``strict``: refuse keys the format does not have (``NotAPayload``), else ignore them.
+    """
     if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
-        raise PayloadError(f"{where}: expected an object with a \"payload\" object")
+        raise NotAPayload(f"{where}: expected an object with a \"payload\" object: {SHAPE}")
+    if strict:
+        _check_keys(document, where)
     payload = document["payload"]
     headers = payload.get("headers")
     headers = {} if headers is None else headers

@@ -33,6 +33,7 @@ import pytest
 from segfn.cache import CacheAnswerer
 from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.payloads import load_payload
+from segfn.request import Headers
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
@@ -85,8 +86,10 @@ class FakeWeb:
         answers: list[FetchAnswer | None] = []
         unanswered = []
         for request in requests:
-            # A test reads these as plain data: fetches[0]["url"], ["body"] as bytes.
-            self.requests.append({**request.to_dict(), "body": request.body})
+            # A test reads these as plain data: fetches[0]["url"], ["body"] as bytes,
+            # ["headers"]["Authorization"] by name, whatever its case.
+            self.requests.append({**request.to_dict(), "body": request.body,
+                                  "headers": Headers(request.headers)})
             route = next((r for r in self.routes if r.matches(request)), None)
             if route is None:
                 answers.append(None)
@@ -122,7 +125,9 @@ class LoadedHandler:
 
     @property
     def fetches(self) -> list[dict[str, Any]]:
-        """Every fetch request the handler made, in order (``method``, ``url``, ...)."""
+        """Every fetch request the handler made, in order: ``{"method", "url", "headers",
+        "body", "timeout"}``; ``headers`` is read like ``request.headers`` (by name, any
+        case: ``["Authorization"]``, ``get``, ``get_all``), ``body`` is bytes."""
         return self._web.requests
 
     def post(self, body: bytes | str | None = None, *, json: Any = None,

@@ -381,7 +381,7 @@ def test_body_of_exactly_the_limit_is_delivered(tmp_path: Path) -> None:
 
 def payload_file(tmp_path: Path, payload: dict[str, Any],
                  settings: dict[str, Any] | None = None) -> Path:
-    document: dict[str, Any] = {"payload": payload, "ignored": True}
+    document: dict[str, Any] = {"payload": payload}
     if settings is not None:
         document["settings"] = settings
     return write(tmp_path / "payload.json", document)

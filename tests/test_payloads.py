@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from segfn.payloads import Payload, PayloadError, load_payload, parse_payload
+from segfn.payloads import NotAPayload, Payload, PayloadError, load_payload, parse_payload
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import Job
 from segfn.sandbox.pool import BlockingPool
@@ -74,9 +74,20 @@ def test_url_and_settings() -> None:
     assert payload.settings == {"apiKey": "k"}
 
 
-def test_other_keys_are_ignored() -> None:
-    payload = parse({"body": {}, "method": "PUT", "extra": [1]}, note="recorded in 2020")
+def test_other_keys_are_ignored_when_not_strict() -> None:
+    # The service's test request: a payload document with "version" beside it.
+    payload = parse_payload({"payload": {"body": {}, "method": "PUT", "extra": [1]},
+                             "version": 2}, strict=False)
     assert payload.settings == {} and payload.headers == {}
+
+
+@pytest.mark.parametrize(("document", "named"), [
+    ({"payload": {"body": {}}, "note": "recorded in 2020"}, "'note' at the top"),
+    ({"payload": {"body": {}, "method": "PUT"}}, "'method' in \"payload\""),
+])
+def test_other_keys_are_refused_by_default(document: dict[str, Any], named: str) -> None:
+    with pytest.raises(NotAPayload, match=f"here: not a payload file: {named}; expected"):
+        parse_payload(document, "here")
 
 
 # Malformed documents

@@ -77,7 +77,9 @@ def on_request(request, settings):
     assert handler.post(json={}).ok
     first, second = handler.fetches
     assert (first["method"], first["url"]) == ("GET", "https://api.example/a")
-    assert ["X-Key", "k1"] in [list(h) for h in first["headers"]]
+    assert first["headers"]["x-key"] == first["headers"].get("X-Key") == "k1"
+    assert first["headers"].get_all("X-KEY") == ["k1"] and first["timeout"] is None
+    assert second["headers"]["Content-Type"] == "application/json"
     assert (second["method"], second["url"], second["body"]) == (
         "PUT", "https://api.example/b", b'{"n": 1}')
 

@@ -221,18 +221,21 @@ def add_version(db: sqlite3.Connection, function_id: str, code: str,
     return number
 
 
+# Versions with the name of the token that saved each (tokens are revoked, never deleted).
+_VERSIONS = ("SELECT versions.*, tokens.name AS created_by_name FROM versions "
+             "LEFT JOIN tokens ON tokens.id = versions.created_by")
+
+
 def get_version(db: sqlite3.Connection, function_id: str, number: int) -> Version:
     row = None if not 0 < number < 2**31 else db.execute(
-        "SELECT * FROM versions WHERE function = ? AND number = ?",
-        (function_id, number)).fetchone()
+        f"{_VERSIONS} WHERE function = ? AND number = ?", (function_id, number)).fetchone()
     if row is None:
         raise NotFound(f"no version {number} of this function")
     return Version.from_row(row)
 
 
 def list_versions(db: sqlite3.Connection, function_id: str) -> list[Version]:
-    rows = db.execute("SELECT * FROM versions WHERE function = ? ORDER BY number DESC",
-                      (function_id,))
+    rows = db.execute(f"{_VERSIONS} WHERE function = ? ORDER BY number DESC", (function_id,))
     return [Version.from_row(r) for r in rows]
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 ENV_VAR = "SEGFN_SECRET_KEY"
+# Where segfn serve takes its key from, as messages say it.
+START_WITH_A_KEY = f"start segfn serve with the key in {ENV_VAR} or --secret-key-file"
 # Stricter than base64 decoding, which would silently ignore text glued after the "=".
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}=")
 _KEY_HELP = ("a key is 44 characters of url-safe base64 (32 random bytes), like the output of "

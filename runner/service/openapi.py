@@ -118,6 +118,7 @@ def _version(with_code: bool) -> Schema:
         "number": {"type": "integer", "minimum": 1},
         "created_at": schema("Time"),
         "created_by": identifier("tok"),
+        "created_by_name": nullable(string(description="The name of that token.")),
         "code_sha256": string(pattern="^[0-9a-f]{64}$"),
         "settings_schema": array(schema("SettingSpec")),
     }
@@ -305,7 +306,8 @@ def _responses() -> dict[str, dict[str, Any]]:
     responses["MethodNotAllowed"]["headers"] = {"Allow": {
         "description": "The methods this path takes.", "schema": string()}}
     responses["InvalidFunction"] = error(
-        "The code does not compile (or contains the service's webhook URL), or the "
+        "The code does not compile, imports a module handlers may not import (or contains "
+        "the service's webhook URL), or the "
         "settings schema is invalid.", *UNPROCESSABLE["InvalidFunction"])
     responses["InvalidConfiguration"] = error(
         "Setting values that do not satisfy the version's schema, or that this service "

@@ -2,16 +2,17 @@
 
 The catalog is the truth; the service keeps every source ready to run in memory (code,
 decrypted settings), found by webhook token or by id, and reloads a source whenever an
-operation changes it. Code is compiled when it is saved, and setting values are checked
-against their version's schema whenever they or the version change, so a webhook never
-discovers a bad configuration.
+operation changes it. Code is compiled, and its imports checked, when it is saved; setting
+values are checked against their version's schema whenever they or the version change, so
+a webhook never discovers a bad configuration.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -22,13 +23,15 @@ from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
 from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
 from runner.service.records import Function, SourceRecord, Version, check_name
-from runner.service.settings_schema import SchemaError, SettingSpec, parse_schema
+from runner.service.settings_schema import MAX_DESCRIPTION, SchemaError, SettingSpec, parse_schema
 from runner.service.vault import Vault, secret_strings
-from runner.source import Source
+from runner.source import Names, Source
 from runner.store import Store
 from segfn.errors import InvalidSettings
-from segfn.sandbox.compiler import Handler, compile_handler
+from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
+from segfn.sandbox.execute import sandbox_registry
+from segfn.sandbox.preflight import check_handler
 
 WEBHOOK_PREFIX = "/fn/"
 # Where a deployed source's setting values are given, as a missing one's message says.
@@ -52,7 +55,8 @@ class Service:
     """Functions and sources of every workspace, over one catalog database."""
 
     def __init__(self, catalog_store: Store, keyring: Keyring | None, public_url: str,
-                 default_write_key: bool = True) -> None:
+                 default_write_key: bool = True,
+                 modules: Mapping[str, Iterable[str]] | None = None) -> None:
         self.catalog = catalog_store
         self.vault = Vault(keyring)
         self.public_url = public_url.rstrip("/")
@@ -60,6 +64,8 @@ class Service:
         self.default_write_key = default_write_key
         self._by_id: dict[str, Source] = {}
         self._by_token: dict[str, Source] = {}
+        # The operator's extra modules (--modules): what saved code may import.
+        self._registry = sandbox_registry(modules)
 
     # Serving webhooks
 
@@ -105,13 +111,15 @@ class Service:
 
     def _runtime_source(self, db: sqlite3.Connection, record: SourceRecord) -> Source:
         function = catalog.find_function(db, record.workspace, record.function)
+        workspace = catalog.workspace(db, record.workspace)
         version = catalog.get_version(db, record.function, record.version)
         values = self.vault.values_of(record)
         # The webhook token is a credential too: the errors log shows URLs without it.
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
         return Source(record.id, record.function, Handler(version.code, function.filename),
                       values, hidden, record.write_key, record.paused, record.workspace,
-                      record.allow_get, settings_given_in=SOURCE_SETTINGS)
+                      record.allow_get, settings_given_in=SOURCE_SETTINGS,
+                      names=Names(workspace.name, function.name, record.name))
 
     # What the API shows
 
@@ -138,7 +146,7 @@ class Service:
             raise CompileError(f"{handler.filename}: the code contains this service's webhook "
                                f"URL ({own}); {OWN_WEBHOOKS}")
         try:
-            await asyncio.to_thread(compile_handler, handler)
+            await asyncio.to_thread(self._check, handler)
         except InvalidSettings as exc:
             raise CompileError(str(exc)) from None
 
@@ -150,11 +158,16 @@ class Service:
             return {"compiles": False, "problems": problems_of(str(exc))}
         return {"compiles": True, "problems": []}
 
+    def _check(self, handler: Handler) -> None:
+        # What segfn run checks before serving: it compiles, and imports only what it may.
+        check_handler(handler, self._registry)
+
     async def create_function(self, principal: Principal, name: str, description: str,
                               code: str, schema_document: Any) -> Saved:
         schema = _parse_schema(schema_document)
         check_name(name)
         await self.compile(name, code)
+        description = description or summary_of(code)
 
         def create(db: sqlite3.Connection) -> Saved:
             function_id = catalog.create_function(db, principal.workspace, name, description)
@@ -177,9 +190,13 @@ class Service:
         if changed:
             await self.compile(function.name, new_code)
 
+        # A function saved without a description takes its code's, until it is given one.
+        told = description if description is not None else (
+            summary_of(new_code) if changed and not function.description else None)
+
         def save(db: sqlite3.Connection) -> Saved:
-            if description is not None:
-                catalog.set_description(db, function.id, description)
+            if told is not None:
+                catalog.set_description(db, function.id, told)
             number = (catalog.add_version(db, function.id, new_code, schema, principal.token_id)
                       if changed else latest.number)
             return Saved(catalog.find_function(db, principal.workspace, function.id),
@@ -302,6 +319,15 @@ class Service:
 def _unique(sources: Iterable[SourceRecord]) -> list[SourceRecord]:
     """Sources in order, each once however many times it was named."""
     return list({source.id: source for source in sources}.values())
+
+
+def summary_of(code: str) -> str:
+    """The first paragraph of the code's module docstring, on one line; "" without one."""
+    try:
+        docstring = ast.get_docstring(ast.parse(code)) or ""
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
+    return " ".join(docstring.split("\n\n")[0].split())[:MAX_DESCRIPTION]
 
 
 def _parse_schema(document: Any) -> tuple[SettingSpec, ...]:

@@ -123,17 +123,20 @@ class Version:
         validator=attrs.validators.deep_iterable(instance_of(SettingSpec), instance_of(tuple)))
     created_at: float = attrs.field(validator=_TIME)
     created_by: str = attrs.field(validator=_TEXT)
+    # The name of the token that saved it, when read with it (catalog's version queries).
+    created_by_name: str | None = attrs.field(default=None, validator=optional(_TEXT))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Version:
         schema = (SettingSpec(**spec) for spec in json.loads(row["settings_schema"]))
+        name = row["created_by_name"] if "created_by_name" in row.keys() else None
         return cls(row["function"], row["number"], row["code"], tuple(schema),
-                   row["created_at"], row["created_by"])
+                   row["created_at"], row["created_by"], name)
 
     def view(self, with_code: bool = True) -> dict[str, Any]:
         version: dict[str, Any] = {
             "number": self.number, "created_at": iso(self.created_at),
-            "created_by": self.created_by,
+            "created_by": self.created_by, "created_by_name": self.created_by_name,
             "code_sha256": hashlib.sha256(self.code.encode("utf-8")).hexdigest(),
             "settings_schema": [spec.to_dict() for spec in self.settings_schema]}
         if with_code:

@@ -31,7 +31,7 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: Function, version
     """Run ``version`` on ``document`` (the payload-file format) and say what came of it,
     in the workers of the function's own ``tenant``."""
     try:
-        payload = parse_payload(document, "the test request")
+        payload = parse_payload(document, "the test request", strict=False)
         request = build_request(payload.body, headers=payload.header_pairs(),
                                 query=payload.query, url=payload.url)
     except PayloadError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from runner.service import catalog
-from runner.service.keyring import Keyring
+from runner.service.keyring import START_WITH_A_KEY, Keyring
 from runner.service.problems import InvalidConfiguration
 from runner.service.records import SourceRecord
 from runner.service.settings_schema import SchemaError, SettingSpec, validate_values
@@ -44,8 +44,8 @@ class Vault:
         values = dict(source.settings)
         if source.secrets:
             if self.keyring is None:
-                raise InvalidConfiguration("this service has no secret key to read "
-                                           "encrypted settings")
+                raise InvalidConfiguration("this service has no secret key to read the "
+                                           "encrypted settings stored; " + START_WITH_A_KEY)
             values.update({name: self.keyring.decrypt(token)
                            for name, token in source.secrets.items()})
         return values
@@ -61,7 +61,7 @@ class Vault:
         if encrypted & set(values) and self.keyring is None:
             raise InvalidConfiguration(
                 "this service has no secret key, so it cannot store encrypted settings; "
-                "start segfn serve with SEGFN_SECRET_KEY or --secret-key-file")
+                + START_WITH_A_KEY)
         plain = {k: v for k, v in values.items() if k not in encrypted}
         sealed = {k: self.keyring.encrypt(v) for k, v in values.items()  # type: ignore[union-attr]
                   if k in encrypted}

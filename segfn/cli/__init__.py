@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from segfn.cli.admin import admin
+from segfn.cli.conventions import Segfn, give_every_command_color
 from segfn.cli.deploy import deploy, rollback, test_command
 from segfn.cli.events import dead_letters_command, errors_command, events_command
 from segfn.cli.functions import functions
@@ -19,7 +20,7 @@ from segfn.cli.tokens import tokens
 from segfn.version import VERSION
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Segfn, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="segfn")
 def main() -> None:
     """Segment Source Functions in Python: write, test and run webhook handlers, and
@@ -44,3 +45,4 @@ main.add_command(deploy)
 main.add_command(rollback)
 main.add_command(test_command)
 main.add_command(tokens)
+give_every_command_color(main)

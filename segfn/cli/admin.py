@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from segfn.cli.files import write_private
+from segfn.cli.output import print_json
 from segfn.cli.serve import data_dir_option, key_file_option, keyring_from, open_catalog
 
 if TYPE_CHECKING:
     from runner.service.keyring import Keyring
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(help: str) -> Callable[[F], F]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
 
 
 @click.group()
@@ -21,7 +30,8 @@ def admin() -> None:
 @admin.command("create-workspace")
 @click.argument("name")
 @data_dir_option
-def create_workspace(name: str, data_dir: Path) -> None:
+@json_option('Print {"id", "name", "token"}.')
+def create_workspace(name: str, data_dir: Path, as_json: bool) -> None:
     """Create workspace NAME; print its Workspace Owner token, alone on the last line.
 
     Works offline and while the service runs.
@@ -36,23 +46,43 @@ def create_workspace(name: str, data_dir: Path) -> None:
             workspace_id, secret = catalog.create_workspace(db, name)
     except Problem as exc:
         raise click.ClickException(str(exc)) from None
+    if as_json:
+        print_json({"id": workspace_id, "name": name, "token": secret})
+        return
     click.echo(f"workspace {name} ({workspace_id}) created; its Workspace Owner token, "
                "shown this once:")
     click.echo(secret)
 
 
 @admin.command("generate-key")
-def generate_key() -> None:
-    """Print a new secret key for encrypted settings."""
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the key to FILE, readable by you only (mode 0600), for "
+                   "segfn serve --secret-key-file; without it, the key is printed.")
+@json_option('Print {"key": KEY, "file": null}, or with --output {"key": null, "file": FILE}.')
+def generate_key(output: Path | None, as_json: bool) -> None:
+    """Print a new secret key for encrypted settings, or write it to --output FILE."""
     from runner.service.keyring import generate_key as new_key
 
-    click.echo(new_key())
+    key = new_key()
+    if output is not None:
+        try:
+            write_private(output, key + "\n")
+        except OSError as exc:
+            raise click.BadParameter(f"{output}: {exc.strerror}", param_hint="--output") from None
+    if as_json:
+        print_json({"key": None, "file": str(output)} if output else {"key": key, "file": None})
+    elif output is not None:
+        click.echo(f"wrote a new key to {output} (mode 0600); start with: "
+                   f"segfn serve --secret-key-file {output}")
+    else:
+        click.echo(key)
 
 
 @admin.command("rotate-key")
 @data_dir_option
 @key_file_option
-def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
+@json_option('Print {"re_encrypted": COUNT, "key": FINGERPRINT}.')
+def rotate_key(data_dir: Path, secret_key_file: Path | None, as_json: bool) -> None:
     """Re-encrypt every secret setting under the first key given.
 
     Give the keys as 'NEW,OLD'; afterwards NEW alone reads everything. Run it while the
@@ -72,6 +102,9 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None) -> None:
             count = rotate_secrets(db, keyring)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
+    if as_json:
+        print_json({"re_encrypted": count, "key": keyring.fingerprint})
+        return
     click.echo(f"re-encrypted {count} secret setting value(s) under key "
                f"{keyring.fingerprint}")
     _rotate_replays(data_dir, keyring)

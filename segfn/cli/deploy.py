@@ -14,6 +14,7 @@ from segfn.cli.output import print_json, printable, show_result
 from segfn.cli.remote import (
     Client,
     RemoteError,
+    compiling,
     connect,
     json_option,
     names,
@@ -38,8 +39,10 @@ def _save(client: Client, path: Path, name: str, schema_path: str | None,
     except RemoteError as exc:
         if exc.type != "NotFound":
             raise
-        return client.post("/functions", {"name": name, **body}), True
-    return client.patch(f"/functions/{part(name)}", body), False
+        with compiling(str(path)):
+            return client.post("/functions", {"name": name, **body}), True
+    with compiling(str(path)):
+        return client.patch(f"/functions/{part(name)}", body), False
 
 
 def show_deployed(deployed: list[dict[str, Any]]) -> None:
@@ -145,7 +148,8 @@ def rollback(source: str, version: int, as_json: bool) -> None:
 @click.command("test", short_help="Run a function once on the service's tester.")
 @click.argument("function")
 @click.option("--payload", "payload_path", required=True, metavar="FILE",
-              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}.")
+              help="A payload file: {\"payload\": {body, headers, queryParameters, url}, "
+                   "\"settings\"}.")
 @click.option("--version", type=click.IntRange(min=1), help="[default: the latest]")
 @click.option("--settings", "settings_path", metavar="FILE",
               help="Setting values, a JSON object (merged over the payload's).")

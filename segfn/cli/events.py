@@ -25,8 +25,32 @@ data_dir_option = click.option(
 def database(data_dir: Path) -> Any:
     path = data_dir / DATABASE_FILE
     if not path.exists():
-        raise click.ClickException(f"no runner data in {data_dir} (start segfn run first)")
+        hint = " (or give --source NAME for a source of the service logged in to)" \
+            if _service() else ""
+        raise click.ClickException(f"no runner data in {data_dir} (start segfn run "
+                                   f"first){hint}")
     return connect(path)
+
+
+def _service() -> str | None:
+    # Not at the top: only the remote commands need the API client.
+    from segfn.cli.remote import logged_in_url
+
+    return logged_in_url()
+
+
+def _say_which(data_dir: Path, ref: tuple[str, str | None], what: str) -> None:
+    """On stderr, when a service is logged in to: whose ``what`` these are; ``ref`` is
+    ("source" or "function", the one given or None)."""
+    url = _service()
+    if url is None:
+        return
+    if ref[1]:
+        note = f"{what} of {ref[0]} {printable(ref[1])} of {url}"
+    else:
+        note = (f"{what} of segfn run in {data_dir}, not of {url} (give --source NAME for "
+                "a source's)")
+    click.secho(note, dim=True, err=True)
 
 
 def _when(at: float) -> str:
@@ -62,6 +86,8 @@ def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: 
         def read(after: int) -> list[dict[str, Any]]:
             return events.read_events(db, after, 1000)
 
+    if not as_json:
+        _say_which(data_dir, ("source", source_ref), "events")
     if as_json and not tail:
         stored: list[dict[str, Any]] = []
         while batch := read(stored[-1]["id"] if stored else 0):
@@ -69,8 +95,11 @@ def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: 
         print_json({"events": stored} if source_ref else _local_extras(db, stored))
         return
     last = 0
+    batch = read(last)
+    if not batch and not as_json:
+        click.echo("no events" + (" yet; waiting for some (Ctrl-C stops)" if tail else ""))
     while True:
-        for event in read(last):
+        for event in batch:
             last = event["id"]
             if as_json:
                 click.echo(json.dumps(event, ensure_ascii=False))
@@ -80,6 +109,7 @@ def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: 
         if not tail:
             break
         time.sleep(_TAIL_POLL)
+        batch = read(last)
     if not as_json and not source_ref:
         _print_local_extras(db)
 
@@ -124,6 +154,9 @@ def errors_command(ctx: click.Context, data_dir: Path, source_ref: str | None,
         return
     if source_ref and function_ref:
         raise click.UsageError("give --source or --function, not both")
+    if not as_json:
+        _say_which(data_dir, ("function", function_ref) if function_ref
+                   else ("source", source_ref), "errors")
     if source_ref or function_ref:
         # Not at the top: only the remote commands need the API client.
         from segfn.cli.remote import connect, part

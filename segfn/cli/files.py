@@ -1,8 +1,10 @@
-"""Reading the files commands are given, with errors that name the option and the file."""
+"""Reading the files commands are given, with errors that name the option and the file;
+writing the private ones they make."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +35,15 @@ def read_settings(path: str | Path, option: str = "--settings") -> dict[str, Any
     if not isinstance(settings, dict):
         raise click.BadParameter(f"{path}: expected a JSON object", param_hint=option)
     return settings
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only (0600) from its first byte, replacing it
+    whole: a reader sees the old file or the new one, never a part."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    # os.open's mode is filtered by the umask, and an old file may have had another one.
+    os.chmod(partial, 0o600)
+    os.replace(partial, path)

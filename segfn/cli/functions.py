@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from segfn.cli.output import print_json, printable
-from segfn.cli.remote import connect, json_option, part, read_code, read_schema, table
+from segfn.cli.remote import (
+    compiling,
+    connect,
+    json_option,
+    part,
+    read_code,
+    read_schema,
+    table,
+)
 
 
 def describe_schema(schema: list[dict[str, Any]]) -> str:
@@ -76,7 +84,8 @@ def create(name: str, code_path: str, schema_path: str | None, description: str,
                             "description": description}
     if schema_path:
         body["settings_schema"] = read_schema(schema_path)
-    answer = connect().post("/functions", body)
+    with compiling(code_path):
+        answer = connect().post("/functions", body)
     if as_json:
         print_json(answer)
     else:
@@ -104,7 +113,8 @@ def update(function: str, code_path: str | None, schema_path: str | None,
         body["description"] = description
     if not body:
         raise click.UsageError("give --code, --settings-schema or --description")
-    answer = connect().patch(f"/functions/{part(function)}", body)
+    with compiling(code_path):
+        answer = connect().patch(f"/functions/{part(function)}", body)
     if as_json:
         print_json(answer)
     else:
@@ -120,7 +130,8 @@ def versions(function: str, as_json: bool) -> None:
     if as_json:
         print_json(answer)
         return
-    table([(f"v{v['number']}", v["created_at"], v["created_by"], v["code_sha256"][:12],
+    table([(f"v{v['number']}", v["created_at"], v.get("created_by_name") or v["created_by"],
+            v["code_sha256"][:12],
             describe_schema(v["settings_schema"])) for v in answer["versions"]],
           ("VERSION", "CREATED", "BY", "SHA256", "SETTINGS"))
 

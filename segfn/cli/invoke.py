@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -13,7 +12,7 @@ import click
 
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.output import fail, print_json, show_result
-from segfn.payloads import PayloadError, load_payload
+from segfn.payloads import NotAPayload, PayloadError, load_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
@@ -79,8 +78,8 @@ modules_option = click.option(
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False))
 @click.option("--payload", "payload_path", metavar="FILE",
-              help="A payload file: {\"payload\": {body, headers, query}, \"settings\"}; "
-                   "the other flags override its parts.")
+              help="A payload file: {\"payload\": {body, headers, queryParameters, url}, "
+                   "\"settings\"}; the other flags override its parts.")
 @click.option("--body", "body_path", metavar="FILE", help="The request body ('-' for stdin).")
 @click.option("--header", "headers", multiple=True, metavar="'Name: value'",
               help="A request header; repeat for more. Replaces the payload's header "
@@ -100,26 +99,18 @@ modules_option = click.option(
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: ok, messages, objects, logs, error, duration_ms, "
                    "reply (nothing when the request never reached the handler).")
-@click.option("--color/--no-color", default=None,
-              help="Color the output [default: on a terminal, unless NO_COLOR is set].")
 @modules_option
 @click.pass_context
 def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
            body_path: str | None, headers: tuple[str, ...], content_type: str | None,
            query: str | None, method: str, url: str | None, settings_path: str | None,
            invocation_id: str | None, timeout: float, as_json: bool,
-           color: bool | None, modules: dict[str, list[str]]) -> None:
+           modules: dict[str, list[str]]) -> None:
     """Run HANDLER.py once on one request, as the webhook would.
 
     Exits 0 when the handler succeeded, 1 when it failed (whatever the error type,
     Retry and Timeout included), 2 when the request never reached it.
     """
-    if color is None and os.environ.get("NO_COLOR"):
-        color = False
-    if color is not None:
-        # click.echo and click.style consult the context for every line they write.
-        ctx.color = color
-
     body: bytes | None = None
     pairs: list[tuple[str, str]] = []
     settings: dict[str, Any] = {}
@@ -128,7 +119,9 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         try:
             payload = load_payload(payload_path)
         except PayloadError as exc:
-            raise click.BadParameter(str(exc), param_hint="--payload") from None
+            hint = "; a request body alone goes in --body FILE" if isinstance(
+                exc, NotAPayload) else ""
+            raise click.BadParameter(f"{exc}{hint}", param_hint="--payload") from None
         body, pairs, settings = payload.body, payload.header_pairs(), dict(payload.settings)
         # A --url that carries its own query keeps it; an empty recorded query adds nothing.
         if query is None and payload.query and not (url and "?" in url):
@@ -164,10 +157,12 @@ def invoke(ctx: click.Context, handler_path: str, payload_path: str | None,
         # Each run starts with an empty cache (SPEC 4).
         caches = CacheStores(directory)
         job = Job(handler, request, settings, invocation_id or new_invocation_id())
+        egress = Egress(EgressPolicy(allow_loopback=True))
         try:
-            result = pool.invoke(job, Egress(EgressPolicy(allow_loopback=True)),
-                                 caches.answerer("invoke"))
+            result = pool.invoke(job, egress, caches.answerer("invoke"))
         finally:
+            # Closed on the pool's loop, where its fetches opened it (else aiohttp warns).
+            pool.run(egress.aclose())
             pool.run(caches.close())
     if as_json:
         print_json(result.to_dict())

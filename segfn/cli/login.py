@@ -68,11 +68,15 @@ def login(url: str, token: str, as_json: bool) -> None:
 
 
 @click.command(short_help="Forget the saved login.")
-def logout() -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"removed": FILE}, or {"removed": null} when not logged in.')
+def logout(as_json: bool) -> None:
     """Forget the saved login (the token stays valid: revoke it with segfn tokens revoke)."""
     path = config_dir() / CREDENTIALS_FILE
-    if path.exists():
+    removed = path.exists()
+    if removed:
         path.unlink()
-        click.echo(f"removed {path}")
+    if as_json:
+        print_json({"removed": str(path) if removed else None})
     else:
-        click.echo("not logged in")
+        click.echo(f"removed {path}" if removed else "not logged in")

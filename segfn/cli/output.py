@@ -95,14 +95,18 @@ def show_result(result: Result, name: str) -> None:
 
 
 def outcome_line(source: Source, outcome: Outcome) -> str:
-    """One line an invocation: answer or retry number, the source when there are several,
+    """One line an invocation: answer or retry number, the source when there are several
+    (by name: workspace/source),
     error, time, what was emitted."""
     result = outcome.result
     color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
     head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
     line = click.style(head, fg=color, bold=True)
     if source.id != "default":
-        line += f" {source.id}"
+        names = source.names
+        # A workspace's names are its own: two workspaces may each have a "prod".
+        where = f"{names.workspace}/{names.source}" if names.workspace else names.source
+        line += f" {printable(where)}"
     line += f" {result.error.type if result.error else 'ok'}  {result.duration_ms:.1f} ms"
     if result.error:
         line += f"  {printable(result.error.located)}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import quote
@@ -17,7 +19,7 @@ from urllib.parse import quote
 import attrs
 import click
 
-from segfn.cli.files import read_json, read_text
+from segfn.cli.files import read_json, read_text, write_private
 from segfn.cli.output import fail, printable
 from segfn.version import VERSION
 
@@ -48,6 +50,7 @@ class RemoteError(click.ClickException):
     def __init__(self, type: str | None, message: str, status: int | None = None) -> None:
         super().__init__(f"{type}: {message}" if type else message)
         self.type = type
+        self.detail = message
         self.status = status
 
     def show(self, file: IO[Any] | None = None) -> None:
@@ -71,14 +74,7 @@ def save_login(login: Login) -> Path:
     directory = config_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / CREDENTIALS_FILE
-    partial = path.with_name(f".{CREDENTIALS_FILE}.{os.getpid()}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump({"url": login.url, "token": login.token}, file)
-        file.write("\n")
-    # os.open's mode is filtered by the umask, and an old file may have had another one.
-    os.chmod(partial, 0o600)
-    os.replace(partial, path)
+    write_private(path, json.dumps({"url": login.url, "token": login.token}) + "\n")
     return path
 
 
@@ -101,6 +97,14 @@ def current_login() -> Login:
     if not isinstance(url, str) or not isinstance(token, str) or not url or not token:
         raise RemoteError(None, NOT_LOGGED_IN)
     return Login(service_url(url), token)
+
+
+def logged_in_url() -> str | None:
+    """The URL of the service logged in to, if any (a login that cannot be read: none)."""
+    try:
+        return current_login().url
+    except RemoteError:
+        return None
 
 
 class Client:
@@ -166,6 +170,22 @@ def part(ref: str | int) -> str:
 def connect() -> Client:
     """A client for the logged-in service."""
     return Client(current_login())
+
+
+# The service compiles code as NAME.py, the function's name; its messages start with it.
+_COMPILED_AS = re.compile(r"^[^\s:]+\.py(?=:)")
+
+
+@contextmanager
+def compiling(path: str | None) -> Iterator[None]:
+    """Compile errors of code read from ``path`` name ``path``, not the service's NAME.py."""
+    try:
+        yield
+    except RemoteError as exc:
+        if exc.type != "CompileError" or path is None:
+            raise
+        raise RemoteError(exc.type, _COMPILED_AS.sub(lambda _: path, exc.detail),
+                          exc.status) from None
 
 
 def json_option(command: F) -> F:

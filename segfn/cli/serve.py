@@ -129,7 +129,8 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     try:
         owner_token = await catalog_store.run(_first_workspace)
         service = Service(catalog_store, config.keyring, public_url,
-                          default_write_key=config.default_write_key)
+                          default_write_key=config.default_write_key,
+                          modules=runner.modules)
         try:
             count = await service.load()
         except (Problem, KeyringError) as exc:

@@ -10,14 +10,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from runner import events, retries
 from runner.metrics import CONTENT_TYPE, Metrics
 from runner.runtime import Outcome
-from runner.source import Source
+from runner.source import Names, Source
 from runner.store import Store
 from segfn import errors
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.invocation import HttpRequest, Result
 
-BILLING = Source("src_1", "billing", Handler("def on_request(request, settings): pass"))
-SHOP = Source("src_2", "shop", Handler("def on_request(request, settings): pass"))
+# Labelled by name (workspace, function, source), never by id.
+BILLING = Source("src_1", "fn_1", Handler("def on_request(request, settings): pass"),
+                 workspace="ws_1", names=Names("acme", "billing", "prod"))
+SHOP = Source("src_2", "fn_2", Handler("def on_request(request, settings): pass"),
+              workspace="ws_1", names=Names("acme", "shop", "orders"))
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -71,22 +74,25 @@ def test_counts_durations_and_depths(tmp_path: Path) -> None:
 
     got = samples(metrics)
     inv = "segfn_invocations_total"
-    assert got[(inv, (("function", "billing"), ("outcome", "ok"), ("source", "src_1")))] == 2
-    assert got[(inv, (("function", "billing"), ("outcome", "Retry"), ("source", "src_1")))] == 2
+    assert got[(inv, (("function", "billing"), ("outcome", "ok"), ("source", "prod"),
+                      ("workspace", "acme")))] == 2
+    assert got[(inv, (("function", "billing"), ("outcome", "Retry"), ("source", "prod"),
+                      ("workspace", "acme")))] == 2
     assert got[(inv, (("function", "shop"), ("outcome", "BadRequest"),
-                      ("source", "src_2")))] == 1
+                      ("source", "orders"), ("workspace", "acme")))] == 1
     assert sum(v for (name, _), v in got.items() if name == inv) == 5
 
-    billing = (("function", "billing"), ("source", "src_1"))
+    billing = (("function", "billing"), ("source", "prod"), ("workspace", "acme"))
     hist = "segfn_invocation_duration_seconds"
     assert got[(hist + "_count", billing)] == 4
     assert abs(got[(hist + "_sum", billing)] - 3.047) < 1e-9
     buckets = {le: got[(hist + "_bucket", (("function", "billing"), ("le", le),
-                                           ("source", "src_1")))]
+                                           ("source", "prod"), ("workspace", "acme")))]
                for le in ("0.001", "0.0025", "0.05", "2.5", "5.0", "10.0", "+Inf")}
     assert buckets == {"0.001": 0, "0.0025": 1, "0.05": 3, "2.5": 3, "5.0": 4, "10.0": 4,
                        "+Inf": 4}
-    assert got[(hist + "_count", (("function", "shop"), ("source", "src_2")))] == 1
+    assert got[(hist + "_count", (("function", "shop"), ("source", "orders"),
+                                  ("workspace", "acme")))] == 1
 
     assert got[("segfn_retries_queued", ())] == 2
     assert got[("segfn_outbox_depth", ())] == 3
@@ -115,7 +121,7 @@ def test_instances_do_not_share_counts(tmp_path: Path) -> None:
     first.invoked(BILLING, ok(1.0))
     first.delivery_failed("network")
     key = ("segfn_invocations_total",
-           (("function", "billing"), ("outcome", "ok"), ("source", "src_1")))
+           (("function", "billing"), ("outcome", "ok"), ("source", "prod"), ("workspace", "acme")))
     assert samples(first)[key] == 1
     assert key not in samples(second)
     assert ("segfn_delivery_failures_total", (("reason", "network"),)) not in samples(second)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.runner.conftest import destination, fake_segment  # noqa: F401 - fixtures here too
-from tests.service.harness import Serve
+from tests.service.harness import Cli, Serve
 
 
 @pytest.fixture
@@ -29,3 +29,11 @@ def start_serve(tmp_path: Path) -> Iterator[Callable[..., Serve]]:
     for serve in started:
         if serve.process is not None and serve.process.poll() is None:
             serve.kill()
+
+
+@pytest.fixture
+def cli(serve: Serve, tmp_path: Path) -> Cli:
+    """``segfn``, logged in as the owner of the module's ``serve``."""
+    cli = Cli(tmp_path / "config")
+    cli("login", serve.url, serve.owner_token)
+    return cli

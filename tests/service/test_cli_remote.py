@@ -43,7 +43,6 @@ def user_schema(tmp_path: Path) -> Path:
     return path
 
 
-
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One service for the module; each test names its functions and sources apart."""
@@ -51,14 +50,6 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
                   {"SEGFN_SECRET_KEY": generate_key()}).start()
     yield serve
     serve.stop()
-
-
-@pytest.fixture
-def cli(serve: Serve, tmp_path: Path) -> Cli:
-    """``segfn``, logged in as the workspace owner."""
-    cli = Cli(tmp_path / "config")
-    cli("login", serve.url, serve.owner_token)
-    return cli
 
 
 def events_of(serve: Serve, source: str, count: int) -> list[dict[str, Any]]:
@@ -222,9 +213,13 @@ def test_test_runs_a_payload_file_with_the_exit_codes_of_invoke(
     cli("deploy", versioned(tmp_path / "tested.py", 1), "--settings-schema",
         user_schema(tmp_path))
     payload = tmp_path / "payload.json"
-    # Keys beside payload and settings are ignored, as SPEC 12 says.
+    # Keys beside payload and settings are refused, as segfn invoke refuses them: such a
+    # file is most likely a request body given where a payload file goes.
     payload.write_text(json.dumps({"payload": {"body": {"a": 1}}, "settings": {"user": "ada"},
                                    "comment": "ignored"}))
+    assert "not a payload file: 'comment' at the top" in cli(
+        "test", "tested", "--payload", payload, code=2).stderr
+    payload.write_text(json.dumps({"payload": {"body": {"a": 1}}, "settings": {"user": "ada"}}))
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"user": "bob"}))
 

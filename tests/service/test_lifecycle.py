@@ -286,7 +286,8 @@ def test_metrics_count_invocations_by_function_source_and_outcome(
     fake_segment.answers = [(503, {})] * 3
     for body in ({}, {}, {"retry": True}):
         serve.webhook(source, body)
-    labels = f'function="{source["function"]}",outcome="{{}}",source="{source["id"]}"'
+    # By name, not id: the workspace's, the function's and the source's.
+    labels = 'function="ver",outcome="{}",source="a",workspace="default"'
 
     def scrape() -> str:
         return httpx.get(serve.url + "metrics").text
@@ -294,7 +295,9 @@ def test_metrics_count_invocations_by_function_source_and_outcome(
     # Version 1 always asks for a retry: the first run and its 6 retries are all counted.
     text = wait_until(lambda: f"{{{labels.format('Retry')}}} 7.0" in scrape() and scrape())
     assert f"segfn_invocations_total{{{labels.format('ok')}}} 2.0" in text
-    assert 'segfn_invocation_duration_seconds_count{function="' in text
+    assert 'segfn_invocation_duration_seconds_count{function="ver",source="a",' \
+           'workspace="default"}' in text
+    assert source["id"] not in text and source["function"] not in text
     assert "segfn_retries_queued 0.0" in text
     failures = wait_until(lambda: [line for line in scrape().splitlines()
                                    if line.startswith("segfn_delivery_failures_total{")])

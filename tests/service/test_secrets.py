@@ -104,7 +104,9 @@ def test_the_service_will_not_start_without_the_key_once_a_secret_is_stored(
     serve = start_serve(env={"SEGFN_SECRET_KEY": key})
     connect_leaky(serve)
     serve.stop()
-    for env, reason in (({}, "no secret key"),
+    for env, reason in (({}, "no secret key to read the encrypted settings stored; start "
+                             "segfn serve with the key in SEGFN_SECRET_KEY or "
+                             "--secret-key-file"),
                         ({"SEGFN_SECRET_KEY": generate_key()}, "does not decrypt")):
         with pytest.raises(AssertionError, match=reason):
             start_serve(env=env)
