@@ -16,6 +16,7 @@ import decimal
 import json
 import textwrap
 import types
+from pathlib import Path
 
 import pytest
 
@@ -141,13 +142,17 @@ def test_type_gives_the_classes_a_handler_can_name(load_handler):
 
 @pytest.fixture(scope="module")
 def careless_pool():
-    # The worker imports the module by name: it starts in the worktree, as pytest does.
-    with BlockingPool(size=1, modules={"tests.careless_host": list(careless_host.NAMES)}) as pool:
-        yield pool
+    # A top-level module of its own folder, as an operator's would be: not tests.careless_host,
+    # since the worker finds a distribution's stray top-level "tests" package (some install
+    # one into site-packages) before any folder that is not site-packages.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(Path(careless_host.__file__).parent))
+        with BlockingPool(size=1, modules={"careless_host": list(careless_host.NAMES)}) as pool:
+            yield pool
 
 
 def run(pool: BlockingPool, body: str, prelude: str = ""):
-    source = handler(body, "from tests import careless_host as host\n" + prelude)
+    source = handler(body, "import careless_host as host\n" + prelude)
     result = pool.invoke(Job(Handler(source, "handler.py"),
                              HttpRequest(b"{}", (), "http://localhost/"), {}))
     after = pool.invoke(Job(Handler(handler("console.log('fine')"), "handler.py"),
@@ -200,7 +205,7 @@ ROADS = [
     ("decorator", "console.log(str(leak('1 + 1')))", f"{REFUSED}: the builtin 'eval'",
      "@host.as_eval\ndef leak():\n    pass\n"),
     ("type-of-a-private-class", "console.log(str(type(host.private())))",
-     f"{TYPE_REFUSED}, not tests.careless_host._Private"),
+     f"{TYPE_REFUSED}, not careless_host._Private"),
 ]
 
 

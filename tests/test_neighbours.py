@@ -321,7 +321,8 @@ def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) 
             await runtime.close()
         return stuck_outcome, charged, web.charges
 
-    stuck_outcome, charged, charges = asyncio.run(main())
+    # Bounded as a whole: a scenario that hangs fails with the await it hung on.
+    stuck_outcome, charged, charges = asyncio.run(asyncio.wait_for(main(), 90))
     assert stuck_outcome.result.error.type == "Timeout"
     assert charges == 1
     assert charged.result.error.type == "Retry"

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
+import os
 import signal
 import sys
 import threading
@@ -41,6 +43,10 @@ from segfn.sandbox.invocation import Job, Result, cut, timed_out
 T = TypeVar("T")
 
 _MAX_START_FAILURES = 3
+# How long close() waits for each killed worker to be gone.
+_CLOSE_WAIT = 10.0
+
+log = logging.getLogger("segfn.sandbox")
 # A worker takes another job only while those it runs are younger than this.
 _PIPELINE_DEPTH = 4
 _PIPELINE_WINDOW = 0.05
@@ -163,11 +169,14 @@ class WorkerPool:
         self._closing = True
         if self._spawning:
             await asyncio.wait(list(self._spawning))
+        # Every worker, even one whose exit was reported: asyncio reports 255 for a child
+        # another waiter reaped, while bwrap's init and the worker may live on, holding the
+        # pipes that wait() waits on.
         for worker in list(self._workers):
-            if worker.process.returncode is None:
+            if worker.process.returncode is None or _our_child(worker.process.pid):
                 bwrap.kill(worker.process)
         for worker in list(self._workers):
-            await worker.process.wait()
+            await _gone(worker.process)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -438,6 +447,26 @@ class WorkerPool:
             call = self._queue.popleft()
             if not call.future.done():
                 call.future.set_exception(SandboxUnavailable(message))
+
+
+def _our_child(pid: int) -> bool:
+    """Whether ``pid`` is still a child of this process (so not a reused pid)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The parent pid is the second field after the command, which is in parentheses.
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+async def _gone(process: asyncio.subprocess.Process) -> None:
+    """Wait for a killed worker to exit and close its pipes, ``_CLOSE_WAIT`` at most: a
+    pool's close never hangs on a process that will not go."""
+    try:
+        await asyncio.wait_for(process.wait(), _CLOSE_WAIT)
+    except TimeoutError:
+        log.warning("sandbox worker %d did not exit within %g s of SIGKILL; left behind",
+                    process.pid, _CLOSE_WAIT)
 
 
 def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
