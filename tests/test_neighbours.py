@@ -11,8 +11,11 @@ throughout.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
+from tests.paths import ROOT
 
 LIMITS = Limits(timeout=3.0, grace=0.2)
 TIMED_OUT = "the function ran past its time limit of 3 s"
@@ -300,16 +304,18 @@ def test_a_neighbour_short_of_memory_because_of_the_hog_is_a_retry() -> None:
 # End to end: the runner stores a neighbour's Retry as a durable, counted attempt
 
 
-def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) -> None:
+def durable_retry_scenario(data_dir: Path) -> dict[str, Any]:
+    """The stuck job and its neighbour delivered through a Runtime on ``data_dir``: what
+    each came to, as plain values."""
     charge = Source("src_pay", "payments", Handler(textwrap.dedent(WAITING)), {})
     # Another version of the same function: only one function's code shares a process.
     stuck = Source("src_stuck", "payments", Handler(textwrap.dedent(STUCK["sleep"])), {})
     request = HttpRequest(b"{}", [("Content-Type", "application/json")])
 
-    async def main() -> tuple[Any, Any, int]:
+    async def main() -> dict[str, Any]:
         web = Web()
         # The fetcher stands in for the egress: the pool calls whatever the runtime holds.
-        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
+        runtime = Runtime(data_dir, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
                           web,  # type: ignore[arg-type]
                           {s.id: s for s in (charge, stuck)}.get)
         await runtime.start()
@@ -319,16 +325,30 @@ def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) 
                 lambda: runtime.deliver(charge, request))
         finally:
             await runtime.close()
-        return stuck_outcome, charged, web.charges
+        return {"stuck": stuck_outcome.result.error.type, "charges": web.charges,
+                "charged": charged.result.error.type, "status": charged.status,
+                "queued": charged.retry_queued, "invocation_id": charged.invocation_id}
 
-    # Bounded as a whole: a scenario that hangs fails with the await it hung on.
-    stuck_outcome, charged, charges = asyncio.run(asyncio.wait_for(main(), 90))
-    assert stuck_outcome.result.error.type == "Timeout"
-    assert charges == 1
-    assert charged.result.error.type == "Retry"
-    assert (charged.status, charged.retry_queued) == (202, True)
+    return asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) -> None:
+    # In a process of its own, as a runner is: in this suite's long-lived process, where
+    # hundreds of pools have come and gone, it hung twice in the runtime's close (neither
+    # the cause nor a reproduction in a shorter run was found).
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys; from pathlib import Path; "
+         "from tests.test_neighbours import durable_retry_scenario; "
+         "print(json.dumps(durable_retry_scenario(Path(sys.argv[1]))))", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["stuck"] == "Timeout"
+    assert seen["charges"] == 1
+    assert seen["charged"] == "Retry"
+    assert (seen["status"], seen["queued"]) == (202, True)
     db = connect(tmp_path / "segfn.db")
     pending = {r.invocation_id: r for r in retries.due(db, 10.0 ** 12)}
-    assert pending[charged.invocation_id].attempt == 1
-    assert pending[charged.invocation_id].source == "src_pay"
+    assert pending[seen["invocation_id"]].attempt == 1
+    assert pending[seen["invocation_id"]].source == "src_pay"
     assert db.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"] == 0
