@@ -104,7 +104,7 @@ def test_chaos(start_runner, destination: FaultyDestination, tmp_path: Path) -> 
             filled = time.monotonic()
             # SQLite first writes into the room its files already have: the runner feels
             # the full disk once that is used up, and the disk stays full until it has.
-            wait_until(lambda: any(at > filled for at in unavailable), timeout=20,
+            wait_until(lambda: any(at > filled for at in unavailable), timeout=45,
                        every=0.1)
             time.sleep(max(1.0, t0 + DISK_FULL[1] - time.monotonic()))
             disk.free()
