@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.captures import KEEP_BYTES_PER_SOURCE, KEEP_PER_SOURCE, MAX_DAYS
 from runner.source import Source
 from segfn.cli.files import read_settings
 from segfn.cli.options import runner_config, runner_options
@@ -29,10 +30,11 @@ class WatchedSource:
     """The one source ``segfn run`` serves, read again when its files change."""
 
     def __init__(self, handler_path: Path, settings_path: Path | None,
-                 allow_get: bool = False) -> None:
+                 allow_get: bool = False, capture_days: int = 0) -> None:
         self.handler_path = handler_path
         self.settings_path = settings_path
         self.allow_get = allow_get
+        self.capture_days = capture_days
         self.current = self._load()
         self._stamp = self._mtimes()
 
@@ -44,7 +46,7 @@ class WatchedSource:
         settings = read_settings(str(self.settings_path)) if self.settings_path else {}
         handler = Handler(self.handler_path.read_text("utf-8"), self.handler_path.name)
         return Source("default", self.handler_path.stem, handler, settings,
-                      allow_get=self.allow_get)
+                      allow_get=self.allow_get, capture_days=self.capture_days)
 
     def route(self, path: str) -> Source | None:
         return self.current if path == "/" else None
@@ -111,9 +113,15 @@ def confinement(worker_user: str, required: bool) -> Plan:
 @click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
 @click.option("--allow-get", is_flag=True,
               help="Let GET reach the handler too, for providers that verify a URL so.")
+@click.option("--capture-days", default=0, show_default=True, metavar="N",
+              type=click.IntRange(0, MAX_DAYS),
+              help="Keep each delivery N days in --data-dir, for segfn deliveries and "
+                   f"segfn replay (at most {KEEP_PER_SOURCE:,} deliveries or "
+                   f"{KEEP_BYTES_PER_SOURCE // 2**20} MB, the oldest dropped first); "
+                   "0: keep none.")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
 def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get: bool,
-        **options: Any) -> None:
+        capture_days: int, **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
     Sandbox workers are confined as far as this machine allows; what it does not allow is
@@ -133,7 +141,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get:
     # A development server: handlers may fetch services on this machine, not itself.
     config = runner_config(**options, egress=lambda host, port: EgressPolicy(
         allow_loopback=True, listening=listening_on(host, port)))
-    watched = WatchedSource(handler_path, settings_path, allow_get)
+    watched = WatchedSource(handler_path, settings_path, allow_get, capture_days)
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.

@@ -1,0 +1,80 @@
+"""Captured deliveries: each raw request a source received, and what it emitted then.
+
+A source with ``capture_days`` above 0 keeps every delivery whose outcome was final (a
+success, or a failure the errors log took; a queued retry is captured when it ends): the
+request exactly as received (body bytes, headers, URL), its invocation id, the messages it
+emitted and its error. ``segfn replay`` runs them through other code and compares.
+
+The request is kept sealed by the runtime's ``Sealer`` (the service's key encrypts it;
+``segfn run`` keeps it in plain JSON in its own data dir). A capture is deleted
+``capture_days`` after it was taken, and each source keeps at most ``KEEP_PER_SOURCE``
+captures and ``KEEP_BYTES_PER_SOURCE`` bytes of them: past either, the oldest go first.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from runner.errorlog import Sealer
+from segfn.sandbox.invocation import HttpRequest, Result
+
+KEEP_PER_SOURCE = 10_000
+KEEP_BYTES_PER_SOURCE = 50 * 1024 * 1024
+MAX_DAYS = 90
+DAY = 24 * 3600
+
+
+
+def capture(db: sqlite3.Connection, *, source: str, invocation_id: str,
+            request: HttpRequest, result: Result, days: int, sealer: Sealer,
+            now: float | None = None, keep: int = KEEP_PER_SOURCE,
+            keep_bytes: int = KEEP_BYTES_PER_SOURCE) -> None:
+    """Keep one delivery of ``source`` for ``days``, then drop what is past the bounds."""
+    now = time.time() if now is None else now
+    sealed = sealer.encrypt(request.to_dict())
+    error = None if result.error is None else json.dumps(result.error.to_dict())
+    db.execute(
+        "INSERT INTO captures (at, expires_at, source, invocation_id, request, size, "
+        "emitted, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (now, now + days * DAY, source, invocation_id, sealed, len(sealed),
+         json.dumps(list(result.messages) if result.ok else [], ensure_ascii=False), error))
+    expire(db, now)
+    # Newest first, a running count and size: whatever is past either bound goes.
+    db.execute(
+        "DELETE FROM captures WHERE id IN (SELECT id FROM (SELECT id, "
+        "ROW_NUMBER() OVER newest AS n, SUM(size) OVER newest AS total FROM captures "
+        "WHERE source = ? WINDOW newest AS (ORDER BY id DESC)) WHERE n > ? OR total > ?)",
+        (source, keep, keep_bytes))
+
+
+def expire(db: sqlite3.Connection, now: float | None = None) -> None:
+    """Delete every capture past its time."""
+    db.execute("DELETE FROM captures WHERE expires_at < ?",
+               (time.time() if now is None else now,))
+
+
+def read_captures(db: sqlite3.Connection, sealer: Sealer, source: str | None = None,
+                  since: float | None = None, limit: int | None = None
+                  ) -> list[dict[str, Any]]:
+    """Unexpired captures, oldest first (``since``: taken at or after it; ``limit``: the
+    newest ``limit`` of them), each with its request opened by ``sealer``."""
+    where = "expires_at >= ?"
+    args: list[Any] = [time.time()]
+    for clause, value in (("source = ?", source), ("at >= ?", since)):
+        if value is not None:
+            where += f" AND {clause}"
+            args.append(value)
+    rows = db.execute(f"SELECT * FROM captures WHERE {where} ORDER BY id DESC LIMIT ?",
+                      (*args, -1 if limit is None else limit)).fetchall()
+    return [_entry(row, sealer) for row in reversed(rows)]
+
+
+def _entry(row: sqlite3.Row, sealer: Sealer) -> dict[str, Any]:
+    return {"id": row["id"], "at": row["at"], "expires_at": row["expires_at"],
+            "source": row["source"], "invocation_id": row["invocation_id"],
+            "request": sealer.decrypt(row["request"]),
+            "emitted": json.loads(row["emitted"]),
+            "error": None if row["error"] is None else json.loads(row["error"])}
