@@ -24,6 +24,8 @@ from segfn.sandbox.invocation import HttpRequest, Result
 KEEP_PER_SOURCE = 10_000
 KEEP_BYTES_PER_SOURCE = 50 * 1024 * 1024
 MAX_DAYS = 90
+# The service's API lists the newest this many of a source's captures.
+LISTED = 1000
 DAY = 24 * 3600
 
 
