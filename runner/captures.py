@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from runner.errorlog import Sealer
@@ -52,6 +53,34 @@ def capture(db: sqlite3.Connection, *, source: str, invocation_id: str,
         (source, keep, keep_bytes))
 
 
+def rotate(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
+    """Seal every captured request again with ``rotate`` (a key rotation's); the number
+    done, and the number no key given opens, which are left as they are."""
+    done = failed = 0
+    for row in db.execute("SELECT id, request FROM captures").fetchall():
+        try:
+            sealed = rotate(row["request"])
+        except Exception:  # noqa: BLE001 - a token of a key no longer given: say how many
+            failed += 1
+            continue
+        db.execute("UPDATE captures SET request = ?, size = ? WHERE id = ?",
+                   (sealed, len(sealed), row["id"]))
+        done += 1
+    return done, failed
+
+
+def _opened(sealed: str, sealer: Sealer) -> Any:
+    try:
+        return sealer.decrypt(sealed)
+    except Exception:  # noqa: BLE001 - a key no longer given: shown as not readable
+        return None
+
+
+def forget(db: sqlite3.Connection, source: str) -> None:
+    """Delete every capture of a deleted source."""
+    db.execute("DELETE FROM captures WHERE source = ?", (source,))
+
+
 def expire(db: sqlite3.Connection, now: float | None = None) -> None:
     """Delete every capture past its time."""
     db.execute("DELETE FROM captures WHERE expires_at < ?",
@@ -62,7 +91,8 @@ def read_captures(db: sqlite3.Connection, sealer: Sealer, source: str | None = N
                   since: float | None = None, limit: int | None = None
                   ) -> list[dict[str, Any]]:
     """Unexpired captures, oldest first (``since``: taken at or after it; ``limit``: the
-    newest ``limit`` of them), each with its request opened by ``sealer``."""
+    newest ``limit`` of them), each with its request opened by ``sealer`` (None when it
+    cannot be: sealed under a key no longer given)."""
     where = "expires_at >= ?"
     args: list[Any] = [time.time()]
     for clause, value in (("source = ?", source), ("at >= ?", since)):
@@ -77,6 +107,6 @@ def read_captures(db: sqlite3.Connection, sealer: Sealer, source: str | None = N
 def _entry(row: sqlite3.Row, sealer: Sealer) -> dict[str, Any]:
     return {"id": row["id"], "at": row["at"], "expires_at": row["expires_at"],
             "source": row["source"], "invocation_id": row["invocation_id"],
-            "request": sealer.decrypt(row["request"]),
+            "request": _opened(row["request"], sealer),
             "emitted": json.loads(row["emitted"]),
             "error": None if row["error"] is None else json.loads(row["error"])}

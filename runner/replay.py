@@ -42,6 +42,14 @@ def verdict(capture: dict[str, Any], result: Result) -> dict[str, Any]:
             "after": after, "error": error}
 
 
+def unreadable(capture: dict[str, Any]) -> dict[str, Any]:
+    """The verdict on a capture whose request no key given opens: failed, saying so."""
+    return {"delivery": capture["id"], "outcome": "failed",
+            "before": [normalized(m) for m in capture["emitted"]], "after": [],
+            "error": {"type": "NotReplayable", "message": "its request was sealed under a "
+                      "secret key the service no longer has"}}
+
+
 def report(verdicts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The replay's answer: counts, and a diff for each delivery that is not the same."""
     listed = list(verdicts)

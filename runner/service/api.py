@@ -223,8 +223,11 @@ class Api:
 
     async def delete_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        await self.runtime.drop_cache(*await self.service.delete_source(
-            who, request.path_params["source"]))
+        function_id, source_id = await self.service.delete_source(
+            who, request.path_params["source"])
+        await self.runtime.drop_cache(function_id, source_id)
+        # A deleted source's deliveries go with it, not when they expire.
+        await self.runtime.store.run(lambda db: captures.forget(db, source_id))
         return Response(status_code=204)
 
     async def _source_id(self, request: Request) -> str:
@@ -280,7 +283,7 @@ class Api:
         found = await self._captured(source, since=None, limit=captures.LISTED)
         # The request as the errors log shows it: a capture's secrets stay in the store.
         return _json({"deliveries": [
-            {**entry, "request": errorlog.redacted_request(
+            {**entry, "request": entry["request"] and errorlog.redacted_request(
                 HttpRequest.from_dict(entry["request"]), source.secrets)}
             for entry in found]})
 

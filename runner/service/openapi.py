@@ -181,11 +181,13 @@ def _schemas() -> dict[str, Schema]:
             "at": {"type": "number", "description": "Unix time."},
             "expires_at": {"type": "number", "description": "Unix time it is deleted."},
             "source": identifier("src"), "invocation_id": string(),
-            "request": closed({
+            "request": nullable(closed({
                 "url": string(),
                 "headers": array(array(string(), minItems=2, maxItems=2)),
-                "body": string()}, description="Shown as the errors log shows it; the "
-                                               "exact request is kept encrypted."),
+                "body": string()}, description="Shown as the errors log shows it (the "
+                                               "exact request is kept encrypted); null when "
+                                               "sealed under a key the service no longer "
+                                               "has.")),
             "emitted": array(any_object("A message as the function made it.")),
             "error": nullable(failure)}),
         "Replayed": closed({

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from runner.errorlog import redacted_result
-from runner.replay import report, verdict
+from runner.replay import report, unreadable, verdict
 from runner.runtime import Runtime
 from runner.service.problems import InvalidRequest, Unavailable
 from runner.service.records import Function, Version
@@ -76,6 +76,9 @@ async def run_replay(runtime: Runtime, source: Source, filename: str, version: V
         async with CacheStores(directory) as caches:
             answer = caches.answerer("replay")
             for entry in captured:
+                if entry["request"] is None:
+                    verdicts.append(unreadable(entry))
+                    continue
                 job = Job(handler, HttpRequest.from_dict(entry["request"]), source.settings,
                           entry["invocation_id"], alphabetize=True)
                 try:

@@ -17,7 +17,7 @@ import click
 
 from runner import captures
 from runner.errorlog import PLAIN_TEXT
-from runner.replay import report, verdict
+from runner.replay import report, unreadable, verdict
 from segfn.cli.events import data_dir_option, database
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.invoke import modules_option
@@ -89,7 +89,9 @@ def deliveries_command(data_dir: Path, source_ref: str | None, since: float | No
                    + f"  {_request_line(entry['request'])}  {outcome}")
 
 
-def _request_line(shown: dict[str, Any]) -> str:
+def _request_line(shown: dict[str, Any] | None) -> str:
+    if shown is None:
+        return click.style("request sealed under a key not given", fg="yellow")
     if "method" in shown:  # segfn run's: the request itself
         request = HttpRequest.from_dict(shown)
         return f"{request.method} {printable(request.url)}  {len(request.body)} bytes"
@@ -177,6 +179,9 @@ def _replay_local(ctx: click.Context, handler_path: str, settings_path: str | No
         egress = Egress(EgressPolicy(allow_loopback=True))
         try:
             for entry in listed:
+                if entry["request"] is None:  # a service's, sealed: not for segfn run
+                    verdicts.append(unreadable(entry))
+                    continue
                 job = Job(handler, HttpRequest.from_dict(entry["request"]), settings,
                           entry["invocation_id"], alphabetize=True)
                 verdicts.append(verdict(entry, pool.invoke(job, egress,

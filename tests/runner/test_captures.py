@@ -8,7 +8,8 @@ from pathlib import Path
 
 from runner import captures
 from runner.errorlog import PLAIN_TEXT
-from runner.replay import normalized, report, verdict
+from runner.replay import normalized, report, unreadable, verdict
+from runner.service.keyring import Keyring, generate_key
 from runner.store import SCHEMA, connect, migrate
 from segfn import errors
 from segfn.sandbox.invocation import HttpRequest, Result
@@ -21,11 +22,12 @@ def _db(tmp_path: Path):  # type: ignore[no-untyped-def]
     return db
 
 
-def _keep(db, source: str, n: int, body: bytes = b"{}", **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _keep(db, source: str, n: int, body: bytes = b"{}", sealer=PLAIN_TEXT,  # type: ignore[no-untyped-def]
+          **kwargs) -> None:
     captures.capture(db, source=source, invocation_id=f"{source}-{n}",
                      request=HttpRequest(body, [("x-n", str(n))], "http://h/"),
                      result=Result(messages=({"type": "track", "event": str(n)},)),
-                     days=1, sealer=PLAIN_TEXT, **kwargs)
+                     days=1, sealer=sealer, **kwargs)
 
 
 def test_each_source_keeps_its_newest_captures_up_to_the_count(tmp_path: Path) -> None:
@@ -76,3 +78,18 @@ def test_replay_ignores_message_id_timestamp_and_context_library_only() -> None:
     assert answer == {"replayed": 2, "same": 1, "changed": 0, "failed": 1, "diffs": [
         {"delivery": 7, "before": [normalized(message)], "after": [],
          "error": {"type": errors.BAD_REQUEST, "message": "no"}}]}
+
+
+def test_a_key_rotation_seals_captures_again_and_one_no_key_opens_reads_as_none(
+        tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    old, new, lost = generate_key(), generate_key(), generate_key()
+    _keep(db, "a", 0, sealer=Keyring([old]))
+    _keep(db, "a", 1, sealer=Keyring([lost]))
+    assert captures.rotate(db, Keyring([new, old]).rotate) == (1, 1)
+    kept = captures.read_captures(db, Keyring([new]), source="a")
+    assert list(HttpRequest.from_dict(kept[0]["request"]).headers) == [("x-n", "0")]
+    assert kept[1]["request"] is None
+    assert unreadable(kept[1])["error"]["type"] == "NotReplayable"
+    captures.forget(db, "a")
+    assert captures.read_captures(db, Keyring([new])) == []

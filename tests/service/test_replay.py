@@ -73,6 +73,22 @@ def test_a_new_version_replayed_on_captured_deliveries_shows_the_one_it_changes(
     assert len(events) == 6
     cli("replay", "web", code=2)  # no --version
 
+    # A deleted source's captures go with it; a key rotation seals the others again.
+    other = cli.json("sources", "connect", "other", "--function", "signups",
+                     "--capture-days", "1")
+    assert serve.webhook(other, {"user": "u4", "plan": "pro"}).status_code == 200
+    ok(serve.api("DELETE", f"/sources/{other['id']}"), 204)
+    with contextlib.closing(connect(serve.data_dir / DATABASE_FILE)) as db:
+        assert {row[0] for row in db.execute("SELECT source FROM captures")} == {web["id"]}
+    assert serve.stop() == 0
+    new = generate_key()
+    rotated = cli("admin", "rotate-key", "--data-dir", serve.data_dir,
+                  SEGFN_SECRET_KEY=f"{new},{key}").stdout
+    assert "re-encrypted 3 captured deliver(ies)" in rotated
+    with contextlib.closing(connect(serve.data_dir / DATABASE_FILE)) as db:
+        resealed = [row[0] for row in db.execute("SELECT request FROM captures ORDER BY id")]
+    assert [Keyring([new]).decrypt(r)["url"] for r in resealed] == [web["webhook_url"]] * 3
+
 
 def test_a_service_without_a_secret_key_refuses_to_capture(start_serve: Any,
                                                             tmp_path: Path) -> None:
