@@ -44,13 +44,23 @@ def capture(db: sqlite3.Connection, *, source: str, invocation_id: str,
         "emitted, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (now, now + days * DAY, source, invocation_id, sealed, len(sealed),
          json.dumps(list(result.messages) if result.ok else [], ensure_ascii=False), error))
+    _count(db, source, 1, len(sealed))
     expire(db, now)
-    # Newest first, a running count and size: whatever is past either bound goes.
-    db.execute(
-        "DELETE FROM captures WHERE id IN (SELECT id FROM (SELECT id, "
-        "ROW_NUMBER() OVER newest AS n, SUM(size) OVER newest AS total FROM captures "
-        "WHERE source = ? WINDOW newest AS (ORDER BY id DESC)) WHERE n > ? OR total > ?)",
-        (source, keep, keep_bytes))
+    count, total = db.execute("SELECT count, bytes FROM capture_totals WHERE source = ?",
+                              (source,)).fetchone()
+    while count > keep or total > keep_bytes:
+        oldest = db.execute("SELECT id, size FROM captures WHERE source = ? ORDER BY id "
+                            "LIMIT 1", (source,)).fetchone()
+        db.execute("DELETE FROM captures WHERE id = ?", (oldest["id"],))
+        _count(db, source, -1, -oldest["size"])
+        count, total = count - 1, total - oldest["size"]
+
+
+def _count(db: sqlite3.Connection, source: str, count: int, size: int) -> None:
+    # Kept beside the table, so that a capture does not sum the source's 10,000 rows.
+    db.execute("INSERT INTO capture_totals VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE "
+               "SET count = count + excluded.count, bytes = bytes + excluded.bytes",
+               (source, count, size))
 
 
 def rotate(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
@@ -66,6 +76,9 @@ def rotate(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, i
         db.execute("UPDATE captures SET request = ?, size = ? WHERE id = ?",
                    (sealed, len(sealed), row["id"]))
         done += 1
+    db.execute("DELETE FROM capture_totals")
+    db.execute("INSERT INTO capture_totals SELECT source, count(*), sum(size) FROM captures "
+               "GROUP BY source")
     return done, failed
 
 
@@ -79,12 +92,17 @@ def _opened(sealed: str, sealer: Sealer) -> Any:
 def forget(db: sqlite3.Connection, source: str) -> None:
     """Delete every capture of a deleted source."""
     db.execute("DELETE FROM captures WHERE source = ?", (source,))
+    db.execute("DELETE FROM capture_totals WHERE source = ?", (source,))
 
 
 def expire(db: sqlite3.Connection, now: float | None = None) -> None:
     """Delete every capture past its time."""
-    db.execute("DELETE FROM captures WHERE expires_at < ?",
-               (time.time() if now is None else now,))
+    now = time.time() if now is None else now
+    # Rows, not GROUP BY: that would read the whole table in source order.
+    for gone in db.execute("SELECT source, size FROM captures WHERE expires_at < ?",
+                           (now,)).fetchall():
+        _count(db, gone[0], -1, -gone[1])
+    db.execute("DELETE FROM captures WHERE expires_at < ?", (now,))
 
 
 def read_captures(db: sqlite3.Connection, sealer: Sealer, source: str | None = None,

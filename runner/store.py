@@ -103,6 +103,12 @@ CREATE TABLE IF NOT EXISTS captures (
 );
 CREATE INDEX IF NOT EXISTS captures_source ON captures (source, id);
 CREATE INDEX IF NOT EXISTS captures_expiry ON captures (expires_at);
+-- Each source's number and bytes of captures, which bound them.
+CREATE TABLE IF NOT EXISTS capture_totals (
+    source TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
 """
 
 

@@ -30,6 +30,13 @@ def _keep(db, source: str, n: int, body: bytes = b"{}", sealer=PLAIN_TEXT,  # ty
                      days=1, sealer=sealer, **kwargs)
 
 
+def _totals_agree(db) -> None:  # type: ignore[no-untyped-def]
+    # The running totals the bounds read are what the table holds.
+    kept = db.execute("SELECT source, count(*), sum(size) FROM captures GROUP BY source")
+    assert sorted(map(tuple, kept)) == sorted(
+        map(tuple, db.execute("SELECT * FROM capture_totals WHERE count > 0")))
+
+
 def test_each_source_keeps_its_newest_captures_up_to_the_count(tmp_path: Path) -> None:
     db = _db(tmp_path)
     for n in range(5):
@@ -41,6 +48,7 @@ def test_each_source_keeps_its_newest_captures_up_to_the_count(tmp_path: Path) -
     assert [c["invocation_id"] for c in captures.read_captures(db, PLAIN_TEXT, source="b")
             ] == ["b-0"]
     assert captures.KEEP_PER_SOURCE == 10_000
+    _totals_agree(db)
 
 
 def test_each_source_keeps_its_newest_captures_up_to_the_size(tmp_path: Path) -> None:
@@ -51,6 +59,7 @@ def test_each_source_keeps_its_newest_captures_up_to_the_size(tmp_path: Path) ->
     # Each sealed request is a little over 1,333 bytes (base64): two fit in 3,000.
     assert [c["invocation_id"] for c in kept] == ["a-2", "a-3"]
     assert HttpRequest.from_dict(kept[0]["request"]).body == b"x" * 1000
+    _totals_agree(db)
 
 
 def test_captures_past_their_days_are_hidden_then_deleted(tmp_path: Path) -> None:
@@ -59,6 +68,7 @@ def test_captures_past_their_days_are_hidden_then_deleted(tmp_path: Path) -> Non
     _keep(db, "a", 1, now=time.time() - 3600)
     assert [c["invocation_id"] for c in captures.read_captures(db, PLAIN_TEXT)] == ["a-1"]
     assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 1
+    _totals_agree(db)
 
 
 def test_replay_ignores_message_id_timestamp_and_context_library_only() -> None:
@@ -87,9 +97,11 @@ def test_a_key_rotation_seals_captures_again_and_one_no_key_opens_reads_as_none(
     _keep(db, "a", 0, sealer=Keyring([old]))
     _keep(db, "a", 1, sealer=Keyring([lost]))
     assert captures.rotate(db, Keyring([new, old]).rotate) == (1, 1)
+    _totals_agree(db)
     kept = captures.read_captures(db, Keyring([new]), source="a")
     assert list(HttpRequest.from_dict(kept[0]["request"]).headers) == [("x-n", "0")]
     assert kept[1]["request"] is None
     assert unreadable(kept[1])["error"]["type"] == "NotReplayable"
     captures.forget(db, "a")
     assert captures.read_captures(db, Keyring([new])) == []
+    _totals_agree(db)
