@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from runner import errorlog, events, retries
+from runner import captures, errorlog, events, retries
 from runner.delivery import Deliverer, Destination
 from runner.observer import Observer
 from runner.source import Source
@@ -199,6 +199,7 @@ class Runtime:
                                    outbox=self.deliverer is not None,
                                    write_key=source.write_key, workspace=source.workspace)
                 retries.remove(db, invocation_id)
+                self._capture(db, source, job, result)
 
             await self.store.run(accept)
             if self.deliverer is not None:
@@ -220,9 +221,18 @@ class Runtime:
                                   result=result, attempts=attempt + 1, secrets=source.secrets,
                                   sealer=self.sealer)
             retries.remove(db, invocation_id)
+            self._capture(db, source, job, result)
 
         await self.store.run(log)
         return False
+
+    def _capture(self, db: Any, source: Source, job: Job, result: Result) -> None:
+        # Without a sealer (a service with no key) nothing is kept: the service refuses
+        # capture_days then, so this is a source configured before the key went away.
+        if source.capture_days and self.sealer is not None:
+            captures.capture(db, source=source.id, invocation_id=job.invocation_id,
+                             request=job.request, result=result, days=source.capture_days,
+                             sealer=self.sealer)
 
     async def _retry_loop(self) -> None:
         while True:

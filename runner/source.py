@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from runner.captures import MAX_DAYS
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
 from segfn.settings import SETTINGS_OPTION
@@ -26,7 +27,8 @@ class Source:
 
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed;
-    ``allow_get`` lets GET reach the handler too, for providers that verify a URL so.
+    ``allow_get`` lets GET reach the handler too, for providers that verify a URL so;
+    ``capture_days`` above 0 keeps each delivery that long, for replay (runner/captures.py).
     ``workspace`` and ``function`` name whose worker processes run it;
     ``settings_given_in`` where its setting values are given, for a missing one's message.
     ``names`` are what people read in logs and metrics: the ids' names, each the id itself
@@ -42,6 +44,8 @@ class Source:
     paused: bool = False
     workspace: str = ""
     allow_get: bool = False
+    capture_days: int = attrs.field(default=0, validator=[attrs.validators.ge(0),
+                                                          attrs.validators.le(MAX_DAYS)])
     settings_given_in: str = SETTINGS_OPTION
     names: Names = attrs.field(default=attrs.Factory(
         lambda self: Names(self.workspace, self.function, self.id), takes_self=True))

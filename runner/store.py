@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 _BATCH = 512
 
-# The runner's file in its data dir: events, outbox, retries, errors, dead letters.
+# The runner's file in its data dir: events, outbox, retries, errors, dead letters,
+# captured deliveries.
 DATABASE_FILE = "segfn.db"
 
 SCHEMA = """
@@ -87,6 +88,26 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     batch TEXT NOT NULL,
     source TEXT NOT NULL DEFAULT '',
     workspace TEXT NOT NULL DEFAULT ''
+);
+-- Deliveries kept for replay (runner/captures.py).
+CREATE TABLE IF NOT EXISTS captures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    invocation_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    emitted TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS captures_source ON captures (source, id);
+CREATE INDEX IF NOT EXISTS captures_expiry ON captures (expires_at);
+-- Each source's number and bytes of captures, which bound them.
+CREATE TABLE IF NOT EXISTS capture_totals (
+    source TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
 );
 """
 

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from runner import errorlog, events, redrive
+from runner import captures, errorlog, events, redrive
 from runner.app import create_app
 from runner.delivery import read_dead_letters
 from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response, read_body
@@ -33,8 +33,10 @@ from runner.service.openapi import document as openapi_document
 from runner.service.operations import Service
 from runner.service.problems import Conflict, InvalidRequest, Problem, Unauthorized
 from runner.service.records import Function, Token, check_name
-from runner.service.tester import run_test
+from runner.service.tester import run_replay, run_test
+from runner.source import Source
 from segfn.sandbox.fleet import Tenant
+from segfn.sandbox.invocation import HttpRequest
 from segfn.sandbox.webhook import MAX_BODY_BYTES, STALL_SECONDS, RequestRefused
 
 _HTTP_TYPES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
@@ -203,7 +205,8 @@ class Api:
         body = contract.NEW_SOURCE.check(await read_json(request))
         source = await self.service.connect_source(
             who, body["name"], body["function"], body.get("version"),
-            body.get("settings", {}), body.get("write_key"), body.get("allow_get", False))
+            body.get("settings", {}), body.get("write_key"), body.get("allow_get", False),
+            body.get("capture_days", 0))
         return _json(source, 201)
 
     async def get_source(self, request: Request) -> Response:
@@ -220,8 +223,11 @@ class Api:
 
     async def delete_source(self, request: Request) -> Response:
         who = await self._source_caller(request)
-        await self.runtime.drop_cache(*await self.service.delete_source(
-            who, request.path_params["source"]))
+        function_id, source_id = await self.service.delete_source(
+            who, request.path_params["source"])
+        await self.runtime.drop_cache(function_id, source_id)
+        # A deleted source's deliveries go with it, not when they expire.
+        await self.runtime.store.run(lambda db: captures.forget(db, source_id))
         return Response(status_code=204)
 
     async def _source_id(self, request: Request) -> str:
@@ -271,6 +277,48 @@ class Api:
         if deliverer is not None:
             deliverer.notify()
         return _json(done)
+
+    async def source_deliveries(self, request: Request) -> Response:
+        source = self._running(await self._source_id(request))
+        found = await self._captured(source, since=None, limit=captures.LISTED)
+        # The request as the errors log shows it: a capture's secrets stay in the store.
+        return _json({"deliveries": [
+            {**entry, "request": entry["request"] and errorlog.redacted_request(
+                HttpRequest.from_dict(entry["request"]), source.secrets)}
+            for entry in found]})
+
+    async def replay(self, request: Request) -> Response:
+        source = self._running(await self._source_id(request))
+        body = contract.REPLAY_REQUEST.check(await read_json(request))
+
+        def read(db: sqlite3.Connection) -> tuple[Function, Any]:
+            function = catalog.find_function(db, source.workspace, source.function)
+            return function, catalog.get_version(db, function.id, body["version"])
+
+        function, version = await self.db.run(read)
+        found = await self._captured(source, body.get("since"), body.get("limit"))
+        return _json(await run_replay(self.runtime, source, function.filename, version,
+                                      found))
+
+    def _running(self, source_id: str) -> Source:
+        source = self.runtime.resolve(source_id)
+        if source is None:
+            raise Conflict(f"source {source_id} is not running; try again once it is")
+        return source
+
+    async def _captured(self, source: Source, since: float | None, limit: int | None
+                        ) -> list[dict[str, Any]]:
+        """The source's captures; a Conflict saying how to keep some when it keeps none."""
+        sealer = self.runtime.sealer
+        if sealer is None:
+            raise Conflict("this service has no secret key, so it keeps no deliveries "
+                           "(start segfn serve with SEGFN_SECRET_KEY or --secret-key-file)")
+        found = await self.runtime.store.read(lambda db: captures.read_captures(
+            db, sealer, source=source.id, since=since, limit=limit))
+        if not found and not source.capture_days:
+            raise Conflict(f"source {source.id} keeps no deliveries: set its capture_days "
+                           "(segfn sources configure SOURCE --capture-days N)")
+        return found
 
     async def source_events(self, request: Request) -> Response:
         source_id = await self._source_id(request)
@@ -373,6 +421,8 @@ class Api:
             "/sources/{source}/dead-letters": {"GET": self.source_dead_letters},
             "/sources/{source}/dead-letters/resend": {"POST": self.resend_dead_letters},
             "/sources/{source}/events": {"GET": self.source_events},
+            "/sources/{source}/deliveries": {"GET": self.source_deliveries},
+            "/sources/{source}/replay": {"POST": self.replay},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},
             "/check": {"POST": self.check_code},

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from runner.captures import KEEP_BYTES_PER_SOURCE, KEEP_PER_SOURCE, MAX_DAYS
 from runner.redrive import AT_ONCE
 from runner.service.bodies import MAX_API_BODY, MAX_NESTING
 from runner.service.problems import InvalidRequest
@@ -122,16 +123,25 @@ DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
     description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})
 _ALLOW_GET = field(bool, description="Let GET reach the handler too, for providers that "
                    "verify a URL so. Default: false.")
+_CAPTURE_DAYS = field(int, minimum=0, maximum=MAX_DAYS, description=(
+    "Keep each delivery this many days, encrypted, for replay (at most "
+    f"{KEEP_PER_SOURCE:,} deliveries or {KEEP_BYTES_PER_SOURCE // 2**20} MB, the oldest "
+    "dropped first); 0 keeps none. Needs the service's secret key. Default: 0."))
 NEW_SOURCE = Body(
     "NewSource",
     {"name": field(str, ref="Name"),
      "function": field(str, description="The function's id or name.")},
     {"version": _VERSION,
      "settings": field(dict, description="Values for the version's settings schema."),
-     "write_key": field(str), "allow_get": _ALLOW_GET})
+     "write_key": field(str), "allow_get": _ALLOW_GET, "capture_days": _CAPTURE_DAYS})
 SOURCE_CHANGES = Body("SourceChanges", {}, {
     "settings": field(dict, description="Merged into the values; null removes one."),
-    "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET})
+    "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET,
+    "capture_days": _CAPTURE_DAYS})
+REPLAY_REQUEST = Body("ReplayRequest", {"version": field(
+    int, minimum=1, description="The version of the source's function to replay through.")},
+    {"since": field(int, description="Only deliveries received since (Unix seconds)."),
+     "limit": field(int, minimum=1, description="Only the newest this many.")})
 # The pattern: not only whitespace, as catalog.create_token checks.
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
@@ -152,7 +162,7 @@ def _redrive(name: str, entries: str) -> Body:
 RETRY_REQUEST = _redrive("RetryRequest", "errors-log entries")
 RESEND_REQUEST = _redrive("ResendRequest", "dead letters")
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK, RETRY_REQUEST, RESEND_REQUEST)
+          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK, RETRY_REQUEST, RESEND_REQUEST, REPLAY_REQUEST)
 
 
 def redrive_selection(document: dict[str, Any]) -> list[int] | None:

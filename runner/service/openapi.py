@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from runner import redrive
+from runner import captures, redrive
 from runner.service import contract
 from runner.service.access import FUNCTION_ROLES, ROLES
 from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
@@ -175,8 +175,37 @@ def _schemas() -> dict[str, Schema]:
             "webhook_url": string(format="uri"), "paused": {"type": "boolean"},
             "allow_get": {"type": "boolean",
                           "description": "GET reaches the handler too (else only POST)."},
+            "capture_days": {"type": "integer", "minimum": 0, "maximum": captures.MAX_DAYS,
+                             "description": "Days each delivery is kept for replay; 0: "
+                                            "none."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
+        "Delivery": closed({
+            "id": {"type": "integer", "description": "What a replay's diffs name."},
+            "at": {"type": "number", "description": "Unix time."},
+            "expires_at": {"type": "number", "description": "Unix time it is deleted."},
+            "source": identifier("src"), "invocation_id": string(),
+            "request": nullable(closed({
+                "url": string(),
+                "headers": array(array(string(), minItems=2, maxItems=2)),
+                "body": string()}, description="Shown as the errors log shows it (the "
+                                               "exact request is kept encrypted); null when "
+                                               "sealed under a key the service no longer "
+                                               "has.")),
+            "emitted": array(any_object("A message as the function made it.")),
+            "error": nullable(failure)}),
+        "Replayed": closed({
+            "replayed": {"type": "integer", "minimum": 0},
+            "same": {"type": "integer", "minimum": 0},
+            "changed": {"type": "integer", "minimum": 0},
+            "failed": {"type": "integer", "minimum": 0},
+            "diffs": array(closed({
+                "delivery": {"type": "integer"},
+                "before": array(any_object("A message emitted when it was received, "
+                                           "without messageId, timestamp and "
+                                           "context.library.")),
+                "after": array(any_object("A message the replay emitted, likewise.")),
+                "error": nullable(failure)}))}),
         "Grant": _grant(identifier("fn"), sent=False),
         "NewGrant": _grant(text("A function's id or name."), sent=True),
         "Token": closed({
@@ -486,6 +515,24 @@ def _paths() -> dict[str, dict[str, Any]]:
                              parameters=("after", "limit", "newest"),
                              errors=("InvalidRequest", "Forbidden", "NotFound"),
                              roles=sources, tag="sources"),
+        },
+        "/sources/{source}/deliveries": {
+            "parameters": source,
+            "get": operation("sourceDeliveries", "The source's captured deliveries (see "
+                                                 "capture_days), oldest of the newest "
+                                                 f"{captures.LISTED} first", 200,
+                             listing("deliveries", "Delivery"),
+                             errors=("Forbidden", "NotFound", "Conflict"), roles=sources,
+                             tag="sources"),
+        },
+        "/sources/{source}/replay": {
+            "parameters": source,
+            "post": operation("replaySource", "Run captured deliveries through a version "
+                                              "with the source's settings, deliver nothing, "
+                                              "and compare what they emit", 200,
+                              schema("Replayed"), body=contract.REPLAY_REQUEST,
+                              errors=("Forbidden", "NotFound", "Conflict"), roles=sources,
+                              tag="sources"),
         },
         "/tokens": {
             "get": operation("listTokens", "Every token of the workspace, revoked ones too",

@@ -17,11 +17,18 @@ from typing import Any
 
 import attrs
 
+from runner.captures import MAX_DAYS
 from runner.service import catalog
 from runner.service.access import Principal
 from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
-from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
+from runner.service.problems import (
+    CompileError,
+    Conflict,
+    InvalidConfiguration,
+    InvalidRequest,
+    NotFound,
+)
 from runner.service.records import Function, SourceRecord, Version, check_name
 from runner.service.settings_schema import MAX_DESCRIPTION, SchemaError, SettingSpec, parse_schema
 from runner.service.vault import Vault, secret_strings
@@ -118,7 +125,8 @@ class Service:
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
         return Source(record.id, record.function, Handler(version.code, function.filename),
                       values, hidden, record.write_key, record.paused, record.workspace,
-                      record.allow_get, settings_given_in=SOURCE_SETTINGS,
+                      record.allow_get, record.capture_days,
+                      settings_given_in=SOURCE_SETTINGS,
                       names=Names(workspace.name, function.name, record.name))
 
     # What the API shows
@@ -255,11 +263,21 @@ class Service:
             raise InvalidConfiguration("this service delivers to a Tracking API without a "
                                        "service-wide write key: give the source a write_key")
 
+    def _check_capture(self, days: int) -> None:
+        if not 0 <= days <= MAX_DAYS:
+            raise InvalidRequest(f"capture_days must be from 0 to {MAX_DAYS}")
+        if days and self.vault.keyring is None:
+            raise InvalidConfiguration(
+                "this service has no secret key, so it cannot keep captured deliveries (they "
+                "are kept encrypted); start segfn serve with SEGFN_SECRET_KEY or "
+                "--secret-key-file, or leave capture_days at 0")
+
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
-                             write_key: str | None, allow_get: bool = False
-                             ) -> dict[str, Any]:
+                             write_key: str | None, allow_get: bool = False,
+                             capture_days: int = 0) -> dict[str, Any]:
         self._check_write_key(write_key)
+        self._check_capture(capture_days)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
@@ -268,7 +286,7 @@ class Service:
             plain, sealed = self.vault.seal(version.settings_schema, values)
             source_id = catalog.create_source(db, principal.workspace, name, function.id,
                                               version.number, plain, sealed, write_key,
-                                              allow_get)
+                                              allow_get, capture_days)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -279,9 +297,11 @@ class Service:
     async def configure_source(self, principal: Principal, ref: str,
                                changes: dict[str, Any]) -> dict[str, Any]:
         """Merge setting values (None removes one), set the write key, pause or resume,
-        take GET or not."""
+        take GET or not, keep deliveries for so many days."""
         if "write_key" in changes:
             self._check_write_key(changes["write_key"])
+        if "capture_days" in changes:
+            self._check_capture(changes["capture_days"])
 
         def configure(db: sqlite3.Connection) -> dict[str, Any]:
             source = catalog.find_source(db, principal.workspace, ref)
@@ -292,7 +312,7 @@ class Service:
                     version.settings_schema, source, changes["settings"])
             if "write_key" in changes:
                 columns["write_key"] = changes["write_key"]
-            for flag in ("paused", "allow_get"):
+            for flag in ("paused", "allow_get", "capture_days"):
                 if flag in changes:
                     columns[flag] = int(changes[flag])
             if columns:

@@ -1,4 +1,5 @@
-"""The tester: run a function version once on a request the user wrote, deliver nothing.
+"""The tester: run a function version once on a request the user wrote, or on a source's
+captured deliveries (a replay), and deliver nothing.
 
 It answers what ``segfn invoke --json`` prints, with the logs cut to their first 4 KiB. Like
 ``segfn invoke`` it uses an empty cache and leaves JSON keys in the order they were sent.
@@ -12,16 +13,18 @@ from typing import Any
 import attrs
 
 from runner.errorlog import redacted_result
+from runner.replay import report, unreadable, verdict
 from runner.runtime import Runtime
 from runner.service.problems import InvalidRequest, Unavailable
 from runner.service.records import Function, Version
 from runner.service.settings_schema import SchemaError, validate_values
 from runner.service.vault import encrypted_names, secret_strings
+from runner.source import Source
 from segfn.payloads import PayloadError, parse_payload
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
-from segfn.sandbox.invocation import Job, preview_logs
+from segfn.sandbox.invocation import HttpRequest, Job, preview_logs
 from segfn.sandbox.pool import SandboxUnavailable
 from segfn.sandbox.webhook import RequestRefused, build_request
 
@@ -61,3 +64,27 @@ async def run_test(runtime: Runtime, tenant: Tenant, function: Function, version
     answer = result.to_dict()
     answer["logs"], answer["logs_truncated"] = preview_logs(result.logs)
     return answer
+
+
+async def run_replay(runtime: Runtime, source: Source, filename: str, version: Version,
+                     captured: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run ``captured`` deliveries of ``source`` through ``version`` with the source's
+    settings, delivering and storing nothing, and compare (runner/replay.py)."""
+    handler = Handler(version.code, filename)
+    verdicts = []
+    with tempfile.TemporaryDirectory(prefix="segfn-replay-") as directory:
+        async with CacheStores(directory) as caches:
+            answer = caches.answerer("replay")
+            for entry in captured:
+                if entry["request"] is None:
+                    verdicts.append(unreadable(entry))
+                    continue
+                job = Job(handler, HttpRequest.from_dict(entry["request"]), source.settings,
+                          entry["invocation_id"], alphabetize=True)
+                try:
+                    result = await runtime.fleet.invoke(source.tenant, job, runtime.egress,
+                                                        answer)
+                except SandboxUnavailable as exc:
+                    raise Unavailable(str(exc)) from None
+                verdicts.append(verdict(entry, redacted_result(result, source.secrets)))
+    return report(verdicts)

@@ -13,6 +13,7 @@ from segfn.cli.invoke import invoke
 from segfn.cli.login import login, logout
 from segfn.cli.new import new
 from segfn.cli.redrive import resend_command, retry_command
+from segfn.cli.replay import deliveries_command, replay_command
 from segfn.cli.run import run
 from segfn.cli.serve import serve
 from segfn.cli.sources import sources
@@ -34,6 +35,8 @@ main.add_command(run)
 main.add_command(events_command)
 main.add_command(errors_command)
 main.add_command(dead_letters_command)
+main.add_command(deliveries_command)
+main.add_command(replay_command)
 main.add_command(new)
 main.add_command(serve)
 main.add_command(admin)

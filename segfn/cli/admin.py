@@ -112,6 +112,7 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None, as_json: bool) -> N
 
 def _rotate_replays(data_dir: Path, keyring: Keyring) -> None:
     """The original requests the errors log keeps for retries, sealed again."""
+    from runner import captures
     from runner.errorlog import rotate_replays
     from runner.store import DATABASE_FILE, connect, migrate
 
@@ -123,10 +124,16 @@ def _rotate_replays(data_dir: Path, keyring: Keyring) -> None:
         with db:
             db.execute("BEGIN IMMEDIATE")
             done, failed = rotate_replays(db, keyring.rotate)
+            kept, lost = captures.rotate(db, keyring.rotate)
     finally:
         db.close()
     click.echo(f"re-encrypted {done} request(s) the errors log keeps for retries")
     if failed:
         click.secho(f"{failed} kept request(s) open with none of these keys; those entries "
                     "cannot be retried until the service runs with their key", fg="yellow",
+                    err=True)
+    click.echo(f"re-encrypted {kept} captured deliver(ies)")
+    if lost:
+        click.secho(f"{lost} captured deliver(ies) open with none of these keys; they cannot "
+                    "be replayed until the service runs with their key", fg="yellow",
                     err=True)

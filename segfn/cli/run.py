@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import click
 
+from runner.captures import KEEP_BYTES_PER_SOURCE, KEEP_PER_SOURCE, MAX_DAYS
 from runner.source import Source
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.options import runner_config, runner_options
@@ -53,14 +54,15 @@ class WatchedSource:
     """
 
     def __init__(self, handler_path: Path, settings_path: Path | None,
-                 registry: ModuleRegistry, allow_get: bool = False) -> None:
+                 registry: ModuleRegistry, allow_get: bool = False,
+                 capture_days: int = 0) -> None:
         self.handler_path = handler_path
         self.settings_path = settings_path
         self.registry = registry
         handler = self._handler()
         self.problem = self._check(handler)
         self.current = Source("default", handler_path.stem, handler, self._settings(),
-                              allow_get=allow_get)
+                              allow_get=allow_get, capture_days=capture_days)
         self._stamps = self._mtimes()
 
     def _mtimes(self) -> tuple[int | None, int | None]:
@@ -190,10 +192,15 @@ def confinement(worker_user: str, required: bool) -> Plan:
               help="Let GET reach the handler too, for providers that verify a URL so.")
 @click.option("--quiet", is_flag=True,
               help="Print one line an invocation, without the handler's console lines.")
+@click.option("--capture-days", default=0, show_default=True, metavar="N",
+              type=click.IntRange(0, MAX_DAYS),
+              help="Keep each delivery N days in --data-dir, for segfn deliveries and "
+                   f"segfn replay (at most {KEEP_PER_SOURCE:,} deliveries or "
+                   f"{KEEP_BYTES_PER_SOURCE // 2**20} MB, the oldest dropped first); "
+                   "0: keep none.")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
 def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get: bool,
-        quiet: bool,
-        **options: Any) -> None:
+        quiet: bool, capture_days: int, **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
     Each delivery prints a line, with the handler's console and print lines under it;
@@ -212,7 +219,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get:
     config = runner_config(**options, egress=lambda host, port: EgressPolicy(
         allow_loopback=True, listening=listening_on(host, port)))
     watched = WatchedSource(handler_path, settings_path, sandbox_registry(config.modules),
-                            allow_get)
+                            allow_get, capture_days)
     if watched.problem is not None:
         say_problems(watched.problem)
         if not reload:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from runner.captures import MAX_DAYS
 from segfn.cli.files import read_settings
 from segfn.cli.output import print_json, printable
 from segfn.cli.remote import Client, F, RemoteError, connect, json_option, part, table
@@ -47,6 +48,10 @@ def setting_options(command: F) -> F:
 
 _ALLOW_GET_HELP = ("Let GET reach the handler too, for providers that verify a URL so "
                    "[default: POST only].")
+_capture_option = click.option(
+    "--capture-days", type=click.IntRange(0, MAX_DAYS), metavar="N",
+    help="Keep each delivery N days, encrypted, for segfn deliveries and segfn replay (the "
+         "service needs its secret key); 0: keep none [default: 0].")
 
 
 def function_name(client: Client, function_id: str) -> str:
@@ -69,6 +74,8 @@ def show_source(source: dict[str, Any], function: str) -> None:
     click.echo(f"  secrets    {printable(describe_secrets(source))}")
     click.echo("  write key  " + ("its own" if source["write_key"] else "the service's"))
     click.echo("  methods    " + ("POST, GET" if source.get("allow_get") else "POST"))
+    days = source.get("capture_days", 0)
+    click.echo("  captures   " + (f"kept {days} days" if days else "none kept"))
     click.echo(click.style("webhook URL:", bold=True))
     click.echo(click.style(source["webhook_url"], fg="cyan", bold=True))
 
@@ -118,11 +125,12 @@ def list_sources(as_json: bool) -> None:
 @click.option("--write-key", help="Deliver its events with this write key "
                                   "[default: the service's].")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
+@_capture_option
 @json_option
 def connect_source(name: str, function_ref: str, version: int | None,
                    settings_path: str | None, set_json: tuple[str, ...],
                    set_text: tuple[str, ...], write_key: str | None, allow_get: bool | None,
-                   as_json: bool) -> None:
+                   capture_days: int | None, as_json: bool) -> None:
     """Connect source NAME running a function; prints its webhook URL, alone on the last line.
 
     \b
@@ -138,6 +146,8 @@ def connect_source(name: str, function_ref: str, version: int | None,
         body["write_key"] = write_key
     if allow_get is not None:
         body["allow_get"] = allow_get
+    if capture_days is not None:
+        body["capture_days"] = capture_days
     client = connect()
     _done("connected", client.post("/sources", body), client, as_json)
 
@@ -150,10 +160,12 @@ def connect_source(name: str, function_ref: str, version: int | None,
 @click.option("--default-write-key", is_flag=True,
               help="Go back to the service's write key.")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
+@_capture_option
 @json_option
 def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
               set_text: tuple[str, ...], unset: tuple[str, ...], write_key: str | None,
-              default_write_key: bool, allow_get: bool | None, as_json: bool) -> None:
+              default_write_key: bool, allow_get: bool | None, capture_days: int | None,
+              as_json: bool) -> None:
     """Change SOURCE's setting values, write key or methods; what is not named stays as
     it is.
 
@@ -175,10 +187,12 @@ def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
         body["write_key"] = write_key
     if allow_get is not None:
         body["allow_get"] = allow_get
+    if capture_days is not None:
+        body["capture_days"] = capture_days
     if not body:
         raise click.UsageError("nothing to change: give --settings, --set, --set-json, "
-                               "--unset, --write-key, --default-write-key or "
-                               "--[no-]allow-get")
+                               "--unset, --write-key, --default-write-key, "
+                               "--[no-]allow-get or --capture-days")
     client = connect()
     _done("configured", client.patch(f"/sources/{part(source)}", body), client, as_json)
 

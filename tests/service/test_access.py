@@ -86,6 +86,10 @@ MATRIX: dict[str, str] = {
     "GET /sources/{source}/dead-letters B":          "200 403 403 403 403 200 200 401 401 401",
     "POST /sources/{source}/dead-letters/resend A":  "200 403 403 403 403 200 200 401 401 401",
     "POST /sources/{source}/dead-letters/resend B":  "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/deliveries A":            "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/deliveries B":            "200 403 403 403 403 200 200 401 401 401",
+    "POST /sources/{source}/replay A":               "200 403 403 403 403 200 200 401 401 401",
+    "POST /sources/{source}/replay B":               "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events A":                "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events B":                "200 403 403 403 403 200 200 401 401 401",
     "GET /tokens":                                   "200 403 403 403 403 403 403 401 401 401",
@@ -184,9 +188,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             saved = world.as_owner("PATCH", f"/functions/{function_id}", json={"code": CODE_V2})
             assert saved["version"]["number"] == 2
             source = world.as_owner("POST", "/sources", 201, json={
-                "name": f"src-{letter.lower()}", "function": function_id, "version": 1})
+                "name": f"src-{letter.lower()}", "function": function_id, "version": 1,
+                "capture_days": 7})
             world.sources[letter] = source["id"]
-            # An event and an error entry, for the errors and events endpoints to show.
+            # An event and an error entry, for the errors and events endpoints to show (and
+            # two captured deliveries, for deliveries and replay).
             assert app.post(source["webhook_url"], json={"n": 1}).status_code == 200
             assert app.post(source["webhook_url"], json={"fail": True}).status_code == 400
         for token in TOKENS:
@@ -453,6 +459,28 @@ def _resend_dead_letters(w: World, token: str, target: str
     return response, check
 
 
+def _source_deliveries(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "GET", f"/sources/{w.sources[target]}/deliveries")
+
+    def check(allowed: bool) -> None:
+        if allowed:
+            kept = response.json()["deliveries"]
+            assert {d["source"] for d in kept} == {w.sources[target]}
+            assert [d["emitted"][0]["properties"] for d in kept if d["emitted"]] == [{"n": 1}]
+    return response, check
+
+
+def _replay(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "POST", f"/sources/{w.sources[target]}/replay",
+                      json={"version": 2})
+
+    def check(allowed: bool) -> None:
+        if allowed:  # version 2 only adds a comment: every delivery is the same
+            answer = response.json()
+            assert answer["replayed"] >= 2 and answer["same"] == answer["replayed"]
+    return response, check
+
+
 def _source_events(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
     response = w.call(token, "GET", f"/sources/{w.sources[target]}/events")
 
@@ -530,6 +558,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/sources/{source}/dead-letters"): _source_dead_letters,
     ("POST", "/sources/{source}/dead-letters/resend"): _resend_dead_letters,
     ("GET", "/sources/{source}/events"): _source_events,
+    ("GET", "/sources/{source}/deliveries"): _source_deliveries,
+    ("POST", "/sources/{source}/replay"): _replay,
     ("GET", "/tokens"): _list_tokens,
     ("POST", "/tokens"): _create_token,
     ("DELETE", "/tokens/{id}"): _revoke_token,
@@ -567,7 +597,7 @@ def test_the_matrix_covers_every_endpoint_of_the_contract() -> None:
     table = (ROOT / "docs" / "service-api.md").read_text()
     endpoints = {(method, path.split("?")[0]) for method, path in re.findall(
         r"^\| `(GET|POST|PATCH|DELETE) (/\S+)` \|", table, flags=re.MULTILINE)}
-    assert len(endpoints) == 25
+    assert len(endpoints) == 27
     assert {_row(row)[:2] for row in MATRIX} == endpoints == set(PROBES)
 
 

@@ -27,6 +27,7 @@ VALID: dict[str, dict[str, Any]] = {
     "CodeCheck": {"code": "x = 1\n", "name": "greeter"},
     "RetryRequest": {"ids": [1, 2]},
     "ResendRequest": {"ids": [3]},
+    "ReplayRequest": {"version": 2, "since": 1764130000, "limit": 10},
 }
 VALUES = (None, True, False, 0, 1, 2.5, "", "x", "all", [], ["a"], {}, {"a": 1})
 

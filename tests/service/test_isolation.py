@@ -119,7 +119,8 @@ def _populate(serve: Serve, tenant: Tenant, function_name: str, source_name: str
     function = tenant.ok("PATCH", f"/functions/{function['id']}",
                          json={"code": OTHER_CODE})["function"]
     source = tenant.ok("POST", "/sources", 201,
-                       json={"name": source_name, "function": function["id"], "version": 1})
+                       json={"name": source_name, "function": function["id"], "version": 1,
+                             "capture_days": 1})
     assert serve.webhook(source, {"n": 1}).status_code == 200
     assert serve.webhook(source, {"fail": True}).status_code == 400
     token = tenant.ok("POST", "/tokens", 201, json={
@@ -154,6 +155,8 @@ PROBES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "retry source errors": ("POST", "/sources/{source}/errors/retry", {"all": True}),
     "resend dead letters": ("POST", "/sources/{source}/dead-letters/resend", {"all": True}),
     "source events": ("GET", "/sources/{source}/events", None),
+    "source deliveries": ("GET", "/sources/{source}/deliveries", None),
+    "replay its deliveries": ("POST", "/sources/{source}/replay", {"version": 2}),
     "revoke token": ("DELETE", "/tokens/{token}", None),
     "token for its function": ("POST", "/tokens", {
         "name": "sneaky", "roles": [{"role": "functions_admin", "functions": ["{function}"]}]}),
@@ -189,7 +192,8 @@ def test_the_other_workspace_is_not_found(spaces: Workspaces, probe: str, by: st
 
 
 @pytest.mark.parametrize("probe", ["get function", "edit function", "get source",
-                                   "source events", "revoke token"])
+                                   "source events", "source deliveries",
+                                   "replay its deliveries", "revoke token"])
 def test_the_same_requests_work_in_their_own_workspace(spaces: Workspaces, probe: str) -> None:
     # The probes above are requests that work for workspace one's own owner, so their 404
     # is the workspace boundary and not a malformed request.
@@ -218,6 +222,8 @@ def test_lists_hold_only_the_workspace_own_items(spaces: Workspaces) -> None:
     assert errors and {e["source"] for e in errors} == {spaces.own_source["id"]}
     events = two.ok("GET", f"/sources/{spaces.own_source['id']}/events")["events"]
     assert events and {e["source"] for e in events} == {spaces.own_source["id"]}
+    kept = two.ok("GET", f"/sources/{spaces.own_source['id']}/deliveries")["deliveries"]
+    assert len(kept) == 2 and {d["source"] for d in kept} == {spaces.own_source["id"]}
     # Deploying "all" moves only the workspace's own sources.
     deployed = two.ok("POST", f"/functions/{spaces.own_function['id']}/deploy",
                       json={"version": 1, "sources": "all"})["deployed"]

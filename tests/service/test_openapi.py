@@ -259,9 +259,25 @@ def test_every_answer_of_a_real_service_matches_the_document(service: Serve) -> 
     assert service.webhook(alpha, {"user": "u1"}).status_code == 503
     api("PATCH", "/sources/{source}", 200, params=src, json={"paused": False})
 
-    # Deliveries, then their events and errors.
+    # Deliveries (kept by beta), then their events, errors and captures.
+    assert api("PATCH", "/sources/{source}", 200, params={"source": "beta"},
+               json={"capture_days": 7})["capture_days"] == 7
+    api("PATCH", "/sources/{source}", 400, params={"source": "beta"},
+        json={"capture_days": 91})
     assert service.webhook(beta, {"user": "u9"}).status_code == 200
     assert service.webhook(beta, {"fail": True}).status_code == 400
+    kept = api("GET", "/sources/{source}/deliveries", 200,
+               params={"source": "beta"})["deliveries"]
+    assert [d["emitted"][0]["userId"] if d["emitted"] else d["error"]["type"]
+            for d in kept] == ["u9", "MessageRejected"]
+    api("GET", "/sources/{source}/deliveries", 404, params={"source": "nope"})
+    api("GET", "/sources/{source}/deliveries", 409, params=src)
+    replayed = api("POST", "/sources/{source}/replay", 200, params={"source": "beta"},
+                   json={"version": 2})
+    assert (replayed["replayed"], replayed["same"]) == (2, 2)
+    api("POST", "/sources/{source}/replay", 404, params={"source": "beta"},
+        json={"version": 9})
+    api("POST", "/sources/{source}/replay", 409, params=src, json={"version": 2})
     events = api("GET", "/sources/{source}/events", 200, params={"source": "beta"})["events"]
     assert [e["message"]["userId"] for e in events] == ["u9"]
     assert api("GET", "/sources/{source}/events?after={after}&limit=5", 200, params={
@@ -367,7 +383,8 @@ def refuse_everything(api: Checked, values: dict[str, Any], reader: str, ops: st
     ops_may = {"getOpenApi", "whoami", "listFunctions", "getFunction", "listVersions",
                "getVersion", "deploy", "listSources", "connectSource", "getSource",
                "configureSource", "deleteSource", "sourceErrors", "sourceEvents",
-               "retrySourceErrors", "resendSourceDeadLetters"}
+               "retrySourceErrors", "resendSourceDeadLetters", "sourceDeliveries",
+               "replaySource"}
     for method, path, operation in operations():
         statuses, call = operation["responses"], {"params": values}
         if "401" in statuses:
@@ -406,5 +423,6 @@ def valid_body(path: str) -> dict[str, Any]:
             "/sources/{source}": {"paused": False},
             "/sources/{source}/errors/retry": {"all": True},
             "/sources/{source}/dead-letters/resend": {"all": True},
+            "/sources/{source}/replay": {"version": 1},
             "/tokens": {"name": "refused", "roles": [{"role": "functions_read"}]},
             "/check": {"code": CODE}}[path]
