@@ -220,7 +220,9 @@ class Deliverer:
 
     async def _idle(self) -> None:
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            # Not wait_for, which drops a stop that comes as the event is set (runtime.py).
+            async with asyncio.timeout(1.0):
+                await self._wake.wait()
         except TimeoutError:
             return
         # Let the rest of a burst arrive, so it leaves as one batch.

@@ -246,9 +246,11 @@ class Runtime:
                     self._spawn(self._retry(retry))
             upcoming = await self.store.read(retries.next_due)
             wait = _IDLE_POLL if upcoming is None else upcoming - time.time()
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for drops a cancellation
+            # that comes once the event is set, and a stop would never end this loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_retries.wait(),
-                                       timeout=min(max(wait, 0.01), _IDLE_POLL))
+                async with asyncio.timeout(min(max(wait, 0.01), _IDLE_POLL)):
+                    await self._wake_retries.wait()
 
     async def _retry(self, retry: retries.PendingRetry) -> None:
         try:
