@@ -193,7 +193,7 @@ def _schemas() -> dict[str, Schema]:
                                                "sealed under a key the service no longer "
                                                "has.")),
             "emitted": array(any_object("A message as the function made it.")),
-            "error": nullable(failure)}),
+            "error": nullable(located_failure)}),
         "Replayed": closed({
             "replayed": {"type": "integer", "minimum": 0},
             "same": {"type": "integer", "minimum": 0},

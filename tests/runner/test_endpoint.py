@@ -45,7 +45,7 @@ class Refusals(Observer):
     def __init__(self) -> None:
         self.statuses: list[int] = []
 
-    def refused(self, status: int) -> None:
+    def refused(self, status: int, error_type: str, message: str) -> None:
         self.statuses.append(status)
 
 
