@@ -17,7 +17,9 @@ class Source:
     ``write_key`` authenticates this source's messages at the Tracking API (the runner's
     own key when None); a ``paused`` source refuses deliveries until it is resumed;
     ``allow_get`` lets GET reach the handler too, for providers that verify a URL so.
-    ``workspace`` and ``function`` name whose worker processes run it.
+    ``workspace`` and ``function`` name whose worker processes run it. ``dedup_header``
+    names the header in which this source's provider sends its delivery ids, besides the
+    usual ones (``runner.dedup``).
     """
 
     id: str
@@ -29,6 +31,7 @@ class Source:
     paused: bool = False
     workspace: str = ""
     allow_get: bool = False
+    dedup_header: str | None = None
 
     @property
     def tenant(self) -> Tenant:

@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 _BATCH = 512
 
-# The runner's file in its data dir: events, outbox, retries, errors, dead letters.
+# The runner's file in its data dir: events, outbox, retries, errors, dead letters, and
+# the answers given to deliveries their providers named (runner.dedup).
 DATABASE_FILE = "segfn.db"
 
 SCHEMA = """
@@ -88,6 +89,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     source TEXT NOT NULL DEFAULT '',
     workspace TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS answers (
+    invocation_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    status INTEGER NOT NULL,
+    reply TEXT
+);
+CREATE INDEX IF NOT EXISTS answers_at ON answers (at);
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +30,11 @@ class WatchedSource:
     """The one source ``segfn run`` serves, read again when its files change."""
 
     def __init__(self, handler_path: Path, settings_path: Path | None,
-                 allow_get: bool = False) -> None:
+                 allow_get: bool = False, dedup_header: str | None = None) -> None:
         self.handler_path = handler_path
         self.settings_path = settings_path
         self.allow_get = allow_get
+        self.dedup_header = dedup_header
         self.current = self._load()
         self._stamp = self._mtimes()
 
@@ -44,7 +46,7 @@ class WatchedSource:
         settings = read_settings(str(self.settings_path)) if self.settings_path else {}
         handler = Handler(self.handler_path.read_text("utf-8"), self.handler_path.name)
         return Source("default", self.handler_path.stem, handler, settings,
-                      allow_get=self.allow_get)
+                      allow_get=self.allow_get, dedup_header=self.dedup_header)
 
     def route(self, path: str) -> Source | None:
         return self.current if path == "/" else None
@@ -102,6 +104,17 @@ def confinement(worker_user: str, required: bool) -> Plan:
     return plan
 
 
+# An HTTP header name is a token (RFC 9110 5.1).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_name(context: click.Context, param: click.Parameter,
+                 value: str | None) -> str | None:
+    if value is not None and not _TOKEN.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a header name (letters, digits, '-')")
+    return value
+
+
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -111,9 +124,13 @@ def confinement(worker_user: str, required: bool) -> Plan:
 @click.option("--reload", is_flag=True, help="Reload the handler and settings when they change.")
 @click.option("--allow-get", is_flag=True,
               help="Let GET reach the handler too, for providers that verify a URL so.")
+@click.option("--dedup-header", metavar="NAME", callback=_header_name,
+              help="A header in which the provider names each delivery: a redelivery "
+                   "within 24 h is answered, not run again (webhook-id, X-GitHub-Delivery, "
+                   "X-Shopify-Webhook-Id and Idempotency-Key always are).")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
 def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get: bool,
-        **options: Any) -> None:
+        dedup_header: str | None, **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
     Sandbox workers are confined as far as this machine allows; what it does not allow is
@@ -133,7 +150,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get:
     # A development server: handlers may fetch services on this machine, not itself.
     config = runner_config(**options, egress=lambda host, port: EgressPolicy(
         allow_loopback=True, listening=listening_on(host, port)))
-    watched = WatchedSource(handler_path, settings_path, allow_get)
+    watched = WatchedSource(handler_path, settings_path, allow_get, dedup_header)
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.
