@@ -115,6 +115,24 @@ def test_a_concurrent_redelivery_of_a_failure_gets_the_same_failure(tmp_path: Pa
     assert len(read_errors(connect(tmp_path / "segfn.db"))) == 1
 
 
+HANDSHAKE = """
+def on_request(request, settings):
+    return respond(json={"challenge": request.json()["user"]})
+"""
+LATER = """
+def on_request(request, settings):
+    raise RetryError("upstream is down")
+"""
+
+
+def test_a_redelivered_handshake_gets_the_same_reply(tmp_path: Path) -> None:
+    source = Source("src_1", "fn", Handler(HANDSHAKE))
+    first, again = deliver_all(tmp_path, *[(source, named("v-1"))] * 2)
+    assert again.duplicate
+    assert first.result.reply == again.result.reply
+    assert again.result.reply is not None and again.result.reply.json() == {"challenge": "u7"}
+
+
 def test_two_sources_with_the_same_delivery_id_both_run(tmp_path: Path) -> None:
     one, two = Source("src_1", "fn", Handler(TRACK)), Source("src_2", "fn", Handler(TRACK))
     outcomes = deliver_all(tmp_path, (one, named("evt_1")), (two, named("evt_1")))
@@ -191,3 +209,14 @@ def test_segfn_run_refuses_a_dedup_header_that_is_no_header_name(tmp_path: Path)
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "'X Delivery:' is not a header name" in done.stderr
+
+
+def test_segfn_run_answers_a_redelivery_202_while_its_retry_is_queued(
+        start_runner: Any) -> None:
+    # Through segfn run, not in process: the retry stays queued (60 s at least) till the end.
+    runner = start_runner(LATER)
+    answers = [runner.post({}, headers={"webhook-id": "r-1"}) for _ in range(2)]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[1].json() == {"ok": True, "duplicate": True}
+    queued = connect(runner.data_dir / "segfn.db").execute("SELECT attempt FROM retries")
+    assert [row[0] for row in queued.fetchall()] == [1]
