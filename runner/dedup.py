@@ -13,6 +13,7 @@ on purpose, so the redelivery runs again.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import attrs
@@ -23,10 +24,19 @@ from segfn.sandbox.invocation import HttpRequest
 # In the order they are looked for, after the source's own header.
 DELIVERY_HEADERS = ("webhook-id", "X-GitHub-Delivery", "X-Shopify-Webhook-Id",
                     "Idempotency-Key")
+# A header name is a token (RFC 9110 5.1).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Providers redeliver for hours (Standard Webhooks: up to about a day); then a copy runs.
 KEEP_SECONDS = 24 * 3600.0
 # Bounded, so that a flood of distinct ids cannot fill the disk: the oldest go first.
 MAX_ANSWERS = 100_000
+
+
+def check_header(name: str) -> str:
+    """``name``, if it is a header name; else ValueError saying why."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a header name (letters, digits, '-')")
+    return name
 
 
 def delivery_id(request: HttpRequest, header: str | None = None) -> str | None:

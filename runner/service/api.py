@@ -203,7 +203,8 @@ class Api:
         body = contract.NEW_SOURCE.check(await read_json(request))
         source = await self.service.connect_source(
             who, body["name"], body["function"], body.get("version"),
-            body.get("settings", {}), body.get("write_key"), body.get("allow_get", False))
+            body.get("settings", {}), body.get("write_key"), body.get("allow_get", False),
+            body.get("dedup_header"))
         return _json(source, 201)
 
     async def get_source(self, request: Request) -> Response:

@@ -122,16 +122,21 @@ DEPLOY_REQUEST = Body("DeployRequest", {"sources": field(
     description="\"all\", or a list of sources by id or name.")}, {"version": _VERSION})
 _ALLOW_GET = field(bool, description="Let GET reach the handler too, for providers that "
                    "verify a URL so. Default: false.")
+_DEDUP_HEADER = field(str, type(None),
+                      description="The name of a header in which the provider names each delivery, "
+                      "besides webhook-id, X-GitHub-Delivery, X-Shopify-Webhook-Id and "
+                      "Idempotency-Key: a redelivery within 24 h is answered, not run.")
 NEW_SOURCE = Body(
     "NewSource",
     {"name": field(str, ref="Name"),
      "function": field(str, description="The function's id or name.")},
     {"version": _VERSION,
      "settings": field(dict, description="Values for the version's settings schema."),
-     "write_key": field(str), "allow_get": _ALLOW_GET})
+     "write_key": field(str), "allow_get": _ALLOW_GET, "dedup_header": _DEDUP_HEADER})
 SOURCE_CHANGES = Body("SourceChanges", {}, {
     "settings": field(dict, description="Merged into the values; null removes one."),
-    "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET})
+    "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET,
+    "dedup_header": _DEDUP_HEADER})
 # The pattern: not only whitespace, as catalog.create_token checks.
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),

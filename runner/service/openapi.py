@@ -171,6 +171,8 @@ def _schemas() -> dict[str, Schema]:
             "webhook_url": string(format="uri"), "paused": {"type": "boolean"},
             "allow_get": {"type": "boolean",
                           "description": "GET reaches the handler too (else only POST)."},
+            "dedup_header": {"type": ["string", "null"],
+                             "description": "The source's own header of delivery ids."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
         "Grant": _grant(identifier("fn"), sent=False),

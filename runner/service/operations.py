@@ -16,11 +16,18 @@ from typing import Any
 
 import attrs
 
+from runner import dedup
 from runner.service import catalog
 from runner.service.access import Principal
 from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
-from runner.service.problems import CompileError, Conflict, InvalidConfiguration, NotFound
+from runner.service.problems import (
+    CompileError,
+    Conflict,
+    InvalidConfiguration,
+    InvalidRequest,
+    NotFound,
+)
 from runner.service.records import Function, SourceRecord, Version, check_name
 from runner.service.settings_schema import SchemaError, SettingSpec, parse_schema
 from runner.service.vault import Vault, secret_strings
@@ -109,7 +116,7 @@ class Service:
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
         return Source(record.id, record.function, Handler(version.code, function.filename),
                       values, hidden, record.write_key, record.paused, record.workspace,
-                      record.allow_get)
+                      record.allow_get, record.dedup_header)
 
     # What the API shows
 
@@ -238,9 +245,10 @@ class Service:
 
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
-                             write_key: str | None, allow_get: bool = False
-                             ) -> dict[str, Any]:
+                             write_key: str | None, allow_get: bool = False,
+                             dedup_header: str | None = None) -> dict[str, Any]:
         self._check_write_key(write_key)
+        _check_dedup_header(dedup_header)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
@@ -249,7 +257,7 @@ class Service:
             plain, sealed = self.vault.seal(version.settings_schema, values)
             source_id = catalog.create_source(db, principal.workspace, name, function.id,
                                               version.number, plain, sealed, write_key,
-                                              allow_get)
+                                              allow_get, dedup_header)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -263,6 +271,7 @@ class Service:
         take GET or not."""
         if "write_key" in changes:
             self._check_write_key(changes["write_key"])
+        _check_dedup_header(changes.get("dedup_header"))
 
         def configure(db: sqlite3.Connection) -> dict[str, Any]:
             source = catalog.find_source(db, principal.workspace, ref)
@@ -271,8 +280,9 @@ class Service:
                 version = catalog.get_version(db, source.function, source.version)
                 columns["settings"], columns["secrets"] = self.vault.settle(
                     version.settings_schema, source, changes["settings"])
-            if "write_key" in changes:
-                columns["write_key"] = changes["write_key"]
+            for text in ("write_key", "dedup_header"):
+                if text in changes:
+                    columns[text] = changes[text]
             for flag in ("paused", "allow_get"):
                 if flag in changes:
                     columns[flag] = int(changes[flag])
@@ -307,3 +317,11 @@ def _parse_schema(document: Any) -> tuple[SettingSpec, ...]:
         return parse_schema(document)
     except SchemaError as exc:
         raise InvalidConfiguration(str(exc)) from None
+
+
+def _check_dedup_header(name: str | None) -> None:
+    try:
+        if name is not None:
+            dedup.check_header(name)
+    except ValueError as exc:
+        raise InvalidRequest(f"dedup_header: {exc}") from None

@@ -162,13 +162,15 @@ class SourceRecord:
     created_at: float = attrs.field(validator=_TIME)
     updated_at: float = attrs.field(validator=_TIME)
     allow_get: bool = attrs.field(validator=instance_of(bool))
+    dedup_header: str | None = attrs.field(default=None, validator=optional(_TEXT))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SourceRecord:
         return cls(row["id"], row["workspace"], row["name"], row["function"], row["version"],
                    row["webhook_token"], json.loads(row["settings"]),
                    json.loads(row["secrets"]), row["write_key"], bool(row["paused"]),
-                   row["created_at"], row["updated_at"], bool(row["allow_get"]))
+                   row["created_at"], row["updated_at"], bool(row["allow_get"]),
+                   row["dedup_header"])
 
     def view(self, version: Version, webhook_url: str) -> dict[str, Any]:
         """How the API shows it: its encrypted settings (those of ``version``, the one it
@@ -178,6 +180,7 @@ class SourceRecord:
                 "secrets": {spec.name: "set" if spec.name in self.secrets else "not set"
                             for spec in version.settings_schema if spec.encrypted},
                 "webhook_url": webhook_url, "paused": self.paused,
-                "allow_get": self.allow_get, "write_key": self.write_key,
+                "allow_get": self.allow_get, "dedup_header": self.dedup_header,
+                "write_key": self.write_key,
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,15 +103,14 @@ def confinement(worker_user: str, required: bool) -> Plan:
     return plan
 
 
-# An HTTP header name is a token (RFC 9110 5.1).
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
 def _header_name(context: click.Context, param: click.Parameter,
                  value: str | None) -> str | None:
-    if value is not None and not _TOKEN.fullmatch(value):
-        raise click.BadParameter(f"{value!r} is not a header name (letters, digits, '-')")
-    return value
+    from runner.dedup import check_header
+
+    try:
+        return None if value is None else check_header(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
