@@ -47,6 +47,9 @@ def setting_options(command: F) -> F:
 
 _ALLOW_GET_HELP = ("Let GET reach the handler too, for providers that verify a URL so "
                    "[default: POST only].")
+_DEDUP_HELP = ("A header in which the provider names each delivery: a redelivery within "
+               "24 h is answered, not run again (webhook-id, X-GitHub-Delivery, "
+               "X-Shopify-Webhook-Id and Idempotency-Key always are).")
 
 
 def function_name(client: Client, function_id: str) -> str:
@@ -69,6 +72,8 @@ def show_source(source: dict[str, Any], function: str) -> None:
     click.echo(f"  secrets    {printable(describe_secrets(source))}")
     click.echo("  write key  " + ("its own" if source["write_key"] else "the service's"))
     click.echo("  methods    " + ("POST, GET" if source.get("allow_get") else "POST"))
+    if source.get("dedup_header"):
+        click.echo(f"  dedup      also by {printable(source['dedup_header'])}")
     click.echo(click.style("webhook URL:", bold=True))
     click.echo(click.style(source["webhook_url"], fg="cyan", bold=True))
 
@@ -118,11 +123,12 @@ def list_sources(as_json: bool) -> None:
 @click.option("--write-key", help="Deliver its events with this write key "
                                   "[default: the service's].")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
+@click.option("--dedup-header", metavar="NAME", help=_DEDUP_HELP)
 @json_option
 def connect_source(name: str, function_ref: str, version: int | None,
                    settings_path: str | None, set_json: tuple[str, ...],
                    set_text: tuple[str, ...], write_key: str | None, allow_get: bool | None,
-                   as_json: bool) -> None:
+                   dedup_header: str | None, as_json: bool) -> None:
     """Connect source NAME running a function; prints its webhook URL, alone on the last line.
 
     \b
@@ -138,6 +144,8 @@ def connect_source(name: str, function_ref: str, version: int | None,
         body["write_key"] = write_key
     if allow_get is not None:
         body["allow_get"] = allow_get
+    if dedup_header is not None:
+        body["dedup_header"] = dedup_header
     client = connect()
     _done("connected", client.post("/sources", body), client, as_json)
 
@@ -150,10 +158,13 @@ def connect_source(name: str, function_ref: str, version: int | None,
 @click.option("--default-write-key", is_flag=True,
               help="Go back to the service's write key.")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
+@click.option("--dedup-header", metavar="NAME", help=_DEDUP_HELP)
+@click.option("--no-dedup-header", is_flag=True, help="Name no header of its own any more.")
 @json_option
 def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
               set_text: tuple[str, ...], unset: tuple[str, ...], write_key: str | None,
-              default_write_key: bool, allow_get: bool | None, as_json: bool) -> None:
+              default_write_key: bool, allow_get: bool | None, dedup_header: str | None,
+              no_dedup_header: bool, as_json: bool) -> None:
     """Change SOURCE's setting values, write key or methods; what is not named stays as
     it is.
 
@@ -175,10 +186,14 @@ def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
         body["write_key"] = write_key
     if allow_get is not None:
         body["allow_get"] = allow_get
+    if dedup_header is not None and no_dedup_header:
+        raise click.UsageError("give --dedup-header or --no-dedup-header, not both")
+    if dedup_header is not None or no_dedup_header:
+        body["dedup_header"] = dedup_header
     if not body:
         raise click.UsageError("nothing to change: give --settings, --set, --set-json, "
-                               "--unset, --write-key, --default-write-key or "
-                               "--[no-]allow-get")
+                               "--unset, --write-key, --default-write-key, "
+                               "--[no-]allow-get or --[no-]dedup-header")
     client = connect()
     _done("configured", client.patch(f"/sources/{part(source)}", body), client, as_json)
 

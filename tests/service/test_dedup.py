@@ -26,6 +26,11 @@ def test_a_source_names_its_own_header_and_copies_are_answered(
     standard = [serve.webhook(source, {}, headers={"webhook-id": "msg_1"}).json()
                 for _ in range(2)]
     assert standard == [{"ok": True}, {"ok": True, "duplicate": True}]
+    assert "dedup      also by X-Acme-Delivery" in cli("sources", "show", "acme").stdout
+    cleared = cli.json("sources", "configure", "acme", "--no-dedup-header")
+    assert cleared["dedup_header"] is None
+    assert cli.json("sources", "connect", "shop", "--function", "track",
+                    "--dedup-header", "X-Shop-Id")["dedup_header"] == "X-Shop-Id"
     events = serve.api("GET", "/sources/acme/events").json()["events"]
     assert len(events) == 4
     assert len({e["message"]["messageId"] for e in events}) == 4
