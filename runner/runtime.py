@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from runner import captures, errorlog, events, retries
+from runner import captures, dedup, errorlog, events, retries
 from runner.delivery import Deliverer, Destination
 from runner.observer import Observer
 from runner.source import Source
@@ -31,7 +31,13 @@ from segfn.cache import CacheAnswer, CacheRequest
 from segfn.sandbox.cachestore import CacheStores
 from segfn.sandbox.egress import Egress
 from segfn.sandbox.fleet import Fleet
-from segfn.sandbox.invocation import HttpRequest, Job, Result, new_invocation_id
+from segfn.sandbox.invocation import (
+    HttpRequest,
+    Job,
+    Result,
+    delivery_invocation_id,
+    new_invocation_id,
+)
 from segfn.sandbox.pool import SandboxUnavailable
 
 STATUS = {
@@ -61,11 +67,13 @@ class Outcome:
     invocation_id: str
     attempt: int = 0
     retry_queued: bool = False
+    # A redelivery of a delivery its provider named, answered as the first copy was.
+    duplicate: bool = False
 
     def body(self) -> dict[str, Any]:
         """The JSON answer, when the handler returned no handshake ``reply``."""
         if self.result.ok:
-            return {"ok": True}
+            return {"ok": True, "duplicate": True} if self.duplicate else {"ok": True}
         assert self.result.error is not None
         return {"ok": False, "error": self.result.error.answer()}
 
@@ -104,6 +112,8 @@ class Runtime:
                                     on_error=lambda _: self.supervisor.count("delivery"))
                           if destination else None)
         self._retrying: set[str] = set()
+        # Deliveries their providers named, while they run: a redelivery waits for them.
+        self._running: dict[str, asyncio.Future[Outcome]] = {}
         # Retries the runner failed to run (its disk, its cache): each held back until then.
         self._held: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -157,12 +167,44 @@ class Runtime:
         await self.caches.drop(function, *([source] if source else []))
 
     async def deliver(self, source: Source, request: HttpRequest) -> Outcome:
-        """Run a webhook delivery and store its outcome; the answer is safe to give."""
-        return await self._run(source, request, new_invocation_id(), attempt=0,
-                               first_wait=None)
+        """Run a webhook delivery and store its outcome; the answer is safe to give.
+
+        A delivery its provider named (``runner.dedup``) runs once: a redelivery waits for
+        the first copy, or gets the answer kept for it."""
+        named = dedup.delivery_id(request, source.dedup_header)
+        if named is None:
+            return await self._run(source, request, new_invocation_id(), attempt=0,
+                                   first_wait=None)
+        invocation_id = delivery_invocation_id(source.id, named)
+        running = self._running.get(invocation_id)
+        if running is not None:
+            return _again(await asyncio.shield(running))
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._running[invocation_id] = future
+        try:
+            outcome = await self._deliver_once(source, request, invocation_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: with no redelivery waiting, nothing is lost
+            raise
+        finally:
+            del self._running[invocation_id]
+        future.set_result(outcome)
+        return outcome
+
+    async def _deliver_once(self, source: Source, request: HttpRequest,
+                            invocation_id: str) -> Outcome:
+        kept = await self.store.read(
+            functools.partial(dedup.recall, invocation_id=invocation_id, now=time.time()))
+        if kept is not None:
+            return Outcome(kept.status, Result(reply=kept.reply), invocation_id,
+                           duplicate=True)
+        return await self._run(source, request, invocation_id, attempt=0, first_wait=None,
+                               remember=True)
 
     async def _run(self, source: Source, request: HttpRequest, invocation_id: str,
-                   attempt: int, first_wait: float | None) -> Outcome:
+                   attempt: int, first_wait: float | None, remember: bool = False) -> Outcome:
+        """``remember``: keep the answer for redeliveries (``runner.dedup``)."""
         job = Job(source.handler, request, source.settings, invocation_id, alphabetize=True,
                   settings_given_in=source.settings_given_in)
         answer = self.caches.answerer(source.function, source.id)
@@ -183,16 +225,23 @@ class Runtime:
         if faults and not result.ok:
             # The handler failed where the runner's cache did: nothing is the sender's to drop.
             raise RunnerFault(f"the cache of source {source.id} failed: {faults[0]}")
-        queued = await self._settle(source, job, result, attempt, first_wait)
         status = 200 if result.error is None else STATUS.get(result.error.type, 400)
+        kept = dedup.Answer(status, result.reply) if remember else None
+        queued = await self._settle(source, job, result, attempt, first_wait, kept)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
         self.observer.invoked(source, outcome)
         return outcome
 
     async def _settle(self, source: Source, job: Job, result: Result, attempt: int,
-                      first_wait: float | None) -> bool:
-        """Commit what came of an invocation; True when a retry was queued."""
+                      first_wait: float | None, kept: dedup.Answer | None) -> bool:
+        """Commit what came of an invocation, and ``kept`` with it (the answer kept for
+        redeliveries) unless it failed; True when a retry was queued."""
         invocation_id = job.invocation_id
+
+        def keep(db: Any) -> None:
+            if kept is not None:
+                dedup.remember(db, invocation_id, kept, time.time())
+
         if result.ok:
             def accept(db: Any) -> None:
                 events.save_result(db, source.id, invocation_id, result,
@@ -200,6 +249,7 @@ class Runtime:
                                    write_key=source.write_key, workspace=source.workspace)
                 retries.remove(db, invocation_id)
                 self._capture(db, source, job, result)
+                keep(db)
 
             await self.store.run(accept)
             if self.deliverer is not None:
@@ -209,9 +259,15 @@ class Runtime:
         if result.error.type in errors.RETRYABLE and attempt < self.policy.max_retries:
             first = first_wait if first_wait is not None else self.policy.first_wait()
             why = f"{result.error.type}: {result.error.located}"
-            await self.store.run(lambda db: retries.schedule(
-                db, self.policy, invocation_id=invocation_id, source=source.id,
-                request=job.request, attempt=attempt + 1, first_wait=first, error=why))
+
+            def queue(db: Any) -> None:
+                retries.schedule(db, self.policy, invocation_id=invocation_id,
+                                 source=source.id, request=job.request, attempt=attempt + 1,
+                                 first_wait=first, error=why)
+                # A redelivery meanwhile is answered 202 too: the queued retry will run it.
+                keep(db)
+
+            await self.store.run(queue)
             self._wake_retries.set()
             return True
 
@@ -222,6 +278,8 @@ class Runtime:
                                   sealer=self.sealer)
             retries.remove(db, invocation_id)
             self._capture(db, source, job, result)
+            # Its retries failed too: the answer kept when the first was queued goes.
+            dedup.forget(db, invocation_id)
 
         await self.store.run(log)
         return False
@@ -277,3 +335,8 @@ class Runtime:
             self._held[retry.invocation_id] = time.time() + _HOLD_AFTER_FAULT
         finally:
             self._retrying.discard(retry.invocation_id)
+
+
+def _again(first: Outcome) -> Outcome:
+    """The answer to a redelivery that waited for the first copy: the same one."""
+    return attrs.evolve(first, duplicate=first.result.ok)

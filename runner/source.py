@@ -32,7 +32,8 @@ class Source:
     ``workspace`` and ``function`` name whose worker processes run it;
     ``settings_given_in`` where its setting values are given, for a missing one's message.
     ``names`` are what people read in logs and metrics: the ids' names, each the id itself
-    when not given.
+    when not given. ``dedup_header`` names the header in which this source's provider
+    sends its delivery ids, besides the usual ones (``runner.dedup``).
     """
 
     id: str
@@ -49,6 +50,7 @@ class Source:
     settings_given_in: str = SETTINGS_OPTION
     names: Names = attrs.field(default=attrs.Factory(
         lambda self: Names(self.workspace, self.function, self.id), takes_self=True))
+    dedup_header: str | None = None
 
     @property
     def tenant(self) -> Tenant:

@@ -28,7 +28,8 @@ T = TypeVar("T")
 _BATCH = 512
 
 # The runner's file in its data dir: events, outbox, retries, errors, dead letters,
-# captured deliveries.
+# captured deliveries, and the answers given to deliveries their providers named
+# (runner.dedup).
 DATABASE_FILE = "segfn.db"
 
 SCHEMA = """
@@ -109,6 +110,13 @@ CREATE TABLE IF NOT EXISTS capture_totals (
     count INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS answers (
+    invocation_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    status INTEGER NOT NULL,
+    reply TEXT
+);
+CREATE INDEX IF NOT EXISTS answers_at ON answers (at);
 """
 
 

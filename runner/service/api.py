@@ -206,7 +206,7 @@ class Api:
         source = await self.service.connect_source(
             who, body["name"], body["function"], body.get("version"),
             body.get("settings", {}), body.get("write_key"), body.get("allow_get", False),
-            body.get("capture_days", 0))
+            body.get("capture_days", 0), body.get("dedup_header"))
         return _json(source, 201)
 
     async def get_source(self, request: Request) -> Response:

@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS sources (
     updated_at REAL NOT NULL,
     allow_get INTEGER NOT NULL DEFAULT 0,
     capture_days INTEGER NOT NULL DEFAULT 0,
+    dedup_header TEXT,
     UNIQUE (workspace, name)
 );
 """
@@ -95,6 +96,9 @@ def migrate(db: sqlite3.Connection) -> None:
             # 0: sources from before capture kept no delivery.
             db.execute("ALTER TABLE sources ADD COLUMN capture_days INTEGER NOT NULL "
                        "DEFAULT 0")
+        if "dedup_header" not in columns:
+            # NULL: sources from before named no header of their own for delivery ids.
+            db.execute("ALTER TABLE sources ADD COLUMN dedup_header TEXT")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -286,20 +290,20 @@ def list_sources(db: sqlite3.Connection, workspace_id: str | None = None,
 def create_source(db: sqlite3.Connection, workspace_id: str, name: str, function_id: str,
                   version: int, settings: dict[str, Any], sealed: dict[str, str],
                   write_key: str | None, allow_get: bool = False,
-                  capture_days: int = 0) -> str:
+                  capture_days: int = 0, dedup_header: str | None = None) -> str:
     source_id, now = new_id("src"), time.time()
     _insert(db, "INSERT INTO sources (id, workspace, name, function, version, webhook_token, "
             "settings, secrets, write_key, paused, created_at, updated_at, allow_get, "
-            "capture_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "capture_days, dedup_header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             (source_id, workspace_id, check_name(name), function_id, version,
              secrets.token_urlsafe(32), json.dumps(settings), json.dumps(sealed), write_key,
-             now, now, int(allow_get), capture_days), f"a source named {name!r}")
+             now, now, int(allow_get), capture_days, dedup_header), f"a source named {name!r}")
     return source_id
 
 
 def update_source(db: sqlite3.Connection, source_id: str, **columns: Any) -> None:
     """Set columns of a source: version, settings, secrets (dicts), write_key, paused,
-    allow_get, capture_days."""
+    allow_get, capture_days, dedup_header."""
     values = {k: json.dumps(v) if k in ("settings", "secrets") else v
               for k, v in columns.items()}
     assignments = ", ".join(f"{k} = ?" for k in values)

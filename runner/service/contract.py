@@ -127,17 +127,22 @@ _CAPTURE_DAYS = field(int, minimum=0, maximum=MAX_DAYS, description=(
     "Keep each delivery this many days, encrypted, for replay (at most "
     f"{KEEP_PER_SOURCE:,} deliveries or {KEEP_BYTES_PER_SOURCE // 2**20} MB, the oldest "
     "dropped first); 0 keeps none. Needs the service's secret key. Default: 0."))
+_DEDUP_HEADER = field(str, type(None),
+                      description="The name of a header in which the provider names each "
+                      "delivery, besides webhook-id, X-GitHub-Delivery, X-Shopify-Webhook-Id "
+                      "and Idempotency-Key: a redelivery within 24 h is answered, not run.")
 NEW_SOURCE = Body(
     "NewSource",
     {"name": field(str, ref="Name"),
      "function": field(str, description="The function's id or name.")},
     {"version": _VERSION,
      "settings": field(dict, description="Values for the version's settings schema."),
-     "write_key": field(str), "allow_get": _ALLOW_GET, "capture_days": _CAPTURE_DAYS})
+     "write_key": field(str), "allow_get": _ALLOW_GET, "capture_days": _CAPTURE_DAYS,
+     "dedup_header": _DEDUP_HEADER})
 SOURCE_CHANGES = Body("SourceChanges", {}, {
     "settings": field(dict, description="Merged into the values; null removes one."),
     "write_key": field(str, type(None)), "paused": field(bool), "allow_get": _ALLOW_GET,
-    "capture_days": _CAPTURE_DAYS})
+    "capture_days": _CAPTURE_DAYS, "dedup_header": _DEDUP_HEADER})
 REPLAY_REQUEST = Body("ReplayRequest", {"version": field(
     int, minimum=1, description="The version of the source's function to replay through.")},
     {"since": field(int, description="Only deliveries received since (Unix seconds)."),

@@ -178,6 +178,8 @@ def _schemas() -> dict[str, Schema]:
             "capture_days": {"type": "integer", "minimum": 0, "maximum": captures.MAX_DAYS,
                              "description": "Days each delivery is kept for replay; 0: "
                                             "none."},
+            "dedup_header": {"type": ["string", "null"],
+                             "description": "The source's own header of delivery ids."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
         "Delivery": closed({

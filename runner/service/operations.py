@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from runner import dedup
 from runner.captures import MAX_DAYS
 from runner.service import catalog
 from runner.service.access import Principal
@@ -127,7 +128,8 @@ class Service:
                       values, hidden, record.write_key, record.paused, record.workspace,
                       record.allow_get, record.capture_days,
                       settings_given_in=SOURCE_SETTINGS,
-                      names=Names(workspace.name, function.name, record.name))
+                      names=Names(workspace.name, function.name, record.name),
+                      dedup_header=record.dedup_header)
 
     # What the API shows
 
@@ -275,9 +277,11 @@ class Service:
     async def connect_source(self, principal: Principal, name: str, function_ref: str,
                              number: int | None, values: dict[str, Any],
                              write_key: str | None, allow_get: bool = False,
-                             capture_days: int = 0) -> dict[str, Any]:
+                             capture_days: int = 0,
+                             dedup_header: str | None = None) -> dict[str, Any]:
         self._check_write_key(write_key)
         self._check_capture(capture_days)
+        _check_dedup_header(dedup_header)
 
         def connect(db: sqlite3.Connection) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
@@ -286,7 +290,7 @@ class Service:
             plain, sealed = self.vault.seal(version.settings_schema, values)
             source_id = catalog.create_source(db, principal.workspace, name, function.id,
                                               version.number, plain, sealed, write_key,
-                                              allow_get, capture_days)
+                                              allow_get, capture_days, dedup_header)
             return self.source_view(db, catalog.find_source(db, principal.workspace,
                                                             source_id))
 
@@ -302,6 +306,7 @@ class Service:
             self._check_write_key(changes["write_key"])
         if "capture_days" in changes:
             self._check_capture(changes["capture_days"])
+        _check_dedup_header(changes.get("dedup_header"))
 
         def configure(db: sqlite3.Connection) -> dict[str, Any]:
             source = catalog.find_source(db, principal.workspace, ref)
@@ -310,8 +315,9 @@ class Service:
                 version = catalog.get_version(db, source.function, source.version)
                 columns["settings"], columns["secrets"] = self.vault.settle(
                     version.settings_schema, source, changes["settings"])
-            if "write_key" in changes:
-                columns["write_key"] = changes["write_key"]
+            for text in ("write_key", "dedup_header"):
+                if text in changes:
+                    columns[text] = changes[text]
             for flag in ("paused", "allow_get", "capture_days"):
                 if flag in changes:
                     columns[flag] = int(changes[flag])
@@ -355,3 +361,11 @@ def _parse_schema(document: Any) -> tuple[SettingSpec, ...]:
         return parse_schema(document)
     except SchemaError as exc:
         raise InvalidConfiguration(str(exc)) from None
+
+
+def _check_dedup_header(name: str | None) -> None:
+    try:
+        if name is not None:
+            dedup.check_header(name)
+    except ValueError as exc:
+        raise InvalidRequest(f"dedup_header: {exc}") from None

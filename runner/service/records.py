@@ -166,6 +166,7 @@ class SourceRecord:
     updated_at: float = attrs.field(validator=_TIME)
     allow_get: bool = attrs.field(validator=instance_of(bool))
     capture_days: int = attrs.field(default=0, validator=instance_of(int))
+    dedup_header: str | None = attrs.field(default=None, validator=optional(_TEXT))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SourceRecord:
@@ -173,7 +174,7 @@ class SourceRecord:
                    row["webhook_token"], json.loads(row["settings"]),
                    json.loads(row["secrets"]), row["write_key"], bool(row["paused"]),
                    row["created_at"], row["updated_at"], bool(row["allow_get"]),
-                   row["capture_days"])
+                   row["capture_days"], row["dedup_header"])
 
     def view(self, version: Version, webhook_url: str) -> dict[str, Any]:
         """How the API shows it: its encrypted settings (those of ``version``, the one it
@@ -184,6 +185,7 @@ class SourceRecord:
                             for spec in version.settings_schema if spec.encrypted},
                 "webhook_url": webhook_url, "paused": self.paused,
                 "allow_get": self.allow_get, "capture_days": self.capture_days,
+                "dedup_header": self.dedup_header,
                 "write_key": self.write_key,
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 

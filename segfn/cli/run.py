@@ -55,14 +55,15 @@ class WatchedSource:
 
     def __init__(self, handler_path: Path, settings_path: Path | None,
                  registry: ModuleRegistry, allow_get: bool = False,
-                 capture_days: int = 0) -> None:
+                 capture_days: int = 0, dedup_header: str | None = None) -> None:
         self.handler_path = handler_path
         self.settings_path = settings_path
         self.registry = registry
         handler = self._handler()
         self.problem = self._check(handler)
         self.current = Source("default", handler_path.stem, handler, self._settings(),
-                              allow_get=allow_get, capture_days=capture_days)
+                              allow_get=allow_get, capture_days=capture_days,
+                              dedup_header=dedup_header)
         self._stamps = self._mtimes()
 
     def _mtimes(self) -> tuple[int | None, int | None]:
@@ -181,6 +182,16 @@ def confinement(worker_user: str, required: bool) -> Plan:
     return plan
 
 
+def _header_name(context: click.Context, param: click.Parameter,
+                 value: str | None) -> str | None:
+    from runner.dedup import check_header
+
+    try:
+        return None if value is None else check_header(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("handler_path", metavar="HANDLER.py",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -198,9 +209,13 @@ def confinement(worker_user: str, required: bool) -> Plan:
                    f"segfn replay (at most {KEEP_PER_SOURCE:,} deliveries or "
                    f"{KEEP_BYTES_PER_SOURCE // 2**20} MB, the oldest dropped first); "
                    "0: keep none.")
+@click.option("--dedup-header", metavar="NAME", callback=_header_name,
+              help="A header in which the provider names each delivery: a redelivery "
+                   "within 24 h is answered, not run again (webhook-id, X-GitHub-Delivery, "
+                   "X-Shopify-Webhook-Id and Idempotency-Key always are).")
 @runner_options(data_dir=Path(".segfn"), rate_limit=0)
 def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get: bool,
-        quiet: bool, capture_days: int, **options: Any) -> None:
+        quiet: bool, capture_days: int, dedup_header: str | None, **options: Any) -> None:
     """Serve HANDLER.py as a webhook at POST http://HOST:PORT/.
 
     Each delivery prints a line, with the handler's console and print lines under it;
@@ -219,7 +234,7 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get:
     config = runner_config(**options, egress=lambda host, port: EgressPolicy(
         allow_loopback=True, listening=listening_on(host, port)))
     watched = WatchedSource(handler_path, settings_path, sandbox_registry(config.modules),
-                            allow_get, capture_days)
+                            allow_get, capture_days, dedup_header)
     if watched.problem is not None:
         say_problems(watched.problem)
         if not reload:

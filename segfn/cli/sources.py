@@ -52,6 +52,9 @@ _capture_option = click.option(
     "--capture-days", type=click.IntRange(0, MAX_DAYS), metavar="N",
     help="Keep each delivery N days, encrypted, for segfn deliveries and segfn replay (the "
          "service needs its secret key); 0: keep none [default: 0].")
+_DEDUP_HELP = ("A header in which the provider names each delivery: a redelivery within "
+               "24 h is answered, not run again (webhook-id, X-GitHub-Delivery, "
+               "X-Shopify-Webhook-Id and Idempotency-Key always are).")
 
 
 def function_name(client: Client, function_id: str) -> str:
@@ -76,6 +79,8 @@ def show_source(source: dict[str, Any], function: str) -> None:
     click.echo("  methods    " + ("POST, GET" if source.get("allow_get") else "POST"))
     days = source.get("capture_days", 0)
     click.echo("  captures   " + (f"kept {days} days" if days else "none kept"))
+    if source.get("dedup_header"):
+        click.echo(f"  dedup      also by {printable(source['dedup_header'])}")
     click.echo(click.style("webhook URL:", bold=True))
     click.echo(click.style(source["webhook_url"], fg="cyan", bold=True))
 
@@ -126,11 +131,13 @@ def list_sources(as_json: bool) -> None:
                                   "[default: the service's].")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
 @_capture_option
+@click.option("--dedup-header", metavar="NAME", help=_DEDUP_HELP)
 @json_option
 def connect_source(name: str, function_ref: str, version: int | None,
                    settings_path: str | None, set_json: tuple[str, ...],
                    set_text: tuple[str, ...], write_key: str | None, allow_get: bool | None,
-                   capture_days: int | None, as_json: bool) -> None:
+                   capture_days: int | None, dedup_header: str | None,
+                   as_json: bool) -> None:
     """Connect source NAME running a function; prints its webhook URL, alone on the last line.
 
     \b
@@ -148,6 +155,8 @@ def connect_source(name: str, function_ref: str, version: int | None,
         body["allow_get"] = allow_get
     if capture_days is not None:
         body["capture_days"] = capture_days
+    if dedup_header is not None:
+        body["dedup_header"] = dedup_header
     client = connect()
     _done("connected", client.post("/sources", body), client, as_json)
 
@@ -161,11 +170,13 @@ def connect_source(name: str, function_ref: str, version: int | None,
               help="Go back to the service's write key.")
 @click.option("--allow-get/--no-allow-get", default=None, help=_ALLOW_GET_HELP)
 @_capture_option
+@click.option("--dedup-header", metavar="NAME", help=_DEDUP_HELP)
+@click.option("--no-dedup-header", is_flag=True, help="Name no header of its own any more.")
 @json_option
 def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
               set_text: tuple[str, ...], unset: tuple[str, ...], write_key: str | None,
               default_write_key: bool, allow_get: bool | None, capture_days: int | None,
-              as_json: bool) -> None:
+              dedup_header: str | None, no_dedup_header: bool, as_json: bool) -> None:
     """Change SOURCE's setting values, write key or methods; what is not named stays as
     it is.
 
@@ -189,10 +200,14 @@ def configure(source: str, settings_path: str | None, set_json: tuple[str, ...],
         body["allow_get"] = allow_get
     if capture_days is not None:
         body["capture_days"] = capture_days
+    if dedup_header is not None and no_dedup_header:
+        raise click.UsageError("give --dedup-header or --no-dedup-header, not both")
+    if dedup_header is not None or no_dedup_header:
+        body["dedup_header"] = dedup_header
     if not body:
         raise click.UsageError("nothing to change: give --settings, --set, --set-json, "
                                "--unset, --write-key, --default-write-key, "
-                               "--[no-]allow-get or --capture-days")
+                               "--[no-]allow-get, --capture-days or --[no-]dedup-header")
     client = connect()
     _done("configured", client.patch(f"/sources/{part(source)}", body), client, as_json)
 

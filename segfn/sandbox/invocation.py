@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,13 @@ def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 def new_invocation_id() -> str:
     return uuid.uuid4().hex
+
+
+def delivery_invocation_id(source: str, delivery: str) -> str:
+    """The invocation id of a delivery its provider named ``delivery``: the same for every
+    redelivery to ``source``, so its messageIds are too; 32 hex digits, like a new one."""
+    named = hashlib.sha256(f"{source}\0{delivery}".encode("utf-8", "surrogatepass"))
+    return named.hexdigest()[:32]
 
 
 # A webhook takes POST; a source may also take GET, for providers that verify a URL so.
