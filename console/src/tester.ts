@@ -64,7 +64,8 @@ function showResult(region: HTMLElement, answer: Json): void {
     h("div", {}, h("h3", {}, title), h("pre", {}, typeof value === "string" ? value : JSON.stringify(value, null, 2)));
   const error = answer.error;
   replace(region, h("h2", {}, answer.ok ? "Test passed" : "Test failed"),
-    error && h("p", { class: "error", role: "alert" }, `${error.type}: ${error.message}`),
+    error && h("p", { class: "error", role: "alert" },
+      `${error.type}: ${error.message}` + (error.where ? ` (${error.where})` : "")),
     block(`Messages (${answer.messages.length})`, answer.messages),
     answer.objects.length ? block("Objects", answer.objects) : null,
     answer.logs.length ? block(answer.logs_truncated ? "Logs (first 4 KiB)" : "Logs", answer.logs.join("\n"))

@@ -96,7 +96,7 @@ def test_replay_through_the_same_handler_is_all_same_and_a_broken_one_fails(
     failed = cli.json("replay", "--handler", broken, "--limit", "2", *data, code=1)
     assert (failed["replayed"], failed["failed"]) == (2, 2)
     assert [d["error"] for d in failed["diffs"]] == [
-        {"type": "BadRequest", "message": "KeyError: 'tier' (line 4)"}] * 2
+        {"type": "BadRequest", "message": "KeyError: 'tier'", "where": "broken.py:4"}] * 2
     # --limit takes the newest.
     assert [d["delivery"] for d in failed["diffs"]] == [
         d["id"] for d in cli.json("deliveries", *data)["deliveries"][1:]]

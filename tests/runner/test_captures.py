@@ -87,7 +87,7 @@ def test_replay_ignores_message_id_timestamp_and_context_library_only() -> None:
     answer = report([verdict(capture, Result(messages=(again,))), failed])
     assert answer == {"replayed": 2, "same": 1, "changed": 0, "failed": 1, "diffs": [
         {"delivery": 7, "before": [normalized(message)], "after": [],
-         "error": {"type": errors.BAD_REQUEST, "message": "no"}}]}
+         "error": {"type": errors.BAD_REQUEST, "message": "no", "where": ""}}]}
 
 
 def test_a_key_rotation_seals_captures_again_and_one_no_key_opens_reads_as_none(

@@ -263,7 +263,7 @@ def test_settings_versions_sources_and_a_captured_delivery(console: Console,
     page.get_by_role("button", name="Run test").click()
     result = page.get_by_role("region", name="Test result")
     expect(result).to_contain_text("Test failed")
-    expect(result.get_by_role("alert")).to_have_text("BadRequest: KeyError: 'action' (line 8)")
+    expect(result.get_by_role("alert")).to_have_text("BadRequest: KeyError: 'action' (shop.py:8)")
 
     # Deleting: not a function a source uses; the source first, then the function.
     page.get_by_role("button", name="Delete function").click()

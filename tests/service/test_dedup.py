@@ -38,7 +38,8 @@ def test_a_source_names_its_own_header_and_copies_are_answered(
 
 def test_an_old_catalog_gains_no_dedup_header(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
-    old = catalog.SCHEMA.replace("    dedup_header TEXT,\n", "")
+    old = catalog.SCHEMA.replace("    dedup_header TEXT,\n", "").replace(
+        "    capture_days INTEGER NOT NULL DEFAULT 0,\n", "")
     assert old != catalog.SCHEMA
     db.executescript(old)
     db.execute("INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', "

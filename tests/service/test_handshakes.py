@@ -93,8 +93,10 @@ def test_slack_is_answered_and_a_secret_is_never_answered(
 
 def test_an_old_catalog_gains_allow_get_off(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
-    old = catalog.SCHEMA.replace("    allow_get INTEGER NOT NULL DEFAULT 0,\n", "").replace(
-        "    dedup_header TEXT,\n", "")
+    old = catalog.SCHEMA
+    for column in ("allow_get INTEGER NOT NULL DEFAULT 0", "capture_days INTEGER NOT NULL "
+                   "DEFAULT 0", "dedup_header TEXT"):  # every column added since
+        old = old.replace(f"    {column},\n", "")
     assert old != catalog.SCHEMA
     db.executescript(old)
     db.execute("INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', "
