@@ -59,7 +59,7 @@ def test_adyen_absent_fields_and_missing_signature():
             "additionalData.hmacSignature", body=_adyen_body(ITEM), secret=ADYEN_KEY)
     refused("adyen", {}, "adyen: the body has no notificationItems", body=b"{}",
             secret=ADYEN_KEY)
-    refused("adyen", {}, "adyen: request body is not valid JSON", body=b"{", secret=ADYEN_KEY)
+    refused("adyen", {}, "adyen: request body is not JSON", body=b"{", secret=ADYEN_KEY)
     refused("adyen", {}, "adyen: the HMAC key is not hexadecimal", body=_adyen_body(item))
 
 

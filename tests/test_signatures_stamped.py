@@ -187,4 +187,4 @@ def test_linear_needs_its_timestamp_in_a_json_body():
     refused("linear", headers, "linear: the body has no webhookTimestamp", body=body)
     not_json = b"action=create"
     refused("linear", sign("linear", not_json),
-            "linear: request body is not valid JSON", body=not_json)
+            "linear: request body is not JSON", body=not_json)

@@ -177,7 +177,7 @@ def assert_killed(outcome: tuple[Result, bool, Result]) -> None:
 
 
 GOOD_RESULT = {"ok": True, "messages": [], "objects": [], "logs": [], "error": None,
-               "duration_ms": 1.0}
+               "duration_ms": 1.0, "reply": None}
 JSON_REPLY = {"content_type": "application/json", "body": '{"challenge":"c"}'}
 # Handshake answers no honest worker sends: each must kill the worker, never be answered.
 FORGED_REPLIES = {

@@ -35,7 +35,11 @@ def color_option() -> click.Option:
 
 
 def _leaves(command: click.Command) -> Iterator[click.Command]:
+    """The commands that print: every command, and a group that runs alone too (``segfn
+    errors``, ``segfn dead-letters``, which list)."""
     if isinstance(command, click.Group):
+        if command.invoke_without_command:
+            yield command
         for child in command.commands.values():
             yield from _leaves(child)
     else:

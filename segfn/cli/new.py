@@ -59,6 +59,7 @@ TEMPLATE_CALLS: dict[str, list[tuple[str, str | None]]] = {
     "jira": [("identify", None), ("track", "Issue Created")],
     "linear": [("identify", None), ("track", "Comment Created")],
     "mailchimp": [("identify", None), ("track", "Subscribed")],
+    "meta": [("identify", None), ("track", "Message Received")],
     "paddle": [("track", "Subscription Canceled")],
     "paypal": [("identify", None), ("track", "Order Completed")],
     "pipedrive": [("identify", None), ("group", None)],
