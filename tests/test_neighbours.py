@@ -300,19 +300,16 @@ def test_a_neighbour_short_of_memory_because_of_the_hog_is_a_retry() -> None:
 # End to end: the runner stores a neighbour's Retry as a durable, counted attempt
 
 
-def durable_retry_scenario(data_dir: Path) -> dict[str, Any]:
-    """The stuck job and its neighbour delivered through a Runtime on ``data_dir``: what
-    each came to. Bounded as a whole: it once hung in the runtime's close, whose retry loop
-    missed its stop (tests/runner/test_stop_race.py)."""
+def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) -> None:
     charge = Source("src_pay", "payments", Handler(textwrap.dedent(WAITING)), {})
     # Another version of the same function: only one function's code shares a process.
     stuck = Source("src_stuck", "payments", Handler(textwrap.dedent(STUCK["sleep"])), {})
     request = HttpRequest(b"{}", [("Content-Type", "application/json")])
 
-    async def main() -> dict[str, Any]:
+    async def main() -> tuple[Any, Any, int]:
         web = Web()
         # The fetcher stands in for the egress: the pool calls whatever the runtime holds.
-        runtime = Runtime(data_dir, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
+        runtime = Runtime(tmp_path, Fleet(lambda _: WorkerPool(1, LIMITS), 1),
                           web,  # type: ignore[arg-type]
                           {s.id: s for s in (charge, stuck)}.get)
         await runtime.start()
@@ -322,21 +319,17 @@ def durable_retry_scenario(data_dir: Path) -> dict[str, Any]:
                 lambda: runtime.deliver(charge, request))
         finally:
             await runtime.close()
-        return {"stuck": stuck_outcome.result.error.type, "charges": web.charges,
-                "charged": charged.result.error.type, "status": charged.status,
-                "queued": charged.retry_queued, "invocation_id": charged.invocation_id}
+        return stuck_outcome, charged, web.charges
 
-    return asyncio.run(asyncio.wait_for(main(), 90))
-
-
-def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) -> None:
-    seen = durable_retry_scenario(tmp_path)
-    assert seen["stuck"] == "Timeout"
-    assert seen["charges"] == 1
-    assert seen["charged"] == "Retry"
-    assert (seen["status"], seen["queued"]) == (202, True)
+    # Bounded as a whole: it once hung in the runtime's close, whose retry loop missed its
+    # stop (tests/runner/test_stop_race.py).
+    stuck_outcome, charged, charges = asyncio.run(asyncio.wait_for(main(), 90))
+    assert stuck_outcome.result.error.type == "Timeout"
+    assert charges == 1
+    assert charged.result.error.type == "Retry"
+    assert (charged.status, charged.retry_queued) == (202, True)
     db = connect(tmp_path / "segfn.db")
     pending = {r.invocation_id: r for r in retries.due(db, 10.0 ** 12)}
-    assert pending[seen["invocation_id"]].attempt == 1
-    assert pending[seen["invocation_id"]].source == "src_pay"
+    assert pending[charged.invocation_id].attempt == 1
+    assert pending[charged.invocation_id].source == "src_pay"
     assert db.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"] == 0
