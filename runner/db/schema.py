@@ -1,0 +1,184 @@
+"""Every table segfn keeps, runner's and service catalog's, for SQLite and PostgreSQL.
+
+One definition: the migrations (migrations/versions) bring a database to this shape, and
+a test compares a migrated database with it. Times are Unix seconds (floats); JSON is kept
+as text. Ids that grow with every row are 64-bit on PostgreSQL and SQLite's rowid there.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# A row id: SQLite's INTEGER PRIMARY KEY (its rowid; the tables say AUTOINCREMENT, so
+# never reused), a BIGSERIAL on PostgreSQL.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# A Unix time or a duration: a double on PostgreSQL, SQLite's REAL (as files always had).
+Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+
+
+def _row_id() -> sa.Column[int]:
+    return sa.Column("id", RowId, primary_key=True, autoincrement=True)
+
+
+def _whose() -> tuple[sa.Column[str], sa.Column[str]]:
+    """The source and workspace a row is of ('' in rows from before they were kept)."""
+    return (sa.Column("source", sa.Text, nullable=False, server_default=""),
+            sa.Column("workspace", sa.Text, nullable=False, server_default=""))
+
+
+# The runner's state: events, outbox, retries, errors, dead letters, captured deliveries,
+# and the answers given to deliveries their providers named (runner.dedup).
+
+outbox = sa.Table(
+    "outbox", metadata, _row_id(),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    # NULL: the destination's own write key.
+    sa.Column("write_key", sa.Text),
+    *_whose(),
+    sa.Index("outbox_write_key", "write_key"),
+    sqlite_autoincrement=True)
+
+events = sa.Table(
+    "events", metadata, _row_id(),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("invocation_id", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("received_at", Seconds, nullable=False),
+    sqlite_autoincrement=True)
+
+objects = sa.Table(
+    "objects", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("collection", sa.Text, primary_key=True),
+    sa.Column("object_id", sa.Text, primary_key=True),
+    sa.Column("properties", sa.Text, nullable=False),
+    sa.Column("updated_at", Seconds, nullable=False))
+
+retries = sa.Table(
+    "retries", metadata,
+    sa.Column("invocation_id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("first_wait", Seconds, nullable=False),
+    sa.Column("due_at", Seconds, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Index("retries_due", "due_at"))
+
+errors = sa.Table(
+    "errors", metadata, _row_id(),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("function", sa.Text, nullable=False),
+    sa.Column("invocation_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("logs", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # What it takes to run it again (runner.errorlog); NULL: not kept.
+    sa.Column("replay", sa.Text),
+    sa.Index("errors_function", "function", "at"),
+    sqlite_autoincrement=True)
+
+dead_letters = sa.Table(
+    "dead_letters", metadata, _row_id(),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),
+    *_whose(),
+    sa.Index("dead_letters_source", "source"),
+    sqlite_autoincrement=True)
+
+# Deliveries kept for replay (runner/captures.py).
+captures = sa.Table(
+    "captures", metadata, _row_id(),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("expires_at", Seconds, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("invocation_id", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("emitted", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index("captures_source", "source", "id"),
+    sa.Index("captures_expiry", "expires_at"),
+    sqlite_autoincrement=True)
+
+# Each source's number and bytes of captures, which bound them.
+capture_totals = sa.Table(
+    "capture_totals", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False))
+
+answers = sa.Table(
+    "answers", metadata,
+    sa.Column("invocation_id", sa.Text, primary_key=True),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("reply", sa.Text),
+    sa.Index("answers_at", "at"))
+
+# The service's catalog: workspaces, tokens, functions, versions and sources.
+
+workspaces = sa.Table(
+    "workspaces", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", Seconds, nullable=False))
+
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace", sa.Text, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("roles", sa.Text, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("last_used_at", Seconds),
+    sa.Column("revoked_at", Seconds))
+
+functions = sa.Table(
+    "functions", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace", sa.Text, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("updated_at", Seconds, nullable=False),
+    sa.UniqueConstraint("workspace", "name"))
+
+versions = sa.Table(
+    "versions", metadata,
+    sa.Column("function", sa.Text, sa.ForeignKey("functions.id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("settings_schema", sa.Text, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False))
+
+sources = sa.Table(
+    "sources", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("workspace", sa.Text, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("function", sa.Text, sa.ForeignKey("functions.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("webhook_token", sa.Text, nullable=False, unique=True),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("secrets", sa.Text, nullable=False),
+    sa.Column("write_key", sa.Text),
+    sa.Column("paused", sa.Integer, nullable=False),
+    sa.Column("created_at", Seconds, nullable=False),
+    sa.Column("updated_at", Seconds, nullable=False),
+    sa.Column("allow_get", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("capture_days", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("dedup_header", sa.Text),
+    sa.UniqueConstraint("workspace", "name"))
