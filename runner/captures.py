@@ -14,12 +14,15 @@ captures and ``KEEP_BYTES_PER_SOURCE`` bytes of them: past either, the oldest go
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
+from runner.db import schema, upsert
 from runner.errorlog import Sealer
+from runner.store import Db
 from segfn.sandbox.invocation import HttpRequest, Result
 
 KEEP_PER_SOURCE = 10_000
@@ -31,7 +34,11 @@ DAY = 24 * 3600
 
 
 
-def capture(db: sqlite3.Connection, *, source: str, invocation_id: str,
+_CAPTURES = schema.captures
+_TOTALS = schema.capture_totals
+
+
+def capture(db: Db, *, source: str, invocation_id: str,
             request: HttpRequest, result: Result, days: int, sealer: Sealer,
             now: float | None = None, keep: int = KEEP_PER_SOURCE,
             keep_bytes: int = KEEP_BYTES_PER_SOURCE) -> None:
@@ -39,46 +46,52 @@ def capture(db: sqlite3.Connection, *, source: str, invocation_id: str,
     now = time.time() if now is None else now
     sealed = sealer.encrypt(request.to_dict())
     error = None if result.error is None else json.dumps(result.error.to_dict())
-    db.execute(
-        "INSERT INTO captures (at, expires_at, source, invocation_id, request, size, "
-        "emitted, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (now, now + days * DAY, source, invocation_id, sealed, len(sealed),
-         json.dumps(list(result.messages) if result.ok else [], ensure_ascii=False), error))
+    db.execute(_CAPTURES.insert().values(
+        at=now, expires_at=now + days * DAY, source=source, invocation_id=invocation_id,
+        request=sealed, size=len(sealed),
+        emitted=json.dumps(list(result.messages) if result.ok else [], ensure_ascii=False),
+        error=error))
     _count(db, source, 1, len(sealed))
     expire(db, now)
-    count, total = db.execute("SELECT count, bytes FROM capture_totals WHERE source = ?",
-                              (source,)).fetchone()
+    count, total = db.execute(sa.select(_TOTALS.c["count"], _TOTALS.c["bytes"])
+                              .where(_TOTALS.c.source == source)).one()
     while count > keep or total > keep_bytes:
-        oldest = db.execute("SELECT id, size FROM captures WHERE source = ? ORDER BY id "
-                            "LIMIT 1", (source,)).fetchone()
-        db.execute("DELETE FROM captures WHERE id = ?", (oldest["id"],))
-        _count(db, source, -1, -oldest["size"])
-        count, total = count - 1, total - oldest["size"]
+        oldest = db.execute(sa.select(_CAPTURES.c.id, _CAPTURES.c.size)
+                            .where(_CAPTURES.c.source == source)
+                            .order_by(_CAPTURES.c.id).limit(1)).one()
+        db.execute(_CAPTURES.delete().where(_CAPTURES.c.id == oldest.id))
+        _count(db, source, -1, -oldest.size)
+        count, total = count - 1, total - oldest.size
 
 
-def _count(db: sqlite3.Connection, source: str, count: int, size: int) -> None:
+def _count(db: Db, source: str, count: int, size: int) -> None:
     # Kept beside the table, so that a capture does not sum the source's 10,000 rows.
-    db.execute("INSERT INTO capture_totals VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE "
-               "SET count = count + excluded.count, bytes = bytes + excluded.bytes",
-               (source, count, size))
+    statement = upsert.insert(db, _TOTALS)
+    db.execute(statement.on_conflict_do_update(
+        index_elements=["source"],
+        set_={"count": _TOTALS.c["count"] + statement.excluded["count"],
+              "bytes": _TOTALS.c["bytes"] + statement.excluded["bytes"]}),
+        {"source": source, "count": count, "bytes": size})
 
 
-def rotate(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
+def rotate(db: Db, rotate: Callable[[str], str]) -> tuple[int, int]:
     """Seal every captured request again with ``rotate`` (a key rotation's); the number
     done, and the number no key given opens, which are left as they are."""
     done = failed = 0
-    for row in db.execute("SELECT id, request FROM captures").fetchall():
+    for row in db.execute(sa.select(_CAPTURES.c.id, _CAPTURES.c.request)).all():
         try:
-            sealed = rotate(row["request"])
+            sealed = rotate(row.request)
         except Exception:  # noqa: BLE001 - a token of a key no longer given: say how many
             failed += 1
             continue
-        db.execute("UPDATE captures SET request = ?, size = ? WHERE id = ?",
-                   (sealed, len(sealed), row["id"]))
+        db.execute(_CAPTURES.update().where(_CAPTURES.c.id == row.id)
+                   .values(request=sealed, size=len(sealed)))
         done += 1
-    db.execute("DELETE FROM capture_totals")
-    db.execute("INSERT INTO capture_totals SELECT source, count(*), sum(size) FROM captures "
-               "GROUP BY source")
+    db.execute(_TOTALS.delete())
+    db.execute(_TOTALS.insert().from_select(
+        ["source", "count", "bytes"],
+        sa.select(_CAPTURES.c.source, sa.func.count(), sa.func.sum(_CAPTURES.c.size))
+        .group_by(_CAPTURES.c.source)))
     return done, failed
 
 
@@ -89,40 +102,38 @@ def _opened(sealed: str, sealer: Sealer) -> Any:
         return None
 
 
-def forget(db: sqlite3.Connection, source: str) -> None:
+def forget(db: Db, source: str) -> None:
     """Delete every capture of a deleted source."""
-    db.execute("DELETE FROM captures WHERE source = ?", (source,))
-    db.execute("DELETE FROM capture_totals WHERE source = ?", (source,))
+    db.execute(_CAPTURES.delete().where(_CAPTURES.c.source == source))
+    db.execute(_TOTALS.delete().where(_TOTALS.c.source == source))
 
 
-def expire(db: sqlite3.Connection, now: float | None = None) -> None:
+def expire(db: Db, now: float | None = None) -> None:
     """Delete every capture past its time."""
     now = time.time() if now is None else now
+    past = _CAPTURES.c.expires_at < now
     # Rows, not GROUP BY: that would read the whole table in source order.
-    for gone in db.execute("SELECT source, size FROM captures WHERE expires_at < ?",
-                           (now,)).fetchall():
-        _count(db, gone[0], -1, -gone[1])
-    db.execute("DELETE FROM captures WHERE expires_at < ?", (now,))
+    for gone in db.execute(sa.select(_CAPTURES.c.source, _CAPTURES.c.size).where(past)).all():
+        _count(db, gone.source, -1, -gone.size)
+    db.execute(_CAPTURES.delete().where(past))
 
 
-def read_captures(db: sqlite3.Connection, sealer: Sealer, source: str | None = None,
+def read_captures(db: Db, sealer: Sealer, source: str | None = None,
                   since: float | None = None, limit: int | None = None
                   ) -> list[dict[str, Any]]:
     """Unexpired captures, oldest first (``since``: taken at or after it; ``limit``: the
     newest ``limit`` of them), each with its request opened by ``sealer`` (None when it
     cannot be: sealed under a key no longer given)."""
-    where = "expires_at >= ?"
-    args: list[Any] = [time.time()]
-    for clause, value in (("source = ?", source), ("at >= ?", since)):
-        if value is not None:
-            where += f" AND {clause}"
-            args.append(value)
-    rows = db.execute(f"SELECT * FROM captures WHERE {where} ORDER BY id DESC LIMIT ?",
-                      (*args, -1 if limit is None else limit)).fetchall()
+    query = sa.select(_CAPTURES).where(_CAPTURES.c.expires_at >= time.time())
+    if source is not None:
+        query = query.where(_CAPTURES.c.source == source)
+    if since is not None:
+        query = query.where(_CAPTURES.c.at >= since)
+    rows = db.execute(query.order_by(_CAPTURES.c.id.desc()).limit(limit)).mappings().all()
     return [_entry(row, sealer) for row in reversed(rows)]
 
 
-def _entry(row: sqlite3.Row, sealer: Sealer) -> dict[str, Any]:
+def _entry(row: Mapping[Any, Any], sealer: Sealer) -> dict[str, Any]:
     return {"id": row["id"], "at": row["at"], "expires_at": row["expires_at"],
             "source": row["source"], "invocation_id": row["invocation_id"],
             "request": _opened(row["request"], sealer),

@@ -35,9 +35,11 @@ def _at_least_workers(config: RunnerConfig, attribute: Any, value: int) -> None:
 class RunnerConfig:
     """Where the runner listens and keeps its data, how many workers run handlers under
     which limits, how deliveries are throttled and retried, what handlers may import and
-    fetch, and where their messages go (``None``: the embedded store)."""
+    fetch, and where their messages go (``None``: the embedded store). ``database`` is a
+    URL of the shared state (PostgreSQL for a fleet); None keeps it in the data dir."""
 
     data_dir: Path = attrs.field(converter=Path)
+    database: str | None = None
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8080, validator=[attrs.validators.ge(0),
                                                      attrs.validators.le(65535)])
@@ -67,4 +69,5 @@ def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = N
                                             plan=plan),
                   config.max_workers, warm=warm)
     return Runtime(config.data_dir, fleet, Egress(config.egress), resolve,
-                   config.destination, config.retry, observer, sealer)
+                   config.destination, config.retry, observer, sealer,
+                   database=config.database)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import attrs
+import sqlalchemy as sa
 
+from runner.db import schema, upsert
+from runner.store import Db
 from segfn.respond import Reply
 from segfn.sandbox.invocation import HttpRequest
 
@@ -56,27 +58,29 @@ class Answer:
     reply: Reply | None = None
 
 
-def recall(db: sqlite3.Connection, invocation_id: str, now: float) -> Answer | None:
+_ANSWERS = schema.answers
+
+
+def recall(db: Db, invocation_id: str, now: float) -> Answer | None:
     """The answer given to this invocation's delivery less than ``KEEP_SECONDS`` ago."""
-    row = db.execute("SELECT status, reply FROM answers WHERE invocation_id = ? AND at > ?",
-                     (invocation_id, now - KEEP_SECONDS)).fetchone()
+    row = db.execute(sa.select(_ANSWERS.c.status, _ANSWERS.c.reply).where(
+        _ANSWERS.c.invocation_id == invocation_id, _ANSWERS.c.at > now - KEEP_SECONDS)
+    ).first()
     if row is None:
         return None
-    reply = row["reply"]
-    return Answer(row["status"], None if reply is None else Reply(**json.loads(reply)))
+    return Answer(row.status, None if row.reply is None else Reply(**json.loads(row.reply)))
 
 
-def remember(db: sqlite3.Connection, invocation_id: str, answer: Answer, now: float) -> None:
+def remember(db: Db, invocation_id: str, answer: Answer, now: float) -> None:
     """Keep ``answer``; drop answers older than ``KEEP_SECONDS`` and beyond ``MAX_ANSWERS``."""
     reply = None if answer.reply is None else json.dumps(answer.reply.to_dict())
-    db.execute("INSERT OR REPLACE INTO answers (invocation_id, at, status, reply) "
-               "VALUES (?, ?, ?, ?)", (invocation_id, now, answer.status, reply))
-    db.execute("DELETE FROM answers WHERE at <= ?", (now - KEEP_SECONDS,))
-    # Rowids grow with each insert, so the newest MAX_ANSWERS are the highest.
-    db.execute("DELETE FROM answers WHERE rowid <= (SELECT max(rowid) FROM answers) - ?",
-               (MAX_ANSWERS,))
+    last = db.execute(sa.select(sa.func.max(_ANSWERS.c.seq))).scalar() or 0
+    upsert.replace(db, _ANSWERS, {"invocation_id": invocation_id, "at": now,
+                                  "status": answer.status, "reply": reply, "seq": last + 1})
+    db.execute(_ANSWERS.delete().where(_ANSWERS.c.at <= now - KEEP_SECONDS))
+    db.execute(_ANSWERS.delete().where(_ANSWERS.c.seq <= last + 1 - MAX_ANSWERS))
 
 
-def forget(db: sqlite3.Connection, invocation_id: str) -> None:
+def forget(db: Db, invocation_id: str) -> None:
     """The invocation failed in the end: a redelivery runs again."""
-    db.execute("DELETE FROM answers WHERE invocation_id = ?", (invocation_id,))
+    db.execute(_ANSWERS.delete().where(_ANSWERS.c.invocation_id == invocation_id))

@@ -20,7 +20,6 @@ import base64
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -29,9 +28,11 @@ from typing import Any
 
 import aiohttp
 import attrs
+import sqlalchemy as sa
 
+from runner.db import schema
 from runner.observer import Observer
-from runner.store import Store
+from runner.store import Db, Store
 from segfn.identities import utc_iso
 
 MAX_BATCH_BYTES = 500_000
@@ -76,28 +77,39 @@ class Row:
 log = logging.getLogger("segfn.runner")
 
 
-def take_batch(db: sqlite3.Connection, key: str | None,
-               skip: Collection[int] = ()) -> list[Row]:
+_OUTBOX = schema.outbox
+
+
+def _under(key: str | None) -> sa.ColumnElement[bool]:
+    """Rows under write key ``key`` (None: the destination's), as an index can find them."""
+    column = _OUTBOX.c.write_key
+    return column.is_(None) if key is None else column == key
+
+
+def take_batch(db: Db, key: str | None, skip: Collection[int] = ()) -> list[Row]:
     """The oldest rows under ``key`` that fit one batch, but those in ``skip``."""
-    # IS, not =: it matches NULL to NULL.
-    found = db.execute("SELECT id, message, source, workspace FROM outbox "
-                       "WHERE write_key IS ? ORDER BY id LIMIT ?",
-                       (key, MAX_BATCH_MESSAGES + len(skip))).fetchall()
+    found = db.execute(sa.select(_OUTBOX.c.id, _OUTBOX.c.message, _OUTBOX.c.source,
+                                 _OUTBOX.c.workspace).where(_under(key))
+                       .order_by(_OUTBOX.c.id).limit(MAX_BATCH_MESSAGES + len(skip)))
     batch: list[Row] = []
     size = _ENVELOPE_BYTES
     for r in found:
-        if r["id"] in skip:
+        if r.id in skip:
             continue
-        size += len(r["message"].encode("utf-8")) + 1
+        size += len(r.message.encode("utf-8")) + 1
         if batch and (size > MAX_BATCH_BYTES or len(batch) == MAX_BATCH_MESSAGES):
             break
-        batch.append(Row(r["id"], r["message"], r["source"], r["workspace"]))
+        batch.append(Row(r.id, r.message, r.source, r.workspace))
     return batch
 
 
-def waiting_keys(db: sqlite3.Connection) -> list[str | None]:
+def waiting_keys(db: Db) -> list[str | None]:
     """The write keys that have messages in the outbox: one lane each."""
-    return [r[0] for r in db.execute("SELECT DISTINCT write_key FROM outbox")]
+    return list(db.execute(sa.select(_OUTBOX.c.write_key).distinct()).scalars())
+
+
+def outbox_empty(db: Db) -> bool:
+    return db.execute(sa.select(_OUTBOX.c.id).limit(1)).first() is None
 
 
 def basic_auth(write_key: str) -> str:
@@ -111,26 +123,28 @@ def batch_body(rows: list[Row]) -> str:
     return '{"batch":[' + ",".join(r.message for r in rows) + f'],"sentAt":"{sent_at}"}}'
 
 
-def delete_rows(db: sqlite3.Connection, ids: Collection[int]) -> None:
-    db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+def delete_rows(db: Db, ids: Collection[int]) -> None:
+    if ids:
+        db.execute(_OUTBOX.delete().where(_OUTBOX.c.id.in_(list(ids))))
 
 
-def dead_letter(db: sqlite3.Connection, rows: list[Row], status: int, response: str) -> None:
+def dead_letter(db: Db, rows: list[Row], status: int, response: str) -> None:
     """Move ``rows`` to the dead letters, one a message, each with whose it is."""
     now = time.time()
-    db.executemany(
-        "INSERT INTO dead_letters (at, status, response, batch, source, workspace) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [(now, status, response, batch_body([r]), r.source, r.workspace) for r in rows])
+    db.execute(schema.dead_letters.insert(), [
+        {"at": now, "status": status, "response": response, "batch": batch_body([r]),
+         "source": r.source, "workspace": r.workspace} for r in rows])
     delete_rows(db, [r.id for r in rows])
 
 
-def read_dead_letters(db: sqlite3.Connection, source: str | None = None,
+def read_dead_letters(db: Db, source: str | None = None,
                       limit: int = 1000) -> list[dict[str, Any]]:
     """Dead letters, oldest first; of one source if given."""
-    where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
-    rows = db.execute(f"SELECT * FROM dead_letters {where} ORDER BY id LIMIT ?",
-                      (*args, limit)).fetchall()
+    letters = schema.dead_letters
+    query = sa.select(letters)
+    if source is not None:
+        query = query.where(letters.c.source == source)
+    rows = db.execute(query.order_by(letters.c.id).limit(limit)).mappings()
     return [{"id": r["id"], "at": r["at"], "source": r["source"],
              "workspace": r["workspace"], "status": r["status"], "response": r["response"],
              "batch": json.loads(r["batch"])} for r in rows]
@@ -212,8 +226,7 @@ class Deliverer:
         """Wait, until ``deadline`` (the event loop's clock) at most, for an empty outbox."""
         loop = asyncio.get_running_loop()
         while loop.time() < deadline:
-            if not await self._store.read(lambda db: db.execute(
-                    "SELECT 1 FROM outbox LIMIT 1").fetchone()):
+            if await self._store.read(outbox_empty):
                 return
             self.notify()
             await asyncio.sleep(0.1)

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
+import sqlalchemy as sa
 
+from runner.db import schema
+from runner.store import Db
 from segfn import errors
 from segfn.sandbox.invocation import Failure, HttpRequest, Result
 
@@ -126,53 +128,56 @@ def replayed(replay: str | None, sealer: Sealer | None) -> HttpRequest:
         raise NotReplayable(f"its request cannot be decrypted: {exc}") from None
 
 
-def rotate_replays(db: sqlite3.Connection, rotate: Callable[[str], str]) -> tuple[int, int]:
+_ERRORS = schema.errors
+
+
+def rotate_replays(db: Db, rotate: Callable[[str], str]) -> tuple[int, int]:
     """Seal every sealed original request again with ``rotate`` (a key rotation's); the
     number done, and the number no key given opens, which are left as they are."""
     done = failed = 0
-    for row in db.execute("SELECT id, replay FROM errors WHERE replay IS NOT NULL "
-                          "AND replay NOT LIKE '{%'").fetchall():
+    sealed_ones = db.execute(sa.select(_ERRORS.c.id, _ERRORS.c.replay).where(
+        _ERRORS.c.replay.is_not(None), _ERRORS.c.replay.not_like("{%"))).all()
+    for row in sealed_ones:
         try:
-            sealed = rotate(row["replay"])
+            sealed = rotate(row.replay)
         except Exception:  # noqa: BLE001 - a token of a key no longer given: say how many
             failed += 1
             continue
-        db.execute("UPDATE errors SET replay = ? WHERE id = ?", (sealed, row["id"]))
+        db.execute(_ERRORS.update().where(_ERRORS.c.id == row.id).values(replay=sealed))
         done += 1
     return done, failed
 
 
-def record_error(db: sqlite3.Connection, *, source: str, function: str, invocation_id: str,
+def record_error(db: Db, *, source: str, function: str, invocation_id: str,
                  request: HttpRequest, result: Result, attempts: int,
                  secrets: tuple[str, ...] = (), sealer: Sealer | None = None) -> None:
     """Log a failure and keep only the newest entries of the function."""
     assert result.error is not None
     now = time.time()
     shown = redacted_request(request, secrets)
-    db.execute(
-        "INSERT INTO errors (at, source, function, invocation_id, type, message, request, "
-        "logs, attempts, replay) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (now, source, function, invocation_id, result.error.type,
-         redact(result.error.located, secrets), json.dumps(shown),
-         json.dumps([redact(line, secrets) for line in result.logs]), attempts,
-         replay_of(request, shown, sealer)))
-    db.execute("DELETE FROM errors WHERE function = ? AND (at < ? OR id NOT IN "
-               "(SELECT id FROM errors WHERE function = ? ORDER BY id DESC LIMIT ?))",
-               (function, now - KEEP_SECONDS, function, KEEP_PER_FUNCTION))
+    db.execute(_ERRORS.insert().values(
+        at=now, source=source, function=function, invocation_id=invocation_id,
+        type=result.error.type, message=redact(result.error.located, secrets),
+        request=json.dumps(shown),
+        logs=json.dumps([redact(line, secrets) for line in result.logs]), attempts=attempts,
+        replay=replay_of(request, shown, sealer)))
+    newest = (sa.select(_ERRORS.c.id).where(_ERRORS.c.function == function)
+              .order_by(_ERRORS.c.id.desc()).limit(KEEP_PER_FUNCTION))
+    db.execute(_ERRORS.delete().where(
+        _ERRORS.c.function == function,
+        sa.or_(_ERRORS.c.at < now - KEEP_SECONDS, _ERRORS.c.id.not_in(newest.scalar_subquery()))))
 
 
-def read_errors(db: sqlite3.Connection, function: str | None = None,
+def read_errors(db: Db, function: str | None = None,
                 source: str | None = None, limit: int = KEEP_PER_FUNCTION
                 ) -> list[dict[str, Any]]:
     """The newest errors first, within the retention window, of a function or a source."""
-    where = "WHERE at >= ?"
-    args: list[Any] = [time.time() - KEEP_SECONDS]
-    for column, value in (("function", function), ("source", source)):
-        if value is not None:
-            where += f" AND {column} = ?"
-            args.append(value)
-    rows = db.execute(f"SELECT * FROM errors {where} ORDER BY id DESC LIMIT ?",
-                      (*args, limit)).fetchall()
+    query = sa.select(_ERRORS).where(_ERRORS.c.at >= time.time() - KEEP_SECONDS)
+    if function is not None:
+        query = query.where(_ERRORS.c.function == function)
+    if source is not None:
+        query = query.where(_ERRORS.c.source == source)
+    rows = db.execute(query.order_by(_ERRORS.c.id.desc()).limit(limit)).mappings()
     return [{"id": r["id"], "at": r["at"], "source": r["source"], "function": r["function"],
              "invocation_id": r["invocation_id"],
              "error": {"type": r["type"], "message": r["message"]},

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from typing import Any
 
+import sqlalchemy as sa
+
+from runner.db import schema, upsert
+from runner.store import Db
 from segfn.sandbox.invocation import Result
 
 
@@ -15,17 +18,18 @@ def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def queue_messages(db: sqlite3.Connection, source: str, messages: Iterable[Any],
+def queue_messages(db: Db, source: str, messages: Iterable[Any],
                    write_key: str | None, workspace: str) -> None:
     """Put messages in the outbox, for the Tracking API, under ``write_key``."""
     now = time.time()
     # An empty key authenticates nothing: store it as "use the destination's".
-    db.executemany("INSERT INTO outbox (message, created_at, write_key, source, workspace) "
-                   "VALUES (?, ?, ?, ?, ?)",
-                   [(_dump(m), now, write_key or None, source, workspace) for m in messages])
+    rows = [{"message": _dump(m), "created_at": now, "write_key": write_key or None,
+             "source": source, "workspace": workspace} for m in messages]
+    if rows:
+        db.execute(schema.outbox.insert(), rows)
 
 
-def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result: Result,
+def save_result(db: Db, source: str, invocation_id: str, result: Result,
                 outbox: bool, write_key: str | None = None, workspace: str = "") -> None:
     """Store a successful invocation's messages and merge its objects.
 
@@ -36,43 +40,45 @@ def save_result(db: sqlite3.Connection, source: str, invocation_id: str, result:
     now = time.time()
     if outbox:
         queue_messages(db, source, result.messages, write_key, workspace)
-    else:
-        db.executemany(
-            "INSERT INTO events (source, invocation_id, message, received_at) "
-            "VALUES (?, ?, ?, ?)",
-            [(source, invocation_id, _dump(m), now) for m in result.messages])
+    elif result.messages:
+        db.execute(schema.events.insert(), [
+            {"source": source, "invocation_id": invocation_id, "message": _dump(m),
+             "received_at": now} for m in result.messages])
     for obj in result.objects:
         merge_object(db, source, obj["collection"], obj["id"], obj["properties"], now)
 
 
-def merge_object(db: sqlite3.Connection, source: str, collection: str, object_id: str,
+def merge_object(db: Db, source: str, collection: str, object_id: str,
                  properties: dict[str, Any], now: float) -> None:
-    row = db.execute("SELECT properties FROM objects WHERE source = ? AND collection = ? "
-                     "AND object_id = ?", (source, collection, object_id)).fetchone()
-    merged = {**json.loads(row["properties"]), **properties} if row else properties
-    db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?)",
-               (source, collection, object_id, _dump(merged), now))
+    objects = schema.objects
+    row = db.execute(sa.select(objects.c.properties).where(
+        objects.c.source == source, objects.c.collection == collection,
+        objects.c.object_id == object_id)).first()
+    merged = {**json.loads(row.properties), **properties} if row else properties
+    upsert.replace(db, objects, {"source": source, "collection": collection,
+                                 "object_id": object_id, "properties": _dump(merged),
+                                 "updated_at": now})
 
 
-def read_events(db: sqlite3.Connection, after: int = 0, limit: int = 100,
+def read_events(db: Db, after: int = 0, limit: int = 100,
                 source: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
     """Stored events with an id above ``after``, oldest first (``newest``: the newest
     ``limit`` of them, newest first); of one source if given."""
-    where = "id > ?"
-    args: list[Any] = [after]
+    events = schema.events
+    query = sa.select(events).where(events.c.id > after)
     if source is not None:
-        where += " AND source = ?"
-        args.append(source)
-    rows = db.execute("SELECT id, source, invocation_id, message, received_at FROM events "
-                      f"WHERE {where} ORDER BY id {'DESC' if newest else ''} LIMIT ?",
-                      (*args, limit)).fetchall()
+        query = query.where(events.c.source == source)
+    rows = db.execute(query.order_by(events.c.id.desc() if newest else events.c.id)
+                      .limit(limit)).mappings()
     return [{"id": r["id"], "source": r["source"], "invocation_id": r["invocation_id"],
              "received_at": r["received_at"], "message": json.loads(r["message"])}
             for r in rows]
 
 
-def read_objects(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    rows = db.execute("SELECT * FROM objects ORDER BY collection, object_id").fetchall()
+def read_objects(db: Db) -> list[dict[str, Any]]:
+    objects = schema.objects
+    rows = db.execute(sa.select(objects).order_by(objects.c.collection, objects.c.object_id)
+                      ).mappings()
     return [{"source": r["source"], "collection": r["collection"], "id": r["object_id"],
              "properties": json.loads(r["properties"]), "updated_at": r["updated_at"]}
             for r in rows]

@@ -2,20 +2,23 @@
 
 Counters live in memory, in a registry of each ``Metrics`` own (never the global one, so
 two runtimes in one process, or two tests, do not add up). The queue depths are read from
-the SQLite file at scrape time instead, so they are right after a restart too.
+the database at scrape time instead, so they are right after a restart too (on PostgreSQL
+they are the fleet's, every node's queue together).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from runner.db import engine as engines
+from runner.db import schema
 from runner.observer import Observer
 from runner.runtime import Outcome
 from runner.source import Source
@@ -31,31 +34,41 @@ _DEPTHS = {
 }
 
 
-def count_rows(database: Path) -> dict[str, int]:
-    """Rows in ``retries`` and ``outbox``; 0 for a file or table not there yet."""
+def count_rows(engine: sa.Engine | None) -> dict[str, int]:
+    """Rows in ``retries`` and ``outbox``; 0 for a database (None) or table not there yet."""
     counts = {table: 0 for table, _ in _DEPTHS.values()}
-    if not database.exists():
+    if engine is None:
         return counts
-    # Read-only, so a scrape never creates the file or takes the writer's lock.
-    db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
-    try:
+    with engine.connect().execution_options(**{engines.READING: True}) as db:
+        present = set(sa.inspect(db).get_table_names())
         for table in counts:
-            try:
-                counts[table] = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                # The runtime has not created its schema yet; any other error is news.
-                if not str(exc).startswith("no such table"):
-                    raise
-    finally:
-        db.close()
+            # The runtime may not have made its schema yet.
+            if table in present:
+                counts[table] = int(db.execute(sa.select(sa.func.count()).select_from(
+                    schema.metadata.tables[table])).scalar_one())
     return counts
 
 
 class _Depths(Collector):
     """The queue depth gauges, counted in the database whenever they are scraped."""
 
-    def __init__(self, database: Path) -> None:
-        self._database = database
+    def __init__(self, database: Path | str) -> None:
+        self._url = engines.url_of(database)
+        self._engine: sa.Engine | None = None
+
+    def _opened(self) -> sa.Engine | None:
+        """The engine scrapes read through; None while a SQLite file does not exist."""
+        if self._engine is None and self._url.get_backend_name() == "sqlite":
+            path = Path(str(self._url.database))
+            if not path.exists():
+                return None
+            # Read-only, so a scrape never creates the file or takes the writer's lock.
+            self._engine = sa.create_engine(
+                f"sqlite+pysqlite:///file:{path.resolve()}?mode=ro&uri=true",
+                poolclass=sa.pool.NullPool, connect_args={"timeout": 5})
+        elif self._engine is None:
+            self._engine = engines.create(self._url, pool_size=1, max_overflow=0)
+        return self._engine
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Without this the registry would collect, and so read the file, on registering.
@@ -63,17 +76,17 @@ class _Depths(Collector):
             yield GaugeMetricFamily(name, doc)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = count_rows(self._database)
+        counts = count_rows(self._opened())
         for name, (table, doc) in _DEPTHS.items():
             yield GaugeMetricFamily(name, doc, value=counts[table])
 
 
 class Metrics(Observer):
-    """The service's metrics, over the runtime's database file at ``database``; the
-    runtime's observer (``runner.observer``) feeds them."""
+    """The service's metrics, over the runtime's database (a SQLite file's path or a URL);
+    the runtime's observer (``runner.observer``) feeds them."""
 
-    def __init__(self, database: Path) -> None:
-        self.database = Path(database)
+    def __init__(self, database: Path | str) -> None:
+        self.database = database
         self.registry = CollectorRegistry()
         self._invocations = Counter(
             "segfn_invocations_total", "Invocations, retries included, by how they ended.",

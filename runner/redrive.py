@@ -17,53 +17,52 @@ for, so that nothing asked for is passed over in silence.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
+
 from runner import errorlog, events, retries
+from runner.db import schema
+from runner.store import Db
 
 AT_ONCE = 1000
 # The first wait a retried invocation backs off from if it asks to be retried again.
 _FIRST_WAIT = retries.FIRST_WAIT[0]
 
 
-def _selected(db: sqlite3.Connection, table: str, ids: Sequence[int] | None,
-              source: str | None) -> tuple[list[sqlite3.Row], list[dict[str, Any]]]:
+def _selected(db: Db, table: sa.Table, ids: Sequence[int] | None, source: str | None
+              ) -> tuple[list[sa.RowMapping], list[dict[str, Any]]]:
     """The rows asked for (``ids``, or all when None) of ``source`` (any when None), and
     a refusal for each id asked for that is not there."""
-    where: list[str] = []
-    args: list[Any] = []
+    query = sa.select(table)
     if source is not None:
-        where.append("source = ?")
-        args.append(source)
+        query = query.where(table.c.source == source)
     if ids is not None:
-        where.append(f"id IN ({', '.join('?' * len(ids))})")
-        args.extend(ids)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = db.execute(f"SELECT * FROM {table} {clause} ORDER BY id LIMIT ?",
-                      (*args, AT_ONCE)).fetchall()
+        query = query.where(table.c.id.in_(list(ids)))
+    rows = db.execute(query.order_by(table.c.id).limit(AT_ONCE)).mappings().all()
     found = {row["id"] for row in rows}
     whose = "" if source is None else " of this source"
     missing = [{"id": i, "reason": f"no such entry{whose}"}
                for i in dict.fromkeys(ids or ()) if i not in found]
-    return rows, missing
+    return list(rows), missing
 
 
-def _left(db: sqlite3.Connection, table: str, ids: Sequence[int] | None,
-          source: str | None) -> int:
+def _left(db: Db, table: sa.Table, ids: Sequence[int] | None, source: str | None) -> int:
     """How many rows of ``source`` are left when all were asked for (beyond ``AT_ONCE``)."""
     if ids is not None:
         return 0
-    clause, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
-    return db.execute(f"SELECT COUNT(*) FROM {table} {clause}", args).fetchone()[0]
+    query = sa.select(sa.func.count()).select_from(table)
+    if source is not None:
+        query = query.where(table.c.source == source)
+    return int(db.execute(query).scalar_one())
 
 
-def retry_errors(db: sqlite3.Connection, *, ids: Sequence[int] | None, source: str | None,
+def retry_errors(db: Db, *, ids: Sequence[int] | None, source: str | None,
                  sealer: errorlog.Sealer | None) -> dict[str, Any]:
     """Queue errors-log entries to run again now: ``{"queued": [{"id", "invocation_id"}],
     "refused": [{"id", "reason"}], "left": n}``."""
-    rows, refused = _selected(db, "errors", ids, source)
+    rows, refused = _selected(db, schema.errors, ids, source)
     queued = []
     for row in rows:
         try:
@@ -74,20 +73,20 @@ def retry_errors(db: sqlite3.Connection, *, ids: Sequence[int] | None, source: s
         retries.run_now(db, invocation_id=row["invocation_id"], source=row["source"],
                         request=request, attempt=row["attempts"], first_wait=_FIRST_WAIT,
                         error=f"{row['type']}: {row['message']}")
-        db.execute("DELETE FROM errors WHERE id = ?", (row["id"],))
+        db.execute(schema.errors.delete().where(schema.errors.c.id == row["id"]))
         queued.append({"id": row["id"], "invocation_id": row["invocation_id"]})
-    return {"queued": queued, "refused": refused, "left": _left(db, "errors", ids, source)}
+    return {"queued": queued, "refused": refused, "left": _left(db, schema.errors, ids, source)}
 
 
 WriteKeyOf = Callable[[str], "str | None"]
 
 
-def resend_dead_letters(db: sqlite3.Connection, *, ids: Sequence[int] | None,
+def resend_dead_letters(db: Db, *, ids: Sequence[int] | None,
                         source: str | None, write_key_of: WriteKeyOf) -> dict[str, Any]:
     """Put dead letters back into the outbox: ``{"resent": [{"id", "messages"}],
     "refused": [{"id", "reason"}], "left": n}``. ``write_key_of`` names a source's write
     key now (None: the destination's), or raises LookupError for a source that is gone."""
-    rows, refused = _selected(db, "dead_letters", ids, source)
+    rows, refused = _selected(db, schema.dead_letters, ids, source)
     resent = []
     for row in rows:
         try:
@@ -98,7 +97,7 @@ def resend_dead_letters(db: sqlite3.Connection, *, ids: Sequence[int] | None,
             continue
         messages = json.loads(row["batch"]).get("batch", [])
         events.queue_messages(db, row["source"], messages, write_key, row["workspace"])
-        db.execute("DELETE FROM dead_letters WHERE id = ?", (row["id"],))
+        db.execute(schema.dead_letters.delete().where(schema.dead_letters.c.id == row["id"]))
         resent.append({"id": row["id"], "messages": len(messages)})
     return {"resent": resent, "refused": refused,
-            "left": _left(db, "dead_letters", ids, source)}
+            "left": _left(db, schema.dead_letters, ids, source)}

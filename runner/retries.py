@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 
 import attrs
+import sqlalchemy as sa
 
+from runner.db import schema, upsert
+from runner.store import Db
 from segfn.sandbox.invocation import HttpRequest
 
 MAX_RETRIES = 6
@@ -43,46 +45,47 @@ class PendingRetry:
     first_wait: float
 
 
-def schedule(db: sqlite3.Connection, policy: RetryPolicy, *, invocation_id: str, source: str,
+_RETRIES = schema.retries
+
+
+def _queue(db: Db, keep: tuple[str, ...], **row: object) -> None:
+    """Insert a retry; one already queued for its invocation takes the columns in ``keep``."""
+    statement = upsert.insert(db, _RETRIES)
+    db.execute(statement.on_conflict_do_update(
+        index_elements=["invocation_id"],
+        set_={column: statement.excluded[column] for column in keep}), row)
+
+
+def schedule(db: Db, policy: RetryPolicy, *, invocation_id: str, source: str,
              request: HttpRequest, attempt: int, first_wait: float, error: str) -> float:
     """Store (or move on) a retry; returns when it is due (a Unix time)."""
     due = time.time() + policy.wait(first_wait, attempt)
-    db.execute(
-        "INSERT INTO retries (invocation_id, source, request, attempt, first_wait, due_at, "
-        "last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (invocation_id) DO UPDATE SET attempt = excluded.attempt, "
-        "due_at = excluded.due_at, last_error = excluded.last_error",
-        (invocation_id, source, json.dumps(request.to_dict()), attempt, first_wait, due,
-         error, time.time()))
+    _queue(db, ("attempt", "due_at", "last_error"), invocation_id=invocation_id,
+           source=source, request=json.dumps(request.to_dict()), attempt=attempt,
+           first_wait=first_wait, due_at=due, last_error=error, created_at=time.time())
     return due
 
 
-def run_now(db: sqlite3.Connection, *, invocation_id: str, source: str, request: HttpRequest,
+def run_now(db: Db, *, invocation_id: str, source: str, request: HttpRequest,
             attempt: int, first_wait: float, error: str) -> None:
     """Queue an invocation to run again at once (a redrive), as retry number ``attempt``."""
     now = time.time()
-    db.execute(
-        "INSERT INTO retries (invocation_id, source, request, attempt, first_wait, due_at, "
-        "last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (invocation_id) DO UPDATE SET due_at = excluded.due_at",
-        (invocation_id, source, json.dumps(request.to_dict()), attempt, first_wait, now,
-         error, now))
+    _queue(db, ("due_at",), invocation_id=invocation_id, source=source,
+           request=json.dumps(request.to_dict()), attempt=attempt, first_wait=first_wait,
+           due_at=now, last_error=error, created_at=now)
 
 
-def remove(db: sqlite3.Connection, invocation_id: str) -> None:
-    db.execute("DELETE FROM retries WHERE invocation_id = ?", (invocation_id,))
+def remove(db: Db, invocation_id: str) -> None:
+    db.execute(_RETRIES.delete().where(_RETRIES.c.invocation_id == invocation_id))
 
 
-def due(db: sqlite3.Connection, now: float, limit: int = 64) -> list[PendingRetry]:
-    rows = db.execute("SELECT * FROM retries WHERE due_at <= ? ORDER BY due_at LIMIT ?",
-                      (now, limit)).fetchall()
-    return [PendingRetry(r["invocation_id"], r["source"],
-                         HttpRequest.from_dict(json.loads(r["request"])), r["attempt"],
-                         r["first_wait"]) for r in rows]
+def due(db: Db, now: float, limit: int = 64) -> list[PendingRetry]:
+    rows = db.execute(sa.select(_RETRIES).where(_RETRIES.c.due_at <= now)
+                      .order_by(_RETRIES.c.due_at).limit(limit))
+    return [PendingRetry(r.invocation_id, r.source,
+                         HttpRequest.from_dict(json.loads(r.request)), r.attempt,
+                         r.first_wait) for r in rows]
 
 
-def next_due(db: sqlite3.Connection) -> float | None:
-    row = db.execute("SELECT MIN(due_at) AS due FROM retries").fetchone()
-    return row["due"] if row else None
-
-
+def next_due(db: Db) -> float | None:
+    return db.execute(sa.select(sa.func.min(_RETRIES.c.due_at))).scalar()

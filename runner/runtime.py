@@ -93,9 +93,11 @@ class Runtime:
                  destination: Destination | None = None,
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
                  observer: Observer | None = None,
-                 sealer: errorlog.Sealer | None = errorlog.PLAIN_TEXT) -> None:
+                 sealer: errorlog.Sealer | None = errorlog.PLAIN_TEXT,
+                 database: str | None = None) -> None:
         """``sealer`` keeps the original requests of errors-log entries whose shown request
-        was redacted, so that they can be retried (None: they are not kept)."""
+        was redacted, so that they can be retried (None: they are not kept); ``database``
+        is the URL of the state (None: the SQLite file in ``data_dir``)."""
         self.data_dir = Path(data_dir)
         self.fleet = fleet
         self.egress = egress
@@ -103,7 +105,7 @@ class Runtime:
         self.policy = policy
         self.observer = observer or Observer()
         self.sealer = sealer
-        self.store = Store(self.data_dir / DATABASE_FILE)
+        self.store = Store(database or self.data_dir / DATABASE_FILE)
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")

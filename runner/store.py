@@ -1,14 +1,21 @@
-"""The runner's durable state in one SQLite file, written with group commit.
+"""The runner's durable state in one database, written with group commit.
 
-Every change goes through one writer thread, which takes all the changes waiting and
-runs them in one transaction, each inside a savepoint of its own, then commits once. A
-caller's await returns only after that commit, so an answered webhook is on disk, and a
-burst of requests costs one disk flush rather than one each. A group that cannot commit (a
-full disk) fails its own changes, each caller hearing why, and no others.
+The database is a SQLite file (the default: a node's own data dir) or PostgreSQL (a
+fleet's shared state), through runner/db. Every change goes through one writer thread,
+which takes all the changes waiting and runs them in one transaction, each inside a
+savepoint of its own, then commits once. A caller's await returns only after that commit
+(SQLite: on disk with synchronous=FULL; PostgreSQL: synchronous_commit on), so an
+answered webhook is durable, and a burst of requests costs one disk flush or one round
+trip rather than one each. A group that cannot commit (a full disk, a database out of
+reach) fails its own changes, each caller hearing why, and no others; the writer then
+starts the next group on a new connection.
 
-Reads (``Store.read``) run apart, on a connection and thread of their own: WAL lets them
-see the last commit while the writer works, and a disk that refuses writes does not
-refuse them.
+Reads (``Store.read``) run apart, on a connection and thread of their own, in one
+snapshot each: on SQLite, WAL lets them see the last commit while the writer works, and a
+disk that refuses writes does not refuse them.
+
+A change or a query is a function of a ``sqlalchemy.Connection`` (``Db``), written in
+SQLAlchemy Core so that it runs on either backend.
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
-import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
+from runner.db import engine as engines
+from runner.db import migrate
+
 T = TypeVar("T")
+Db = sa.Connection
 
 _BATCH = 512
 
@@ -32,167 +44,50 @@ _BATCH = 512
 # (runner.dedup).
 DATABASE_FILE = "segfn.db"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    message TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    write_key TEXT,
-    source TEXT NOT NULL DEFAULT '',
-    workspace TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source TEXT NOT NULL,
-    invocation_id TEXT NOT NULL,
-    message TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS objects (
-    source TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    object_id TEXT NOT NULL,
-    properties TEXT NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (source, collection, object_id)
-);
-CREATE TABLE IF NOT EXISTS retries (
-    invocation_id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    request TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    first_wait REAL NOT NULL,
-    due_at REAL NOT NULL,
-    last_error TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS retries_due ON retries (due_at);
-CREATE TABLE IF NOT EXISTS errors (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    source TEXT NOT NULL,
-    function TEXT NOT NULL,
-    invocation_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    message TEXT NOT NULL,
-    request TEXT NOT NULL,
-    logs TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    replay TEXT
-);
-CREATE INDEX IF NOT EXISTS errors_function ON errors (function, at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    status INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    batch TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT '',
-    workspace TEXT NOT NULL DEFAULT ''
-);
--- Deliveries kept for replay (runner/captures.py).
-CREATE TABLE IF NOT EXISTS captures (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    source TEXT NOT NULL,
-    invocation_id TEXT NOT NULL,
-    request TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    emitted TEXT NOT NULL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS captures_source ON captures (source, id);
-CREATE INDEX IF NOT EXISTS captures_expiry ON captures (expires_at);
--- Each source's number and bytes of captures, which bound them.
-CREATE TABLE IF NOT EXISTS capture_totals (
-    source TEXT PRIMARY KEY,
-    count INTEGER NOT NULL,
-    bytes INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS answers (
-    invocation_id TEXT PRIMARY KEY,
-    at REAL NOT NULL,
-    status INTEGER NOT NULL,
-    reply TEXT
-);
-CREATE INDEX IF NOT EXISTS answers_at ON answers (at);
-"""
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    """Bring a file made by an earlier version up to ``SCHEMA``."""
-    # One transaction: two processes opening an old file must not both add the column.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-        if "write_key" not in columns:
-            # NULL: these rows were meant for the runner's own write key.
-            db.execute("ALTER TABLE outbox ADD COLUMN write_key TEXT")
-        for table in ("outbox", "dead_letters"):
-            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            for column in ("source", "workspace"):
-                if column not in have:
-                    # '': rows from before dead letters named whose they were.
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL "
-                               "DEFAULT ''")
-        if "replay" not in {row[1] for row in db.execute("PRAGMA table_info(errors)")}:
-            # NULL: entries from before retries of the errors log kept no original request.
-            db.execute("ALTER TABLE errors ADD COLUMN replay TEXT")
-        db.execute("CREATE INDEX IF NOT EXISTS dead_letters_source ON dead_letters (source)")
-        # Here, not in SCHEMA: an old file has the column only once the line above ran.
-        db.execute("CREATE INDEX IF NOT EXISTS outbox_write_key ON outbox (write_key)")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection in autocommit mode with the pragmas every user of the file needs."""
-    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
-                         timeout=30)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
-    # FULL: a committed transaction survives power loss too; group commit pays for it.
-    db.execute("PRAGMA synchronous=FULL")
-    return db
-
 
 class Store:
-    """The database file and its writer thread."""
+    """The database and its writer thread."""
 
-    def __init__(self, path: Path | str, schema: str = SCHEMA,
-                 upgrade: Callable[[sqlite3.Connection], None] | None = migrate) -> None:
-        """Open ``path`` with ``schema`` (the runner's by default), then ``upgrade`` a file
-        an earlier version made (None: nothing to upgrade)."""
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = connect(self.path)
-        self._db.executescript(schema)
-        if upgrade is not None:
-            upgrade(self._db)
+    def __init__(self, database: str | Path | sa.URL) -> None:
+        """Open ``database``, a SQLite file's path or a database URL. A SQLite file is
+        migrated to this segfn's schema first; any other database must be there already
+        (``segfn admin migrate``), or this raises ``migrate.SchemaMismatch``."""
+        self.url = engines.url_of(database)
+        self.engine = open_database(database)
+        self._writer: Db | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, daemon=True,
                                         name="segfn-store")
         self._thread.start()
-        self._reader = connect(self.path)
+        self._reader: Db | None = None
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfn-read")
 
-    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    @property
+    def where(self) -> str:
+        """The database as shown to people: a file's path, or a URL without password."""
+        return engines.describe(self.url)
+
+    async def read(self, query: Callable[[Db], T]) -> T:
         """Run ``query`` on the reading connection; it must change nothing."""
         return await asyncio.get_running_loop().run_in_executor(
             self._reads, self._read, query)
 
-    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        # One snapshot for the whole query, as a change sees in the writer.
-        self._reader.execute("BEGIN")
+    def _read(self, query: Callable[[Db], T]) -> T:
+        if self._reader is None:
+            self._reader = self._connect(reading=True)
         try:
-            return query(self._reader)
-        finally:
-            self._reader.execute("COMMIT")
+            # One snapshot for the whole query, as a change sees in the writer.
+            with self._reader.begin():
+                return query(self._reader)
+        except sa.exc.DBAPIError:
+            self._drop_reader()
+            raise
 
-    async def run(self, change: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, change: Callable[[Db], T]) -> T:
         """Run ``change`` in the next group transaction; return once it is committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -202,58 +97,97 @@ class Store:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        self._db.close()
         self._reads.shutdown(wait=True)
-        self._reader.close()
+        self._drop_reader()
+        self.engine.dispose()
+
+    def _connect(self, reading: bool) -> Db:
+        connection = self.engine.connect()
+        if reading:
+            options: dict[str, Any] = {engines.READING: True}
+            if not self.is_sqlite:
+                options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            connection = connection.execution_options(**options)
+        return connection
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._reader.close()
+            self._reader = None
 
     def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < _BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            self._commit(batch)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < _BATCH:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(item)
+                self._commit(batch)
+        finally:
+            self._drop_writer()
 
     def _commit(self, batch: list[Any]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            for change, _, _ in batch:
-                self._db.execute("SAVEPOINT change")
-                try:
-                    outcomes.append((True, change(self._db)))
-                    self._db.execute("RELEASE change")
-                except Exception as exc:  # noqa: BLE001 - the caller gets its own error
-                    self._db.execute("ROLLBACK TO change")
-                    self._db.execute("RELEASE change")
-                    outcomes.append((False, exc))
-            self._db.execute("COMMIT")
+            if self._writer is None:
+                self._writer = self._connect(reading=False)
+            db = self._writer
+            with db.begin():
+                for change, _, _ in batch:
+                    savepoint = db.begin_nested()
+                    try:
+                        outcomes.append((True, change(db)))
+                        savepoint.commit()
+                    except Exception as exc:  # noqa: BLE001 - the caller gets its own error
+                        savepoint.rollback()
+                        outcomes.append((False, exc))
         except Exception as exc:  # noqa: BLE001 - every caller in the group hears of it
-            self._rollback()
+            # The next group starts afresh: this connection may be broken (SQLite rolled
+            # back by itself on a full disk; PostgreSQL may have gone away).
+            self._drop_writer()
             outcomes = [(False, exc)] * len(batch)
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
             # A caller whose event loop has closed hears nothing; the writer goes on.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
 
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._writer.close()
+            self._writer = None
 
-    def _rollback(self) -> None:
-        if not self._db.in_transaction:
-            return  # SQLite rolled back by itself (SQLITE_FULL does)
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            # The writer lives on: the next BEGIN finds out whether the file is usable.
-            pass
+
+def is_sqlite(database: str | Path | sa.URL) -> bool:
+    return engines.url_of(database).get_backend_name() == "sqlite"
+
+
+def open_database(database: str | Path | sa.URL) -> sa.Engine:
+    """An engine on ``database`` at this segfn's schema, for work outside a ``Store`` (the
+    CLI's offline commands): a SQLite file is migrated first, as a ``Store`` would."""
+    return migrate.prepare(database, automatic=is_sqlite(database))
+
+
+@contextlib.contextmanager
+def transaction(database: str | Path) -> Iterator[Db]:
+    """One transaction on ``database`` (see ``open_database``), committed when the block
+    ends, rolled back if it raises."""
+    engine = open_database(database)
+    try:
+        with engine.begin() as db:
+            yield db
+    finally:
+        engine.dispose()
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

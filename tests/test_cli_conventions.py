@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runner.events import save_result
-from runner.store import DATABASE_FILE, SCHEMA, connect
+from runner.store import DATABASE_FILE, Db
 from segfn.cli import main
 from segfn.sandbox.invocation import Result as Invocation
+from tests.stored import change
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # They print a log while they serve, not a result: --json would have nothing to say.
@@ -49,13 +50,14 @@ def segfn(*args: str, **env: str) -> Result:
 def stored(data_dir: Path, *events: str) -> Path:
     """A runner data dir whose store holds a track call of each event."""
     data_dir.mkdir()
-    db = connect(data_dir / DATABASE_FILE)
-    db.executescript(SCHEMA)
-    for number, event in enumerate(events):
-        save_result(db, "default", f"inv-{number}", Invocation(messages=[{
-            "type": "track", "event": event, "userId": "u1", "messageId": f"m{number}"}]),
-            outbox=False)
-    db.close()
+
+    def save(db: Db) -> None:
+        for number, event in enumerate(events):
+            save_result(db, "default", f"inv-{number}", Invocation(messages=[{
+                "type": "track", "event": event, "userId": "u1",
+                "messageId": f"m{number}"}]), outbox=False)
+
+    change(data_dir / DATABASE_FILE, save)
     return data_dir
 
 

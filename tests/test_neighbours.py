@@ -22,12 +22,12 @@ import pytest
 from runner import retries
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import connect
 from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
+from tests.stored import connect
 
 LIMITS = Limits(timeout=3.0, grace=0.2)
 TIMED_OUT = "the function ran past its time limit of 3 s"

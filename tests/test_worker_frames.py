@@ -21,7 +21,6 @@ import pytest
 from runner.errorlog import read_errors
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import connect
 from segfn.respond import MAX_REPLY_BYTES
 from segfn.sandbox import protocol
 from segfn.sandbox.compiler import Handler
@@ -29,6 +28,7 @@ from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, HttpRequest, Job, Result
 from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
+from tests.stored import look
 
 LIMITS = Limits(timeout=3.0, grace=0.5)
 
@@ -387,6 +387,6 @@ def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -
 
     outcome = asyncio.run(main())
     assert outcome.status == 400
-    (logged,) = read_errors(connect(tmp_path / "segfn.db"))
+    (logged,) = look(tmp_path / "segfn.db", read_errors)
     assert logged["error"]["message"] == "handler.py:4: ValueError: error \ufffd"
     assert logged["logs"] == ["log \ufffd"]

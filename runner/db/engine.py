@@ -23,12 +23,14 @@ CONNECT_TIMEOUT = 10
 READING = "reading"
 
 
-def url_of(database: str | Path) -> sa.URL:
+def url_of(database: str | Path | sa.URL) -> sa.URL:
     """The URL of ``database``, a URL or a SQLite file's path, with the driver segfn uses."""
-    text = str(database)
-    if "://" not in text:
-        return sa.URL.create("sqlite+pysqlite", database=str(Path(text)))
-    url = sa.make_url(text)
+    if isinstance(database, sa.URL):
+        url = database
+    elif "://" not in str(database):
+        return sa.URL.create("sqlite+pysqlite", database=str(Path(database)))
+    else:
+        url = sa.make_url(str(database))
     if url.get_backend_name() == "postgresql":
         return url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite":
@@ -41,13 +43,13 @@ def url_of(database: str | Path) -> sa.URL:
 def describe(database: str | Path | sa.URL) -> str:
     """``database`` as shown to people: a SQLite file's path, else its URL without the
     password."""
-    url = database if isinstance(database, sa.URL) else url_of(database)
+    url = url_of(database)
     if url.get_backend_name() == "sqlite":
         return str(url.database)
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
-def create(database: str | Path, **options: Any) -> sa.Engine:
+def create(database: str | Path | sa.URL, **options: Any) -> sa.Engine:
     """An engine on ``database`` (see the module's docstring); ``options`` go to
     ``sqlalchemy.create_engine``."""
     url = url_of(database)

@@ -86,12 +86,12 @@ def _newer(url: sa.URL, found: str) -> str:
             "segfn migrated it; run that version on this node too")
 
 
-def prepare(database: str | Path, automatic: bool) -> sa.Engine:
+def prepare(database: str | Path | sa.URL, automatic: bool) -> sa.Engine:
     """An engine on ``database`` at ``head()``: migrated first if ``automatic`` (a
     node's own SQLite file), else ``SchemaMismatch`` unless it is already there."""
     engine = engines.create(database)
     try:
-        if automatic:
+        if automatic and revision(engine) != head():
             upgrade(engine)
         else:
             check(engine)

@@ -8,7 +8,6 @@ docs/service-api.md lists the endpoints and their shapes.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from runner.service.problems import Conflict, InvalidRequest, Problem, Unauthori
 from runner.service.records import Function, Token, check_name
 from runner.service.tester import run_replay, run_test
 from runner.source import Source
+from runner.store import Db
 from segfn.sandbox.fleet import Tenant
 from segfn.sandbox.invocation import HttpRequest
 from segfn.sandbox.webhook import MAX_BODY_BYTES, STALL_SECONDS, RequestRefused
@@ -291,7 +291,7 @@ class Api:
         source = self._running(await self._source_id(request))
         body = contract.REPLAY_REQUEST.check(await read_json(request))
 
-        def read(db: sqlite3.Connection) -> tuple[Function, Any]:
+        def read(db: Db) -> tuple[Function, Any]:
             function = catalog.find_function(db, source.workspace, source.function)
             return function, catalog.get_version(db, function.id, body["version"])
 
@@ -346,7 +346,7 @@ class Api:
         body = contract.NEW_TOKEN.check(await read_json(request))
         grants = parse_grants(body["roles"])
 
-        def create(db: sqlite3.Connection) -> tuple[Token, str]:
+        def create(db: Db) -> tuple[Token, str]:
             # Functions are named by id or name; the token keeps their ids.
             resolved = tuple(g if g.functions is None else type(g)(g.role, tuple(
                 catalog.find_function(db, who.workspace, ref).id for ref in g.functions))

@@ -1,7 +1,8 @@
-"""The service's catalog in SQLite: workspaces, tokens, functions, versions and sources.
+"""The service's catalog: workspaces, tokens, functions, versions and sources.
 
-Plain functions on a connection; the caller decides the transaction (the service runs
-them through a ``Store``, ``segfn admin`` on a connection of its own). Every lookup takes
+Plain functions on a connection (SQLite or PostgreSQL, the tables of runner/db/schema.py);
+the caller decides the transaction (the service runs them through a ``Store``,
+``segfn admin`` on a connection of its own). Every lookup takes
 the workspace, so nothing of one workspace is reachable from another, and answers the
 value classes of runner/service/records.py, built from the rows it read.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
+from runner.db import schema
 from runner.service.access import OWNER, Grant, hash_secret, new_secret
 from runner.service.problems import Conflict, InvalidRequest, NotFound
 from runner.service.records import (
@@ -26,118 +29,44 @@ from runner.service.records import (
     check_name,
 )
 from runner.service.settings_schema import SettingSpec
+from runner.store import Db
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS workspaces (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    workspace TEXT NOT NULL REFERENCES workspaces (id),
-    name TEXT NOT NULL,
-    secret_hash TEXT NOT NULL UNIQUE,
-    roles TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_used_at REAL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS functions (
-    id TEXT PRIMARY KEY,
-    workspace TEXT NOT NULL REFERENCES workspaces (id),
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    latest_version INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (workspace, name)
-);
-CREATE TABLE IF NOT EXISTS versions (
-    function TEXT NOT NULL REFERENCES functions (id),
-    number INTEGER NOT NULL,
-    code TEXT NOT NULL,
-    settings_schema TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    created_by TEXT NOT NULL,
-    PRIMARY KEY (function, number)
-);
-CREATE TABLE IF NOT EXISTS sources (
-    id TEXT PRIMARY KEY,
-    workspace TEXT NOT NULL REFERENCES workspaces (id),
-    name TEXT NOT NULL,
-    function TEXT NOT NULL REFERENCES functions (id),
-    version INTEGER NOT NULL,
-    webhook_token TEXT NOT NULL UNIQUE,
-    settings TEXT NOT NULL,
-    secrets TEXT NOT NULL,
-    write_key TEXT,
-    paused INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    allow_get INTEGER NOT NULL DEFAULT 0,
-    capture_days INTEGER NOT NULL DEFAULT 0,
-    dedup_header TEXT,
-    UNIQUE (workspace, name)
-);
-"""
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    """Bring a catalog made by an earlier version up to ``SCHEMA``."""
-    # One transaction: two processes opening an old file must not both add the column.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(sources)")}
-        if "allow_get" not in columns:
-            # 0: sources from before GET was taken took POST only.
-            db.execute("ALTER TABLE sources ADD COLUMN allow_get INTEGER NOT NULL DEFAULT 0")
-        if "capture_days" not in columns:
-            # 0: sources from before capture kept no delivery.
-            db.execute("ALTER TABLE sources ADD COLUMN capture_days INTEGER NOT NULL "
-                       "DEFAULT 0")
-        if "dedup_header" not in columns:
-            # NULL: sources from before named no header of their own for delivery ids.
-            db.execute("ALTER TABLE sources ADD COLUMN dedup_header TEXT")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
+_WORKSPACES, _TOKENS, _FUNCTIONS = schema.workspaces, schema.tokens, schema.functions
+_VERSION_ROWS, _SOURCES = schema.versions, schema.sources
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-def _insert(db: sqlite3.Connection, sql: str, args: tuple[Any, ...], what: str) -> None:
+def _insert(db: Db, table: sa.Table, row: dict[str, Any], what: str) -> None:
     try:
-        db.execute(sql, args)
-    except sqlite3.IntegrityError:
+        db.execute(table.insert().values(**row))
+    except sa.exc.IntegrityError:
         raise Conflict(f"{what} already exists") from None
 
 
 # Workspaces and tokens
 
-def create_workspace(db: sqlite3.Connection, name: str) -> tuple[str, str]:
+def create_workspace(db: Db, name: str) -> tuple[str, str]:
     """A new workspace and its first Workspace Owner token: (workspace id, secret)."""
     workspace = new_id("ws")
-    _insert(db, "INSERT INTO workspaces VALUES (?, ?, ?)", (workspace, check_name(name),
-                                                            time.time()),
-            f"a workspace named {name!r}")
+    _insert(db, _WORKSPACES, {"id": workspace, "name": check_name(name),
+                              "created_at": time.time()}, f"a workspace named {name!r}")
     _, secret = create_token(db, workspace, "owner", (Grant(OWNER),))
     return workspace, secret
 
 
-def workspace(db: sqlite3.Connection, workspace_id: str) -> Workspace:
-    row = db.execute("SELECT id, name FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
+def workspace(db: Db, workspace_id: str) -> Workspace:
+    row = db.execute(sa.select(_WORKSPACES.c.id, _WORKSPACES.c.name)
+                     .where(_WORKSPACES.c.id == workspace_id)).mappings().one()
     return Workspace.from_row(row)
 
 
-def count_workspaces(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT COUNT(*) FROM workspaces").fetchone()[0]
+def count_workspaces(db: Db) -> int:
+    return int(db.execute(sa.select(sa.func.count()).select_from(_WORKSPACES)).scalar_one())
 
 
-def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
+def create_token(db: Db, workspace_id: str, name: str,
                  grants: tuple[Grant, ...]) -> tuple[Token, str]:
     """A token with ``grants``: (its description, its secret, shown this once)."""
     if not isinstance(name, str) or not name.strip() or len(name) > TOKEN_NAME_LENGTH:
@@ -145,36 +74,37 @@ def create_token(db: sqlite3.Connection, workspace_id: str, name: str,
                              "what it is for")
     token_id, secret = new_id("tok"), new_secret()
     roles = json.dumps([g.to_dict() for g in grants])
-    db.execute("INSERT INTO tokens (id, workspace, name, secret_hash, roles, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)",
-               (token_id, workspace_id, name, hash_secret(secret), roles, time.time()))
+    db.execute(_TOKENS.insert().values(id=token_id, workspace=workspace_id, name=name,
+                                       secret_hash=hash_secret(secret), roles=roles,
+                                       created_at=time.time()))
     return get_token(db, workspace_id, token_id), secret
 
 
-def authenticate(db: sqlite3.Connection, secret: str) -> Token | None:
+def authenticate(db: Db, secret: str) -> Token | None:
     """The live token with this secret, marked as used now; None if there is none."""
-    row = db.execute("SELECT * FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL",
-                     (hash_secret(secret),)).fetchone()
+    row = db.execute(sa.select(_TOKENS).where(_TOKENS.c.secret_hash == hash_secret(secret),
+                                              _TOKENS.c.revoked_at.is_(None))).mappings().first()
     if row is not None:
-        db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (time.time(), row["id"]))
+        db.execute(_TOKENS.update().where(_TOKENS.c.id == row["id"])
+                   .values(last_used_at=time.time()))
     return None if row is None else Token.from_row(row)
 
 
-def get_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> Token:
-    row = db.execute("SELECT * FROM tokens WHERE workspace = ? AND id = ?",
-                     (workspace_id, token_id)).fetchone()
+def get_token(db: Db, workspace_id: str, token_id: str) -> Token:
+    row = db.execute(sa.select(_TOKENS).where(_TOKENS.c.workspace == workspace_id,
+                                              _TOKENS.c.id == token_id)).mappings().first()
     if row is None:
         raise NotFound(f"no token {token_id}")
     return Token.from_row(row)
 
 
-def list_tokens(db: sqlite3.Connection, workspace_id: str) -> list[Token]:
-    rows = db.execute("SELECT * FROM tokens WHERE workspace = ? ORDER BY created_at",
-                      (workspace_id,))
+def list_tokens(db: Db, workspace_id: str) -> list[Token]:
+    rows = db.execute(sa.select(_TOKENS).where(_TOKENS.c.workspace == workspace_id)
+                      .order_by(_TOKENS.c.created_at)).mappings()
     return [Token.from_row(r) for r in rows]
 
 
-def revoke_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> None:
+def revoke_token(db: Db, workspace_id: str, token_id: str) -> None:
     """Revoke a token; never the workspace's last live Workspace Owner token."""
     token = get_token(db, workspace_id, token_id)
     owners = [t.id for t in list_tokens(db, workspace_id) if t.revoked_at is None
@@ -182,134 +112,144 @@ def revoke_token(db: sqlite3.Connection, workspace_id: str, token_id: str) -> No
     if owners == [token.id]:
         raise Conflict("this is the workspace's last Workspace Owner token; create "
                        "another one first, or nobody could manage the workspace")
-    db.execute("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-               (time.time(), token_id))
+    db.execute(_TOKENS.update().where(_TOKENS.c.id == token_id)
+               .values(revoked_at=sa.func.coalesce(_TOKENS.c.revoked_at, time.time())))
+
+
+def _by_id_or_name(table: sa.Table, workspace_id: str, ref: str) -> sa.Select[Any]:
+    """The row of ``table`` in the workspace with id ``ref``, else with name ``ref``."""
+    return (sa.select(table).where(table.c.workspace == workspace_id,
+                                   sa.or_(table.c.id == ref, table.c.name == ref))
+            .order_by((table.c.id == ref).desc()).limit(1))
 
 
 # Functions and versions
 
-def find_function(db: sqlite3.Connection, workspace_id: str, ref: str) -> Function:
+def find_function(db: Db, workspace_id: str, ref: str) -> Function:
     """The function with this id or name in the workspace, or ``NotFound``."""
-    row = db.execute("SELECT * FROM functions WHERE workspace = ? AND (id = ? OR name = ?) "
-                     "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
+    row = db.execute(_by_id_or_name(_FUNCTIONS, workspace_id, ref)).mappings().first()
     if row is None:
         raise NotFound(f"no function {ref!r}")
     return Function.from_row(row)
 
 
-def list_functions(db: sqlite3.Connection, workspace_id: str) -> list[Function]:
-    rows = db.execute("SELECT * FROM functions WHERE workspace = ? ORDER BY name",
-                      (workspace_id,))
+def list_functions(db: Db, workspace_id: str) -> list[Function]:
+    rows = db.execute(sa.select(_FUNCTIONS).where(_FUNCTIONS.c.workspace == workspace_id)
+                      .order_by(_FUNCTIONS.c.name)).mappings()
     return [Function.from_row(r) for r in rows]
 
 
-def create_function(db: sqlite3.Connection, workspace_id: str, name: str,
-                    description: str) -> str:
+def create_function(db: Db, workspace_id: str, name: str, description: str) -> str:
     function_id, now = new_id("fn"), time.time()
-    _insert(db, "INSERT INTO functions VALUES (?, ?, ?, ?, 0, ?, ?)",
-            (function_id, workspace_id, check_name(name), description, now, now),
+    _insert(db, _FUNCTIONS, {"id": function_id, "workspace": workspace_id,
+                             "name": check_name(name), "description": description,
+                             "latest_version": 0, "created_at": now, "updated_at": now},
             f"a function named {name!r}")
     return function_id
 
 
-def set_description(db: sqlite3.Connection, function_id: str, description: str) -> None:
-    db.execute("UPDATE functions SET description = ?, updated_at = ? WHERE id = ?",
-               (description, time.time(), function_id))
+def set_description(db: Db, function_id: str, description: str) -> None:
+    db.execute(_FUNCTIONS.update().where(_FUNCTIONS.c.id == function_id)
+               .values(description=description, updated_at=time.time()))
 
 
-def add_version(db: sqlite3.Connection, function_id: str, code: str,
+def add_version(db: Db, function_id: str, code: str,
                 settings_schema: tuple[SettingSpec, ...], created_by: str) -> int:
-    number = db.execute("SELECT latest_version + 1 FROM functions WHERE id = ?",
-                        (function_id,)).fetchone()[0]
+    number = db.execute(sa.select(_FUNCTIONS.c.latest_version + 1)
+                        .where(_FUNCTIONS.c.id == function_id)).scalar_one()
     now = time.time()
-    db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
-               (function_id, number, code,
-                json.dumps([spec.to_dict() for spec in settings_schema]), now, created_by))
-    db.execute("UPDATE functions SET latest_version = ?, updated_at = ? WHERE id = ?",
-               (number, now, function_id))
-    return number
+    db.execute(_VERSION_ROWS.insert().values(
+        function=function_id, number=number, code=code,
+        settings_schema=json.dumps([spec.to_dict() for spec in settings_schema]),
+        created_at=now, created_by=created_by))
+    db.execute(_FUNCTIONS.update().where(_FUNCTIONS.c.id == function_id)
+               .values(latest_version=number, updated_at=now))
+    return int(number)
 
 
 # Versions with the name of the token that saved each (tokens are revoked, never deleted).
-_VERSIONS = ("SELECT versions.*, tokens.name AS created_by_name FROM versions "
-             "LEFT JOIN tokens ON tokens.id = versions.created_by")
+_VERSIONS = (sa.select(_VERSION_ROWS, _TOKENS.c.name.label("created_by_name"))
+             .outerjoin(_TOKENS, _TOKENS.c.id == _VERSION_ROWS.c.created_by))
 
 
-def get_version(db: sqlite3.Connection, function_id: str, number: int) -> Version:
-    row = None if not 0 < number < 2**31 else db.execute(
-        f"{_VERSIONS} WHERE function = ? AND number = ?", (function_id, number)).fetchone()
+def get_version(db: Db, function_id: str, number: int) -> Version:
+    row = None if not 0 < number < 2**31 else db.execute(_VERSIONS.where(
+        _VERSION_ROWS.c.function == function_id, _VERSION_ROWS.c.number == number)
+    ).mappings().first()
     if row is None:
         raise NotFound(f"no version {number} of this function")
     return Version.from_row(row)
 
 
-def list_versions(db: sqlite3.Connection, function_id: str) -> list[Version]:
-    rows = db.execute(f"{_VERSIONS} WHERE function = ? ORDER BY number DESC", (function_id,))
+def list_versions(db: Db, function_id: str) -> list[Version]:
+    rows = db.execute(_VERSIONS.where(_VERSION_ROWS.c.function == function_id)
+                      .order_by(_VERSION_ROWS.c.number.desc())).mappings()
     return [Version.from_row(r) for r in rows]
 
 
-def delete_function(db: sqlite3.Connection, function_id: str) -> list[str]:
+def delete_function(db: Db, function_id: str) -> list[str]:
     """Delete a function, its versions and its sources; returns the deleted source ids."""
-    gone = [r["id"] for r in db.execute("SELECT id FROM sources WHERE function = ?",
-                                        (function_id,))]
-    db.execute("DELETE FROM sources WHERE function = ?", (function_id,))
-    db.execute("DELETE FROM versions WHERE function = ?", (function_id,))
-    db.execute("DELETE FROM functions WHERE id = ?", (function_id,))
+    gone = list(db.execute(sa.select(_SOURCES.c.id).where(_SOURCES.c.function == function_id)
+                           ).scalars())
+    db.execute(_SOURCES.delete().where(_SOURCES.c.function == function_id))
+    db.execute(_VERSION_ROWS.delete().where(_VERSION_ROWS.c.function == function_id))
+    db.execute(_FUNCTIONS.delete().where(_FUNCTIONS.c.id == function_id))
     return gone
 
 
 # Sources
 
-def find_source(db: sqlite3.Connection, workspace_id: str, ref: str) -> SourceRecord:
+def find_source(db: Db, workspace_id: str, ref: str) -> SourceRecord:
     """The source with this id or name in the workspace, or ``NotFound``."""
-    row = db.execute("SELECT * FROM sources WHERE workspace = ? AND (id = ? OR name = ?) "
-                     "ORDER BY id = ? DESC LIMIT 1", (workspace_id, ref, ref, ref)).fetchone()
+    row = db.execute(_by_id_or_name(_SOURCES, workspace_id, ref)).mappings().first()
     if row is None:
         raise NotFound(f"no source {ref!r}")
     return SourceRecord.from_row(row)
 
 
-def get_source(db: sqlite3.Connection, source_id: str) -> SourceRecord | None:
+def get_source(db: Db, source_id: str) -> SourceRecord | None:
     """The source with this id, whatever its workspace; None if there is none."""
-    row = db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+    row = db.execute(sa.select(_SOURCES).where(_SOURCES.c.id == source_id)).mappings().first()
     return None if row is None else SourceRecord.from_row(row)
 
 
-def list_sources(db: sqlite3.Connection, workspace_id: str | None = None,
+def list_sources(db: Db, workspace_id: str | None = None,
                  function_id: str | None = None) -> list[SourceRecord]:
     """Sources of a workspace, of a function, or (both None) every source."""
-    where, args = [], []
-    for column, value in (("workspace", workspace_id), ("function", function_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    sql = "SELECT * FROM sources" + (" WHERE " + " AND ".join(where) if where else "")
-    return [SourceRecord.from_row(r) for r in db.execute(sql + " ORDER BY name", args)]
+    query = sa.select(_SOURCES)
+    if workspace_id is not None:
+        query = query.where(_SOURCES.c.workspace == workspace_id)
+    if function_id is not None:
+        query = query.where(_SOURCES.c.function == function_id)
+    return [SourceRecord.from_row(r)
+            for r in db.execute(query.order_by(_SOURCES.c.name)).mappings()]
 
 
-def create_source(db: sqlite3.Connection, workspace_id: str, name: str, function_id: str,
+def create_source(db: Db, workspace_id: str, name: str, function_id: str,
                   version: int, settings: dict[str, Any], sealed: dict[str, str],
                   write_key: str | None, allow_get: bool = False,
                   capture_days: int = 0, dedup_header: str | None = None) -> str:
     source_id, now = new_id("src"), time.time()
-    _insert(db, "INSERT INTO sources (id, workspace, name, function, version, webhook_token, "
-            "settings, secrets, write_key, paused, created_at, updated_at, allow_get, "
-            "capture_days, dedup_header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-            (source_id, workspace_id, check_name(name), function_id, version,
-             secrets.token_urlsafe(32), json.dumps(settings), json.dumps(sealed), write_key,
-             now, now, int(allow_get), capture_days, dedup_header), f"a source named {name!r}")
+    _insert(db, _SOURCES, {
+        "id": source_id, "workspace": workspace_id, "name": check_name(name),
+        "function": function_id, "version": version,
+        "webhook_token": secrets.token_urlsafe(32), "settings": json.dumps(settings),
+        "secrets": json.dumps(sealed), "write_key": write_key, "paused": 0,
+        "created_at": now, "updated_at": now, "allow_get": int(allow_get),
+        "capture_days": capture_days, "dedup_header": dedup_header},
+        f"a source named {name!r}")
     return source_id
 
 
-def update_source(db: sqlite3.Connection, source_id: str, **columns: Any) -> None:
+def update_source(db: Db, source_id: str, **columns: Any) -> None:
     """Set columns of a source: version, settings, secrets (dicts), write_key, paused,
     allow_get, capture_days, dedup_header."""
-    values = {k: json.dumps(v) if k in ("settings", "secrets") else v
-              for k, v in columns.items()}
-    assignments = ", ".join(f"{k} = ?" for k in values)
-    db.execute(f"UPDATE sources SET {assignments}, updated_at = ? WHERE id = ?",
-               (*values.values(), time.time(), source_id))
+    # Flags are integers in the table (PostgreSQL takes no bool for them).
+    values = {k: json.dumps(v) if k in ("settings", "secrets")
+              else int(v) if isinstance(v, bool) else v for k, v in columns.items()}
+    db.execute(_SOURCES.update().where(_SOURCES.c.id == source_id)
+               .values(**values, updated_at=time.time()))
 
 
-def delete_source(db: sqlite3.Connection, source_id: str) -> None:
-    db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+def delete_source(db: Db, source_id: str) -> None:
+    db.execute(_SOURCES.delete().where(_SOURCES.c.id == source_id))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,7 +33,7 @@ from runner.service.records import Function, SourceRecord, Version, check_name
 from runner.service.settings_schema import MAX_DESCRIPTION, SchemaError, SettingSpec, parse_schema
 from runner.service.vault import Vault, secret_strings
 from runner.source import Names, Source
-from runner.store import Store
+from runner.store import Db, Store
 from segfn.errors import InvalidSettings
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import OWN_WEBHOOKS, own_url_in
@@ -109,7 +108,7 @@ class Service:
     async def _reload(self, source_ids: Iterable[str]) -> None:
         ids = list(source_ids)
 
-        def read(db: sqlite3.Connection) -> list[tuple[SourceRecord, Source]]:
+        def read(db: Db) -> list[tuple[SourceRecord, Source]]:
             records = [catalog.get_source(db, i) for i in ids]
             return [(record, self._runtime_source(db, record)) for record in records
                     if record is not None]
@@ -117,7 +116,7 @@ class Service:
         for record, source in await self.catalog.run(read):
             self._put(record, source)
 
-    def _runtime_source(self, db: sqlite3.Connection, record: SourceRecord) -> Source:
+    def _runtime_source(self, db: Db, record: SourceRecord) -> Source:
         function = catalog.find_function(db, record.workspace, record.function)
         workspace = catalog.workspace(db, record.workspace)
         version = catalog.get_version(db, record.function, record.version)
@@ -133,14 +132,14 @@ class Service:
 
     # What the API shows
 
-    def source_view(self, db: sqlite3.Connection, record: SourceRecord) -> dict[str, Any]:
+    def source_view(self, db: Db, record: SourceRecord) -> dict[str, Any]:
         """A source as the API shows it, with what its version says of its settings."""
         version = catalog.get_version(db, record.function, record.version)
         return record.view(version, self.webhook_url(record))
 
     # Functions
 
-    def visible_function(self, db: sqlite3.Connection, principal: Principal,
+    def visible_function(self, db: Db, principal: Principal,
                          ref: str) -> Function:
         function = catalog.find_function(db, principal.workspace, ref)
         if not principal.sees_function(function.id):
@@ -179,7 +178,7 @@ class Service:
         await self.compile(name, code)
         description = description or summary_of(code)
 
-        def create(db: sqlite3.Connection) -> Saved:
+        def create(db: Db) -> Saved:
             function_id = catalog.create_function(db, principal.workspace, name, description)
             number = catalog.add_version(db, function_id, code, schema, principal.token_id)
             return Saved(catalog.find_function(db, principal.workspace, function_id),
@@ -204,7 +203,7 @@ class Service:
         told = description if description is not None else (
             summary_of(new_code) if changed and not function.description else None)
 
-        def save(db: sqlite3.Connection) -> Saved:
+        def save(db: Db) -> Saved:
             if told is not None:
                 catalog.set_description(db, function.id, told)
             number = (catalog.add_version(db, function.id, new_code, schema, principal.token_id)
@@ -215,7 +214,7 @@ class Service:
         return await self.catalog.run(save)
 
     async def delete_function(self, function: Function, force: bool) -> None:
-        def delete(db: sqlite3.Connection) -> list[str]:
+        def delete(db: Db) -> list[str]:
             users = catalog.list_sources(db, function_id=function.id)
             if users and not force:
                 names = ", ".join(source.name for source in users)
@@ -230,7 +229,7 @@ class Service:
         """Move sources of ``function`` to a version (default: the latest), all or none."""
         number = function.latest_version if number is None else number
 
-        def deploy(db: sqlite3.Connection) -> list[dict[str, Any]]:
+        def deploy(db: Db) -> list[dict[str, Any]]:
             version = catalog.get_version(db, function.id, number)
             sources = (catalog.list_sources(db, principal.workspace, function.id)
                        if refs == "all" else _unique(
@@ -283,7 +282,7 @@ class Service:
         self._check_capture(capture_days)
         _check_dedup_header(dedup_header)
 
-        def connect(db: sqlite3.Connection) -> dict[str, Any]:
+        def connect(db: Db) -> dict[str, Any]:
             function = catalog.find_function(db, principal.workspace, function_ref)
             version = catalog.get_version(
                 db, function.id, function.latest_version if number is None else number)
@@ -308,7 +307,7 @@ class Service:
             self._check_capture(changes["capture_days"])
         _check_dedup_header(changes.get("dedup_header"))
 
-        def configure(db: sqlite3.Connection) -> dict[str, Any]:
+        def configure(db: Db) -> dict[str, Any]:
             source = catalog.find_source(db, principal.workspace, ref)
             columns: dict[str, Any] = {}
             if "settings" in changes:
@@ -332,7 +331,7 @@ class Service:
 
     async def delete_source(self, principal: Principal, ref: str) -> tuple[str, str]:
         """Delete a source; its function's id and its own."""
-        def delete(db: sqlite3.Connection) -> tuple[str, str]:
+        def delete(db: Db) -> tuple[str, str]:
             source = catalog.find_source(db, principal.workspace, ref)
             catalog.delete_source(db, source.id)
             return source.function, source.id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ class Workspace:
     name: str = attrs.field(validator=_NAME)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Workspace:
+    def from_row(cls, row: Mapping[Any, Any]) -> Workspace:
         return cls(row["id"], row["name"])
 
     def view(self) -> dict[str, Any]:
@@ -73,7 +73,7 @@ class Token:
     revoked_at: float | None = attrs.field(validator=_WHEN)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Token:
+    def from_row(cls, row: Mapping[Any, Any]) -> Token:
         grants = tuple(Grant(g["role"], None if g["functions"] is None else tuple(g["functions"]))
                        for g in json.loads(row["roles"]))
         return cls(row["id"], row["workspace"], row["name"], grants, row["created_at"],
@@ -97,7 +97,7 @@ class Function:
     updated_at: float = attrs.field(validator=_TIME)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Function:
+    def from_row(cls, row: Mapping[Any, Any]) -> Function:
         return cls(row["id"], row["workspace"], row["name"], row["description"],
                    row["latest_version"], row["created_at"], row["updated_at"])
 
@@ -127,7 +127,7 @@ class Version:
     created_by_name: str | None = attrs.field(default=None, validator=optional(_TEXT))
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Version:
+    def from_row(cls, row: Mapping[Any, Any]) -> Version:
         schema = (SettingSpec(**spec) for spec in json.loads(row["settings_schema"]))
         name = row["created_by_name"] if "created_by_name" in row.keys() else None
         return cls(row["function"], row["number"], row["code"], tuple(schema),
@@ -169,7 +169,7 @@ class SourceRecord:
     dedup_header: str | None = attrs.field(default=None, validator=optional(_TEXT))
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> SourceRecord:
+    def from_row(cls, row: Mapping[Any, Any]) -> SourceRecord:
         return cls(row["id"], row["workspace"], row["name"], row["function"], row["version"],
                    row["webhook_token"], json.loads(row["settings"]),
                    json.loads(row["secrets"]), row["write_key"], bool(row["paused"]),

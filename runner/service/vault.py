@@ -6,7 +6,6 @@ in ``secrets``. Only this module puts values in or takes them out.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +14,7 @@ from runner.service.keyring import START_WITH_A_KEY, Keyring
 from runner.service.problems import InvalidConfiguration
 from runner.service.records import SourceRecord
 from runner.service.settings_schema import SchemaError, SettingSpec, validate_values
+from runner.store import Db
 
 
 def encrypted_names(schema: Iterable[SettingSpec]) -> set[str]:
@@ -86,7 +86,7 @@ class Vault:
         return plain, sealed
 
 
-def rotate_secrets(db: sqlite3.Connection, keyring: Keyring) -> int:
+def rotate_secrets(db: Db, keyring: Keyring) -> int:
     """Re-encrypt every stored secret value under the keyring's first key; the count."""
     count = 0
     for source in catalog.list_sources(db):

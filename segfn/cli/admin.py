@@ -10,7 +10,14 @@ import click
 
 from segfn.cli.files import write_private
 from segfn.cli.output import print_json
-from segfn.cli.serve import data_dir_option, key_file_option, keyring_from, open_catalog
+from segfn.cli.serve import (
+    data_dir_option,
+    database_option,
+    key_file_option,
+    keyring_from,
+    opened,
+    state,
+)
 
 if TYPE_CHECKING:
     from runner.service.keyring import Keyring
@@ -24,14 +31,52 @@ def json_option(help: str) -> Callable[[F], F]:
 
 @click.group()
 def admin() -> None:
-    """Chores on a service's data dir: workspaces and the secret key."""
+    """Chores on a service's state (its data dir or --database): migrations, workspaces and
+    the secret key."""
+
+
+@admin.command("migrate")
+@data_dir_option
+@database_option
+@json_option('Print [{"database", "was", "now"}], one for each database migrated.')
+def migrate_command(data_dir: Path | None, database: str | None, as_json: bool) -> None:
+    """Bring the service's database(s) to this segfn's schema.
+
+    With --database, run it once for the fleet, before starting nodes of a new version (a
+    node refuses a database at another revision than its own). SQLite files in a data dir
+    are migrated by segfn serve itself; this does it ahead.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from runner.db import engine as engines
+    from runner.db import migrate
+
+    done: list[dict[str, str | None]] = []
+    for target in dict.fromkeys(state(data_dir, database)):
+        engine = engines.create(target)
+        try:
+            was, now = migrate.upgrade(engine)
+        except (migrate.SchemaMismatch, SQLAlchemyError) as exc:
+            raise click.ClickException(f"{engines.describe(target)}: {exc}") from None
+        finally:
+            engine.dispose()
+        done.append({"database": engines.describe(target), "was": was, "now": now})
+    if as_json:
+        print_json(done)
+        return
+    for entry in done:
+        change = (f"already at revision {entry['now']}" if entry["was"] == entry["now"]
+                  else f"revision {entry['was'] or '(none)'} -> {entry['now']}")
+        click.echo(f"{entry['database']}: {change}")
 
 
 @admin.command("create-workspace")
 @click.argument("name")
 @data_dir_option
+@database_option
 @json_option('Print {"id", "name", "token"}.')
-def create_workspace(name: str, data_dir: Path, as_json: bool) -> None:
+def create_workspace(name: str, data_dir: Path | None, database: str | None,
+                     as_json: bool) -> None:
     """Create workspace NAME; print its Workspace Owner token, alone on the last line.
 
     Works offline and while the service runs.
@@ -39,10 +84,8 @@ def create_workspace(name: str, data_dir: Path, as_json: bool) -> None:
     from runner.service import catalog
     from runner.service.problems import Problem
 
-    db = open_catalog(data_dir)
     try:
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        with opened(state(data_dir, database)[0]) as db:
             workspace_id, secret = catalog.create_workspace(db, name)
     except Problem as exc:
         raise click.ClickException(str(exc)) from None
@@ -80,9 +123,11 @@ def generate_key(output: Path | None, as_json: bool) -> None:
 
 @admin.command("rotate-key")
 @data_dir_option
+@database_option
 @key_file_option
 @json_option('Print {"re_encrypted": COUNT, "key": FINGERPRINT}.')
-def rotate_key(data_dir: Path, secret_key_file: Path | None, as_json: bool) -> None:
+def rotate_key(data_dir: Path | None, database: str | None, secret_key_file: Path | None,
+               as_json: bool) -> None:
     """Re-encrypt every secret setting under the first key given.
 
     Give the keys as 'NEW,OLD'; afterwards NEW alone reads everything. Run it while the
@@ -95,10 +140,9 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None, as_json: bool) -> N
     if keyring is None:
         raise click.UsageError("give the keys as 'NEW,OLD' with --secret-key-file or "
                                "$SEGFN_SECRET_KEY")
-    db = open_catalog(data_dir)
+    catalog_database, runtime_database = state(data_dir, database)
     try:
-        with db:
-            db.execute("BEGIN IMMEDIATE")
+        with opened(catalog_database) as db:
             count = rotate_secrets(db, keyring)
     except KeyringError as exc:
         raise click.ClickException(str(exc)) from None
@@ -107,26 +151,19 @@ def rotate_key(data_dir: Path, secret_key_file: Path | None, as_json: bool) -> N
         return
     click.echo(f"re-encrypted {count} secret setting value(s) under key "
                f"{keyring.fingerprint}")
-    _rotate_replays(data_dir, keyring)
+    _rotate_replays(runtime_database, keyring)
 
 
-def _rotate_replays(data_dir: Path, keyring: Keyring) -> None:
+def _rotate_replays(database: str | Path, keyring: Keyring) -> None:
     """The original requests the errors log keeps for retries, sealed again."""
     from runner import captures
     from runner.errorlog import rotate_replays
-    from runner.store import DATABASE_FILE, connect, migrate
 
-    if not (data_dir / DATABASE_FILE).exists():
+    if isinstance(database, Path) and not database.exists():
         return
-    db = connect(data_dir / DATABASE_FILE)
-    try:
-        migrate(db)
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            done, failed = rotate_replays(db, keyring.rotate)
-            kept, lost = captures.rotate(db, keyring.rotate)
-    finally:
-        db.close()
+    with opened(database) as db:
+        done, failed = rotate_replays(db, keyring.rotate)
+        kept, lost = captures.rotate(db, keyring.rotate)
     click.echo(f"re-encrypted {done} request(s) the errors log keeps for retries")
     if failed:
         click.secho(f"{failed} kept request(s) open with none of these keys; those entries "

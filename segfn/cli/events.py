@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from runner import errorlog, events
-from runner.store import DATABASE_FILE, connect
+from runner.store import DATABASE_FILE, open_database
 from segfn.cli.output import describe_message, print_json, printable
 
 _TAIL_POLL = 0.5
@@ -22,14 +22,20 @@ data_dir_option = click.option(
     type=click.Path(file_okay=False, path_type=Path), help="The runner's data directory.")
 
 
-def database(data_dir: Path) -> Any:
+def runner_file(data_dir: Path) -> Path:
+    """segfn run's database in ``data_dir``; an error saying what to do if there is none."""
     path = data_dir / DATABASE_FILE
     if not path.exists():
         hint = " (or give --source NAME for a source of the service logged in to)" \
             if _service() else ""
         raise click.ClickException(f"no runner data in {data_dir} (start segfn run "
                                    f"first){hint}")
-    return connect(path)
+    return path
+
+
+def database(data_dir: Path) -> Any:
+    """A connection that reads segfn run's database in ``data_dir``."""
+    return open_database(runner_file(data_dir)).connect().execution_options(reading=True)
 
 
 def _service() -> str | None:
@@ -84,7 +90,10 @@ def events_command(data_dir: Path, source_ref: str | None, tail: bool, as_json: 
         db = database(data_dir)
 
         def read(after: int) -> list[dict[str, Any]]:
-            return events.read_events(db, after, 1000)
+            try:
+                return events.read_events(db, after, 1000)
+            finally:
+                db.rollback()  # ends the snapshot: the next read sees what came since
 
     if not as_json:
         _say_which(data_dir, ("source", source_ref), "events")

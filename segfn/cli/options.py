@@ -84,7 +84,8 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
                   header_timeout: float, max_connections: int,
                   modules: dict[str, list[str]], worker_user: str,
                   egress: Callable[[str, int], EgressPolicy],
-                  max_workers: int | None = None) -> RunnerConfig:
+                  max_workers: int | None = None, database: str | None = None
+                  ) -> RunnerConfig:
     """The configuration the shared options (passed by name) say; ``egress`` makes the
     fetch policy for the host and port listened on, which each command decides."""
     from runner.config import RunnerConfig
@@ -96,7 +97,7 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
 
     try:
         return RunnerConfig(
-            data_dir=data_dir, host=host, port=port, workers=workers,
+            data_dir=data_dir, database=database, host=host, port=port, workers=workers,
             max_workers=workers if max_workers is None else max_workers,
             limits=Limits(timeout=timeout),
             webhook=WebhookLimits(stall_seconds=read_timeout, rate_limit=rate_limit or None),

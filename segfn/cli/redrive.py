@@ -8,7 +8,6 @@ running they wait there for the next start.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ import click
 
 from runner import errorlog, redrive
 from runner.lock import DataDirBusy, exclusive
-from runner.store import migrate
-from segfn.cli.events import data_dir_option, database
+from runner.store import Db, transaction
+from segfn.cli.events import data_dir_option, runner_file
 from segfn.cli.output import print_json, printable
 
 source_option = click.option(
@@ -39,22 +38,12 @@ def _body(ids: list[int] | None) -> dict[str, Any]:
     return {"all": True} if ids is None else {"ids": ids}
 
 
-def _local(data_dir: Path, change: Callable[[sqlite3.Connection], dict[str, Any]]
+def _local(data_dir: Path, change: Callable[[Db], dict[str, Any]]
            ) -> tuple[dict[str, Any], bool]:
     """``change`` done in one transaction on segfn run's file; and whether a runner is
     running on it to take what was queued."""
-    db = database(data_dir)
-    try:
-        migrate(db)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            done = change(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    finally:
-        db.close()
+    with transaction(runner_file(data_dir)) as db:
+        done = change(db)
     try:
         with exclusive(data_dir):
             return done, False

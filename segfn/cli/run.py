@@ -264,7 +264,7 @@ def _run(config: RunnerConfig, watched: WatchedSource, sock: socket.socket, relo
                                 warm=(watched.current.tenant,))
         app = create_app(runtime, watched.route, config.webhook)
         destination = (config.destination.endpoint if config.destination
-                       else f"the embedded store in {runtime.store.path}")
+                       else f"the embedded store in {runtime.store.where}")
         click.echo(click.style("segfn run", bold=True)
                    + f": {watched.handler_path} at http://{config.host}:{config.port}/ "
                    + f"({config.workers} workers); events go to {destination}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +24,14 @@ CATALOG_FILE = "catalog.db"
 DATA_DIR_MODE = 0o700
 
 data_dir_option = click.option(
-    "--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Where the service keeps its catalog, events, retries and errors log.")
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where the service keeps its catalog, events, retries and errors log (unless "
+         "--database names a database for them).")
+database_option = click.option(
+    "--database", envvar="SEGFN_DATABASE_URL", metavar="URL",
+    help="The database of the service's state, shared by every node of a fleet: "
+         "postgresql://USER:PASSWORD@HOST/NAME (else $SEGFN_DATABASE_URL; without either, "
+         "SQLite files in --data-dir).")
 key_file_option = click.option(
     "--secret-key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
     help="The key that encrypts secret settings (else $SEGFN_SECRET_KEY). "
@@ -40,20 +48,37 @@ def keyring_from(key_file: Path | None) -> Keyring | None:
         raise click.UsageError(str(exc)) from None
 
 
-def open_catalog(data_dir: Path) -> Any:
-    """A connection to the catalog, its tables created; for commands that run offline."""
-    from runner.service import catalog
-    from runner.store import connect
+def state(data_dir: Path | None, database: str | None) -> tuple[str | Path, str | Path]:
+    """Where the catalog and the runtime's state are: both in ``database`` when given,
+    else a SQLite file each in ``data_dir`` (made, private to the operator)."""
+    from runner.store import DATABASE_FILE
 
-    data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
-    db = connect(data_dir / CATALOG_FILE)
-    db.executescript(catalog.SCHEMA)
-    catalog.migrate(db)
-    return db
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
+    if database:
+        return database, database
+    if data_dir is None:
+        raise click.UsageError("give --data-dir DIR or --database URL ($SEGFN_DATABASE_URL)")
+    return data_dir / CATALOG_FILE, data_dir / DATABASE_FILE
+
+
+@contextlib.contextmanager
+def opened(database: str | Path) -> Iterator[Any]:
+    """One transaction on ``database`` for a command that runs offline; ``error:`` when its
+    schema is not this segfn's."""
+    from runner.db.migrate import SchemaMismatch
+    from runner.store import transaction
+
+    try:
+        with transaction(database) as db:
+            yield db
+    except SchemaMismatch as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command(short_help="Serve the functions and sources of many workspaces.")
 @runner_options(data_dir=None, rate_limit=100.0)
+@database_option
 @click.option("--public-url", metavar="URL",
               help="The address senders use to reach this service, the base of every "
                    "webhook URL [default: http://HOST:PORT].")
@@ -68,7 +93,8 @@ def open_catalog(data_dir: Path) -> Any:
                    "(no bubblewrap, namespaces or seccomp): a handler that breaks out of "
                    "the sandbox may then reach what the service can.")
 def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None,
-          allow_private_fetch: bool, insecure_workers: bool, **options: Any) -> None:
+          allow_private_fetch: bool, insecure_workers: bool, database: str | None,
+          **options: Any) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
     /api/v1, the web console at /console, metrics at /metrics.
 
@@ -81,7 +107,8 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     from segfn.sandbox.egress import EgressPolicy, listening_on
 
     url = (public_url or f"http://{options['host']}:{options['port']}").rstrip("/")
-    runner = runner_config(**options, max_workers=max_workers, egress=lambda host, port:
+    runner = runner_config(**options, max_workers=max_workers, database=database or None,
+                           egress=lambda host, port:
                            EgressPolicy(allow_loopback=allow_private_fetch,
                                         allow_private=allow_private_fetch,
                                         refused_prefixes=(url,),
@@ -104,7 +131,10 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     except KeyboardInterrupt:
         # uvicorn has already shut down gracefully; it re-raises the signal it caught.
         pass
-    click.echo("segfn serve: stopped; accepted work is kept in " + str(runner.data_dir))
+    from runner.db.engine import describe
+
+    click.echo("segfn serve: stopped; accepted work is kept in "
+               + (describe(runner.database) if runner.database else str(runner.data_dir)))
 
 
 async def _serve(config: ServiceConfig, plan: Plan) -> None:
@@ -113,19 +143,22 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from starlette.routing import Route
 
     from runner.config import build_runtime
+    from runner.db.migrate import SchemaMismatch
     from runner.metrics import CONTENT_TYPE, Metrics
     from runner.observer import InvocationLog, Observers
-    from runner.service import catalog, console
+    from runner.service import console
     from runner.service.api import service_app
     from runner.service.keyring import KeyringError
     from runner.service.operations import Service
     from runner.service.problems import Problem
-    from runner.store import DATABASE_FILE, Store
+    from runner.store import Store
 
     runner, public_url = config.runner, config.public_url
-    data_dir = runner.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
-    catalog_store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=catalog.migrate)
+    catalog_database, runtime_database = state(runner.data_dir, runner.database)
+    try:
+        catalog_store = Store(catalog_database)
+    except SchemaMismatch as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
     try:
         owner_token = await catalog_store.run(_first_workspace)
         service = Service(catalog_store, config.keyring, public_url,
@@ -135,7 +168,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
             count = await service.load()
         except (Problem, KeyringError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from None
-        metrics = Metrics(data_dir / DATABASE_FILE)
+        metrics = Metrics(runtime_database)
         show_invocations()
         # The errors log keeps the requests it redacts only encrypted, with the secret key.
         runtime = build_runtime(runner, service.resolve, plan,
@@ -152,7 +185,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
                    + f"({runner.workers} workers a function, {runner.max_workers} in all); "
                    + "events go to "
                    + (runner.destination.endpoint if runner.destination
-                      else f"the embedded store in {data_dir}"))
+                      else f"the embedded store in {catalog_store.where}"))
         if config.keyring is None:
             click.secho("no secret key: encrypted settings cannot be stored until the "
                         "service starts with $SEGFN_SECRET_KEY or --secret-key-file "

@@ -27,15 +27,18 @@ CREATE TABLE errors (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
 INSERT INTO outbox (message, created_at) VALUES ('{"n": 1}', 1.5);
 INSERT INTO errors VALUES (7, 2.5, 'src', 'fn', 'inv', 'Error', 'boom', '{}', '[]', 1);
 """
-OLD_CATALOG = """
+# The sources table before allow_get, capture_days and dedup_header ({} adds columns).
+OLD_SOURCES = """
 CREATE TABLE sources (id TEXT PRIMARY KEY,
     workspace TEXT NOT NULL REFERENCES workspaces (id), name TEXT NOT NULL,
     function TEXT NOT NULL REFERENCES functions (id), version INTEGER NOT NULL,
     webhook_token TEXT NOT NULL UNIQUE,
     settings TEXT NOT NULL, secrets TEXT NOT NULL, write_key TEXT, paused INTEGER NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE (workspace, name));
-INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', NULL, 0, 0, 0);
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, {}UNIQUE (workspace, name));
 """
+OLD_CATALOG = OLD_SOURCES.format("") + (
+    "INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', NULL, 0, 0, "
+    "0);")
 
 
 def differences(engine: sa.Engine) -> list[object]:
@@ -50,8 +53,8 @@ def _nullable_key(difference: object) -> bool:
             and difference[0][3] == "id")
 
 
-def test_a_new_database_gets_the_schema_and_is_stamped(database_url: str) -> None:
-    engine = engines.create(database_url)
+def test_a_new_database_gets_the_schema_and_is_stamped(empty_database: str) -> None:
+    engine = engines.create(empty_database)
     try:
         assert migrate.upgrade(engine) == (None, migrate.head())
         assert migrate.revision(engine) == migrate.head()
@@ -62,8 +65,8 @@ def test_a_new_database_gets_the_schema_and_is_stamped(database_url: str) -> Non
         engine.dispose()
 
 
-def test_an_empty_database_is_refused_naming_the_command(database_url: str) -> None:
-    engine = engines.create(database_url)
+def test_an_empty_database_is_refused_naming_the_command(empty_database: str) -> None:
+    engine = engines.create(empty_database)
     try:
         with pytest.raises(migrate.SchemaMismatch) as refused:
             migrate.check(engine)
@@ -72,11 +75,11 @@ def test_an_empty_database_is_refused_naming_the_command(database_url: str) -> N
     message = str(refused.value)
     assert "has no segfn schema yet" in message
     assert f"needs revision {migrate.head()}" in message
-    assert f"segfn admin migrate --database {engines.describe(database_url)}" in message
+    assert f"segfn admin migrate --database {engines.describe(empty_database)}" in message
 
 
-def test_a_newer_schema_is_refused_by_check_and_by_upgrade(database_url: str) -> None:
-    engine = engines.create(database_url)
+def test_a_newer_schema_is_refused_by_check_and_by_upgrade(empty_database: str) -> None:
+    engine = engines.create(empty_database)
     try:
         migrate.upgrade(engine)
         with engine.begin() as connection:
@@ -90,8 +93,8 @@ def test_a_newer_schema_is_refused_by_check_and_by_upgrade(database_url: str) ->
         engine.dispose()
 
 
-def test_nodes_migrating_at_once_migrate_once(database_url: str) -> None:
-    engine = engines.create(database_url)
+def test_nodes_migrating_at_once_migrate_once(empty_database: str) -> None:
+    engine = engines.create(empty_database)
     outcomes: list[object] = []
 
     def start() -> None:

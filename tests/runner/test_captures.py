@@ -1,25 +1,19 @@
-"""The captures table on a real SQLite file: its bounds, its expiry, and the comparison
-replay makes."""
+"""The captures table on a real SQLite file and PostgreSQL database: its bounds, its expiry,
+and the comparison replay makes."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+
+import sqlalchemy as sa
 
 from runner import captures
 from runner.errorlog import PLAIN_TEXT
 from runner.replay import normalized, report, unreadable, verdict
 from runner.service.keyring import Keyring, generate_key
-from runner.store import SCHEMA, connect, migrate
+from runner.store import Db
 from segfn import errors
 from segfn.sandbox.invocation import HttpRequest, Result
-
-
-def _db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    db = connect(tmp_path / "segfn.db")
-    db.executescript(SCHEMA)
-    migrate(db)
-    return db
 
 
 def _keep(db, source: str, n: int, body: bytes = b"{}", sealer=PLAIN_TEXT,  # type: ignore[no-untyped-def]
@@ -32,13 +26,13 @@ def _keep(db, source: str, n: int, body: bytes = b"{}", sealer=PLAIN_TEXT,  # ty
 
 def _totals_agree(db) -> None:  # type: ignore[no-untyped-def]
     # The running totals the bounds read are what the table holds.
-    kept = db.execute("SELECT source, count(*), sum(size) FROM captures GROUP BY source")
-    assert sorted(map(tuple, kept)) == sorted(
-        map(tuple, db.execute("SELECT * FROM capture_totals WHERE count > 0")))
+    kept = db.execute(sa.text("SELECT source, count(*), sum(size) FROM captures "
+                              "GROUP BY source"))
+    assert sorted(map(tuple, kept)) == sorted(map(tuple, db.execute(sa.text(
+        "SELECT * FROM capture_totals WHERE count > 0"))))
 
 
-def test_each_source_keeps_its_newest_captures_up_to_the_count(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_each_source_keeps_its_newest_captures_up_to_the_count(db: Db) -> None:
     for n in range(5):
         _keep(db, "a", n, keep=3)
     _keep(db, "b", 0, keep=3)
@@ -51,8 +45,7 @@ def test_each_source_keeps_its_newest_captures_up_to_the_count(tmp_path: Path) -
     _totals_agree(db)
 
 
-def test_each_source_keeps_its_newest_captures_up_to_the_size(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_each_source_keeps_its_newest_captures_up_to_the_size(db: Db) -> None:
     for n in range(4):
         _keep(db, "a", n, body=b"x" * 1000, keep_bytes=3000)
     kept = captures.read_captures(db, PLAIN_TEXT)
@@ -62,12 +55,11 @@ def test_each_source_keeps_its_newest_captures_up_to_the_size(tmp_path: Path) ->
     _totals_agree(db)
 
 
-def test_captures_past_their_days_are_hidden_then_deleted(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_captures_past_their_days_are_hidden_then_deleted(db: Db) -> None:
     _keep(db, "a", 0, now=time.time() - 2 * captures.DAY)
     _keep(db, "a", 1, now=time.time() - 3600)
     assert [c["invocation_id"] for c in captures.read_captures(db, PLAIN_TEXT)] == ["a-1"]
-    assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 1
+    assert db.execute(sa.text("SELECT count(*) FROM captures")).scalar() == 1
     _totals_agree(db)
 
 
@@ -91,8 +83,7 @@ def test_replay_ignores_message_id_timestamp_and_context_library_only() -> None:
 
 
 def test_a_key_rotation_seals_captures_again_and_one_no_key_opens_reads_as_none(
-        tmp_path: Path) -> None:
-    db = _db(tmp_path)
+        db: Db) -> None:
     old, new, lost = generate_key(), generate_key(), generate_key()
     _keep(db, "a", 0, sealer=Keyring([old]))
     _keep(db, "a", 1, sealer=Keyring([lost]))

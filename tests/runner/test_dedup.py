@@ -10,12 +10,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from runner import dedup
 from runner.errorlog import read_errors
 from runner.events import read_events
 from runner.runtime import Outcome, Runtime
 from runner.source import Source
-from runner.store import SCHEMA, connect
+from runner.store import Db
 from segfn.messages import message_id
 from segfn.respond import Reply
 from segfn.sandbox.compiler import Handler
@@ -25,6 +27,7 @@ from segfn.sandbox.invocation import HttpRequest, delivery_invocation_id
 from segfn.sandbox.pool import WorkerPool
 from tests.runner.destination import FaultyDestination
 from tests.runner.harness import BROKEN, FIXED, SEGFN, TRACK, wait_until
+from tests.stored import connect, look
 
 JSON = ("Content-Type", "application/json")
 
@@ -53,7 +56,7 @@ def deliver_all(tmp_path: Path, *steps: tuple[Source, HttpRequest],
 
 
 def stored(tmp_path: Path) -> list[dict[str, Any]]:
-    return read_events(connect(tmp_path / "segfn.db"))
+    return look(tmp_path / "segfn.db", read_events)
 
 
 def test_a_redelivery_is_answered_and_not_run_again(tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ def test_a_redelivery_of_a_failed_delivery_runs_again(tmp_path: Path) -> None:
     assert failed.status == 400 and not failed.duplicate
     assert (again.status, again.body()) == (200, {"ok": True})
     assert [e["message"]["event"] for e in stored(tmp_path)] == ["Order"]
-    assert len(read_errors(connect(tmp_path / "segfn.db"))) == 1
+    assert len(look(tmp_path / "segfn.db", read_errors)) == 1
 
 
 def test_a_concurrent_redelivery_of_a_failure_gets_the_same_failure(tmp_path: Path) -> None:
@@ -112,7 +115,7 @@ def test_a_concurrent_redelivery_of_a_failure_gets_the_same_failure(tmp_path: Pa
     assert [o.body() for o in outcomes] == [outcomes[0].body()] * 2
     assert outcomes[0].status == 400
     # Run once: one entry in the errors log, not two.
-    assert len(read_errors(connect(tmp_path / "segfn.db"))) == 1
+    assert len(look(tmp_path / "segfn.db", read_errors)) == 1
 
 
 HANDSHAKE = """
@@ -150,10 +153,7 @@ def test_the_sources_own_header_names_a_delivery_too(tmp_path: Path) -> None:
     assert [o.duplicate for o in outcomes] == [False, True, False, False]
 
 
-def test_kept_answers_go_after_24_hours_and_are_bounded(tmp_path: Path,
-                                                        monkeypatch: Any) -> None:
-    db = connect(tmp_path / "answers.db")
-    db.executescript(SCHEMA)
+def test_kept_answers_go_after_24_hours_and_are_bounded(db: Db, monkeypatch: Any) -> None:
     reply = Reply("application/json", '{"challenge": "c"}')
     dedup.remember(db, "old", dedup.Answer(200), now=1000.0)
     dedup.remember(db, "hand", dedup.Answer(200, reply), now=2000.0)
@@ -163,11 +163,12 @@ def test_kept_answers_go_after_24_hours_and_are_bounded(tmp_path: Path,
     monkeypatch.setattr(dedup, "MAX_ANSWERS", 3)
     for n in range(5):
         dedup.remember(db, f"n{n}", dedup.Answer(202), now=3000.0 + n)
-    assert [r[0] for r in db.execute("SELECT invocation_id FROM answers ORDER BY at")] == [
+    assert [r[0] for r in db.execute(sa.text("SELECT invocation_id FROM answers ORDER BY at"))
+            ] == [
         "n2", "n3", "n4"]
     # Past 24 h, remembering another prunes them all from the file.
     dedup.remember(db, "late", dedup.Answer(200), now=3004.0 + dedup.KEEP_SECONDS)
-    assert [r[0] for r in db.execute("SELECT invocation_id FROM answers")] == ["late"]
+    assert [r[0] for r in db.execute(sa.text("SELECT invocation_id FROM answers"))] == ["late"]
 
 
 def test_segfn_run_keeps_one_copy_across_a_kill_9(start_runner: Any,
@@ -198,7 +199,7 @@ def test_segfn_run_dedup_header(start_runner: Any) -> None:
     runner = start_runner(TRACK, "--dedup-header", "X-Acme-Delivery")
     answers = [runner.post({}, headers={"X-Acme-Delivery": "a-1"}).json() for _ in range(2)]
     assert answers == [{"ok": True}, {"ok": True, "duplicate": True}]
-    events = read_events(connect(runner.data_dir / "segfn.db"))
+    events = look(runner.data_dir / "segfn.db", read_events)
     assert len(events) == 2
 
 

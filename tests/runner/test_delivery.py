@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 
 from runner import events
-from runner.delivery import Deliverer, Destination, read_dead_letters
+from runner.delivery import Deliverer, Destination, outbox_empty, read_dead_letters
 from runner.observer import Observer
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import Store, connect
+from runner.store import Store
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
@@ -26,6 +26,7 @@ from segfn.sandbox.invocation import HttpRequest, Result, new_invocation_id
 from segfn.sandbox.pool import WorkerPool
 from tests.runner.destination import Answer, FaultyDestination
 from tests.runner.harness import FakeSegment, basic_user, wait_until
+from tests.stored import connect, look
 
 HANDLER = '''
 def on_request(request, settings):
@@ -199,9 +200,9 @@ def sent(fake: FakeSegment) -> list[tuple[str, list[int]]]:
             if batch["status"] < 300]
 
 
-def test_each_write_key_gets_its_own_batches(tmp_path: Path,
+def test_each_write_key_gets_its_own_batches(database_url: str,
                                              fake_segment: FakeSegment) -> None:
-    store = Store(tmp_path / "segfn.db")
+    store = Store(database_url)
     try:
         save(store, "src_a", "wk_a", 1)
         save(store, "src_b", "wk_b", 2)
@@ -212,8 +213,7 @@ def test_each_write_key_gets_its_own_batches(tmp_path: Path,
         save(store, "src_n", None, 8)
         drain(store, Destination(fake_segment.url, "wk_default"),
               lambda: len(fake_segment.messages) == 8)
-        db = connect(tmp_path / "segfn.db")
-        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+        assert look(database_url, outbox_empty)
     finally:
         store.close()
     # One lane a key, sending side by side; within one key, the order they were saved in.
@@ -224,9 +224,9 @@ def test_each_write_key_gets_its_own_batches(tmp_path: Path,
         assert len({m["properties"]["source"] for m in batch["body"]["batch"]}) == 1
 
 
-def test_no_default_write_key_when_every_source_has_one(tmp_path: Path,
+def test_no_default_write_key_when_every_source_has_one(database_url: str,
                                                        fake_segment: FakeSegment) -> None:
-    store = Store(tmp_path / "segfn.db")
+    store = Store(database_url)
     try:
         save(store, "src_a", "wk_a", 1)
         save(store, "src_b", "", 2)  # an empty key is no key: the destination's
@@ -237,11 +237,11 @@ def test_no_default_write_key_when_every_source_has_one(tmp_path: Path,
     assert sorted(sent(fake_segment)) == [(basic(""), [2]), (basic("wk_a"), [1])]
 
 
-def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
+def test_failures_are_reported_and_keys_kept_apart(database_url: str,
                                                   destination: FaultyDestination) -> None:
     destination.refuse_keys = {"wk_bad": Answer(503, headers={"Retry-After": "0.1"})}
     failures = Failures()
-    store = Store(tmp_path / "segfn.db")
+    store = Store(database_url)
     try:
         save(store, "src_a", "wk_bad", 1, 2)
         save(store, "src_b", "wk_b", 3)
@@ -249,10 +249,10 @@ def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
         def done() -> bool:
             if len(failures.reasons) >= 2:
                 destination.refuse_keys["wk_bad"] = Answer(401)
-            return bool(read_dead_letters(connect(tmp_path / "segfn.db")))
+            return bool(look(database_url, read_dead_letters))
 
         drain(store, Destination(destination.url, "k"), done, observer=failures)
-        letters = read_dead_letters(connect(tmp_path / "segfn.db"))
+        letters = look(database_url, read_dead_letters)
     finally:
         store.close()
     assert failures.reasons[:2] == ["status 503", "status 503"]
@@ -264,10 +264,10 @@ def test_failures_are_reported_and_keys_kept_apart(tmp_path: Path,
         ("src_a", 1), ("src_a", 2)]
 
 
-def test_network_failures_are_reported(tmp_path: Path) -> None:
+def test_network_failures_are_reported(database_url: str) -> None:
     fake = FakeSegment()  # not started yet: connections are refused
     failures = Failures()
-    store = Store(tmp_path / "segfn.db")
+    store = Store(database_url)
     try:
         save(store, "src_a", "wk_a", 1)
         threading.Timer(0.3, fake.start).start()

@@ -1,6 +1,7 @@
 """Delivery under every fault of the destination: it goes on, and loses nothing silently.
 
-In-process: a real Store file and Deliverer against ``FaultyDestination`` on loopback.
+In-process: a real Store (a SQLite file, a PostgreSQL database) and Deliverer against
+``FaultyDestination`` on loopback.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from runner import delivery, events
 from runner.delivery import Deliverer, Destination, read_dead_letters
-from runner.store import Store, connect
+from runner.store import Store
 from segfn.cli import main
 from segfn.sandbox.invocation import Result, new_invocation_id
 from tests.runner.destination import Answer, FaultyDestination, http_date
+from tests.stored import peek
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +32,14 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    opened = Store(tmp_path / "segfn.db")
+def store(database_url: str):
+    opened = Store(database_url)
     yield opened
     opened.close()
+
+
+def dead_letters(store: Store) -> list[dict[str, Any]]:
+    return peek(store, read_dead_letters)
 
 
 def track(n: int) -> dict[str, Any]:
@@ -78,7 +85,8 @@ def ns(messages: list[dict[str, Any]]) -> list[int]:
 
 
 def outbox_count(store: Store) -> int:
-    return connect(store.path).execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    return peek(store, lambda db: db.execute(sa.text("SELECT COUNT(*) FROM outbox"))
+                .scalar_one())
 
 
 def test_an_answer_that_is_not_utf8_does_not_stop_delivery(
@@ -86,10 +94,10 @@ def test_an_answer_that_is_not_utf8_does_not_stop_delivery(
     destination.script = [Answer(502, b"<h1>Bad \xff\xfe Gateway</h1>"),
                           Answer(400, b"\xc3\x28 invalid \x80" * 2000)]
     save(store, "wk_a", 1)
-    drain(store, destination.url, lambda: bool(read_dead_letters(connect(store.path))))
+    drain(store, destination.url, lambda: bool(dead_letters(store)))
     save(store, "wk_a", 2)
     drain(store, destination.url, lambda: ns(destination.taken) == [2])
-    letter = read_dead_letters(connect(store.path))[0]
+    letter = dead_letters(store)[0]
     assert letter["status"] == 400
     assert "invalid" in letter["response"] and "\ufffd" in letter["response"]
     assert len(letter["response"]) <= delivery.MAX_RESPONSE_CHARS
@@ -104,7 +112,7 @@ def test_a_redirect_is_not_followed(store: Store, destination: FaultyDestination
           lambda: ns(destination.taken) == [1] and outbox_count(store) == 0)
     assert [(r.method, r.path) for r in destination.received] == [("POST", "/v1/batch")] * 3
     assert outbox_count(store) == 0
-    assert not read_dead_letters(connect(store.path))
+    assert not dead_letters(store)
 
 
 def test_retry_after_is_capped_at_the_maximum_backoff(
@@ -154,15 +162,15 @@ def test_a_refused_batch_is_split_until_the_bad_message_is_alone(
     drain(store, destination.url,
           lambda: len(destination.taken) == 39 and outbox_count(store) == 0)
     assert sorted(ns(destination.taken)) == [n for n in range(40) if n != 13]
-    letters = read_dead_letters(connect(store.path))
+    letters = dead_letters(store)
     assert len(letters) == 1
     letter = letters[0]
     assert (letter["source"], letter["workspace"], letter["status"]) == ("src_a", "ws_a", 400)
     assert letter["response"] == '{"error": "invalid message"}'
     assert ns(letter["batch"]["batch"]) == [13]
     assert outbox_count(store) == 0
-    # segfn dead-letters reads them from the runner's data dir.
-    listed = CliRunner().invoke(main, ["dead-letters", "--data-dir", str(store.path.parent),
-                                       "--json"])
-    assert listed.exit_code == 0, listed.output
-    assert json.loads(listed.output) == {"dead_letters": letters}
+    if store.is_sqlite:  # segfn dead-letters reads them from segfn run's data dir
+        listed = CliRunner().invoke(main, ["dead-letters", "--data-dir",
+                                           str(Path(str(store.url.database)).parent), "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert json.loads(listed.output) == {"dead_letters": letters}

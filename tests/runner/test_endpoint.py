@@ -22,11 +22,11 @@ from runner.events import read_events
 from runner.observer import Observer
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import connect
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import WorkerPool
+from tests.stored import peek
 
 HANDLER = """
 def on_request(request, settings):
@@ -115,10 +115,9 @@ def test_the_rate_limit_is_per_source(webhooks: Webhooks) -> None:
     assert client.post("/second", json={"n": 1}).status_code == 200
     _refused(client.post("/second", json={"n": 2}), 429, "RateLimited")
     # What was refused was never run: each source stored its first request only.
-    stored = connect(webhooks.runtime.store.path)
-    hits = [(e["source"], e["message"]["properties"]) for e in read_events(stored, 0, 100)
+    hits = [(e["source"], e["message"]["properties"])
+            for e in peek(webhooks.runtime.store, read_events)
             if e["source"] in ("first", "second")]
-    stored.close()
     assert hits == [("first", {"n": 1}), ("second", {"n": 1})]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from runner import delivery, events
@@ -21,7 +22,7 @@ from runner.delivery import Destination
 from runner.metrics import Metrics
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import Store, connect
+from runner.store import Store
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
@@ -30,6 +31,7 @@ from segfn.sandbox.pool import WorkerPool
 from tests.runner.destination import Answer, FaultyDestination
 from tests.runner.disk import SmallDisk, small_disk
 from tests.runner.test_delivery_faults import drain, ns, save, track
+from tests.stored import connect, peek
 
 HANDLER = '''
 def on_request(request, settings):
@@ -62,16 +64,16 @@ def test_a_full_disk_fails_the_writes_alone_and_reads_go_on(disk: SmallDisk) -> 
                                                    outbox=True))
                 for r in writes], return_exceptions=True), timeout=10)
             read = await store.read(lambda db: [r[0] for r in db.execute(
-                "SELECT id FROM outbox")])
+                sa.text("SELECT id FROM outbox"))])
             return outcomes, read
 
         outcomes, read = asyncio.run(during_the_fill())
-        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        assert all(full(o) for o in outcomes), outcomes
         assert read == [1]
         disk.free()
         save(store, "wk_a", 2)
         assert len(asyncio.run(store.read(lambda db: db.execute(
-            "SELECT id FROM outbox").fetchall()))) == 2
+            sa.text("SELECT id FROM outbox")).all()))) == 2
     finally:
         store.close()
 
@@ -103,13 +105,20 @@ def test_delivery_survives_a_full_disk_and_resumes_by_itself(
     finally:
         store.close()
     # The deletes after the 2xx failed: the batch waited for room, and was not sent again.
-    assert errors and all(isinstance(e, sqlite3.OperationalError) for e in errors)
+    assert errors and all(full(e) for e in errors)
     assert ns(destination.taken) == [1, 2, 3, 4]
     assert seen_failing == [False]
 
 
+def full(error: object) -> bool:
+    """SQLite's refusal of a write, as SQLAlchemy passes it on."""
+    return (isinstance(error, sa.exc.OperationalError)
+            and isinstance(error.orig, sqlite3.OperationalError))
+
+
 def count(store: Store) -> int:
-    return connect(store.path).execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    return peek(store, lambda db: db.execute(sa.text("SELECT COUNT(*) FROM outbox"))
+                .scalar_one())
 
 
 def _app(data_dir: Path, code: str) -> tuple[Runtime, object]:

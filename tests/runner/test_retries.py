@@ -9,8 +9,9 @@ import time
 import pytest
 
 from runner.retries import MAX_WAIT, RetryPolicy
-from runner.store import DATABASE_FILE, connect
+from runner.store import DATABASE_FILE
 from tests.runner.harness import wait_until
+from tests.stored import connect
 
 ALWAYS_RETRY = '''
 def on_request(request, settings):

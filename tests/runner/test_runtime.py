@@ -10,12 +10,12 @@ from pathlib import Path
 from runner.errorlog import read_errors
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import connect
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest
 from segfn.sandbox.pool import WorkerPool
+from tests.stored import look
 
 SECRET = "sk_live_9f8e7d6c"
 
@@ -49,7 +49,7 @@ def test_secret_setting_values_never_leave(tmp_path: Path) -> None:
     assert SECRET not in answer
     assert "the API refused key [redacted]" in answer
     assert outcome.result.logs == ["calling with [redacted]"]
-    logged = read_errors(connect(tmp_path / "segfn.db"))
+    logged = look(tmp_path / "segfn.db", read_errors)
     assert len(logged) == 1
     assert SECRET not in json.dumps(logged)
     assert logged[0]["request"]["body"] == '{"echo": "[redacted]"}'

@@ -15,13 +15,14 @@ from starlette.testclient import TestClient
 from runner.app import create_app
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import DATABASE_FILE, connect
+from runner.store import DATABASE_FILE
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import WorkerPool
 from tests.runner.destination import Answer, FaultyDestination
 from tests.runner.harness import wait_until
+from tests.stored import connect
 
 HANDLER = '''
 def on_request(request, settings):

@@ -14,14 +14,16 @@ from starlette.testclient import TestClient
 
 from runner import supervisor
 from runner.app import create_app
+from runner.db import schema
 from runner.runtime import Runtime
 from runner.source import Source
-from runner.store import DATABASE_FILE, SCHEMA
+from runner.store import DATABASE_FILE
 from runner.supervisor import Supervisor
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.pool import WorkerPool
+from tests.stored import change
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +86,7 @@ def test_healthz_is_503_while_the_retry_loop_is_down(tmp_path: Path) -> None:
             db.execute("DROP TABLE retries")
         answer = _wait_for_status(client, 503)
         assert answer.json() == {"ok": False, "status": "degraded", "down": ["retries"]}
-        with sqlite3.connect(tmp_path / DATABASE_FILE) as db:
-            db.executescript(SCHEMA)
+        change(tmp_path / DATABASE_FILE, schema.retries.create)
         assert _wait_for_status(client, 200).json()["ok"] is True
         assert runtime.supervisor.restarts["retries"] >= 1
 

@@ -20,9 +20,10 @@ from runner.service import catalog
 from runner.service.api import service_app
 from runner.service.keyring import Keyring
 from runner.service.operations import Service
-from runner.store import Store, connect
+from runner.store import Store
 from segfn.cli.serve import CATALOG_FILE
 from tests.runner.harness import SEGFN, Runner, wait_until
+from tests.stored import change
 
 # A GitHub "issues" delivery, as examples/github.py reads it.
 ISSUE = {"action": "opened", "sender": {"id": 7, "login": "ada"},
@@ -127,11 +128,9 @@ def in_process(data_dir: Path, keyring: Keyring | None = None
     the Workspace Owner token of its workspace "default". Webhook URLs point at the
     client's own base URL."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = connect(data_dir / CATALOG_FILE)
-    db.executescript(catalog.SCHEMA)
-    _, owner = catalog.create_workspace(db, "default")
-    db.close()
-    store = Store(data_dir / CATALOG_FILE, catalog.SCHEMA, upgrade=None)
+    _, owner = change(data_dir / CATALOG_FILE, lambda db: catalog.create_workspace(
+        db, "default"))
+    store = Store(data_dir / CATALOG_FILE)
     try:
         service = Service(store, keyring, "http://testserver")
         runtime = build_runtime(RunnerConfig(data_dir, workers=1, max_workers=4),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from runner.service import catalog
+from runner.db import migrate
+from tests.db.test_migrations import OLD_SOURCES
 from tests.runner.harness import TRACK
 from tests.service.harness import Cli, Serve
 from tests.service.test_handshakes import cli, function, serve  # noqa: F401 - fixtures
@@ -38,12 +39,9 @@ def test_a_source_names_its_own_header_and_copies_are_answered(
 
 def test_an_old_catalog_gains_no_dedup_header(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
-    old = catalog.SCHEMA.replace("    dedup_header TEXT,\n", "").replace(
-        "    capture_days INTEGER NOT NULL DEFAULT 0,\n", "")
-    assert old != catalog.SCHEMA
-    db.executescript(old)
+    db.executescript(OLD_SOURCES.format("allow_get INTEGER NOT NULL DEFAULT 0, "))
     db.execute("INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', "
                "NULL, 0, 0, 0, 1)")
-    catalog.migrate(db)
-    catalog.migrate(db)
+    for _ in range(2):
+        migrate.prepare(tmp_path / "catalog.db", automatic=True).dispose()
     assert db.execute("SELECT allow_get, dedup_header FROM sources").fetchall() == [(1, None)]

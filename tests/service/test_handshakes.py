@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.service import catalog
+from runner.db import migrate
 from runner.service.keyring import generate_key
+from tests.db.test_migrations import OLD_SOURCES
 from tests.paths import ROOT
 from tests.service.harness import Cli, Serve
 
@@ -93,14 +94,9 @@ def test_slack_is_answered_and_a_secret_is_never_answered(
 
 def test_an_old_catalog_gains_allow_get_off(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "catalog.db", isolation_level=None)
-    old = catalog.SCHEMA
-    for column in ("allow_get INTEGER NOT NULL DEFAULT 0", "capture_days INTEGER NOT NULL "
-                   "DEFAULT 0", "dedup_header TEXT"):  # every column added since
-        old = old.replace(f"    {column},\n", "")
-    assert old != catalog.SCHEMA
-    db.executescript(old)
+    db.executescript(OLD_SOURCES.format(""))
     db.execute("INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', "
                "NULL, 0, 0, 0)")
-    catalog.migrate(db)
-    catalog.migrate(db)  # a second start finds nothing to do
+    for _ in range(2):  # a second start finds nothing to do
+        migrate.prepare(tmp_path / "catalog.db", automatic=True).dispose()
     assert db.execute("SELECT allow_get FROM sources").fetchall() == [(0,)]

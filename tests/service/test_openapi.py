@@ -28,9 +28,10 @@ from runner.service.captures import MAX_CAPTURES
 from runner.service.keyring import generate_key
 from runner.service.openapi import document
 from runner.service.operations import Service
-from runner.store import DATABASE_FILE, connect
+from runner.store import DATABASE_FILE
 from tests.runner.harness import SEGFN
 from tests.service.harness import Serve
+from tests.stored import connect
 
 METHODS = ("get", "head", "post", "put", "patch", "delete", "options", "trace")
 BASE = "urn:segfn:openapi"

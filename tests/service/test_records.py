@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from runner.service import catalog
 from runner.service.access import FUNCTIONS_READ, SOURCE_ADMIN, Grant
 from runner.service.settings_schema import SettingSpec, parse_schema
-from runner.store import connect
+from runner.store import Db
 
 CODE = "def on_request(request, settings):\n    pass\n"
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    connection = connect(tmp_path / "catalog.db")
-    connection.executescript(catalog.SCHEMA)
-    yield connection
-    connection.close()
-
-
-def saved(db: sqlite3.Connection) -> tuple[str, str, str]:
+def saved(db: Db) -> tuple[str, str, str]:
     """A workspace with function "billing", its version 1 and source "stripe" on it."""
     workspace_id, _ = catalog.create_workspace(db, "acme")
     function_id = catalog.create_function(db, workspace_id, "billing", "bills")
@@ -40,7 +30,7 @@ def saved(db: sqlite3.Connection) -> tuple[str, str, str]:
 
 
 def test_a_function_its_version_and_its_source_come_back_as_saved(
-        db: sqlite3.Connection) -> None:
+        db: Db) -> None:
     workspace_id, function_id, source_id = saved(db)
     function = catalog.find_function(db, workspace_id, "billing")
     assert (function.id, function.description, function.latest_version) == (
@@ -64,7 +54,7 @@ def test_a_function_its_version_and_its_source_come_back_as_saved(
     assert catalog.list_sources(db, function_id=function_id) == [source]
 
 
-def test_a_token_keeps_its_grants(db: sqlite3.Connection) -> None:
+def test_a_token_keeps_its_grants(db: Db) -> None:
     workspace_id, function_id, _ = saved(db)
     grants = (Grant(FUNCTIONS_READ, (function_id,)), Grant(SOURCE_ADMIN))
     made, secret = catalog.create_token(db, workspace_id, "ci", grants)
@@ -89,10 +79,10 @@ def test_a_token_keeps_its_grants(db: sqlite3.Connection) -> None:
     ("sources", "version", 0, "'version' must be >= 1"),
     ("sources", "settings", "[]", "'settings' must be <class 'dict'>"),
 ])
-def test_a_row_no_record_may_hold_is_refused(db: sqlite3.Connection, table: str, column: str,
+def test_a_row_no_record_may_hold_is_refused(db: Db, table: str, column: str,
                                              value: object, complaint: str) -> None:
     workspace_id, function_id, source_id = saved(db)
-    db.execute(f"UPDATE {table} SET {column} = ?", (value,))
+    db.execute(sa.text(f"UPDATE {table} SET {column} = :value"), {"value": value})
     read = {"versions": lambda: catalog.get_version(db, function_id, 1),
             "functions": lambda: catalog.find_function(db, workspace_id, function_id),
             "sources": lambda: catalog.find_source(db, workspace_id, source_id)}[table]

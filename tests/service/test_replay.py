@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 
 from runner.service.keyring import Keyring, generate_key
-from runner.store import DATABASE_FILE, connect
+from runner.store import DATABASE_FILE
 from tests.runner.test_capture_replay import V1, V2
 from tests.service.harness import Cli, Serve
+from tests.stored import connect
 
 USERS = [("u1", "pro"), ("u2", "free"), ("u3", "team")]
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from runner.service.keyring import Keyring, generate_key
-from runner.store import connect
 from tests.runner.harness import SEGFN, wait_until
 from tests.service.harness import Serve
+from tests.stored import connect
 
 SECRET = "sk_live_9f8e7d6c5b4a"
 LEAKY = """

@@ -133,7 +133,11 @@ sa.Table(
     sa.Column("at", Seconds, nullable=False),
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("reply", sa.Text),
-    sa.Index("answers_at", "at"))
+    # Grows with each answer kept, so the newest MAX_ANSWERS are found through an index
+    # (SQLite's rowid did this once; PostgreSQL has none). 0 in files from before.
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("answers_at", "at"),
+    sa.Index("answers_seq", "seq"))
 
 # The service's catalog: workspaces, tokens, functions, versions and sources.
 

@@ -1,0 +1,125 @@
+"""The Store on SQLite and PostgreSQL: group commit (a burst is one transaction, each change
+in a savepoint of its own), callers answered only after the commit, reads apart from the
+writer, and a database out of reach refusing changes until it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from runner import events
+from runner.db import engine as engines
+from runner.db import migrate
+from runner.delivery import waiting_keys
+from runner.store import Db, Store
+from segfn.sandbox.invocation import Result
+from tests import postgres
+from tests.stored import peek
+
+BURST = 50
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store(database_url)
+    yield opened
+    opened.close()
+
+
+def queue(key: str) -> object:
+    return lambda db: events.queue_messages(db, "src", [{"n": 1}], key, "ws")
+
+
+def test_a_burst_is_one_transaction_and_each_caller_hears_after_the_commit(
+        store: Store) -> None:
+    commits: list[int] = []
+    sa.event.listen(store.engine, "commit", lambda _: commits.append(1))
+    release = threading.Event()
+
+    def first(db: Db) -> None:
+        # Holds the writer until the rest of the burst waits behind it.
+        assert release.wait(10)
+        events.queue_messages(db, "src", [{"n": 0}], "k0", "ws")
+
+    async def burst() -> list[object]:
+        calls = [asyncio.ensure_future(store.run(first))]
+        calls += [asyncio.ensure_future(store.run(queue(f"k{n}"))) for n in range(1, BURST)]
+        await asyncio.sleep(0.2)  # every call is queued
+        release.set()
+        async with asyncio.timeout(30):
+            done = await asyncio.gather(*calls)
+        # Answered: committed, so another connection sees every row.
+        assert len(peek(store, waiting_keys)) == BURST
+        return done
+
+    assert asyncio.run(burst()) == [None] * BURST
+    # The group the writer took with the first change, then one of all that waited behind
+    # it: at most two transactions for fifty changes.
+    assert 1 <= len(commits) <= 2
+
+
+def test_a_failing_change_fails_alone_and_the_rest_of_its_group_commits(
+        store: Store) -> None:
+    def fails(db: Db) -> None:
+        events.queue_messages(db, "src", [{"n": 2}], "gone", "ws")
+        raise ValueError("this change is refused")
+
+    async def group() -> list[object]:
+        async with asyncio.timeout(30):
+            return await asyncio.gather(store.run(queue("a")), store.run(fails),
+                                        store.run(queue("b")), return_exceptions=True)
+
+    first, failed, last = asyncio.run(group())
+    assert (first, last) == (None, None)
+    assert isinstance(failed, ValueError) and str(failed) == "this change is refused"
+    assert sorted(peek(store, waiting_keys)) == ["a", "b"]  # nothing of the failed one
+
+
+def test_reads_see_the_last_commit(store: Store) -> None:
+    async def write_then_read() -> list[str | None]:
+        async with asyncio.timeout(30):
+            await store.run(queue("a"))
+            return await store.read(waiting_keys)
+
+    assert asyncio.run(write_then_read()) == ["a"]
+
+
+def test_a_database_out_of_reach_refuses_changes_until_it_is_back() -> None:
+    server = postgres.start()
+    try:
+        engine = engines.create(server.url())
+        migrate.upgrade(engine)
+        engine.dispose()
+        store = Store(server.url())
+        try:
+            save = lambda db: events.save_result(  # noqa: E731
+                db, "src", "inv", Result(messages=[{"type": "track", "event": "E"}]), outbox=True)
+            asyncio.run(store.run(save))
+            subprocess.run(server.pg_ctl("stop", "-m", "immediate", "-t", "10"), check=True,
+                           capture_output=True, timeout=30)
+
+            async def refused() -> BaseException | None:
+                async with asyncio.timeout(30):
+                    try:
+                        await store.run(save)
+                    except sa.exc.OperationalError as exc:
+                        return exc
+                return None
+
+            assert asyncio.run(refused()) is not None
+            subprocess.run(server.pg_ctl("start", "-w", "-t", "30", "-l",
+                                         str(server.folder / "server.log"), "-o",
+                                         f"-p {server.port} -h 127.0.0.1 -k {server.folder}"),
+                           check=True, capture_output=True, timeout=40)
+            asyncio.run(store.run(save))  # a new connection, the same store
+            assert len(peek(store, lambda db: db.execute(sa.text(
+                "SELECT id FROM outbox")).all())) == 2
+        finally:
+            store.close()
+    finally:
+        server.stop()
