@@ -27,7 +27,7 @@ from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Fleet
 from segfn.sandbox.invocation import HttpRequest, Job, Result
 from segfn.sandbox.pool import Limits, WorkerPool
-from tests.stored import connect
+from tests.stored import connect, look
 
 LIMITS = Limits(timeout=3.0, grace=0.2)
 TIMED_OUT = "the function ran past its time limit of 3 s"
@@ -328,8 +328,9 @@ def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) 
     assert charges == 1
     assert charged.result.error.type == "Retry"
     assert (charged.status, charged.retry_queued) == (202, True)
-    db = connect(tmp_path / "segfn.db")
-    pending = {r.invocation_id: r for r in retries.due(db, 10.0 ** 12)}
+    pending = {r.invocation_id: r
+               for r in look(tmp_path / "segfn.db", lambda db: retries.due(db, 10.0 ** 12))}
     assert pending[charged.invocation_id].attempt == 1
     assert pending[charged.invocation_id].source == "src_pay"
+    db = connect(tmp_path / "segfn.db")
     assert db.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"] == 0

@@ -10,6 +10,7 @@ run.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ def _config() -> Config:
     return config
 
 
+@functools.cache
 def head() -> str:
     """The newest revision this segfn knows."""
     found = ScriptDirectory.from_config(_config()).get_current_head()
@@ -42,9 +44,11 @@ def head() -> str:
     return found
 
 
-def known() -> set[str]:
+@functools.cache
+def known() -> frozenset[str]:
     """Every revision this segfn knows."""
-    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return frozenset(script.revision
+                     for script in ScriptDirectory.from_config(_config()).walk_revisions())
 
 
 def revision(engine: sa.Engine) -> str | None:

@@ -29,9 +29,8 @@ data_dir_option = click.option(
          "--database names a database for them).")
 database_option = click.option(
     "--database", envvar="SEGFN_DATABASE_URL", metavar="URL",
-    help="The database of the service's state, shared by every node of a fleet: "
-         "postgresql://USER:PASSWORD@HOST/NAME (else $SEGFN_DATABASE_URL; without either, "
-         "SQLite files in --data-dir).")
+    help="The database of the service's state: postgresql://USER:PASSWORD@HOST/NAME (else "
+         "$SEGFN_DATABASE_URL; without either, SQLite files in --data-dir).")
 key_file_option = click.option(
     "--secret-key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
     help="The key that encrypts secret settings (else $SEGFN_SECRET_KEY). "

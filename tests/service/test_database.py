@@ -67,3 +67,18 @@ def test_the_service_keeps_its_state_in_the_database(migrated_postgres_url: str,
     assert names == ["acme"]
     # The data dir keeps what is the node's own: no database file.
     assert not list((tmp_path / "node").glob("*.db"))
+
+
+def test_admin_migrate_brings_a_data_dirs_files_to_the_schema(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = json.loads(segfn("admin", "migrate", "--data-dir", str(data), "--json").stdout)
+    assert done == [{"database": str(data / name), "was": None, "now": migrate.head()}
+                    for name in ("catalog.db", "segfn.db")]
+    for name in ("catalog.db", "segfn.db"):
+        engine = engines.create(data / name)
+        try:
+            migrate.check(engine)
+        finally:
+            engine.dispose()
+    refused = segfn("admin", "migrate", code=2)
+    assert "give --data-dir DIR or --database URL" in refused.stderr
