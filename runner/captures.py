@@ -13,6 +13,7 @@ captures and ``KEEP_BYTES_PER_SOURCE`` bytes of them: past either, the oldest go
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -66,12 +67,17 @@ def capture(db: Db, *, source: str, invocation_id: str,
 
 def _count(db: Db, source: str, count: int, size: int) -> None:
     # Kept beside the table, so that a capture does not sum the source's 10,000 rows.
-    statement = upsert.insert(db, _TOTALS)
-    db.execute(statement.on_conflict_do_update(
+    db.execute(_counting(db.dialect.name), {"source": source, "count": count, "bytes": size})
+
+
+@functools.cache
+def _counting(dialect: str) -> Any:
+    """The INSERT that adds to a source's totals (built once per dialect)."""
+    statement = upsert.dialect_insert(dialect)(_TOTALS)
+    return statement.on_conflict_do_update(
         index_elements=["source"],
         set_={"count": _TOTALS.c["count"] + statement.excluded["count"],
-              "bytes": _TOTALS.c["bytes"] + statement.excluded["bytes"]}),
-        {"source": source, "count": count, "bytes": size})
+              "bytes": _TOTALS.c["bytes"] + statement.excluded["bytes"]})
 
 
 def rotate(db: Db, rotate: Callable[[str], str]) -> tuple[int, int]:

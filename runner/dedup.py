@@ -59,13 +59,21 @@ class Answer:
 
 
 _ANSWERS = schema.answers
+# Built once: building a statement costs more than running it, and these run for every
+# delivery a provider named.
+_RECALL = sa.select(_ANSWERS.c.status, _ANSWERS.c.reply).where(
+    _ANSWERS.c.invocation_id == sa.bindparam("invocation_id"),
+    _ANSWERS.c.at > sa.bindparam("since"))
+_LAST = sa.select(sa.func.max(_ANSWERS.c.seq))
+_EXPIRE = _ANSWERS.delete().where(_ANSWERS.c.at <= sa.bindparam("before"))
+_BOUND = _ANSWERS.delete().where(_ANSWERS.c.seq <= sa.bindparam("seq"))
+_FORGET = _ANSWERS.delete().where(_ANSWERS.c.invocation_id == sa.bindparam("invocation_id"))
 
 
 def recall(db: Db, invocation_id: str, now: float) -> Answer | None:
     """The answer given to this invocation's delivery less than ``KEEP_SECONDS`` ago."""
-    row = db.execute(sa.select(_ANSWERS.c.status, _ANSWERS.c.reply).where(
-        _ANSWERS.c.invocation_id == invocation_id, _ANSWERS.c.at > now - KEEP_SECONDS)
-    ).first()
+    row = db.execute(_RECALL, {"invocation_id": invocation_id,
+                               "since": now - KEEP_SECONDS}).first()
     if row is None:
         return None
     return Answer(row.status, None if row.reply is None else Reply(**json.loads(row.reply)))
@@ -74,13 +82,13 @@ def recall(db: Db, invocation_id: str, now: float) -> Answer | None:
 def remember(db: Db, invocation_id: str, answer: Answer, now: float) -> None:
     """Keep ``answer``; drop answers older than ``KEEP_SECONDS`` and beyond ``MAX_ANSWERS``."""
     reply = None if answer.reply is None else json.dumps(answer.reply.to_dict())
-    last = db.execute(sa.select(sa.func.max(_ANSWERS.c.seq))).scalar() or 0
+    last = db.execute(_LAST).scalar() or 0
     upsert.replace(db, _ANSWERS, {"invocation_id": invocation_id, "at": now,
                                   "status": answer.status, "reply": reply, "seq": last + 1})
-    db.execute(_ANSWERS.delete().where(_ANSWERS.c.at <= now - KEEP_SECONDS))
-    db.execute(_ANSWERS.delete().where(_ANSWERS.c.seq <= last + 1 - MAX_ANSWERS))
+    db.execute(_EXPIRE, {"before": now - KEEP_SECONDS})
+    db.execute(_BOUND, {"seq": last + 1 - MAX_ANSWERS})
 
 
 def forget(db: Db, invocation_id: str) -> None:
     """The invocation failed in the end: a redelivery runs again."""
-    db.execute(_ANSWERS.delete().where(_ANSWERS.c.invocation_id == invocation_id))
+    db.execute(_FORGET, {"invocation_id": invocation_id})

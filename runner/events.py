@@ -9,9 +9,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from runner.db import schema, upsert
+from runner.db import hot, schema, upsert
 from runner.store import Db
 from segfn.sandbox.invocation import Result
+
+# Built once: building a statement costs more than running it, and these run for every
+# delivery (the inserts through runner.db.hot).
+_QUEUE = schema.outbox.insert().values(
+    {name: sa.bindparam(name) for name in
+     ("message", "created_at", "write_key", "source", "workspace")})
+_STORE = schema.events.insert().values(
+    {name: sa.bindparam(name) for name in
+     ("source", "invocation_id", "message", "received_at")})
+_OBJECT = sa.select(schema.objects.c.properties).where(
+    schema.objects.c.source == sa.bindparam("source"),
+    schema.objects.c.collection == sa.bindparam("collection"),
+    schema.objects.c.object_id == sa.bindparam("object_id"))
 
 
 def _dump(value: Any) -> str:
@@ -26,7 +39,7 @@ def queue_messages(db: Db, source: str, messages: Iterable[Any],
     rows = [{"message": _dump(m), "created_at": now, "write_key": write_key or None,
              "source": source, "workspace": workspace} for m in messages]
     if rows:
-        db.execute(schema.outbox.insert(), rows)
+        hot.write(db, _QUEUE, rows)
 
 
 def save_result(db: Db, source: str, invocation_id: str, result: Result,
@@ -41,7 +54,7 @@ def save_result(db: Db, source: str, invocation_id: str, result: Result,
     if outbox:
         queue_messages(db, source, result.messages, write_key, workspace)
     elif result.messages:
-        db.execute(schema.events.insert(), [
+        hot.write(db, _STORE, [
             {"source": source, "invocation_id": invocation_id, "message": _dump(m),
              "received_at": now} for m in result.messages])
     for obj in result.objects:
@@ -50,12 +63,10 @@ def save_result(db: Db, source: str, invocation_id: str, result: Result,
 
 def merge_object(db: Db, source: str, collection: str, object_id: str,
                  properties: dict[str, Any], now: float) -> None:
-    objects = schema.objects
-    row = db.execute(sa.select(objects.c.properties).where(
-        objects.c.source == source, objects.c.collection == collection,
-        objects.c.object_id == object_id)).first()
+    row = db.execute(_OBJECT, {"source": source, "collection": collection,
+                               "object_id": object_id}).first()
     merged = {**json.loads(row.properties), **properties} if row else properties
-    upsert.replace(db, objects, {"source": source, "collection": collection,
+    upsert.replace(db, schema.objects, {"source": source, "collection": collection,
                                  "object_id": object_id, "properties": _dump(merged),
                                  "updated_at": now})
 

@@ -14,7 +14,7 @@ import time
 import attrs
 import sqlalchemy as sa
 
-from runner.db import schema, upsert
+from runner.db import hot, schema, upsert
 from runner.store import Db
 from segfn.sandbox.invocation import HttpRequest
 
@@ -48,12 +48,13 @@ class PendingRetry:
 _RETRIES = schema.retries
 
 
+# Built once: building a statement costs more than running it.
+_REMOVE = _RETRIES.delete().where(_RETRIES.c.invocation_id == sa.bindparam("invocation_id"))
+
+
 def _queue(db: Db, keep: tuple[str, ...], **row: object) -> None:
     """Insert a retry; one already queued for its invocation takes the columns in ``keep``."""
-    statement = upsert.insert(db, _RETRIES)
-    db.execute(statement.on_conflict_do_update(
-        index_elements=["invocation_id"],
-        set_={column: statement.excluded[column] for column in keep}), row)
+    db.execute(upsert.on_conflict(db, _RETRIES, keep), row)
 
 
 def schedule(db: Db, policy: RetryPolicy, *, invocation_id: str, source: str,
@@ -76,7 +77,7 @@ def run_now(db: Db, *, invocation_id: str, source: str, request: HttpRequest,
 
 
 def remove(db: Db, invocation_id: str) -> None:
-    db.execute(_RETRIES.delete().where(_RETRIES.c.invocation_id == invocation_id))
+    hot.write(db, _REMOVE, {"invocation_id": invocation_id})
 
 
 def due(db: Db, now: float, limit: int = 64) -> list[PendingRetry]:
