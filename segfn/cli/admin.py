@@ -17,6 +17,7 @@ from segfn.cli.serve import (
     keyring_from,
     opened,
     state,
+    unreachable,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def migrate_command(data_dir: Path | None, database: str | None, as_json: bool) 
     node refuses a database at another revision than its own). SQLite files in a data dir
     are migrated by segfn serve itself; this does it ahead.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import OperationalError
 
     from runner.db import engine as engines
     from runner.db import migrate
@@ -56,8 +57,10 @@ def migrate_command(data_dir: Path | None, database: str | None, as_json: bool) 
         engine = engines.create(target)
         try:
             was, now = migrate.upgrade(engine)
-        except (migrate.SchemaMismatch, SQLAlchemyError) as exc:
-            raise click.ClickException(f"{engines.describe(target)}: {exc}") from None
+        except migrate.SchemaMismatch as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            raise unreachable(target, exc) from None
         finally:
             engine.dispose()
         done.append({"database": engines.describe(target), "was": was, "now": now})

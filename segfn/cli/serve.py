@@ -50,21 +50,37 @@ def keyring_from(key_file: Path | None) -> Keyring | None:
 def state(data_dir: Path | None, database: str | None) -> tuple[str | Path, str | Path]:
     """Where the catalog and the runtime's state are: both in ``database`` when given,
     else a SQLite file each in ``data_dir`` (made, private to the operator)."""
+    from runner.db.engine import url_of
     from runner.store import DATABASE_FILE
 
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
     if database:
+        try:
+            url_of(database)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--database") from None
         return database, database
     if data_dir is None:
         raise click.UsageError("give --data-dir DIR or --database URL ($SEGFN_DATABASE_URL)")
     return data_dir / CATALOG_FILE, data_dir / DATABASE_FILE
 
 
+def unreachable(database: str | Path | Any, exc: Exception) -> click.ClickException:
+    """The error of a command whose database did not answer (a server down, a wrong
+    password, a file it may not open)."""
+    from runner.db.engine import describe
+
+    why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return click.ClickException(f"the database {describe(database)} cannot be used: {why}")
+
+
 @contextlib.contextmanager
 def opened(database: str | Path) -> Iterator[Any]:
     """One transaction on ``database`` for a command that runs offline; ``error:`` when its
-    schema is not this segfn's."""
+    schema is not this segfn's, or it does not answer."""
+    from sqlalchemy.exc import OperationalError
+
     from runner.db.migrate import SchemaMismatch
     from runner.store import transaction
 
@@ -73,6 +89,8 @@ def opened(database: str | Path) -> Iterator[Any]:
             yield db
     except SchemaMismatch as exc:
         raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:
+        raise unreachable(database, exc) from None
 
 
 @click.command(short_help="Serve the functions and sources of many workspaces.")
@@ -137,6 +155,7 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
 
 
 async def _serve(config: ServiceConfig, plan: Plan) -> None:
+    from sqlalchemy.exc import OperationalError
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -158,6 +177,9 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
         catalog_store = Store(catalog_database)
     except SchemaMismatch as exc:
         raise click.ClickException(f"cannot start: {exc}") from None
+    except OperationalError as exc:
+        raise click.ClickException(
+            f"cannot start: {unreachable(catalog_database, exc).message}") from None
     try:
         owner_token = await catalog_store.run(_first_workspace)
         service = Service(catalog_store, config.keyring, public_url,

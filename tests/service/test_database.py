@@ -5,6 +5,7 @@ data dir."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,21 @@ def test_admin_migrate_brings_a_data_dirs_files_to_the_schema(tmp_path: Path) ->
             engine.dispose()
     refused = segfn("admin", "migrate", code=2)
     assert "give --data-dir DIR or --database URL" in refused.stderr
+
+
+def test_a_database_that_does_not_answer_or_is_not_supported_is_an_error(
+        tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = f"postgresql://segfn@127.0.0.1:{port}/segfn"
+    for command in (["serve", "--port", "0", "--data-dir", str(tmp_path / "node"),
+                     "--insecure-workers"], ["admin", "migrate"],
+                    ["admin", "create-workspace", "acme"]):
+        refused = segfn(*command, "--database", down, code=1)
+        [error] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert f"the database postgresql://segfn@127.0.0.1:{port}/segfn cannot be used: " \
+            in error, refused.stderr
+        assert "Traceback" not in refused.stderr
+    other = segfn("admin", "migrate", "--database", "mysql://u@h/db", code=2)
+    assert "segfn keeps its state in SQLite" in other.stderr
