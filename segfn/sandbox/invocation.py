@@ -18,14 +18,15 @@ from segfn.settings import SETTINGS_OPTION
 
 # An error message is one line for a person: longer ones are cut to this many characters.
 MAX_ERROR_CHARS = 2048
-_CUT = " [cut]"
+# Ends a text that was cut (runner.errorlog hides a secret the cut left a part of).
+CUT = " [cut]"
 
 
 def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """``text``, cut to at most ``limit`` characters and marked if it was."""
     if len(text) <= limit:
         return text
-    return text[:max(limit - len(_CUT), 0)] + _CUT
+    return text[:max(limit - len(CUT), 0)] + CUT
 
 
 def new_invocation_id() -> str:
