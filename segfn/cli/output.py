@@ -7,6 +7,7 @@ Colors follow click's rule: on when stdout is a terminal, off when it is a pipe 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -147,6 +148,9 @@ class InvocationLines(logging.Handler):
     def __init__(self, logs: bool = False) -> None:
         super().__init__()
         self.logs = logs
+        # Whether the stream last written to is a terminal: asked once, not once a line.
+        self._terminal: tuple[Any, bool] | None = None
+        self._flushing = False
 
     def emit(self, record: logging.LogRecord) -> None:
         source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
@@ -160,10 +164,37 @@ class InvocationLines(logging.Handler):
                                       getattr(record, "reason", ""))]
             else:
                 lines = [printable(record.getMessage())]
-            click.echo("\n".join(lines))
+            self._write("\n".join(lines) + "\n")
         except Exception:
             # A line that cannot be written (stdout closed) must not fail the delivery.
             self.handleError(record)
+
+    def _write(self, text: str) -> None:
+        """Write as ``click.echo`` would (colors stripped off a terminal unless the context
+        says otherwise), but flush once a turn of the event loop rather than once a line:
+        under load a flush is a system call per request."""
+        stream = sys.stdout
+        color = click.globals.resolve_color_default()
+        if color is None:
+            if self._terminal is None or self._terminal[0] is not stream:
+                self._terminal = (stream, stream.isatty())
+            color = self._terminal[1]
+        stream.write(text if color else click.unstyle(text))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            stream.flush()
+            return
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush, stream)
+
+    def _flush(self, stream: Any) -> None:
+        self._flushing = False
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed: its lines are lost, as emit's would be; no delivery is
 
 
 def show_invocations(logs: bool = False) -> None:

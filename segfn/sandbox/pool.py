@@ -114,6 +114,8 @@ class _Worker:
     killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
+    # Frames to write at the end of this turn of the event loop (``send``).
+    outgoing: list[bytes] = attrs.field(factory=list)
 
     @property
     def busy(self) -> int:
@@ -121,8 +123,19 @@ class _Worker:
         return len(self.calls) - len(self.fetching)
 
     def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(protocol.encode(message))
+        """Queue ``message`` (``FrameTooLarge`` if it is over the limit): every frame sent
+        to a worker in one turn of the event loop leaves in one write, since each write to
+        a pipe wakes the worker and costs a system call of its own."""
+        frame = protocol.encode(message)
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.outgoing.append(frame)
+
+    def _flush(self) -> None:
+        frames, self.outgoing = self.outgoing, []
+        if self.process.returncode is None and not self.killed:
+            assert self.process.stdin is not None
+            self.process.stdin.write(b"".join(frames))
 
 
 class WorkerPool:
