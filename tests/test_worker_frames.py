@@ -463,3 +463,69 @@ def test_a_bad_frame_behind_a_good_one_in_one_write_kills_the_worker() -> None:
     assert results[1].error is not None and results[1].error.type == "BadRequest"
     assert results[1].error.message.startswith("worker crashed: protocol error")
 
+
+
+# A handler's source crosses once a worker; then its key names it
+
+
+def test_a_handler_is_sent_once_then_named_by_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from segfn.sandbox import pool as pool_module
+
+    sent: list[dict[str, Any]] = []
+    send = pool_module._Worker.send
+
+    def recording(self: Any, message: dict[str, Any]) -> None:
+        sent.append(message)
+        send(self, message)
+
+    monkeypatch.setattr(pool_module._Worker, "send", recording)
+    counting = job("""
+        def on_request(request, settings):
+            console.log("ran")
+    """)
+    other = job("""
+        def on_request(request, settings):
+            console.log("other")
+    """)
+
+    async def scenario() -> list[Result]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            async with asyncio.timeout(30):
+                return [await workers.invoke(j) for j in (counting, other, counting, other)]
+
+    results = asyncio.run(scenario())
+    assert [r.logs for r in results] == [["ran"], ["other"], ["ran"], ["other"]]
+    invokes = [m["job"] for m in sent if m["op"] == "invoke"]
+    assert ["source" in j for j in invokes] == [True, True, False, False]
+    assert invokes[2]["key"] == counting.handler.key
+
+
+def test_a_handler_forgotten_by_the_worker_is_sent_again() -> None:
+    # One more handler than a worker keeps: the first is forgotten on both sides, and its
+    # next job carries its source again (a worker out of step would exit, failing it).
+    jobs = [job(f"""
+        def on_request(request, settings):
+            console.log("{n}")
+    """) for n in range(protocol.HANDLERS_KEPT + 1)]
+
+    async def scenario() -> tuple[list[Result], bool]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            (worker,) = workers._workers
+            async with asyncio.timeout(120):
+                results = [await workers.invoke(j) for j in [*jobs, jobs[0], jobs[-1]]]
+            return results, worker in workers._workers
+
+    results, kept = asyncio.run(scenario())
+    assert [r.logs for r in results] == [[str(n)] for n in range(len(jobs))] + [["0"], [
+        str(len(jobs) - 1)]]
+    assert kept, "the worker fell out of step with the parent"
+
+
+def test_kept_handlers_forget_the_one_used_longest_ago() -> None:
+    kept: protocol.Kept[int] = protocol.Kept()
+    for n in range(protocol.HANDLERS_KEPT):
+        kept.keep(f"k{n}", n)
+    assert kept.use("k0") == 0  # now the one used last
+    kept.keep("new", -1)
+    assert "k1" not in kept and "k0" in kept and kept.use("new") == -1
+    assert kept.use("k1") is None

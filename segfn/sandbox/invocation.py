@@ -102,17 +102,25 @@ class Job:
     # Where the setting values come from, named when the handler reads one that is missing.
     settings_given_in: str = SETTINGS_OPTION
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.handler.source, "filename": self.handler.filename,
+    def to_dict(self, source: bool = True) -> dict[str, Any]:
+        """The job as a frame carries it; without ``source``, its handler is named by its
+        key alone (for a worker that keeps it: ``protocol.Kept``)."""
+        data = {"filename": self.handler.filename,
                 "key": self.handler.key, "request": self.request.to_dict(),
                 "settings": self.settings, "invocation_id": self.invocation_id,
                 "alphabetize": self.alphabetize,
                 "settings_given_in": self.settings_given_in}
+        if source:
+            data["source"] = self.handler.source
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(Handler(data["source"], data["filename"], data["key"]),
-                   HttpRequest.from_dict(data["request"]), data["settings"],
+    def from_dict(cls, data: dict[str, Any], handler: Handler | None = None) -> Job:
+        """The job ``to_dict`` gave; ``handler`` is the one its key names, when the data
+        has no source."""
+        if handler is None:
+            handler = Handler(data["source"], data["filename"], data["key"])
+        return cls(handler, HttpRequest.from_dict(data["request"]), data["settings"],
                    data["invocation_id"], data["alphabetize"], data["settings_given_in"])
 
 

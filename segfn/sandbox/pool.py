@@ -114,6 +114,8 @@ class _Worker:
     killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
+    # The keys of the handlers it keeps (their sources need not be sent again).
+    handlers: protocol.Kept[bool] = attrs.field(factory=protocol.Kept)
     # Frames to write at the end of this turn of the event loop (``send``).
     outgoing: list[bytes] = attrs.field(factory=list)
 
@@ -288,7 +290,11 @@ class WorkerPool:
             call.sent_at = asyncio.get_running_loop().time()
             call.timer = asyncio.get_running_loop().call_later(
                 self.limits.timeout + self.limits.grace, self._overdue, worker, number)
-            worker.send({"op": "invoke", "id": number, "job": call.job.to_dict()})
+            key = call.job.handler.key
+            worker.send({"op": "invoke", "id": number,
+                         "job": call.job.to_dict(source=key not in worker.handlers)})
+            # Once sent: the worker keeps what it reads, and only that.
+            worker.handlers.keep(key, True)
 
     def _overdue(self, worker: _Worker, number: int) -> None:
         call = worker.calls.get(number)

@@ -43,6 +43,7 @@ from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox import protocol, scope
+from segfn.sandbox.compiler import Handler
 from segfn.sandbox.confine import inside
 from segfn.sandbox.confine.config import WorkerConfig
 from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
@@ -91,6 +92,7 @@ class Worker:
         # ``_queue``, or a new one.
         self._jobs: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
         self._source: IO[bytes] | None = None
+        self._handlers: protocol.Kept[Handler] = protocol.Kept()
         # Jobs queued or running.
         self._active = 0
         # The job the reading thread runs itself: that thread and when the job started.
@@ -131,7 +133,7 @@ class Worker:
                 os._exit(0)
             message = self._patiently(protocol.decode, data)
             if message["op"] == "invoke":
-                job = self._patiently(Job.from_dict, message["job"])
+                job = self._patiently(self._job, message["job"])
                 if self._patiently(self._claim, threading.get_ident()):
                     self._run(message["id"], job)
                     if not self._still_reading():
@@ -142,6 +144,20 @@ class Worker:
                 self.answer(message["id"], message["answers"])
             elif message["op"] == "cached":
                 self.answer(message["id"], message["answer"])
+
+    def _job(self, data: dict[str, Any]) -> Job:
+        """The job of an invoke frame: its handler's source comes the first time only, then
+        its key names it (``protocol.Kept``, kept in step with the parent's)."""
+        if "source" in data:
+            handler = Handler(data["source"], data["filename"], data["key"])
+            self._handlers.keep(handler.key, handler)
+            return Job.from_dict(data, handler)
+        kept = self._handlers.use(data["key"])
+        if kept is None:
+            # Out of step with the parent: nothing it sends can be trusted to run right.
+            sys.stderr.write("segfn worker: a job names a handler it was never sent\n")
+            os._exit(70)
+        return Job.from_dict(data, kept)
 
     def _claim(self, thread: int) -> bool:
         """Count a new job; whether ``thread``, the reader, runs it (it is the only one)."""
