@@ -106,8 +106,8 @@ def _hide_cut_part(text: str, forms: list[str]) -> str:
 def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
     """``result`` with secret values hidden in its error message and logs; a handshake
     answer that shows one is refused (hiding it would answer the provider wrongly)."""
-    if not secrets:
-        return result
+    if not secrets or (not result.logs and result.error is None and result.reply is None):
+        return result  # nothing that could show one
     logs = tuple(redact(line, secrets) for line in result.logs)
     if result.reply is not None and _shows(result.reply.texts(), secrets):
         return Result.failed(errors.BAD_REQUEST, SECRET_REPLY, logs, result.duration_ms)
