@@ -324,6 +324,7 @@ class WorkerPool:
                 self._kill(worker, cut(f"protocol error: {exc}", 200))
                 break
         await worker.process.wait()
+        _close_stdin(worker.process)
         self._lost(worker)
 
     def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
@@ -486,6 +487,14 @@ async def _gone(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         log.warning("sandbox worker %d did not exit within %g s of SIGKILL; left behind",
                     process.pid, _CLOSE_WAIT)
+    _close_stdin(process)
+
+
+def _close_stdin(process: asyncio.subprocess.Process) -> None:
+    # The pipe to a worker that is gone: left open, it keeps the process's transport alive
+    # until the garbage collector closes it, by then perhaps on an event loop closed.
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
