@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import math
 import re
+import resource
 import shutil
 import subprocess
 import textwrap
@@ -32,6 +33,8 @@ class Load:
     p99: float
     server_cpu: float = math.nan
     workers_cpu: float = math.nan
+    # The load generator's own CPU seconds: near one core a second, it is the bottleneck.
+    generator_cpu: float = math.nan
 
     def cpu_ms_per_request(self, cpu: float) -> float:
         return cpu * 1000 / self.requests if self.requests else math.nan
@@ -78,8 +81,17 @@ class Wrk:
         # second core is left to the server under test.
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s",
                 "--latency", "--timeout", "10s", "-s", str(script), url]
+        before = _children_cpu()
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
-        return parse_wrk(done.stdout)
+        load = parse_wrk(done.stdout)
+        load.generator_cpu = _children_cpu() - before
+        return load
+
+
+def _children_cpu() -> float:
+    """User and system CPU seconds of the children waited for so far (wrk's, once it ran)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -121,7 +133,10 @@ class PythonLoad:
     def run(self, url: str, connections: int, seconds: float, paths: Sequence[str] = ()
             ) -> Load:
         """Load ``url``, or when ``paths`` are given, each of them in turn on its host."""
-        return asyncio.run(self._run(url, connections, seconds, paths))
+        before = time.process_time()
+        load = asyncio.run(self._run(url, connections, seconds, paths))
+        load.generator_cpu = time.process_time() - before
+        return load
 
     async def _run(self, url: str, connections: int, seconds: float, paths: Sequence[str]
                    ) -> Load:

@@ -54,7 +54,7 @@ async def one_start(plan: Plan) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few rounds only")
     rounds = 3 if parser.parse_args().quick else 15
     confined = decide()

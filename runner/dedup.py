@@ -26,6 +26,7 @@ from segfn.sandbox.invocation import HttpRequest
 # In the order they are looked for, after the source's own header.
 DELIVERY_HEADERS = ("webhook-id", "X-GitHub-Delivery", "X-Shopify-Webhook-Id",
                     "Idempotency-Key")
+_DELIVERY_HEADERS_LOWER = frozenset(name.lower() for name in DELIVERY_HEADERS)
 # A header name is a token (RFC 9110 5.1).
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Providers redeliver for hours (Standard Webhooks: up to about a day); then a copy runs.
@@ -43,6 +44,11 @@ def check_header(name: str) -> str:
 
 def delivery_id(request: HttpRequest, header: str | None = None) -> str | None:
     """The provider's id of this delivery, from ``header`` (the source's own) first."""
+    # One look at the headers for the common case, a delivery naming none of them.
+    present = {name.lower() for name, _ in request.headers}
+    if present.isdisjoint(_DELIVERY_HEADERS_LOWER) and (
+            header is None or header.lower() not in present):
+        return None
     for name in ((header,) if header else ()) + DELIVERY_HEADERS:
         value = request.header(name)
         if value is not None and value.strip():

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from runner.db import schema
 from runner.store import Db
 from segfn import errors
-from segfn.sandbox.invocation import Failure, HttpRequest, Result
+from segfn.sandbox.invocation import CUT, Failure, HttpRequest, Result
+from segfn.sandbox.scope import LOG_TRUNCATED
 
 KEEP_PER_FUNCTION = 100
 KEEP_SECONDS = 30 * 24 * 3600
@@ -64,17 +65,51 @@ def is_secret_header(name: str) -> bool:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret value replaced."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    """``text`` with every secret value replaced, also where it is written as ``repr()``
+    or JSON write it, and the part of one that a cut at the end of ``text`` left.
+
+    This hides what careless code shows; code that means to show a secret can always
+    write it in some other form.
+    """
+    forms = sorted({form for secret in secrets if secret for form in _written(secret)},
+                   key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    for mark in _CUT_MARKS:
+        if text.endswith(mark):
+            return _hide_cut_part(text[:-len(mark)], forms) + mark
+    return text
+
+
+# What ends an error message or an invocation's logs that were cut short.
+_CUT_MARKS = (CUT, LOG_TRUNCATED)
+
+
+def _written(secret: str) -> set[str]:
+    """``secret`` as it reads inside text that ``repr()`` or ``json.dumps`` wrote."""
+    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+            # repr() escapes ' only in text holding both kinds of quote, so either way.
+            _repr_inner(secret, escape_quote=True), _repr_inner(secret, escape_quote=False)}
+
+
+def _repr_inner(text: str, escape_quote: bool) -> str:
+    return "".join(("\\'" if escape_quote else "'") if c == "'" else
+                   '"' if c == '"' else repr(c)[1:-1] for c in text)
+
+
+def _hide_cut_part(text: str, forms: list[str]) -> str:
+    """``text`` whose longest ending that begins a secret's form is hidden."""
+    for length in range(max(map(len, forms), default=0), 0, -1):
+        if any(form.startswith(text[-length:]) for form in forms if len(form) >= length):
+            return text[:-length] + REDACTED
     return text
 
 
 def redacted_result(result: Result, secrets: tuple[str, ...]) -> Result:
     """``result`` with secret values hidden in its error message and logs; a handshake
     answer that shows one is refused (hiding it would answer the provider wrongly)."""
-    if not secrets:
-        return result
+    if not secrets or (not result.logs and result.error is None and result.reply is None):
+        return result  # nothing that could show one
     logs = tuple(redact(line, secrets) for line in result.logs)
     if result.reply is not None and _shows(result.reply.texts(), secrets):
         return Result.failed(errors.BAD_REQUEST, SECRET_REPLY, logs, result.duration_ms)

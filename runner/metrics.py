@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -21,7 +22,7 @@ from runner.db import engine as engines
 from runner.db import schema
 from runner.observer import Observer
 from runner.runtime import Outcome
-from runner.source import Source
+from runner.source import Names, Source
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Handlers take from about a millisecond to the 10 s an invocation may last at most.
@@ -108,16 +109,24 @@ class Metrics(Observer):
             "Webhook deliveries refused before any handler ran.",
             ["status"], registry=self.registry)
         self.registry.register(_Depths(self.database))
+        # Each source's counter and histogram children, by how the invocation ended: the
+        # registry's own lookup by label values took a lock and built its key each time.
+        self._children: dict[tuple[Names, str], tuple[Any, Any]] = {}
 
     def invoked(self, source: Source, outcome: Outcome) -> None:
         """Count and time one invocation."""
         result = outcome.result
         kind = "ok" if result.error is None else result.error.type
-        # Names, as people read them; a workspace's names are its own, hence the workspace.
-        names = source.names
-        self._invocations.labels(names.workspace, names.function, names.source, kind).inc()
-        self._durations.labels(names.workspace, names.function, names.source).observe(
-            result.duration_ms / 1000)
+        counted = self._children.get((source.names, kind))
+        if counted is None:
+            # Names, as people read them; a workspace's names are its own, hence the workspace.
+            names = source.names
+            labels = (names.workspace, names.function, names.source)
+            counted = (self._invocations.labels(*labels, kind), self._durations.labels(*labels))
+            # The registry keeps every child anyway: this holds no more than it does.
+            self._children[(names, kind)] = counted
+        counted[0].inc()
+        counted[1].observe(result.duration_ms / 1000)
 
     def delivery_failed(self, reason: str) -> None:
         """Count a failed send."""

@@ -73,11 +73,19 @@ class InvocationLog(Observer):
 
     def invoked(self, source: Source, outcome: Outcome) -> None:
         result = outcome.result
-        invocations.info(
-            "%s %s %s %.1f ms", source.id, outcome.status,
-            result.error.type if result.error else "ok", result.duration_ms,
-            extra={"source": source, "outcome": outcome})
+        _record("%s %s %s %.1f ms", (source.id, outcome.status,
+                                     result.error.type if result.error else "ok",
+                                     result.duration_ms),
+                {"source": source, "outcome": outcome})
 
     def refused(self, status: int, error_type: str, message: str) -> None:
-        invocations.info("%s %s  %s", status, error_type, message,
-                         extra={"status": status, "error_type": error_type, "reason": message})
+        _record("%s %s  %s", (status, error_type, message),
+                {"status": status, "error_type": error_type, "reason": message})
+
+
+def _record(message: str, args: tuple[object, ...], extra: dict[str, object]) -> None:
+    """``invocations.info(message, *args, extra=extra)`` without looking up the caller's
+    file and line (the stack walk was most of a record's cost, once a request)."""
+    if invocations.isEnabledFor(logging.INFO):
+        invocations.handle(invocations.makeRecord(invocations.name, logging.INFO, __file__, 0,
+                                                  message, args, None, extra=extra))

@@ -244,12 +244,17 @@ class Runtime:
             if kept is not None:
                 dedup.remember(db, invocation_id, kept, time.time())
 
+        # Only a retry, or a delivery its provider named, may have one queued: a first
+        # attempt's new random id has none, and the delete is spared.
+        queued_before = attempt > 0 or kept is not None
+
         if result.ok:
             def accept(db: Any) -> None:
                 events.save_result(db, source.id, invocation_id, result,
                                    outbox=self.deliverer is not None,
                                    write_key=source.write_key, workspace=source.workspace)
-                retries.remove(db, invocation_id)
+                if queued_before:
+                    retries.remove(db, invocation_id)
                 self._capture(db, source, job, result)
                 keep(db)
 

@@ -162,10 +162,15 @@ class Store:
             # back by itself on a full disk; PostgreSQL may have gone away).
             self._drop_writer()
             outcomes = [(False, exc)] * len(batch)
+        # One wake-up of each event loop for the whole group, not one a caller.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+        settled = {}
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            settled.setdefault(loop, []).append((future, ok, value))
+        for loop, answers in settled.items():
             # A caller whose event loop has closed hears nothing; the writer goes on.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+                loop.call_soon_threadsafe(_settle_all, answers)
 
     def _drop_writer(self) -> None:
         if self._writer is not None:
@@ -196,10 +201,11 @@ def transaction(database: str | Path) -> Iterator[Db]:
         engine.dispose()
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in answers:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -146,6 +146,38 @@ def test_idle_pools_are_closed() -> None:
     run(main)
 
 
+class RecordedPool(WorkerPool):
+    """A pool that says whether its close() ran to the end."""
+
+    closed = False
+
+    async def close(self) -> None:
+        await super().close()
+        self.closed = True
+
+
+def test_a_pool_being_dropped_when_the_fleet_closes_is_closed_all_the_way() -> None:
+    pools: list[RecordedPool] = []
+
+    def make_pool(tenant: Tenant) -> WorkerPool:
+        pools.append(RecordedPool(1, LIMITS))
+        return pools[-1]
+
+    async def main() -> None:
+        workers = Fleet(make_pool, 2)
+        await workers.start()
+        await workers.invoke(ACME, job())
+        # As the idle reaper does when close() cancels it: the drop is under way, its
+        # worker killed but not yet gone.
+        dropping = asyncio.create_task(workers.drop(ACME))
+        await asyncio.sleep(0)
+        dropping.cancel()
+        await workers.close()
+
+    run(main)
+    assert [pool.closed for pool in pools] == [True]
+
+
 def test_a_pool_that_cannot_start_is_unavailable_and_is_tried_again(monkeypatch) -> None:
     attempts: list[Tenant] = []
 

@@ -59,3 +59,14 @@ def test_the_service_walkthrough_changes_the_code_before_each_deploy_and_rollbac
     for later in [*deploys[1:], rollback]:
         assert any("github.py" in line and ("sed " in line or ">" in line)
                    for line in walk[deploys[0]:later]), walk[deploys[0]:later]
+
+
+def test_the_test_command_installs_what_ci_installs() -> None:
+    # .ci/run installs a Debian package only where its command or library is missing.
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    needed = set(re.findall(r"missing\+=\(([\w.-]+)\)", ci))
+    [command] = [line for line in block_with("python3 -m tox", "sh").splitlines()
+                 if "apt-get install" in line]
+    installed = set(command.split("apt-get install -y ")[1].split(" && ")[0].split())
+    assert needed and installed == needed
+    assert "apt-get update" in command

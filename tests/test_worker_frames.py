@@ -390,3 +390,142 @@ def test_a_lone_surrogate_reaches_the_errors_log_as_valid_text(tmp_path: Path) -
     (logged,) = look(tmp_path / "segfn.db", read_errors)
     assert logged["error"]["message"] == "handler.py:4: ValueError: error \ufffd"
     assert logged["logs"] == ["log \ufffd"]
+
+
+# Frames read the fast way (orjson) must read exactly as the strict decoder reads them.
+
+
+@pytest.mark.parametrize("text", [
+    '{"n": 123456789012345678901234567890}', '{"n": -9223372036854775809}',
+    '{"n": 18446744073709551615}', '{"n": -0}', '{"n": 1.5e308}', '{"n": 1e-400}',
+    '{"s": "\\ud83d\\ude00 \\u0000"}', '{"a": 1, "a": 2}', '{"id": "0123456789012345678x"}',
+])
+def test_the_fast_decoder_reads_what_the_strict_one_reads(text: str) -> None:
+    message = protocol.decode(text.encode())
+    assert message == protocol.strict_loads(text)
+    assert [type(v) for v in message.values()] == [
+        type(v) for v in protocol.strict_loads(text).values()]
+
+
+@pytest.mark.parametrize("data", [
+    b'{"n": NaN}', b'{"n": -Infinity}', b'{"n": 1e400}', b'{"n": 1E400}',
+    b'{"s": "\xed\xa0\x80"}', b'\xef\xbb\xbf{}', b'{"a": 1} {}', b"[" * 5000 + b"]" * 5000,
+])
+def test_the_fast_decoder_refuses_what_the_strict_one_refuses(data: bytes) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(data)
+
+
+# Several frames in one write, as an honest worker's results may come
+
+
+def result_frame(number: int, logs: list[str]) -> bytes:
+    return frame(json.dumps({"op": "result", "id": number, "retire": False,
+                             "result": {**GOOD_RESULT, "logs": logs}}).encode())
+
+
+def feed_all(chunk: Any) -> tuple[list[Result], bool]:
+    """Two sleeping jobs on a one-worker pool; ``chunk(first, second)`` (their ids) is fed
+    into the parent's end of the worker's pipe in one piece. Both results, and whether the
+    worker was replaced."""
+
+    async def scenario() -> tuple[list[Result], bool]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            calls = [asyncio.ensure_future(workers.invoke(job(SLEEPER))) for _ in range(2)]
+            (worker,) = workers._workers
+            async with asyncio.timeout(10):
+                while len(worker.calls) < 2:
+                    await asyncio.sleep(0.01)
+            first, second = worker.calls
+            worker.process.stdout.feed_data(chunk(first, second))
+            async with asyncio.timeout(10):
+                results = await asyncio.gather(*calls)
+            return results, worker not in workers._workers
+
+    return asyncio.run(scenario())
+
+
+def test_results_of_several_jobs_in_one_write_are_each_answered() -> None:
+    results, replaced = feed_all(lambda a, b: result_frame(b, ["second"])
+                                 + result_frame(a, ["first"]))
+    assert [r.logs for r in results] == [["first"], ["second"]]
+    assert not replaced
+
+
+def test_a_bad_frame_behind_a_good_one_in_one_write_kills_the_worker() -> None:
+    # The good frame was whole and checked: it stands. What follows it kills the worker,
+    # and with it the one job it still had, as any crash does.
+    results, replaced = feed_all(lambda a, b: result_frame(a, ["first"])
+                                 + frame(b'{"op": "result", "id": ' + str(b).encode()
+                                         + b', "retire": false, "result": {"logs": 5}}'))
+    assert results[0].logs == ["first"]
+    assert replaced
+    assert results[1].error is not None and results[1].error.type == "BadRequest"
+    assert results[1].error.message.startswith("worker crashed: protocol error")
+
+
+
+# A handler's source crosses once a worker; then its key names it
+
+
+def test_a_handler_is_sent_once_then_named_by_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from segfn.sandbox import pool as pool_module
+
+    sent: list[dict[str, Any]] = []
+    send = pool_module._Worker.send
+
+    def recording(self: Any, message: dict[str, Any]) -> None:
+        sent.append(message)
+        send(self, message)
+
+    monkeypatch.setattr(pool_module._Worker, "send", recording)
+    counting = job("""
+        def on_request(request, settings):
+            console.log("ran")
+    """)
+    other = job("""
+        def on_request(request, settings):
+            console.log("other")
+    """)
+
+    async def scenario() -> list[Result]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            async with asyncio.timeout(30):
+                return [await workers.invoke(j) for j in (counting, other, counting, other)]
+
+    results = asyncio.run(scenario())
+    assert [r.logs for r in results] == [["ran"], ["other"], ["ran"], ["other"]]
+    invokes = [m["job"] for m in sent if m["op"] == "invoke"]
+    assert ["source" in j for j in invokes] == [True, True, False, False]
+    assert invokes[2]["key"] == counting.handler.key
+
+
+def test_a_handler_forgotten_by_the_worker_is_sent_again() -> None:
+    # One more handler than a worker keeps: the first is forgotten on both sides, and its
+    # next job carries its source again (a worker out of step would exit, failing it).
+    jobs = [job(f"""
+        def on_request(request, settings):
+            console.log("{n}")
+    """) for n in range(protocol.HANDLERS_KEPT + 1)]
+
+    async def scenario() -> tuple[list[Result], bool]:
+        async with WorkerPool(size=1, limits=LIMITS) as workers:
+            (worker,) = workers._workers
+            async with asyncio.timeout(120):
+                results = [await workers.invoke(j) for j in [*jobs, jobs[0], jobs[-1]]]
+            return results, worker in workers._workers
+
+    results, kept = asyncio.run(scenario())
+    assert [r.logs for r in results] == [[str(n)] for n in range(len(jobs))] + [["0"], [
+        str(len(jobs) - 1)]]
+    assert kept, "the worker fell out of step with the parent"
+
+
+def test_kept_handlers_forget_the_one_used_longest_ago() -> None:
+    kept: protocol.Kept[int] = protocol.Kept()
+    for n in range(protocol.HANDLERS_KEPT):
+        kept.keep(f"k{n}", n)
+    assert kept.use("k0") == 0  # now the one used last
+    kept.keep("new", -1)
+    assert "k1" not in kept and "k0" in kept and kept.use("new") == -1
+    assert kept.use("k1") is None

@@ -7,6 +7,7 @@ Colors follow click's rule: on when stdout is a terminal, off when it is a pipe 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -49,8 +50,13 @@ def _who(message: dict[str, Any]) -> str:
     return ""
 
 
-def describe_message(message: dict[str, Any]) -> str:
-    """One line for a message: its type, what it is about, who."""
+def _style(text: str, styled: bool, **styles: Any) -> str:
+    # Unstyled text made as such: styling it to strip the codes again costs twice.
+    return click.style(text, **styles) if styled else text
+
+
+def describe_message(message: dict[str, Any], styled: bool = True) -> str:
+    """One line for a message: its type, what it is about, who (in colors if ``styled``)."""
     kind = message["type"]
     subject = {
         "track": message.get("event"),
@@ -59,9 +65,9 @@ def describe_message(message: dict[str, Any]) -> str:
         "group": f"groupId={message.get('groupId')}",
         "alias": f"previousId={message.get('previousId')}",
     }.get(kind) or ""
-    return "  ".join(part for part in (click.style(f"{kind:<9}", fg="cyan"),
-                                       click.style(printable(subject), bold=True) if subject
-                                       else "",
+    return "  ".join(part for part in (_style(f"{kind:<9}", styled, fg="cyan"),
+                                       _style(printable(subject), styled, bold=True)
+                                       if subject else "",
                                        _who(message)) if part)
 
 
@@ -94,14 +100,14 @@ def show_result(result: Result, name: str) -> None:
     sys.stdout.flush()
 
 
-def outcome_line(source: Source, outcome: Outcome) -> str:
+def outcome_line(source: Source, outcome: Outcome, styled: bool = True) -> str:
     """One line an invocation: answer or retry number, the source when there are several
     (by name: workspace/source),
-    error, time, what was emitted."""
+    error, time, what was emitted (in colors if ``styled``)."""
     result = outcome.result
     color = "green" if result.ok else "yellow" if outcome.retry_queued else "red"
     head = f"retry {outcome.attempt}" if outcome.attempt else str(outcome.status)
-    line = click.style(head, fg=color, bold=True)
+    line = _style(head, styled, fg=color, bold=True)
     if source.id != "default":
         names = source.names
         # A workspace's names are its own: two workspaces may each have a "prod".
@@ -111,7 +117,7 @@ def outcome_line(source: Source, outcome: Outcome) -> str:
     if result.error:
         line += f"  {printable(result.error.located)}"
         line += "  (will retry)" if outcome.retry_queued else "  (in segfn errors)"
-    emitted = [describe_message(m) for m in result.messages]
+    emitted = [describe_message(m, styled) for m in result.messages]
     emitted += [f"set {printable(o['collection'])}/{printable(str(o['id']))}"
                 for o in result.objects]
     return line + ("  " + "; ".join(emitted) if emitted else "")
@@ -147,23 +153,62 @@ class InvocationLines(logging.Handler):
     def __init__(self, logs: bool = False) -> None:
         super().__init__()
         self.logs = logs
+        # Whether the stream last written to is a terminal: asked once, not once a line.
+        self._terminal: tuple[Any, bool] | None = None
+        self._flushing = False
 
     def emit(self, record: logging.LogRecord) -> None:
         source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
         try:
-            if source and outcome:
-                lines = [outcome_line(source, outcome)]
-                if self.logs:
-                    lines += log_lines(outcome.result.logs)
+            stream = sys.stdout
+            color = self._colored(stream)
+            # Made without colors when there are none (the common case: no terminal), else
+            # with them, and stripped off a terminal.
+            if source and outcome and not (self.logs and outcome.result.logs):
+                text = outcome_line(source, outcome, styled=color)
+            elif source and outcome:
+                text = "\n".join([outcome_line(source, outcome), *log_lines(outcome.result.logs)])
+                text = text if color else click.unstyle(text)
             elif hasattr(record, "status"):
-                lines = [refusal_line(record.status, getattr(record, "error_type", ""),
-                                      getattr(record, "reason", ""))]
+                text = refusal_line(record.status, getattr(record, "error_type", ""),
+                                    getattr(record, "reason", ""))
+                text = text if color else click.unstyle(text)
             else:
-                lines = [printable(record.getMessage())]
-            click.echo("\n".join(lines))
+                text = printable(record.getMessage())
+            self._write(stream, text + "\n")
         except Exception:
             # A line that cannot be written (stdout closed) must not fail the delivery.
             self.handleError(record)
+
+    def _colored(self, stream: Any) -> bool:
+        """Whether lines are colored, as ``click.echo`` decides: as the context says, else
+        on a terminal."""
+        color = click.globals.resolve_color_default()
+        if color is None:
+            if self._terminal is None or self._terminal[0] is not stream:
+                self._terminal = (stream, stream.isatty())
+            color = self._terminal[1]
+        return bool(color)
+
+    def _write(self, stream: Any, text: str) -> None:
+        """Write, but flush once a turn of the event loop rather than once a line: under
+        load a flush is a system call per request."""
+        stream.write(text)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            stream.flush()
+            return
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush, stream)
+
+    def _flush(self, stream: Any) -> None:
+        self._flushing = False
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed: its lines are lost, as emit's would be; no delivery is
 
 
 def show_invocations(logs: bool = False) -> None:

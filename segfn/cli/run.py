@@ -230,20 +230,22 @@ def run(handler_path: Path, settings_path: Path | None, reload: bool, allow_get:
 
     if options["segment_endpoint"] and not options["write_key"]:
         raise click.UsageError("--segment-endpoint needs --write-key (or SEGFN_WRITE_KEY)")
-    # A development server: handlers may fetch services on this machine, not itself.
-    config = runner_config(**options, egress=lambda host, port: EgressPolicy(
-        allow_loopback=True, listening=listening_on(host, port)))
-    watched = WatchedSource(handler_path, settings_path, sandbox_registry(config.modules),
-                            allow_get, capture_days, dedup_header)
-    if watched.problem is not None:
-        say_problems(watched.problem)
-        if not reload:
-            fail(f"{handler_path} cannot run, so it is not served; fix it and start again "
-                 "(with --reload, segfn run serves it and picks up the fix)")
-            raise click.exceptions.Exit(CANNOT_RUN)
-        click.secho(f"{handler_path} cannot run: deliveries fail with InvalidSettings until "
-                    "it is fixed", fg="yellow", err=True)
-    with contextlib.closing(listen(config.host, config.port)) as sock:
+    with contextlib.closing(listen(options["host"], options["port"])) as sock:
+        # With --port 0 the system chooses: the banner and the fetch policy name its choice.
+        options["port"] = sock.getsockname()[1]
+        # A development server: handlers may fetch services on this machine, not itself.
+        config = runner_config(**options, egress=lambda host, port: EgressPolicy(
+            allow_loopback=True, listening=listening_on(host, port)))
+        watched = WatchedSource(handler_path, settings_path, sandbox_registry(config.modules),
+                                allow_get, capture_days, dedup_header)
+        if watched.problem is not None:
+            say_problems(watched.problem)
+            if not reload:
+                fail(f"{handler_path} cannot run, so it is not served; fix it and start "
+                     "again (with --reload, segfn run serves it and picks up the fix)")
+                raise click.exceptions.Exit(CANNOT_RUN)
+            click.secho(f"{handler_path} cannot run: deliveries fail with InvalidSettings "
+                        "until it is fixed", fg="yellow", err=True)
         _run(config, watched, sock, reload, quiet)
     click.echo("segfn run: stopped; accepted work is kept in " + str(config.data_dir))
 

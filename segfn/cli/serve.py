@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,13 @@ import click
 
 from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import show_invocations
-from segfn.cli.run import claimed, confinement, interrupt_on_sigterm, uvicorn_server
+from segfn.cli.run import (
+    claimed,
+    confinement,
+    interrupt_on_sigterm,
+    listen,
+    uvicorn_server,
+)
 
 if TYPE_CHECKING:
     from runner.service.config import ServiceConfig
@@ -123,6 +130,9 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     from runner.service.config import ServiceConfig
     from segfn.sandbox.egress import EgressPolicy, listening_on
 
+    sock = listen(options["host"], options["port"])
+    # With --port 0 the system chooses: the URLs and the fetch policy name its choice.
+    options["port"] = sock.getsockname()[1]
     url = (public_url or f"http://{options['host']}:{options['port']}").rstrip("/")
     runner = runner_config(**options, max_workers=max_workers, database=database or None,
                            egress=lambda host, port:
@@ -144,7 +154,8 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     interrupt_on_sigterm()
     try:
         with claimed(runner.data_dir):
-            uvloop.run(_serve(config, plan))
+            with contextlib.closing(sock):
+                uvloop.run(_serve(config, plan, sock))
     except KeyboardInterrupt:
         # uvicorn has already shut down gracefully; it re-raises the signal it caught.
         pass
@@ -154,7 +165,7 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
                + (describe(runner.database) if runner.database else str(runner.data_dir)))
 
 
-async def _serve(config: ServiceConfig, plan: Plan) -> None:
+async def _serve(config: ServiceConfig, plan: Plan, sock: socket.socket) -> None:
     from sqlalchemy.exc import OperationalError
     from starlette.requests import Request
     from starlette.responses import Response
@@ -215,7 +226,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
             click.echo("created workspace default; its Workspace Owner token, shown this "
                        f"once (use it with: segfn login {public_url} TOKEN):")
             click.echo(owner_token)
-        await uvicorn_server(app, runner, runtime).serve()
+        await uvicorn_server(app, runner, runtime).serve(sockets=[sock])
     finally:
         catalog_store.close()
 

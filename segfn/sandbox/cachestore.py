@@ -26,10 +26,14 @@ SIZE_LIMIT = 64 * 1024 * 1024
 KEEP_OPEN = 64
 
 
-def _path(root: Path, parts: tuple[str, ...]) -> Path:
+def _check(parts: tuple[str, ...]) -> None:
     for part in parts:
         if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part:
             raise ValueError(f"{part!r} cannot name a cache")
+
+
+def _path(root: Path, parts: tuple[str, ...]) -> Path:
+    _check(parts)
     return root.joinpath(*parts)
 
 
@@ -43,10 +47,11 @@ class CacheStores:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfn-cache")
 
     def answerer(self, *name: str) -> CacheAnswerer:
-        path = _path(self.root, name)
+        # Checked now, made into a path only when asked: most jobs use no cache.
+        _check(name)
 
         async def answer(request: CacheRequest) -> CacheAnswer:
-            return await self._in_thread(self._answer, path, request)
+            return await self._in_thread(self._answer, self.root.joinpath(*name), request)
 
         return answer
 

@@ -19,7 +19,7 @@ from segfn.errors import InvalidSettings
 from segfn.fetch import FetchClient
 from segfn.request import Request
 from segfn.respond import Reply, respond
-from segfn.sandbox import scope
+from segfn.sandbox import protocol, scope
 from segfn.sandbox.compiler import CompileError, Handler, compile_handler
 from segfn.sandbox.guards import restricted_globals
 from segfn.sandbox.invocation import MAX_ERROR_CHARS, Failure, Job, Result, cut
@@ -30,7 +30,6 @@ from segfn.settings import Settings
 MEMORY_EXCEEDED = "memory limit exceeded"
 _BOTH = ("the function both emitted and returned respond(...): a handshake answer is "
          "given alone, so return respond(...) before any Segment call")
-_COMPILED_KEEP = 256
 
 
 SDK_MODULE = "segfn"
@@ -139,7 +138,7 @@ class Executor:
                 self._compiled[key] = compile_handler(handler)
             except CompileError as exc:
                 self._compiled[key] = exc
-            while len(self._compiled) > _COMPILED_KEEP:
+            while len(self._compiled) > protocol.HANDLERS_KEPT:
                 self._compiled.popitem(last=False)
         self._compiled.move_to_end(key)
         code = self._compiled[key]

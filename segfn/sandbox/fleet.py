@@ -65,6 +65,8 @@ class Fleet:
         self._waiting = 0
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        # Pools being closed, each in a task of its own (see drop).
+        self._dropping: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start the reaper, and the pools of ``warm`` now (a start failure raises)."""
@@ -83,6 +85,7 @@ class Fleet:
         self._entries.clear()
         for entry in entries:
             await _close(entry)
+        await asyncio.gather(*self._dropping, return_exceptions=True)
 
     async def invoke(self, tenant: Tenant, job: Job, fetcher: Fetcher | None = None,
                      cache: CacheAnswerer | None = None) -> Result:
@@ -105,8 +108,15 @@ class Fleet:
     async def drop(self, tenant: Tenant) -> None:
         """Close ``tenant``'s pool now (its function was deleted)."""
         entry = self._entries.pop(tenant, None)
-        if entry is not None:
-            await _close(entry)
+        if entry is None:
+            return
+        # Out of the caller's hands: a caller cancelled half-way (the idle reaper, when the
+        # fleet closes) must not leave a pool half closed, its workers neither gone nor
+        # waited for; close() waits for it instead.
+        closing = asyncio.get_running_loop().create_task(_close(entry))
+        self._dropping.add(closing)
+        closing.add_done_callback(self._dropping.discard)
+        await asyncio.shield(closing)
 
     def workers(self) -> list[TenantWorker]:
         return [TenantWorker(tenant, info) for tenant, entry in self._entries.items()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import os
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,18 +20,34 @@ from segfn.settings import SETTINGS_OPTION
 
 # An error message is one line for a person: longer ones are cut to this many characters.
 MAX_ERROR_CHARS = 2048
-_CUT = " [cut]"
+# Ends a text that was cut (runner.errorlog hides a secret the cut left a part of).
+CUT = " [cut]"
 
 
 def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """``text``, cut to at most ``limit`` characters and marked if it was."""
     if len(text) <= limit:
         return text
-    return text[:max(limit - len(_CUT), 0)] + _CUT
+    return text[:max(limit - len(CUT), 0)] + CUT
+
+
+# Random bytes for invocation ids, read from the system 4 KiB at a time: a read a request
+# was a system call (and a release of the GIL) on the runner's busiest path.
+_RANDOM_CHUNK = 4096
+_random = bytearray()
+_random_lock = threading.Lock()
+# A forked child must not draw the ids its parent will.
+os.register_at_fork(after_in_child=_random.clear)
 
 
 def new_invocation_id() -> str:
-    return uuid.uuid4().hex
+    """A random version-4 UUID's 32 hex digits, as ``uuid.uuid4().hex``."""
+    with _random_lock:
+        if not _random:
+            _random.extend(os.urandom(_RANDOM_CHUNK))
+        drawn = bytes(_random[-16:])
+        del _random[-16:]
+    return uuid.UUID(bytes=drawn, version=4).hex
 
 
 def delivery_invocation_id(source: str, delivery: str) -> str:
@@ -85,17 +103,25 @@ class Job:
     # Where the setting values come from, named when the handler reads one that is missing.
     settings_given_in: str = SETTINGS_OPTION
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.handler.source, "filename": self.handler.filename,
+    def to_dict(self, source: bool = True) -> dict[str, Any]:
+        """The job as a frame carries it; without ``source``, its handler is named by its
+        key alone (for a worker that keeps it: ``protocol.Kept``)."""
+        data = {"filename": self.handler.filename,
                 "key": self.handler.key, "request": self.request.to_dict(),
                 "settings": self.settings, "invocation_id": self.invocation_id,
                 "alphabetize": self.alphabetize,
                 "settings_given_in": self.settings_given_in}
+        if source:
+            data["source"] = self.handler.source
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(Handler(data["source"], data["filename"], data["key"]),
-                   HttpRequest.from_dict(data["request"]), data["settings"],
+    def from_dict(cls, data: dict[str, Any], handler: Handler | None = None) -> Job:
+        """The job ``to_dict`` gave; ``handler`` is the one its key names, when the data
+        has no source."""
+        if handler is None:
+            handler = Handler(data["source"], data["filename"], data["key"])
+        return cls(handler, HttpRequest.from_dict(data["request"]), data["settings"],
                    data["invocation_id"], data["alphabetize"], data["settings_given_in"])
 
 

@@ -114,6 +114,10 @@ class _Worker:
     killed: bool = False
     # Why the parent killed it, for the jobs that go down with it.
     fault: str | None = None
+    # The keys of the handlers it keeps (their sources need not be sent again).
+    handlers: protocol.Kept[bool] = attrs.field(factory=protocol.Kept)
+    # Frames to write at the end of this turn of the event loop (``send``).
+    outgoing: list[bytes] = attrs.field(factory=list)
 
     @property
     def busy(self) -> int:
@@ -121,8 +125,19 @@ class _Worker:
         return len(self.calls) - len(self.fetching)
 
     def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(protocol.encode(message))
+        """Queue ``message`` (``FrameTooLarge`` if it is over the limit): every frame sent
+        to a worker in one turn of the event loop leaves in one write, since each write to
+        a pipe wakes the worker and costs a system call of its own."""
+        frame = protocol.encode(message)
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.outgoing.append(frame)
+
+    def _flush(self) -> None:
+        frames, self.outgoing = self.outgoing, []
+        if self.process.returncode is None and not self.killed:
+            assert self.process.stdin is not None
+            self.process.stdin.write(b"".join(frames))
 
 
 class WorkerPool:
@@ -275,7 +290,11 @@ class WorkerPool:
             call.sent_at = asyncio.get_running_loop().time()
             call.timer = asyncio.get_running_loop().call_later(
                 self.limits.timeout + self.limits.grace, self._overdue, worker, number)
-            worker.send({"op": "invoke", "id": number, "job": call.job.to_dict()})
+            key = call.job.handler.key
+            worker.send({"op": "invoke", "id": number,
+                         "job": call.job.to_dict(source=key not in worker.handlers)})
+            # Once sent: the worker keeps what it reads, and only that.
+            worker.handlers.keep(key, True)
 
     def _overdue(self, worker: _Worker, number: int) -> None:
         call = worker.calls.get(number)
@@ -305,6 +324,7 @@ class WorkerPool:
                 self._kill(worker, cut(f"protocol error: {exc}", 200))
                 break
         await worker.process.wait()
+        _close_stdin(worker.process)
         self._lost(worker)
 
     def _handle(self, worker: _Worker, message: dict[str, Any]) -> None:
@@ -467,6 +487,14 @@ async def _gone(process: asyncio.subprocess.Process) -> None:
     except TimeoutError:
         log.warning("sandbox worker %d did not exit within %g s of SIGKILL; left behind",
                     process.pid, _CLOSE_WAIT)
+    _close_stdin(process)
+
+
+def _close_stdin(process: asyncio.subprocess.Process) -> None:
+    # The pipe to a worker that is gone: left open, it keeps the process's transport alive
+    # until the garbage collector closes it, by then perhaps on an event loop closed.
+    if process.stdin is not None:
+        process.stdin.close()
 
 
 def _job_id(worker: _Worker, message: dict[str, Any]) -> int:

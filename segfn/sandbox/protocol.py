@@ -14,7 +14,10 @@ import json
 import math
 import re
 import struct
-from typing import IO, Any
+from collections import OrderedDict
+from typing import IO, Any, Generic, TypeVar
+
+import orjson
 
 # What the parent sends a worker: a job (its request body is at most 512 KiB) or the
 # answers to a fetch (each response up to 10 MiB).
@@ -29,11 +32,18 @@ MAX_WORKER_FRAME = MAX_OUTPUT_BYTES
 # Jobs one worker runs at once (all but one waiting on fetch). Each has a thread whose stack
 # counts against the worker's address-space limit, so the parent never sends more.
 MAX_JOBS_PER_WORKER = 32
+# Handlers a worker keeps by key. The parent sends a handler's source only to a worker that
+# does not keep it, and names it by its key otherwise: both keep the same keys in the same
+# order (``Kept``), the parent as it sends its frames and the worker as it reads them.
+HANDLERS_KEPT = 256
 _HEADER = struct.Struct(">I")
 HEADER_SIZE = _HEADER.size
 # The UTF-8 form (with surrogatepass) of a lone surrogate; valid UTF-8 never has one.
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 _REPLACEMENT = "\ufffd".encode()
+T = TypeVar("T")
+# Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 class FrameTooLarge(ValueError):
@@ -81,10 +91,23 @@ def _finite(text: str) -> float:
     return number
 
 
+def _loads(data: bytes) -> Any:
+    """``strict_loads`` of UTF-8 ``data``, by orjson when it reads the same: it refuses
+    NaN, Infinity, numbers beyond a double, lone surrogates and bytes that are not UTF-8,
+    but reads an integer beyond 64 bits as a float, so those go the slow way, as does
+    whatever it refuses (for the reason ``strict_loads`` gives)."""
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return strict_loads(data.decode("utf-8"))
+
+
 def decode(data: bytes) -> dict[str, Any]:
     """The message of one frame's bytes; ``ProtocolError`` for anything but a JSON object."""
     try:
-        message = strict_loads(data.decode("utf-8"))
+        message = _loads(data)
         if b"\\ud" in data or b"\\uD" in data:
             # Escapes of surrogates: the JSON decoder keeps a lone one as is.
             message = json.loads(_valid_utf8(json.dumps(message, ensure_ascii=False)))
@@ -131,3 +154,28 @@ def field(message: dict[str, Any], name: str, *kinds: type) -> Any:
         raise ProtocolError(f"{message.get('op')} frame: {name} is not "
                             + " or ".join(k.__name__ for k in kinds))
     return value
+
+
+class Kept(Generic[T]):
+    """The ``HANDLERS_KEPT`` handlers used last, by key: using one more forgets the one used
+    longest ago. The same uses in the same order keep the same keys, on either side."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, T] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._kept
+
+    def use(self, key: str) -> T | None:
+        """The value kept for ``key``, now the one used last; None if it is not kept."""
+        value = self._kept.get(key)
+        if value is not None:
+            self._kept.move_to_end(key)
+        return value
+
+    def keep(self, key: str, value: T) -> None:
+        """Keep ``value`` for ``key``, as the one used last."""
+        self._kept[key] = value
+        self._kept.move_to_end(key)
+        while len(self._kept) > HANDLERS_KEPT:
+            self._kept.popitem(last=False)

@@ -9,6 +9,13 @@ rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job
 cannot be interrupted (one long C call, a sleep, a handler that swallows the interruption) is
 the parent's to kill.
 
+One thread at a time reads the parent's frames. A job that comes when the worker has no
+other runs on that thread, with no hand-over (the common case, and the cheapest: a hand-over
+wakes a thread, and the two contend for the GIL); any other job goes to a thread of its own.
+The reading passes to another thread as soon as the job the reader runs asks the parent
+something (its answer must be read), or has run for ``_INLINE_SLICE`` (the jobs queued behind
+it must not wait for it); the reader, once its job is done, serves jobs like any thread.
+
 Memory: a job that fails with MemoryError is charged with it (BadRequest) when the worker has
 room again once the job's frames are gone: it raised the error itself, or its own allocations
 went with it. Without room, another job holds the memory: the failed job is a neighbour
@@ -36,6 +43,7 @@ from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.fetch import FetchAnswer, FetchRequest
 from segfn.sandbox import protocol, scope
+from segfn.sandbox.compiler import Handler
 from segfn.sandbox.confine import inside
 from segfn.sandbox.confine.config import WorkerConfig
 from segfn.sandbox.execute import MEMORY_EXCEEDED, Executor, sandbox_registry
@@ -51,6 +59,10 @@ _ROOM_BYTES = 32 * 1024 * 1024
 # How long a step waits, out of memory, for other jobs to give some back.
 _MEMORY_WAIT = 0.05
 _EXHAUSTED = protocol.encode({"op": "exhausted"})
+# How long the reading thread runs a job itself before another thread takes the reading.
+_INLINE_SLICE = 0.02
+# Queued for a thread, as jobs are: take over the reading of the parent's frames.
+_READ = None
 T = TypeVar("T")
 
 
@@ -76,8 +88,15 @@ class Worker:
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._executor = Executor(sandbox_registry(modules))
-        # Jobs wait here for a thread: an idle one, claimed by ``start``, or a new one.
-        self._jobs: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
+        # Jobs (and the reading, ``_READ``) wait here for a thread: an idle one, claimed by
+        # ``_queue``, or a new one.
+        self._jobs: queue.SimpleQueue[tuple[int, Job] | None] = queue.SimpleQueue()
+        self._source: IO[bytes] | None = None
+        self._handlers: protocol.Kept[Handler] = protocol.Kept()
+        # Jobs queued or running.
+        self._active = 0
+        # The job the reading thread runs itself: that thread and when the job started.
+        self._inline: tuple[int, float] | None = None
         self._idle = 0
         self._threads = 0
         # Jobs queued with no thread claimed for them (one could not be started).
@@ -93,24 +112,86 @@ class Worker:
             self._output.flush()
 
     def serve(self, source: IO[bytes]) -> None:
-        """Read the parent's frames until its end of the pipe closes."""
+        """Read the parent's frames and run its jobs; the process exits once its end of the
+        pipe closes."""
+        self._source = source
+        self._read()
+        self._serve_jobs(claimed=False)
+
+    def _read(self) -> None:
+        """Read frames until the job this thread runs itself hands the reading over."""
+        source = self._source
+        assert source is not None
         while True:
             # Each step on its own: one that ran out of memory is tried again, not skipped.
             header = self._patiently(source.read, protocol.HEADER_SIZE)
             if len(header) < protocol.HEADER_SIZE:
-                return
+                os._exit(0)
             size = protocol.frame_size(header)
             data = self._patiently(source.read, size)
             if len(data) < size:
-                return
+                os._exit(0)
             message = self._patiently(protocol.decode, data)
             if message["op"] == "invoke":
-                job = self._patiently(Job.from_dict, message["job"])
-                self._patiently(self.start, message["id"], job)
+                job = self._patiently(self._job, message["job"])
+                if self._patiently(self._claim, threading.get_ident()):
+                    self._run(message["id"], job)
+                    if not self._still_reading():
+                        return
+                else:
+                    self._patiently(self.start, message["id"], job)
             elif message["op"] == "fetched":
                 self.answer(message["id"], message["answers"])
             elif message["op"] == "cached":
                 self.answer(message["id"], message["answer"])
+
+    def _job(self, data: dict[str, Any]) -> Job:
+        """The job of an invoke frame: its handler's source comes the first time only, then
+        its key names it (``protocol.Kept``, kept in step with the parent's)."""
+        if "source" in data:
+            handler = Handler(data["source"], data["filename"], data["key"])
+            self._handlers.keep(handler.key, handler)
+            return Job.from_dict(data, handler)
+        kept = self._handlers.use(data["key"])
+        if kept is None:
+            # Out of step with the parent: nothing it sends can be trusted to run right.
+            sys.stderr.write("segfn worker: a job names a handler it was never sent\n")
+            os._exit(70)
+        return Job.from_dict(data, kept)
+
+    def _claim(self, thread: int) -> bool:
+        """Count a new job; whether ``thread``, the reader, runs it (it is the only one)."""
+        # Made first: nothing that may run out of memory comes after the count.
+        inline = (thread, time.monotonic())
+        with self._lock:
+            alone = self._active == 0
+            self._active += 1
+            if alone:
+                self._inline = inline
+        return alone
+
+    def _still_reading(self) -> bool:
+        """After the reader ran a job: whether the reading is still this thread's."""
+        with self._lock:
+            still = self._inline is not None
+            self._inline = None
+        return still
+
+    def _hand_off(self, thread: int | None = None) -> None:
+        """Give the reading to another thread, when the reader runs a job (``thread`` when
+        it is that one's)."""
+        with self._lock:
+            if self._inline is None or thread not in (None, self._inline[0]):
+                return
+            self._inline = None
+        # Whatever thread takes it reads on; if none can start, the reader itself will,
+        # once its job is done.
+        self._queue(_READ)
+
+    def _overran_slice(self) -> None:
+        inline = self._inline
+        if inline is not None and time.monotonic() - inline[1] > _INLINE_SLICE:
+            self._hand_off(inline[0])
 
     def _patiently(self, step: Callable[..., T], *args: Any) -> T:
         """``step(*args)``; out of memory, free the reserve (telling the parent) and try
@@ -126,10 +207,14 @@ class Worker:
                 time.sleep(_MEMORY_WAIT)
 
     def start(self, number: int, job: Job) -> None:
-        """Queue a job for a thread. Either it is queued or this raises, so ``_patiently``
-        never queues one twice; a thread that cannot be started leaves the job to the next
-        thread that is done with its own."""
-        self._jobs.put((number, job))
+        """Queue a job for a thread (see ``_queue``)."""
+        self._queue((number, job))
+
+    def _queue(self, item: tuple[int, Job] | None) -> None:
+        """Queue a job or the reading for a thread. Either it is queued or this raises, so
+        ``_patiently`` never queues one twice; a thread that cannot be started leaves it to
+        the next thread that is done with its own."""
+        self._jobs.put(item)
         with self._lock:
             if self._idle:
                 self._idle -= 1
@@ -142,29 +227,43 @@ class Worker:
                 self._threads -= 1
                 self._unclaimed += 1
 
-    def _serve_jobs(self) -> None:
-        # Started for a job that is queued already: the first one is this thread's.
+    def _serve_jobs(self, claimed: bool = True) -> None:
+        """Run queued jobs, and read when that is queued. A thread started for an item
+        queued already (``claimed``) takes it first; one that was reading claims none."""
+        if not claimed:
+            self._free()
         while True:
-            number, job = self._jobs.get()
-            self._run(number, job)
-            with self._lock:
-                if self._unclaimed:
-                    self._unclaimed -= 1
-                else:
-                    self._idle += 1
+            item = self._jobs.get()
+            if item is _READ:
+                self._read()
+            else:
+                self._run(*item)
+            self._free()
+
+    def _free(self) -> None:
+        """This thread is done: it takes an item queued with no thread, or waits idle."""
+        with self._lock:
+            if self._unclaimed:
+                self._unclaimed -= 1
+            else:
+                self._idle += 1
 
     def _run(self, number: int, job: Job) -> None:
         try:
-            result = self._execute(number, job)
-        except Timeout:
-            # The interruption landed after the handler had finished.
-            result = Result.failed(errors.TIMEOUT, timed_out(self._timeout))
-        except MemoryError:
-            result = Result.failed(errors.BAD_REQUEST, MEMORY_EXCEEDED)
-        retire = False
-        if result.error is not None and result.error.message == MEMORY_EXCEEDED:
-            result, retire = self._blame(result)
-        self._patiently(self._answer, number, result, retire)
+            try:
+                result = self._execute(number, job)
+            except Timeout:
+                # The interruption landed after the handler had finished.
+                result = Result.failed(errors.TIMEOUT, timed_out(self._timeout))
+            except MemoryError:
+                result = Result.failed(errors.BAD_REQUEST, MEMORY_EXCEEDED)
+            retire = False
+            if result.error is not None and result.error.message == MEMORY_EXCEEDED:
+                result, retire = self._blame(result)
+            self._patiently(self._answer, number, result, retire)
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def _answer(self, number: int, result: Result, retire: bool) -> None:
         self.write(_result_frame(number, result, retire))
@@ -239,6 +338,8 @@ class Worker:
             raise RuntimeError("a fetch or cache call cannot start while another waits")
         running.asking = True
         try:
+            # Run by the reader itself, the job would wait for an answer nobody reads.
+            self._hand_off(running.thread_id)
             running.answered.clear()
             self.send(message)
             answered = running.answered.wait(max(budget, 0.0) + 1)
@@ -261,6 +362,7 @@ class Worker:
         while True:
             time.sleep(_WATCH_INTERVAL)
             self._patiently(self._interrupt_overdue)
+            self._patiently(self._overran_slice)
 
     def _interrupt_overdue(self) -> None:
         now = time.monotonic()
@@ -326,7 +428,6 @@ def main() -> None:
     worker.send({"op": "ready", "pid": os.getpid(), "uid": os.getuid(),
                  "confinements": inside.active()})
     worker.serve(source)
-    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -147,6 +148,12 @@ class Runner:
         if self.process.poll() is not None:
             self._collector.join(5)  # every line it printed, the reason it exited included
             raise AssertionError(f"{self.command()[1]} exited:\n" + "\n".join(self.output))
+        if self.port == 0:  # --port 0: the port the system chose, as the banner says it
+            announced = [m for line in self.output
+                         if (m := re.search(r" at http://127\.0\.0\.1:(\d+)/", line))]
+            if not announced:
+                return False
+            self.port = int(announced[0][1])
         try:
             return httpx.get(self.url + "healthz", timeout=1).status_code == 200
         except httpx.HTTPError:

@@ -364,3 +364,25 @@ def test_a_timeout_names_the_limit(start_runner) -> None:
     line = run_line(runner, "time limit")
     assert re.search(f"{re.escape(str(runner.handler))}:[89]: the function ran past its time "
                      r"limit of 0\.5 s  \(will retry\)$", line), line
+
+
+SELF_FETCH = """
+def on_request(request, settings):
+    fetch(request.json()["url"])
+"""
+
+
+def test_with_port_0_the_chosen_port_is_announced_and_is_the_runners_own(
+        tmp_path: Path) -> None:
+    handler = tmp_path / "handler.py"
+    handler.write_text(SELF_FETCH)
+    runner = Runner(handler, tmp_path / "data", [])
+    runner.port = 0
+    runner.start()
+    try:
+        assert runner.port != 0
+        answer = runner.post({"url": runner.url + "again"})
+        assert answer.status_code == 400
+        assert "is this runner" in answer.json()["error"]["message"]
+    finally:
+        runner.stop()

@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from runner.errorlog import read_errors
 from runner.runtime import Runtime
 from runner.source import Source
@@ -60,3 +62,35 @@ def test_without_secrets_nothing_is_redacted(tmp_path: Path) -> None:
     outcome = deliver(tmp_path, source, HttpRequest(b"{}", [("Content-Type", "application/json")]))
     assert outcome.result.logs == ["calling with public"]
     assert "the API refused key public" in outcome.result.error.message
+
+
+# A secret that Python's repr() and JSON both write differently from itself.
+ESCAPED_SECRET = 'sk_live_"9f\\8e7d6c'
+# Handlers that show a secret in the forms a careless one would: past the point where an
+# error message or the logs are cut, as repr() quotes it, as json.dumps writes it.
+SHOWN = {
+    "cut error": 'raise ValueError("x" * 2020 + settings.apiKey)',
+    "cut logs": 'print("y" * (64 * 1024 - 6) + settings.apiKey)\n    raise ValueError("no")',
+    "repr": "raise KeyError(settings.apiKey)",
+    "json log": 'import json\n    print(json.dumps({"key": settings.apiKey}))\n'
+                '    raise ValueError("no")',
+}
+
+
+@pytest.mark.parametrize("shown", SHOWN, ids=list(SHOWN))
+def test_no_part_or_escaped_form_of_a_secret_is_shown(tmp_path: Path, shown: str) -> None:
+    handler = Handler(f"def on_request(request, settings):\n    {SHOWN[shown]}\n")
+    source = Source("src_1", "billing", handler, {"apiKey": ESCAPED_SECRET},
+                    secrets=(ESCAPED_SECRET,))
+    outcome = deliver(tmp_path, source, HttpRequest(b"{}", [("Content-Type",
+                                                             "application/json")]))
+    assert outcome.status == 400
+    logged = look(tmp_path / "segfn.db", read_errors)
+    shown_texts = [outcome.result.error.message, *outcome.result.logs,
+                   logged[0]["error"]["message"], *logged[0]["logs"]]
+    for text in shown_texts:
+        # Its head (left where a cut ends the text) and its tail (the part after the
+        # characters repr() and JSON escape) appear in no form.
+        assert "sk_li" not in text
+        assert "8e7d6c" not in text
+    assert "[redacted]" in " ".join(shown_texts)

@@ -446,3 +446,22 @@ def test_a_message_the_destination_refuses_is_a_dead_letter_of_its_source(
     assert cli.json("dead-letters", "--source", "acme")["dead_letters"] == letters
     text = cli("dead-letters", "--source", "acme").stdout
     assert "dead letter 400" in text and "7" in text
+
+
+def test_with_port_0_the_chosen_port_is_the_public_url_and_refused_to_fetch(
+        tmp_path: Path) -> None:
+    serve = Serve(tmp_path / "data", ["--allow-private-fetch"])
+    serve.port = 0
+    serve.start()
+    try:
+        assert serve.port != 0
+        assert serve.api("GET", "/whoami", serve.owner_token).status_code == 200
+        ok(serve.api("POST", "/functions", json={"name": "loop", "code": """
+def on_request(request, settings):
+    fetch(request.json()["url"], method="POST", json={})
+"""}), 201)
+        tested = ok(serve.api("POST", "/functions/loop/test",
+                              json={"payload": {"body": {"url": serve.url + "fn/x"}}}))
+        assert "unable to send data back to their own webhooks" in tested["error"]["message"]
+    finally:
+        serve.stop()
