@@ -161,6 +161,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
     from starlette.routing import Route
 
     from runner.config import build_runtime
+    from runner.db.engine import describe
     from runner.db.migrate import SchemaMismatch
     from runner.metrics import CONTENT_TYPE, Metrics
     from runner.observer import InvocationLog, Observers
@@ -206,7 +207,7 @@ async def _serve(config: ServiceConfig, plan: Plan) -> None:
                    + f"({runner.workers} workers a function, {runner.max_workers} in all); "
                    + "events go to "
                    + (runner.destination.endpoint if runner.destination
-                      else f"the embedded store in {catalog_store.where}"))
+                      else f"the embedded store in {describe(runtime_database)}"))
         if config.keyring is None:
             click.secho("no secret key: encrypted settings cannot be stored until the "
                         "service starts with $SEGFN_SECRET_KEY or --secret-key-file "
