@@ -1,11 +1,17 @@
 """The one migration history of the state's database (migrations/, SQLite and PostgreSQL).
 
-``upgrade`` brings a database to the newest revision this segfn knows, ``HEAD``: an empty
-one gets every table, a file an earlier segfn made (no alembic_version) is completed and
-stamped. It holds the database's lock while it works (SQLite's write lock, a PostgreSQL
-advisory lock), so that nodes starting together migrate once. ``check`` refuses a
-database at any other revision, saying which it found, which this segfn needs and what to
-run.
+``upgrade`` brings a database to the newest revision this segfn knows, ``head()``: an
+empty one gets every table, a file an earlier segfn made (no alembic_version) is completed
+and stamped. It holds the database's lock while it works (SQLite's write lock, a
+PostgreSQL advisory lock), so that nodes starting together migrate once. ``check`` refuses
+a database at any other revision, saying which it found, which this segfn needs and what
+to run.
+
+To change the schema: change runner/db/schema.py and add a revision to
+migrations/versions (the next number, ``down_revision`` the current head, its ``upgrade``
+with ``op`` calls that work on both backends, e.g. ``op.add_column`` with a
+``server_default`` for a NOT NULL column). tests/db/test_migrations.py compares a migrated
+database with schema.py on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations

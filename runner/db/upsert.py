@@ -15,15 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def insert(db: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT into ``table`` for ``db``'s dialect, with ``on_conflict_do_update``,
-    ``on_conflict_do_nothing`` and ``excluded``."""
-    return dialect_insert(db.dialect.name)(table)
-
-
-@functools.cache
 def dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
-    """The ``insert`` of SQLAlchemy's ``dialect`` ("sqlite" or "postgresql")."""
+    """The ``insert`` of SQLAlchemy's ``dialect`` ("sqlite" or "postgresql"), whose
+    statements have ``on_conflict_do_update`` and ``excluded``."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 

@@ -172,6 +172,7 @@ async def _serve(config: ServiceConfig, plan: Plan, sock: socket.socket) -> None
     from starlette.routing import Route
 
     from runner.config import build_runtime
+    from runner.db.engine import describe
     from runner.db.migrate import SchemaMismatch
     from runner.metrics import CONTENT_TYPE, Metrics
     from runner.observer import InvocationLog, Observers
@@ -217,7 +218,7 @@ async def _serve(config: ServiceConfig, plan: Plan, sock: socket.socket) -> None
                    + f"({runner.workers} workers a function, {runner.max_workers} in all); "
                    + "events go to "
                    + (runner.destination.endpoint if runner.destination
-                      else f"the embedded store in {catalog_store.where}"))
+                      else f"the embedded store in {describe(runtime_database)}"))
         if config.keyring is None:
             click.secho("no secret key: encrypted settings cannot be stored until the "
                         "service starts with $SEGFN_SECRET_KEY or --secret-key-file "
