@@ -12,6 +12,7 @@ re-running the redacted request would not be the invocation that failed.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -71,8 +72,7 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
     This hides what careless code shows; code that means to show a secret can always
     write it in some other form.
     """
-    forms = sorted({form for secret in secrets if secret for form in _written(secret)},
-                   key=len, reverse=True)
+    forms = _forms(secrets)
     for form in forms:
         text = text.replace(form, REDACTED)
     for mark in _CUT_MARKS:
@@ -83,6 +83,14 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 
 # What ends an error message or an invocation's logs that were cut short.
 _CUT_MARKS = (CUT, LOG_TRUNCATED)
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every form of ``secrets``, longest first; made once for a source's secrets, not
+    once for each line redacted."""
+    return tuple(sorted({form for secret in secrets if secret for form in _written(secret)},
+                        key=len, reverse=True))
 
 
 def _written(secret: str) -> set[str]:
@@ -97,7 +105,7 @@ def _repr_inner(text: str, escape_quote: bool) -> str:
                    '"' if c == '"' else repr(c)[1:-1] for c in text)
 
 
-def _hide_cut_part(text: str, forms: list[str]) -> str:
+def _hide_cut_part(text: str, forms: tuple[str, ...]) -> str:
     """``text`` whose longest ending that begins a secret's form is hidden."""
     for length in range(max(map(len, forms), default=0), 0, -1):
         if any(form.startswith(text[-length:]) for form in forms if len(form) >= length):

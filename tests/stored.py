@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from runner.db import engine as engines
-from runner.store import Db, Store, open_database
+from runner.store import Db, Store, open_database, transaction
 
 T = TypeVar("T")
 
@@ -35,12 +35,8 @@ def look(database: Path | str, query: Callable[[Db], T]) -> T:
 
 
 def change(database: Path | str, change: Callable[[Db], T]) -> T:
-    engine = open_database(database)
-    try:
-        with engine.begin() as db:
-            return change(db)
-    finally:
-        engine.dispose()
+    with transaction(database) as db:
+        return change(db)
 
 
 def peek(store: Store, query: Callable[[Db], T]) -> T:

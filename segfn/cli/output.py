@@ -8,6 +8,7 @@ Colors follow click's rule: on when stdout is a terminal, off when it is a pipe 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -127,21 +128,22 @@ def outcome_line(source: Source, outcome: Outcome, styled: bool = True) -> str:
 LOG_LINES = 20
 
 
-def log_lines(logs: Sequence[str]) -> list[str]:
+def log_lines(logs: Sequence[str], styled: bool = True) -> list[str]:
     """An invocation's log lines as shown under its line: indented, capped, with a note
-    saying how many were left out."""
+    saying how many were left out (in colors if ``styled``)."""
     shown, _ = preview_logs(logs[:LOG_LINES])
-    lines = ["  " + click.style("│ ", dim=True) + printable(line) for line in shown]
+    lines = ["  " + _style("│ ", styled, dim=True) + printable(line) for line in shown]
     if len(shown) < len(logs):
         more = len(logs) - len(shown)
-        lines.append(click.style(f"  … {more} more log line{'s' * (more > 1)} not shown",
-                                 dim=True))
+        lines.append(_style(f"  … {more} more log line{'s' * (more > 1)} not shown",
+                            styled, dim=True))
     return lines
 
 
-def refusal_line(status: int, error_type: str, reason: str) -> str:
-    """One line a delivery refused before any handler ran: the answer's status and error."""
-    return (click.style(str(status), fg="red", bold=True)
+def refusal_line(status: int, error_type: str, reason: str, styled: bool = True) -> str:
+    """One line a delivery refused before any handler ran: the answer's status and error
+    (in colors if ``styled``)."""
+    return (_style(str(status), styled, fg="red", bold=True)
             + f" {printable(error_type)}  {printable(reason)}  (refused, nothing ran)")
 
 
@@ -161,18 +163,16 @@ class InvocationLines(logging.Handler):
         source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
         try:
             stream = sys.stdout
+            # Made without colors when there are none (the common case: no terminal).
             color = self._colored(stream)
-            # Made without colors when there are none (the common case: no terminal), else
-            # with them, and stripped off a terminal.
-            if source and outcome and not (self.logs and outcome.result.logs):
-                text = outcome_line(source, outcome, styled=color)
-            elif source and outcome:
-                text = "\n".join([outcome_line(source, outcome), *log_lines(outcome.result.logs)])
-                text = text if color else click.unstyle(text)
+            if source and outcome:
+                lines = [outcome_line(source, outcome, color)]
+                if self.logs:
+                    lines += log_lines(outcome.result.logs, color)
+                text = "\n".join(lines)
             elif hasattr(record, "status"):
                 text = refusal_line(record.status, getattr(record, "error_type", ""),
-                                    getattr(record, "reason", ""))
-                text = text if color else click.unstyle(text)
+                                    getattr(record, "reason", ""), color)
             else:
                 text = printable(record.getMessage())
             self._write(stream, text + "\n")
@@ -205,10 +205,9 @@ class InvocationLines(logging.Handler):
 
     def _flush(self, stream: Any) -> None:
         self._flushing = False
-        try:
+        # A closed stdout loses its lines, as emit's would be lost; no delivery fails for it.
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass  # stdout closed: its lines are lost, as emit's would be; no delivery is
 
 
 def show_invocations(logs: bool = False) -> None:
