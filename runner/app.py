@@ -35,7 +35,8 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
                                 status_code=503)
         return JSONResponse({"ok": True, "workers": [
             {"pid": w.worker.pid, "uid": w.worker.uid, "workspace": w.tenant.workspace,
-             "function": w.tenant.function, "confinements": list(w.worker.confinements)}
+             "function": w.tenant.function, "shadow": w.tenant.shadow,
+             "confinements": list(w.worker.confinements)}
             for w in runtime.fleet.workers()]})
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,8 @@ what they emitted when they were received.
 Messages are compared without the fields that differ on every run by design:
 ``messageId``, ``timestamp`` and ``context.library``. A delivery is ``same`` when its
 messages and its error type (none, or the same one) are what they were; ``failed`` when
-the replay ended in an error it did not end in before; ``changed`` otherwise.
+the replay ended in an error it did not end in before; ``changed`` otherwise. A shadow
+deploy (runner/shadow.py) compares live deliveries so too.
 """
 
 from __future__ import annotations
@@ -30,16 +31,22 @@ def normalized(message: Any) -> Any:
 def verdict(capture: dict[str, Any], result: Result) -> dict[str, Any]:
     """How the replay of one capture (as ``captures.read_captures`` gives it) compares:
     ``{"delivery", "outcome": same|changed|failed, "before", "after", "error"}``."""
-    before = [normalized(m) for m in capture["emitted"]]
+    return compare(capture["id"], capture["emitted"], capture["error"], result)
+
+
+def compare(delivery: str, emitted: Iterable[Any], error: dict[str, Any] | None,
+            result: Result) -> dict[str, Any]:
+    """How ``result`` compares with a run of the same delivery that emitted ``emitted``
+    and ended in ``error`` (a ``to_dict`` of its error, or None); as ``verdict``."""
+    before = [normalized(m) for m in emitted]
     after = [normalized(m) for m in result.messages] if result.ok else []
-    error = None if result.error is None else result.error.to_dict()
-    was = (capture["error"] or {}).get("type")
-    if before == after and was == (error or {}).get("type"):
+    now = None if result.error is None else result.error.to_dict()
+    if before == after and (error or {}).get("type") == (now or {}).get("type"):
         outcome = "same"
     else:
-        outcome = "failed" if error is not None else "changed"
-    return {"delivery": capture["id"], "outcome": outcome, "before": before,
-            "after": after, "error": error}
+        outcome = "failed" if now is not None else "changed"
+    return {"delivery": delivery, "outcome": outcome, "before": before, "after": after,
+            "error": now}
 
 
 def unreadable(capture: dict[str, Any]) -> dict[str, Any]:

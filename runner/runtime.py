@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from runner import captures, dedup, errorlog, events, retries
+from runner import captures, dedup, errorlog, events, replay, retries, shadow
 from runner.delivery import Deliverer, Destination
 from runner.observer import Observer
 from runner.source import Source
@@ -109,6 +109,9 @@ class Runtime:
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")
+        # Shadow deploys keep their own, so that they never change what live code reads.
+        self.shadow_caches = CacheStores(self.data_dir / "shadow-cache")
+        self._shadowing = 0
         self.supervisor = Supervisor(self.observer.loop_failed)
         self.deliverer = (Deliverer(self.store, destination, self.observer,
                                     on_error=lambda _: self.supervisor.count("delivery"))
@@ -152,6 +155,7 @@ class Runtime:
         if self.deliverer is not None:
             await self.deliverer.aclose()
         await self.caches.close()
+        await self.shadow_caches.close()
         self.store.close()
 
     def wake_retries(self) -> None:
@@ -232,7 +236,40 @@ class Runtime:
         queued = await self._settle(source, job, result, attempt, first_wait, kept)
         outcome = Outcome(status, result, invocation_id, attempt, queued)
         self.observer.invoked(source, outcome)
+        if source.shadow is not None and attempt == 0:
+            self._spawn(self._shadow(source, source.shadow, job, result))
         return outcome
+
+    async def _shadow(self, source: Source, version: shadow.Shadow, job: Job,
+                      live: Result) -> None:
+        """Run ``job`` through the shadow ``version`` too, and keep how it compared with
+        ``live`` (runner/shadow.py); a node's shadows past the bound are only counted."""
+        try:
+            verdict = await self._compare(source, version, job, live)
+            await self.store.run(functools.partial(
+                shadow.record, source=source.id, version=version.version, verdict=verdict,
+                now=time.time()))
+        except Exception:  # noqa: BLE001 - a shadow's count is not worth failing anything
+            log.exception("a shadow of source %s was lost", source.id)
+
+    async def _compare(self, source: Source, version: shadow.Shadow, job: Job,
+                       live: Result) -> dict[str, Any]:
+        if self._shadowing >= shadow.RUNNING_AT_ONCE:
+            return shadow.skipped(job.invocation_id)
+        self._shadowing += 1
+        try:
+            ran = await self.fleet.invoke(
+                source.shadow_tenant, attrs.evolve(job, handler=version.handler),
+                self.egress, self.shadow_caches.answerer(source.function, source.id))
+        except SandboxUnavailable as exc:
+            log.warning("the shadow of source %s could not run (%s): counted skipped",
+                        source.id, exc)
+            return shadow.skipped(job.invocation_id)
+        finally:
+            self._shadowing -= 1
+        return replay.compare(job.invocation_id, live.messages if live.ok else [],
+                              None if live.error is None else live.error.to_dict(),
+                              errorlog.redacted_result(ran, source.secrets))
 
     async def _settle(self, source: Source, job: Job, result: Result, attempt: int,
                       first_wait: float | None, kept: dedup.Answer | None) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from runner.captures import MAX_DAYS
+from runner.shadow import Shadow
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.fleet import Tenant
 from segfn.settings import SETTINGS_OPTION
@@ -33,7 +34,8 @@ class Source:
     ``settings_given_in`` where its setting values are given, for a missing one's message.
     ``names`` are what people read in logs and metrics: the ids' names, each the id itself
     when not given. ``dedup_header`` names the header in which this source's provider
-    sends its delivery ids, besides the usual ones (``runner.dedup``).
+    sends its delivery ids, besides the usual ones (``runner.dedup``). ``shadow`` is the
+    version its live deliveries also run, compared and discarded (``runner.shadow``).
     """
 
     id: str
@@ -51,7 +53,12 @@ class Source:
     names: Names = attrs.field(default=attrs.Factory(
         lambda self: Names(self.workspace, self.function, self.id), takes_self=True))
     dedup_header: str | None = None
+    shadow: Shadow | None = None
 
     @property
     def tenant(self) -> Tenant:
         return Tenant(self.workspace, self.function)
+
+    @property
+    def shadow_tenant(self) -> Tenant:
+        return Tenant(self.workspace, self.function, shadow=True)

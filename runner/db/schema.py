@@ -117,6 +117,28 @@ capture_totals = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False))
 
+# Shadow deploys (runner/shadow.py): how each source's shadowed deliveries compared, by the
+# version that shadowed them, and the newest diffs.
+shadow_totals = sa.Table(
+    "shadow_totals", metadata,
+    sa.Column("source", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("since", Seconds, nullable=False),
+    *(sa.Column(outcome, sa.Integer, nullable=False, server_default="0")
+      for outcome in ("same", "changed", "failed", "skipped")))
+
+shadow_diffs = sa.Table(
+    "shadow_diffs", metadata, _row_id(),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("delivery", sa.Text, nullable=False),
+    sa.Column("before", sa.Text, nullable=False),
+    sa.Column("after", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Index("shadow_diffs_source", "source", "id"),
+    sqlite_autoincrement=True)
+
 answers = sa.Table(
     "answers", metadata,
     sa.Column("invocation_id", sa.Text, primary_key=True),
@@ -185,4 +207,6 @@ sources = sa.Table(
     sa.Column("allow_get", sa.Integer, nullable=False, server_default="0"),
     sa.Column("capture_days", sa.Integer, nullable=False, server_default="0"),
     sa.Column("dedup_header", sa.Text),
+    # The version live traffic also runs, its output compared and discarded (runner/shadow.py).
+    sa.Column("shadow_version", sa.Integer),
     sa.UniqueConstraint("workspace", "name"))

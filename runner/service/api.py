@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from runner import captures, errorlog, events, redrive
+from runner import captures, errorlog, events, redrive, shadow
 from runner.app import create_app
 from runner.delivery import read_dead_letters
 from runner.endpoint import UNAVAILABLE_RETRY_AFTER, WebhookLimits, error_response, read_body
@@ -136,6 +136,7 @@ class Api:
         await self.service.delete_function(function, force)
         await self.runtime.drop_cache(function.id)
         await self.runtime.fleet.drop(Tenant(who.workspace, function.id))
+        await self.runtime.fleet.drop(Tenant(who.workspace, function.id, shadow=True))
         return Response(status_code=204)
 
     async def list_versions(self, request: Request) -> Response:
@@ -226,15 +227,23 @@ class Api:
         function_id, source_id = await self.service.delete_source(
             who, request.path_params["source"])
         await self.runtime.drop_cache(function_id, source_id)
-        # A deleted source's deliveries go with it, not when they expire.
-        await self.runtime.store.run(lambda db: captures.forget(db, source_id))
+        # A deleted source's deliveries and shadow counts go with it, not when they expire.
+        def forget(db: Db) -> None:
+            captures.forget(db, source_id)
+            shadow.forget(db, source_id)
+
+        await self.runtime.store.run(forget)
         return Response(status_code=204)
 
     async def _source_id(self, request: Request) -> str:
+        return (await self._source_of(request))[1]
+
+    async def _source_of(self, request: Request) -> tuple[Principal, str]:
+        """The caller, who may manage sources, and the id of the path's source."""
         who = await self._source_caller(request)
         ref = request.path_params["source"]
         source = await self.db.run(lambda db: catalog.find_source(db, who.workspace, ref))
-        return source.id
+        return who, source.id
 
     async def source_errors(self, request: Request) -> Response:
         source_id = await self._source_id(request)
@@ -299,6 +308,34 @@ class Api:
         found = await self._captured(source, body.get("since"), body.get("limit"))
         return _json(await run_replay(self.runtime, source, function.filename, version,
                                       found))
+
+    async def get_shadow(self, request: Request) -> Response:
+        source_id = await self._source_id(request)
+        return _json(await self._shadow_report(source_id))
+
+    async def start_shadow(self, request: Request) -> Response:
+        who, source_id = await self._source_of(request)
+        body = contract.SHADOW_REQUEST.check(await read_json(request))
+        # A new shadow starts counting afresh.
+        await self.runtime.store.run(lambda db: shadow.forget(db, source_id))
+        return _json(await self.service.shadow(who, source_id, body["version"],
+                                               body.get("function")))
+
+    async def end_shadow(self, request: Request) -> Response:
+        who, source_id = await self._source_of(request)
+        report = await self._shadow_report(source_id)
+        await self.service.shadow(who, source_id, None)
+        return _json(report)
+
+    async def _shadow_report(self, source_id: str) -> dict[str, Any]:
+        """How the source's shadow compared so far; version None when it has none."""
+        record = await self.db.run(lambda db: catalog.get_source(db, source_id))
+        number = None if record is None else record.shadow_version
+        if number is None:
+            return {"source": source_id, **shadow.nothing()}
+        report = await self.runtime.store.read(
+            lambda db: shadow.read(db, source=source_id, version=number))
+        return {"source": source_id, **report}
 
     def _running(self, source_id: str) -> Source:
         source = self.runtime.resolve(source_id)
@@ -423,6 +460,8 @@ class Api:
             "/sources/{source}/events": {"GET": self.source_events},
             "/sources/{source}/deliveries": {"GET": self.source_deliveries},
             "/sources/{source}/replay": {"POST": self.replay},
+            "/sources/{source}/shadow": {"GET": self.get_shadow, "PUT": self.start_shadow,
+                                         "DELETE": self.end_shadow},
             "/tokens": {"GET": self.list_tokens, "POST": self.create_token},
             "/tokens/{token}": {"DELETE": self.revoke_token},
             "/check": {"POST": self.check_code},

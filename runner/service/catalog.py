@@ -243,7 +243,7 @@ def create_source(db: Db, workspace_id: str, name: str, function_id: str,
 
 def update_source(db: Db, source_id: str, **columns: Any) -> None:
     """Set columns of a source: version, settings, secrets (dicts), write_key, paused,
-    allow_get, capture_days, dedup_header."""
+    allow_get, capture_days, dedup_header, shadow_version."""
     # Flags are integers in the table (PostgreSQL takes no bool for them).
     values = {k: json.dumps(v) if k in ("settings", "secrets")
               else int(v) if isinstance(v, bool) else v for k, v in columns.items()}

@@ -66,9 +66,30 @@ class Field:
             bool in self.types or not isinstance(value, bool))
 
 
+# Every integer a body may hold is at most this (JSON's safe integers), so that none
+# overflows a database column or a float on its way.
+MAX_INTEGER = 2**53 - 1
+
+
 def field(*types: type, ref: str | None = None, **keywords: Any) -> Field:
-    """A ``Field`` of these types; ``ref`` names a component its value also matches."""
+    """A ``Field`` of these types; ``ref`` names a component its value also matches. An
+    integer field is bounded by ``MAX_INTEGER`` either way unless given narrower bounds."""
+    if int in types:
+        keywords = {"minimum": -MAX_INTEGER, "maximum": MAX_INTEGER, **keywords}
     return Field(types, {**(component(ref) if ref else {}), **keywords})
+
+
+def out_of_bounds(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """What is wrong with ``value`` against ``schema``'s ``minimum`` and ``maximum`` (or
+    its items' bounds, for a list), in words; None when it is within them."""
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        wrong = next(filter(None, (out_of_bounds(item, items) for item in value)), None)
+        return wrong and f"integers {wrong}"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if not isinstance(value, int) or isinstance(value, bool) or low is None or high is None:
+        return None
+    return None if low <= value <= high else f"from {low} to {high}"
 
 
 @attrs.frozen
@@ -98,6 +119,8 @@ class Body:
             elif not declared.accepts(document[name]):
                 names = " or ".join(_JSON_TYPES[kind][1] for kind in declared.types)
                 raise InvalidRequest(f"{name} must be {names}")
+            elif bounds := out_of_bounds(document[name], declared.keywords):
+                raise InvalidRequest(f"{name} must be {bounds}")
         return document
 
     def schema(self) -> Schema:
@@ -145,8 +168,13 @@ SOURCE_CHANGES = Body("SourceChanges", {}, {
     "capture_days": _CAPTURE_DAYS, "dedup_header": _DEDUP_HEADER})
 REPLAY_REQUEST = Body("ReplayRequest", {"version": field(
     int, minimum=1, description="The version of the source's function to replay through.")},
-    {"since": field(int, description="Only deliveries received since (Unix seconds)."),
+    {"since": field(int, minimum=0, description="Only deliveries received since (Unix seconds)."),
      "limit": field(int, minimum=1, description="Only the newest this many.")})
+SHADOW_REQUEST = Body("ShadowRequest", {"version": field(
+    int, minimum=1, description="The version of the source's function its live deliveries "
+                                "also run.")},
+    {"function": field(str, description="The function's id or name: the source must run "
+                                        "it (a check, as segfn deploy makes).")})
 # The pattern: not only whitespace, as catalog.create_token checks.
 NEW_TOKEN = Body("NewToken", {
     "name": field(str, minLength=1, maxLength=TOKEN_NAME_LENGTH, pattern=r"\S"),
@@ -158,7 +186,8 @@ CODE_CHECK = Body("CodeCheck", {"code": field(str)}, {"name": field(
 
 def _redrive(name: str, entries: str) -> Body:
     return Body(name, {}, {
-        "ids": field(list, items={"type": "integer", "minimum": 1}, minItems=1,
+        "ids": field(list, items={"type": "integer", "minimum": 1, "maximum": MAX_INTEGER},
+                     minItems=1,
                      maxItems=AT_ONCE, description=f"The {entries}, by id."),
         "all": field(bool, description=f"true: every one of the source's {entries} (at "
                                        f"most {AT_ONCE} a call). Give ids or all.")})
@@ -167,7 +196,8 @@ def _redrive(name: str, entries: str) -> Body:
 RETRY_REQUEST = _redrive("RetryRequest", "errors-log entries")
 RESEND_REQUEST = _redrive("ResendRequest", "dead letters")
 BODIES = (NEW_FUNCTION, FUNCTION_CHANGES, TEST_REQUEST, DEPLOY_REQUEST, NEW_SOURCE,
-          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK, RETRY_REQUEST, RESEND_REQUEST, REPLAY_REQUEST)
+          SOURCE_CHANGES, NEW_TOKEN, CODE_CHECK, RETRY_REQUEST, RESEND_REQUEST, REPLAY_REQUEST,
+          SHADOW_REQUEST)
 
 
 def redrive_selection(document: dict[str, Any]) -> list[int] | None:

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from runner import captures, redrive
+from runner import captures, redrive, shadow
 from runner.service import contract
 from runner.service.access import FUNCTION_ROLES, ROLES
 from runner.service.bodies import MAX_API_BODY, MAX_DIGITS, MAX_NESTING
@@ -180,6 +180,9 @@ def _schemas() -> dict[str, Schema]:
                                             "none."},
             "dedup_header": {"type": ["string", "null"],
                              "description": "The source's own header of delivery ids."},
+            "shadow_version": {"type": ["integer", "null"], "minimum": 1,
+                               "description": "The version its live deliveries also run, "
+                                              "compared and discarded; null: none."},
             "write_key": {"type": ["string", "null"]},
             "created_at": schema("Time"), "updated_at": schema("Time")}),
         "Delivery": closed({
@@ -208,6 +211,29 @@ def _schemas() -> dict[str, Schema]:
                                            "context.library.")),
                 "after": array(any_object("A message the replay emitted, likewise.")),
                 "error": nullable(failure)}))}),
+        "ShadowReport": closed({
+            "source": identifier("src"),
+            "version": {"type": ["integer", "null"], "minimum": 1,
+                        "description": "The version shadowing the source; null: none."},
+            "since": {"type": ["number", "null"],
+                      "description": "Unix time of its first delivery counted."},
+            "compared": {"type": "integer", "minimum": 0,
+                         "description": "same + changed + failed."},
+            **{outcome: {"type": "integer", "minimum": 0}
+               for outcome in ("same", "changed", "failed")},
+            "skipped": {"type": "integer", "minimum": 0,
+                        "description": f"Deliveries not shadowed: past the "
+                                       f"{shadow.RUNNING_AT_ONCE} shadows a node runs at "
+                                       "once, or with the sandbox unavailable."},
+            "diffs": array(closed({
+                "delivery": text("The live invocation's id."),
+                "at": {"type": "number", "description": "Unix time."},
+                "before": array(any_object("A message the live version emitted, without "
+                                           "messageId, timestamp and context.library.")),
+                "after": array(any_object("A message the shadow emitted, likewise.")),
+                "error": nullable(failure)}),
+                description=f"The newest {shadow.KEEP_DIFFS} that were not the same, "
+                            "newest first.")}),
         "Grant": _grant(identifier("fn"), sent=False),
         "NewGrant": _grant(text("A function's id or name."), sent=True),
         "Token": closed({
@@ -535,6 +561,21 @@ def _paths() -> dict[str, dict[str, Any]]:
                               schema("Replayed"), body=contract.REPLAY_REQUEST,
                               errors=("Forbidden", "NotFound", "Conflict"), roles=sources,
                               tag="sources"),
+        },
+        "/sources/{source}/shadow": {
+            "parameters": source,
+            "get": operation("sourceShadow", "How the source's shadow deploy compared so far",
+                             200, schema("ShadowReport"), errors=("Forbidden", "NotFound"),
+                             roles=sources, tag="sources"),
+            "put": operation("startShadow", "Make live deliveries also run a version, "
+                                            "compared and discarded; counting starts afresh",
+                             200, schema("Source"), body=contract.SHADOW_REQUEST,
+                             errors=("Forbidden", "NotFound", "InvalidConfiguration"),
+                             roles=sources, tag="sources"),
+            "delete": operation("endShadow", "End the shadow deploy; answers its last report",
+                                200, schema("ShadowReport"),
+                                errors=("Forbidden", "NotFound"), roles=sources,
+                                tag="sources"),
         },
         "/tokens": {
             "get": operation("listTokens", "Every token of the workspace, revoked ones too",

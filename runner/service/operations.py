@@ -31,7 +31,8 @@ from runner.service.problems import (
 )
 from runner.service.records import Function, SourceRecord, Version, check_name
 from runner.service.settings_schema import MAX_DESCRIPTION, SchemaError, SettingSpec, parse_schema
-from runner.service.vault import Vault, secret_strings
+from runner.service.vault import Vault, encrypted_names, secret_strings
+from runner.shadow import Shadow
 from runner.source import Names, Source
 from runner.store import Db, Store
 from segfn.errors import InvalidSettings
@@ -123,12 +124,18 @@ class Service:
         values = self.vault.values_of(record)
         # The webhook token is a credential too: the errors log shows URLs without it.
         hidden = (*secret_strings(record.secrets, values), record.webhook_token)
+        shadow = None
+        if record.shadow_version is not None:
+            shadowed = catalog.get_version(db, record.function, record.shadow_version)
+            shadow = Shadow(shadowed.number, Handler(shadowed.code, function.filename))
+            # What the shadow's schema encrypts is as secret in what the shadow emits.
+            hidden += secret_strings(encrypted_names(shadowed.settings_schema), values)
         return Source(record.id, record.function, Handler(version.code, function.filename),
                       values, hidden, record.write_key, record.paused, record.workspace,
                       record.allow_get, record.capture_days,
                       settings_given_in=SOURCE_SETTINGS,
                       names=Names(workspace.name, function.name, record.name),
-                      dedup_header=record.dedup_header)
+                      dedup_header=record.dedup_header, shadow=shadow)
 
     # What the API shows
 
@@ -256,6 +263,32 @@ class Service:
         deployed = await self.catalog.run(deploy)
         await self._reload(s["id"] for s in deployed)
         return deployed
+
+    async def shadow(self, principal: Principal, ref: str, number: int | None,
+                     function_ref: str | None = None) -> dict[str, Any]:
+        """Make source ``ref``'s live deliveries also run version ``number`` of its function
+        (None: run no shadow); with ``function_ref``, the source must run that function.
+        The version must take the source's settings as they are."""
+        def shadow(db: Db) -> dict[str, Any]:
+            source = catalog.find_source(db, principal.workspace, ref)
+            if function_ref is not None and catalog.find_function(
+                    db, principal.workspace, function_ref).id != source.function:
+                raise InvalidConfiguration(f"source {source.name} runs another function")
+            if number is not None:
+                version = catalog.get_version(db, source.function, number)
+                try:
+                    self.vault.settle(version.settings_schema, source)
+                except InvalidConfiguration as exc:
+                    raise InvalidConfiguration(
+                        f"version {number} cannot run source {source.name} as it is "
+                        f"configured: {exc}") from None
+            catalog.update_source(db, source.id, shadow_version=number)
+            return self.source_view(db, catalog.find_source(db, principal.workspace,
+                                                            source.id))
+
+        source = await self.catalog.run(shadow)
+        await self._reload([source["id"]])
+        return source
 
     # Sources
 

@@ -167,6 +167,8 @@ class SourceRecord:
     allow_get: bool = attrs.field(validator=instance_of(bool))
     capture_days: int = attrs.field(default=0, validator=instance_of(int))
     dedup_header: str | None = attrs.field(default=None, validator=optional(_TEXT))
+    # The version its live deliveries also run, compared and discarded (runner/shadow.py).
+    shadow_version: int | None = attrs.field(default=None, validator=optional(_NUMBER))
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> SourceRecord:
@@ -174,7 +176,7 @@ class SourceRecord:
                    row["webhook_token"], json.loads(row["settings"]),
                    json.loads(row["secrets"]), row["write_key"], bool(row["paused"]),
                    row["created_at"], row["updated_at"], bool(row["allow_get"]),
-                   row["capture_days"], row["dedup_header"])
+                   row["capture_days"], row["dedup_header"], row["shadow_version"])
 
     def view(self, version: Version, webhook_url: str) -> dict[str, Any]:
         """How the API shows it: its encrypted settings (those of ``version``, the one it
@@ -185,7 +187,7 @@ class SourceRecord:
                             for spec in version.settings_schema if spec.encrypted},
                 "webhook_url": webhook_url, "paused": self.paused,
                 "allow_get": self.allow_get, "capture_days": self.capture_days,
-                "dedup_header": self.dedup_header,
+                "dedup_header": self.dedup_header, "shadow_version": self.shadow_version,
                 "write_key": self.write_key,
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 

@@ -16,6 +16,7 @@ from segfn.cli.redrive import resend_command, retry_command
 from segfn.cli.replay import deliveries_command, replay_command
 from segfn.cli.run import run
 from segfn.cli.serve import serve
+from segfn.cli.shadow import shadow_command
 from segfn.cli.sources import sources
 from segfn.cli.tokens import tokens
 from segfn.version import VERSION
@@ -37,6 +38,7 @@ main.add_command(errors_command)
 main.add_command(dead_letters_command)
 main.add_command(deliveries_command)
 main.add_command(replay_command)
+main.add_command(shadow_command)
 main.add_command(new)
 main.add_command(serve)
 main.add_command(admin)

@@ -22,6 +22,7 @@ from segfn.cli.remote import (
     read_code,
     read_schema,
 )
+from segfn.cli.shadow import end_shadow, start_shadow
 from segfn.payloads import PayloadError, parse_payload
 from segfn.sandbox.invocation import Result
 
@@ -65,9 +66,15 @@ def show_deployed(deployed: list[dict[str, Any]]) -> None:
 @click.option("--settings-schema", "schema_path", metavar="FILE",
               help="With a file: the settings schema, a JSON list of settings.")
 @click.option("--description", help="With a file: the function's description.")
+@click.option("--shadow", "shadow_of", metavar="SOURCE",
+              help="Run the version on SOURCE's live deliveries too, beside the one it runs, "
+                   "its output compared and discarded (see segfn shadow SOURCE).")
+@click.option("--shadow-off", "shadow_off", metavar="SOURCE",
+              help="End SOURCE's shadow deploy, printing how it compared.")
 @json_option
 def deploy(target: str, to: tuple[str, ...], version: int | None, name: str | None,
-           schema_path: str | None, description: str | None, as_json: bool) -> None:
+           schema_path: str | None, description: str | None, shadow_of: str | None,
+           shadow_off: str | None, as_json: bool) -> None:
     """Save a handler file as a function version, or deploy a function's version to sources.
 
     \b
@@ -82,6 +89,12 @@ def deploy(target: str, to: tuple[str, ...], version: int | None, name: str | No
       segfn deploy handler.py --name github --settings-schema schema.json
       segfn deploy handler.py --name github --to github-prod,github-staging
       segfn deploy github --version 3 --to all
+      segfn deploy github --version 4 --shadow github-prod
+      segfn deploy github --shadow-off github-prod
+
+    --shadow SOURCE: the version (of a function TARGET) runs on SOURCE's live deliveries
+    too, after each is answered, and is compared as segfn replay compares; nothing it
+    emits is delivered or stored. --shadow-off SOURCE ends it.
 
     Deploying is all or nothing: if a source's settings do not satisfy the version's
     schema, no source moves. With --json: a file prints the save's answer plus
@@ -91,6 +104,15 @@ def deploy(target: str, to: tuple[str, ...], version: int | None, name: str | No
     targets = names(to)
     sources: str | list[str] = "all" if "all" in targets else targets
     path = Path(target)
+    if shadow_of or shadow_off:
+        if targets or path.is_file() or (shadow_of and shadow_off):
+            raise click.UsageError("--shadow SOURCE and --shadow-off SOURCE each go alone "
+                                   "with a function (not a file, not --to)")
+        if shadow_off is not None:
+            end_shadow(target, shadow_off, as_json)
+        elif shadow_of is not None:
+            start_shadow(target, version, shadow_of, as_json)
+        return
     if path.is_file():
         if version is not None:
             raise click.UsageError("--version is for deploying a function; a file deploys "

@@ -158,6 +158,9 @@ class Client:
     def patch(self, path: str, json: Any) -> Any:
         return self.request("PATCH", path, json=json)
 
+    def put(self, path: str, json: Any) -> Any:
+        return self.request("PUT", path, json=json)
+
     def delete(self, path: str, **params: str) -> Any:
         return self.request("DELETE", path, params=params or None)
 

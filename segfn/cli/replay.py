@@ -193,18 +193,26 @@ def _replay_local(ctx: click.Context, handler_path: str, settings_path: str | No
 
 def show_report(answer: dict[str, Any]) -> None:
     """A readable diff per delivery that is not the same, then a summary line."""
-    for diff in answer["diffs"]:
-        click.echo(click.style(f"delivery #{diff['delivery']}", bold=True))
+    show_diffs(answer["diffs"])
+    summary = (f"{answer['replayed']} replayed: {answer['same']} same, "
+               f"{answer['changed']} changed, {answer['failed']} failed")
+    click.secho(summary, bold=True,
+                fg="green" if answer["replayed"] == answer["same"] else "yellow")
+
+
+def show_diffs(diffs: list[dict[str, Any]]) -> None:
+    """Each delivery's error, if any, and the unified diff of its messages. A delivery is
+    named by its capture's number, or (a shadow's) by its invocation id."""
+    for diff in diffs:
+        name = diff["delivery"]
+        click.echo(click.style(f"delivery {'#' if isinstance(name, int) else ''}{name}",
+                               bold=True))
         if diff["error"]:
             click.secho(f"  {printable(diff['error']['type'])}: "
                         f"{printable(diff['error']['message'])}", fg="red")
         for line in _lines(diff["before"], diff["after"]):
             colour = {"+": "green", "-": "red"}.get(line[:1])
             click.secho("  " + printable(line), fg=colour)
-    summary = (f"{answer['replayed']} replayed: {answer['same']} same, "
-               f"{answer['changed']} changed, {answer['failed']} failed")
-    click.secho(summary, bold=True,
-                fg="green" if answer["replayed"] == answer["same"] else "yellow")
 
 
 def _lines(before: list[Any], after: list[Any]) -> list[str]:

@@ -26,10 +26,12 @@ IDLE_SECONDS = 300.0
 
 @attrs.frozen
 class Tenant:
-    """Whose code a pool runs: one function of one workspace."""
+    """Whose code a pool runs: one function of one workspace. A ``shadow`` pool runs only
+    shadow deploys (runner/shadow.py), apart so that live jobs never wait behind them."""
 
     workspace: str
     function: str
+    shadow: bool = False
 
 
 @attrs.frozen

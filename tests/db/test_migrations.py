@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -39,6 +40,13 @@ CREATE TABLE sources (id TEXT PRIMARY KEY,
 OLD_CATALOG = OLD_SOURCES.format("") + (
     "INSERT INTO sources VALUES ('src_1', 'ws', 'a', 'fn', 1, 'tok', '{}', '{}', NULL, 0, 0, "
     "0);")
+
+# A source as revision 0001 kept it.
+FIRST_REVISION_ROWS = (
+    "INSERT INTO workspaces VALUES ('ws', 'w', 0)",
+    "INSERT INTO functions VALUES ('fn', 'ws', 'f', '', 2, 0, 0)",
+    "INSERT INTO sources VALUES ('src', 'ws', 's', 'fn', 2, 'tok', '{}', '{}', NULL, 0, 0, 0,"
+    " 0, 0, NULL)")
 
 
 def differences(engine: sa.Engine) -> list[object]:
@@ -153,3 +161,25 @@ def test_prepare_without_migrating_refuses_an_old_file(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'"
                           ).fetchone() == (0,)
     db.close()
+
+
+def test_a_database_at_the_first_revision_is_brought_to_the_head(empty_database: str
+                                                                 ) -> None:
+    engine = engines.create(empty_database)
+    try:
+        with engine.begin() as connection:
+            config = migrate._config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            for statement in FIRST_REVISION_ROWS:
+                connection.execute(sa.text(statement))
+        assert migrate.revision(engine) == "0001"
+        with pytest.raises(migrate.SchemaMismatch, match="is at schema revision 0001"):
+            migrate.check(engine)
+        assert migrate.upgrade(engine) == ("0001", migrate.head())
+        assert differences(engine) == []
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(
+                "SELECT id, version, shadow_version FROM sources")).all() == [("src", 2, None)]
+    finally:
+        engine.dispose()

@@ -90,6 +90,12 @@ MATRIX: dict[str, str] = {
     "GET /sources/{source}/deliveries B":            "200 403 403 403 403 200 200 401 401 401",
     "POST /sources/{source}/replay A":               "200 403 403 403 403 200 200 401 401 401",
     "POST /sources/{source}/replay B":               "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/shadow A":                "200 403 403 403 403 200 200 401 401 401",
+    "GET /sources/{source}/shadow B":                "200 403 403 403 403 200 200 401 401 401",
+    "PUT /sources/{source}/shadow A":                "200 403 403 403 403 200 200 401 401 401",
+    "PUT /sources/{source}/shadow B":                "200 403 403 403 403 200 200 401 401 401",
+    "DELETE /sources/{source}/shadow A":             "200 403 403 403 403 200 200 401 401 401",
+    "DELETE /sources/{source}/shadow B":             "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events A":                "200 403 403 403 403 200 200 401 401 401",
     "GET /sources/{source}/events B":                "200 403 403 403 403 200 200 401 401 401",
     "GET /tokens":                                   "200 403 403 403 403 403 403 401 401 401",
@@ -481,6 +487,47 @@ def _replay(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
     return response, check
 
 
+def _shadowed(w: World, target: str, version: int | None) -> str:
+    """The path of ``target``'s shadow, set by the owner to ``version`` (None: none)."""
+    path = f"/sources/{w.sources[target]}/shadow"
+    if version is None:
+        w.as_owner("DELETE", path)
+    else:
+        w.as_owner("PUT", path, json={"version": version})
+    return path
+
+
+def _shadow_version(w: World, target: str) -> int | None:
+    version: int | None = w.as_owner("GET", f"/sources/{w.sources[target]}")["shadow_version"]
+    return version
+
+
+def _get_shadow(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "GET", _shadowed(w, target, 2))
+
+    def check(allowed: bool) -> None:
+        if allowed:
+            answer = response.json()
+            assert (answer["source"], answer["version"]) == (w.sources[target], 2)
+    return response, check
+
+
+def _start_shadow(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "PUT", _shadowed(w, target, None), json={"version": 2})
+
+    def check(allowed: bool) -> None:
+        assert _shadow_version(w, target) == (2 if allowed else None)
+    return response, check
+
+
+def _end_shadow(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
+    response = w.call(token, "DELETE", _shadowed(w, target, 2))
+
+    def check(allowed: bool) -> None:
+        assert _shadow_version(w, target) == (None if allowed else 2)
+    return response, check
+
+
 def _source_events(w: World, token: str, target: str) -> tuple[httpx.Response, Check]:
     response = w.call(token, "GET", f"/sources/{w.sources[target]}/events")
 
@@ -560,6 +607,9 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/sources/{source}/events"): _source_events,
     ("GET", "/sources/{source}/deliveries"): _source_deliveries,
     ("POST", "/sources/{source}/replay"): _replay,
+    ("GET", "/sources/{source}/shadow"): _get_shadow,
+    ("PUT", "/sources/{source}/shadow"): _start_shadow,
+    ("DELETE", "/sources/{source}/shadow"): _end_shadow,
     ("GET", "/tokens"): _list_tokens,
     ("POST", "/tokens"): _create_token,
     ("DELETE", "/tokens/{id}"): _revoke_token,
@@ -596,8 +646,8 @@ def test_access(world: World, method: str, path: str, target: str, token: str,
 def test_the_matrix_covers_every_endpoint_of_the_contract() -> None:
     table = (ROOT / "docs" / "service-api.md").read_text()
     endpoints = {(method, path.split("?")[0]) for method, path in re.findall(
-        r"^\| `(GET|POST|PATCH|DELETE) (/\S+)` \|", table, flags=re.MULTILINE)}
-    assert len(endpoints) == 27
+        r"^\| `(GET|POST|PUT|PATCH|DELETE) (/\S+)` \|", table, flags=re.MULTILINE)}
+    assert len(endpoints) == 30
     assert {_row(row)[:2] for row in MATRIX} == endpoints == set(PROBES)
 
 

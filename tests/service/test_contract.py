@@ -28,6 +28,7 @@ VALID: dict[str, dict[str, Any]] = {
     "RetryRequest": {"ids": [1, 2]},
     "ResendRequest": {"ids": [3]},
     "ReplayRequest": {"version": 2, "since": 1764130000, "limit": 10},
+    "ShadowRequest": {"version": 2, "function": "github"},
 }
 VALUES = (None, True, False, 0, 1, 2.5, "", "x", "all", [], ["a"], {}, {"a": 1})
 
@@ -51,6 +52,15 @@ def schema_errors(body: contract.Body, sent: dict[str, Any]) -> list[str]:
     (contract.SOURCE_CHANGES, {"write_key": 1}, "write_key must be a string or null"),
     (contract.SOURCE_CHANGES, {"paused": 0}, "paused must be true or false"),
     (contract.NEW_TOKEN, {"name": "ci"}, "roles is required"),
+    (contract.TEST_REQUEST, {"payload": {}, "version": 0},
+     "version must be from 1 to 9007199254740991"),
+    # A bound a database column would overflow on (once a 500 from replay).
+    (contract.REPLAY_REQUEST, {"version": 1, "limit": 10**30},
+     "limit must be from 1 to 9007199254740991"),
+    (contract.REPLAY_REQUEST, {"version": 1, "since": -10**30},
+     "since must be from 0 to 9007199254740991"),
+    (contract.RETRY_REQUEST, {"ids": [1, 2**53]},
+     "ids must be integers from 1 to 9007199254740991"),
 ])
 def test_a_refusal_names_the_field_and_what_it_must_be(
         body: contract.Body, sent: dict[str, Any], message: str) -> None:

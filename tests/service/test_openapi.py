@@ -326,6 +326,18 @@ def test_every_answer_of_a_real_service_matches_the_document(service: Serve) -> 
     api("POST", "/functions/{function}/deploy", 404, params={"function": "nope"},
         json={"sources": "all"})
 
+    # Shadow: version 3 needs a setting alpha lacks; version 1 may shadow it.
+    shadow = "/sources/{source}/shadow"
+    assert api("GET", shadow, 200, params=src)["version"] is None
+    api("PUT", shadow, 422, params=src, json={"version": 3})
+    assert api("PUT", shadow, 200, params=src, json={"version": 1})["shadow_version"] == 1
+    api("PUT", shadow, 404, params=src, json={"version": 9})
+    api("PUT", shadow, 404, params={"source": "nope"}, json={"version": 1})
+    assert api("GET", shadow, 200, params=src)["version"] == 1
+    api("GET", shadow, 404, params={"source": "nope"})
+    assert api("DELETE", shadow, 200, params=src)["version"] == 1
+    api("DELETE", shadow, 404, params={"source": "nope"})
+
     # Tokens: a reader of greeter, a source admin, an owner's refusals.
     reader = api("POST", "/tokens", 201, json={
         "name": "reader", "roles": [{"role": "functions_read", "functions": ["greeter"]}]})
@@ -385,7 +397,7 @@ def refuse_everything(api: Checked, values: dict[str, Any], reader: str, ops: st
                "getVersion", "deploy", "listSources", "connectSource", "getSource",
                "configureSource", "deleteSource", "sourceErrors", "sourceEvents",
                "retrySourceErrors", "resendSourceDeadLetters", "sourceDeliveries",
-               "replaySource"}
+               "replaySource", "sourceShadow", "startShadow", "endShadow"}
     for method, path, operation in operations():
         statuses, call = operation["responses"], {"params": values}
         if "401" in statuses:
@@ -425,5 +437,6 @@ def valid_body(path: str) -> dict[str, Any]:
             "/sources/{source}/errors/retry": {"all": True},
             "/sources/{source}/dead-letters/resend": {"all": True},
             "/sources/{source}/replay": {"version": 1},
+            "/sources/{source}/shadow": {"version": 1},
             "/tokens": {"name": "refused", "roles": [{"role": "functions_read"}]},
             "/check": {"code": CODE}}[path]
