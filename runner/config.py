@@ -12,6 +12,7 @@ import attrs
 from runner.delivery import Destination
 from runner.endpoint import WebhookLimits
 from runner.errorlog import PLAIN_TEXT, Sealer
+from runner.leases import Lease
 from runner.observer import Observer
 from runner.retries import RetryPolicy
 from runner.runtime import Resolver, Runtime
@@ -56,6 +57,8 @@ class RunnerConfig:
     egress: EgressPolicy = EgressPolicy()
     destination: Destination | None = None
     connections: ConnectionLimits = ConnectionLimits()
+    # This node's name and how long it holds outbox rows and retries it claims.
+    lease: Lease = attrs.field(factory=Lease)
 
 
 def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = None,
@@ -70,4 +73,4 @@ def build_runtime(config: RunnerConfig, resolve: Resolver, plan: Plan | None = N
                   config.max_workers, warm=warm)
     return Runtime(config.data_dir, fleet, Egress(config.egress), resolve,
                    config.destination, config.retry, observer, sealer,
-                   database=config.database)
+                   database=config.database, lease=config.lease)

@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +31,7 @@ import attrs
 import sqlalchemy as sa
 
 from runner.db import schema
+from runner.leases import Lease
 from runner.observer import Observer
 from runner.store import Db, Store
 from segfn.identities import utc_iso
@@ -38,6 +39,8 @@ from segfn.identities import utc_iso
 MAX_BATCH_BYTES = 500_000
 MAX_BATCH_MESSAGES = 2500
 FLUSH_AFTER = 0.2
+# Well inside the lease of a batch (runner.leases), so no other node sends it meanwhile.
+POST_TIMEOUT = 15.0
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
 # What of an answer's body is kept with a dead letter: read no further, decoded leniently.
@@ -86,11 +89,21 @@ def _under(key: str | None) -> sa.ColumnElement[bool]:
     return column.is_(None) if key is None else column == key
 
 
-def take_batch(db: Db, key: str | None, skip: Collection[int] = ()) -> list[Row]:
-    """The oldest rows under ``key`` that fit one batch, but those in ``skip``."""
-    found = db.execute(sa.select(_OUTBOX.c.id, _OUTBOX.c.message, _OUTBOX.c.source,
-                                 _OUTBOX.c.workspace).where(_under(key))
+def take_batch(db: Db, key: str | None, lease: Lease, skip: Collection[int] = ()) -> list[Row]:
+    """The oldest rows under ``key`` that fit one batch and no other node holds, but those
+    in ``skip``, leased to this node."""
+    now = time.time()
+    found = lease.lock(db, sa.select(_OUTBOX.c.id, _OUTBOX.c.message, _OUTBOX.c.source,
+                                     _OUTBOX.c.workspace)
+                       .where(_under(key), lease.claimable(_OUTBOX, now))
                        .order_by(_OUTBOX.c.id).limit(MAX_BATCH_MESSAGES + len(skip)))
+    batch = _fitting(found, skip)
+    lease.hold(db, _OUTBOX.c.id, [r.id for r in batch], now)
+    return batch
+
+
+def _fitting(found: Iterable[sa.Row[Any]], skip: Collection[int]) -> list[Row]:
+    """The first of ``found`` (but those in ``skip``) that fit one batch."""
     batch: list[Row] = []
     size = _ENVELOPE_BYTES
     for r in found:
@@ -189,9 +202,11 @@ class Deliverer:
 
     def __init__(self, store: Store, destination: Destination,
                  observer: Observer | None = None,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None] | None = None,
+                 lease: Lease | None = None) -> None:
         self._store = store
         self._destination = destination
+        self._lease = lease or Lease()
         self._observer = observer or Observer()
         self._on_error = on_error
         self._session: aiohttp.ClientSession | None = None
@@ -250,7 +265,8 @@ class Deliverer:
                 try:
                     if taken:
                         await self._forget(taken, set(taken))
-                    rows = await self._store.read(lambda db: take_batch(db, key, taken))
+                    rows = await self._store.run(
+                        lambda db: take_batch(db, key, self._lease, taken))
                     if not rows:
                         return
                     wait = await self._deliver(key, rows, taken)
@@ -309,7 +325,7 @@ class Deliverer:
         write_key = key if key is not None else self._destination.write_key
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=30), trust_env=False)
+                timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT), trust_env=False)
         try:
             async with self._session.post(
                     self._destination.batch_url, data=batch_body(rows).encode("utf-8"),

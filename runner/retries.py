@@ -15,6 +15,7 @@ import attrs
 import sqlalchemy as sa
 
 from runner.db import hot, schema, upsert
+from runner.leases import Lease
 from runner.store import Db
 from segfn.sandbox.invocation import HttpRequest
 
@@ -61,9 +62,11 @@ def schedule(db: Db, policy: RetryPolicy, *, invocation_id: str, source: str,
              request: HttpRequest, attempt: int, first_wait: float, error: str) -> float:
     """Store (or move on) a retry; returns when it is due (a Unix time)."""
     due = time.time() + policy.wait(first_wait, attempt)
-    _queue(db, ("attempt", "due_at", "last_error"), invocation_id=invocation_id,
-           source=source, request=json.dumps(request.to_dict()), attempt=attempt,
-           first_wait=first_wait, due_at=due, last_error=error, created_at=time.time())
+    # Moved on by the node that ran it: its lease ends, for any node to run the next.
+    _queue(db, ("attempt", "due_at", "last_error", "leased_by", "lease_until"),
+           invocation_id=invocation_id, source=source, request=json.dumps(request.to_dict()),
+           attempt=attempt, first_wait=first_wait, due_at=due, last_error=error,
+           created_at=time.time(), leased_by=None, lease_until=None)
     return due
 
 
@@ -80,9 +83,12 @@ def remove(db: Db, invocation_id: str) -> None:
     hot.write(db, _REMOVE, {"invocation_id": invocation_id})
 
 
-def due(db: Db, now: float, limit: int = 64) -> list[PendingRetry]:
-    rows = db.execute(sa.select(_RETRIES).where(_RETRIES.c.due_at <= now)
+def due(db: Db, now: float, lease: Lease, limit: int = 64) -> list[PendingRetry]:
+    """Retries due at ``now`` that no other node holds, leased to this node to run."""
+    rows = lease.lock(db, sa.select(_RETRIES)
+                      .where(_RETRIES.c.due_at <= now, lease.claimable(_RETRIES, now))
                       .order_by(_RETRIES.c.due_at).limit(limit))
+    lease.hold(db, _RETRIES.c.invocation_id, [r.invocation_id for r in rows], now)
     return [PendingRetry(r.invocation_id, r.source,
                          HttpRequest.from_dict(json.loads(r.request)), r.attempt,
                          r.first_wait) for r in rows]

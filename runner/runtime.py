@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 
 from runner import captures, dedup, errorlog, events, replay, retries, shadow
 from runner.delivery import Deliverer, Destination
+from runner.leases import Lease
 from runner.observer import Observer
 from runner.source import Source
 from runner.store import DATABASE_FILE, Store
@@ -94,10 +96,11 @@ class Runtime:
                  policy: retries.RetryPolicy = retries.RetryPolicy(),
                  observer: Observer | None = None,
                  sealer: errorlog.Sealer | None = errorlog.PLAIN_TEXT,
-                 database: str | None = None) -> None:
+                 database: str | None = None, lease: Lease | None = None) -> None:
         """``sealer`` keeps the original requests of errors-log entries whose shown request
         was redacted, so that they can be retried (None: they are not kept); ``database``
-        is the URL of the state (None: the SQLite file in ``data_dir``)."""
+        is the URL of the state (None: the SQLite file in ``data_dir``); ``lease`` how this
+        node claims outbox rows and retries from others sharing it."""
         self.data_dir = Path(data_dir)
         self.fleet = fleet
         self.egress = egress
@@ -106,6 +109,7 @@ class Runtime:
         self.observer = observer or Observer()
         self.sealer = sealer
         self.store = Store(database or self.data_dir / DATABASE_FILE)
+        self.lease = lease or Lease()
         # One per deployed source, as in the original product, so a value cached with one
         # source's settings never serves another's: cache/<function>/<source>.
         self.caches = CacheStores(self.data_dir / "cache")
@@ -114,7 +118,8 @@ class Runtime:
         self._shadowing = 0
         self.supervisor = Supervisor(self.observer.loop_failed)
         self.deliverer = (Deliverer(self.store, destination, self.observer,
-                                    on_error=lambda _: self.supervisor.count("delivery"))
+                                    on_error=lambda _: self.supervisor.count("delivery"),
+                                    lease=self.lease)
                           if destination else None)
         self._retrying: set[str] = set()
         # Deliveries their providers named, while they run: a redelivery waits for them.
@@ -156,6 +161,12 @@ class Runtime:
             await self.deliverer.aclose()
         await self.caches.close()
         await self.shadow_caches.close()
+        # What this node claimed and did not finish is any node's at once, not in 25 s.
+        try:
+            await self.store.run(self.lease.release)
+        except sa.exc.DBAPIError:
+            log.warning("the database is unreachable: this node's leases end when they "
+                        "expire, in %.0f s", self.lease.seconds)
         self.store.close()
 
     def wake_retries(self) -> None:
@@ -340,7 +351,8 @@ class Runtime:
         while True:
             self._wake_retries.clear()
             now = time.time()
-            pending = await self.store.read(functools.partial(retries.due, now=now))
+            pending = await self.store.run(
+                functools.partial(retries.due, now=now, lease=self.lease))
             for retry in pending:
                 if (retry.invocation_id not in self._retrying
                         and self._held.get(retry.invocation_id, 0) <= now):

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from runner import retries
+from runner.leases import Lease
 from runner.runtime import Runtime
 from runner.source import Source
 from segfn.fetch import FetchAnswer, FetchRequest
@@ -328,8 +329,8 @@ def test_a_neighbour_of_a_deadline_kill_becomes_a_durable_retry(tmp_path: Path) 
     assert charges == 1
     assert charged.result.error.type == "Retry"
     assert (charged.status, charged.retry_queued) == (202, True)
-    pending = {r.invocation_id: r
-               for r in look(tmp_path / "segfn.db", lambda db: retries.due(db, 10.0 ** 12))}
+    queued = look(tmp_path / "segfn.db", lambda db: retries.due(db, 10.0 ** 12, Lease()))
+    pending = {r.invocation_id: r for r in queued}
     assert pending[charged.invocation_id].attempt == 1
     assert pending[charged.invocation_id].source == "src_pay"
     db = connect(tmp_path / "segfn.db")

@@ -28,6 +28,11 @@ def _whose() -> tuple[sa.Column[str], sa.Column[str]]:
             sa.Column("workspace", sa.Text, nullable=False, server_default=""))
 
 
+def _leased() -> tuple[sa.Column[str], sa.Column[float]]:
+    """The node that holds a row and until when (runner.leases); NULL: none."""
+    return sa.Column("leased_by", sa.Text), sa.Column("lease_until", Seconds)
+
+
 # The runner's state: events, outbox, retries, errors, dead letters, captured deliveries,
 # and the answers given to deliveries their providers named (runner.dedup).
 
@@ -38,6 +43,7 @@ outbox = sa.Table(
     # NULL: the destination's own write key.
     sa.Column("write_key", sa.Text),
     *_whose(),
+    *_leased(),
     sa.Index("outbox_write_key", "write_key"),
     sqlite_autoincrement=True)
 
@@ -67,6 +73,7 @@ retries = sa.Table(
     sa.Column("due_at", Seconds, nullable=False),
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("created_at", Seconds, nullable=False),
+    *_leased(),
     sa.Index("retries_due", "due_at"))
 
 errors = sa.Table(

@@ -301,7 +301,8 @@ def test_an_outbox_from_before_write_keys_is_migrated(tmp_path: Path,
     store = Store(path)
     try:
         columns = [r["name"] for r in connect(path).execute("PRAGMA table_info(outbox)")]
-        assert columns == ["id", "message", "created_at", "write_key", "source", "workspace"]
+        assert columns == ["id", "message", "created_at", "write_key", "source", "workspace",
+                           "leased_by", "lease_until"]
         save(store, "src_a", "wk_a", 3)
         drain(store, Destination(fake_segment.url, "wk_old"),
               lambda: len(fake_segment.messages) == 3)

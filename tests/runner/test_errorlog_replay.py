@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from runner import errorlog, redrive, retries
 from runner.errorlog import PLAIN_TEXT, NotReplayable, record_error, replayed
+from runner.leases import Lease
 from runner.service.keyring import Keyring, generate_key
 from runner.store import Db
 from segfn.sandbox.invocation import HttpRequest, Result
@@ -91,7 +92,7 @@ def test_a_retry_queues_the_entry_due_now_as_one_attempt_more(
                     "refused": [{"id": theirs["id"], "reason": "no such entry of this source"},
                                 {"id": 99, "reason": "no such entry of this source"}],
                     "left": 0}
-    [pending] = retries.due(db, now=float("inf"))
+    [pending] = retries.due(db, now=float("inf"), lease=Lease())
     assert (pending.invocation_id, pending.request, pending.attempt) == (
         "inv-src-7", SECRET, 7)
     assert [e["source"] for e in errorlog.read_errors(db)] == ["other"]
