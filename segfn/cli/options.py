@@ -18,6 +18,7 @@ from segfn.sandbox.webhook import HEADER_TIMEOUT, MAX_CONNECTIONS, STALL_SECONDS
 
 if TYPE_CHECKING:
     from runner.config import RunnerConfig
+    from runner.leases import Lease
     from segfn.sandbox.egress import EgressPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,8 +85,8 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
                   header_timeout: float, max_connections: int,
                   modules: dict[str, list[str]], worker_user: str,
                   egress: Callable[[str, int], EgressPolicy],
-                  max_workers: int | None = None, database: str | None = None
-                  ) -> RunnerConfig:
+                  max_workers: int | None = None, database: str | None = None,
+                  lease: Lease | None = None) -> RunnerConfig:
     """The configuration the shared options (passed by name) say; ``egress`` makes the
     fetch policy for the host and port listened on, which each command decides."""
     from runner.config import RunnerConfig
@@ -106,6 +107,7 @@ def runner_config(*, data_dir: Path, host: str, port: int, workers: int,
             connections=ConnectionLimits(header_timeout, max_connections),
             egress=egress(host, port),
             destination=(Destination(segment_endpoint, write_key or "") if segment_endpoint
-                         else None))
+                         else None),
+            **({} if lease is None else {"lease": lease}))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

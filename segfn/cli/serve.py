@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.leases import LEASE_SECONDS, Lease
 from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import show_invocations
 from segfn.cli.run import (
@@ -112,13 +113,19 @@ def opened(database: str | Path) -> Iterator[Any]:
 @key_file_option
 @click.option("--allow-private-fetch", is_flag=True,
               help="Let handlers fetch loopback and private addresses (development only).")
+@click.option("--lease-seconds", type=click.FloatRange(min=1.0), default=LEASE_SECONDS,
+              show_default=True,
+              help="How long this node holds outbox rows and retries it claims; a node "
+                   "that dies has its work taken over by the others after it. Keep it above "
+                   "15 s (a batch's POST) and the function timeout, else two nodes may send "
+                   "one batch, or run one retry, at once.")
 @click.option("--insecure-workers", is_flag=True,
               help="Start even if this machine cannot confine sandbox workers fully "
                    "(no bubblewrap, namespaces or seccomp): a handler that breaks out of "
                    "the sandbox may then reach what the service can.")
 def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None,
           allow_private_fetch: bool, insecure_workers: bool, database: str | None,
-          **options: Any) -> None:
+          lease_seconds: float, **options: Any) -> None:
     """Serve functions and sources of many workspaces: webhooks at /fn/TOKEN, the API at
     /api/v1, the web console at /console, metrics at /metrics.
 
@@ -135,6 +142,7 @@ def serve(public_url: str | None, max_workers: int, secret_key_file: Path | None
     options["port"] = sock.getsockname()[1]
     url = (public_url or f"http://{options['host']}:{options['port']}").rstrip("/")
     runner = runner_config(**options, max_workers=max_workers, database=database or None,
+                           lease=Lease(seconds=lease_seconds),
                            egress=lambda host, port:
                            EgressPolicy(allow_loopback=allow_private_fetch,
                                         allow_private=allow_private_fetch,

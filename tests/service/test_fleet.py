@@ -1,0 +1,128 @@
+"""Two ``segfn serve`` nodes on one PostgreSQL database are one service: either answers any
+source, and when one is killed with SIGKILL the other sends what it had claimed and runs
+its due retries, with the same messageIds, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.service.keyring import generate_key
+from tests.runner.destination import Answer, FaultyDestination
+from tests.runner.harness import SEGFN, wait_until
+from tests.service.harness import Serve
+
+# Short, so that a dead node's leases lapse within the test; above the batch POST of a
+# destination that answers at once.
+LEASE = "3"
+HANDLER = """
+from segfn import Segment, RetryError
+
+def on_request(request, settings):
+    body = request.json()
+    if body.get("retry") and not settings.get("fixed"):
+        raise RetryError("try again later")
+    Segment.track({"event": "Hit", "userId": "u", "properties": body})
+"""
+BURST = 60
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+@pytest.fixture
+def fleet(migrated_postgres_url: str, start_serve: Callable[..., Serve], tmp_path: Path,
+          destination: FaultyDestination) -> tuple[Serve, Serve, str]:
+    """Two nodes on one database and one key, each with a data dir of its own, sending to
+    ``destination``; and the token of their workspace."""
+    made = subprocess.run([*SEGFN, "admin", "create-workspace", "acme", "--database",
+                           migrated_postgres_url, "--json"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    env = {"SEGFN_SECRET_KEY": generate_key()}
+    nodes = [start_serve("--database", migrated_postgres_url, "--rate-limit", "0",
+                         "--segment-endpoint", destination.url, "--write-key", "wk",
+                         "--lease-seconds", LEASE, "--retry-time-scale", "0.02",
+                         data_dir=tmp_path / f"node-{n}", env=env) for n in "ab"]
+    return nodes[0], nodes[1], json.loads(made.stdout)["token"]
+
+
+def test_a_source_made_on_one_node_is_served_by_the_other(
+        fleet: tuple[Serve, Serve, str], destination: FaultyDestination) -> None:
+    a, b, token = fleet
+    ok(a.api("POST", "/functions", token, json={"name": "hits", "code": HANDLER,
+                                                "settings_schema": [{"label": "Fixed",
+                                                                     "type": "boolean"}]}), 201)
+    source = ok(a.api("POST", "/sources", token, json={"name": "s", "function": "hits"}), 201)
+    assert ok(b.api("GET", "/sources/s", token))["id"] == source["id"]
+    ok(b.webhook(source, {"n": 1}))
+    wait_until(lambda: destination.taken)
+    assert [m["properties"] for m in destination.taken] == [{"n": 1}]
+
+
+def test_a_node_killed_under_load_loses_nothing_and_its_retries_run_on_the_other(
+        fleet: tuple[Serve, Serve, str], destination: FaultyDestination) -> None:
+    a, b, token = fleet
+    ok(a.api("POST", "/functions", token, json={"name": "hits", "code": HANDLER,
+                                                "settings_schema": [{"label": "Fixed",
+                                                                     "type": "boolean"}]}), 201)
+    source = ok(a.api("POST", "/sources", token, json={"name": "s", "function": "hits"}), 201)
+    # The destination is down: both nodes claim outbox rows and hold them, failing.
+    destination.default = Answer(503)
+    answered: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def send(node: Serve, numbers: range) -> None:
+        for n in numbers:
+            try:
+                status = node.webhook(source, {"n": n}, timeout=5).status_code
+            except httpx.HTTPError:
+                continue  # the killed node's connections end unanswered
+            with lock:
+                answered[n] = status
+
+    senders = [threading.Thread(target=send, args=(node, range(start, BURST, 2)))
+               for start, node in enumerate((a, b))]
+    for sender in senders:
+        sender.start()
+    wait_until(lambda: len(answered) >= BURST // 3)
+    # A retry queued by the node about to die, due soon after it.
+    assert a.webhook(source, {"retry": True, "n": -1}).status_code == 202
+    wait_until(lambda: any(r.answer.status == 503 for r in destination.received))
+    a.process.kill()  # SIGKILL
+    a.process.wait(10)
+    for sender in senders:
+        sender.join(60)
+    delivered = {n for n, status in answered.items() if status == 200}
+    assert len(delivered) >= BURST // 3
+    # The retry succeeds once the source is fixed; the destination comes back.
+    ok(b.api("PATCH", "/sources/s", token, json={"settings": {"fixed": True}}))
+    destination.default = Answer()
+
+    def taken() -> set[int]:
+        return {m["properties"]["n"] for m in destination.taken}
+
+    wait_until(lambda: delivered | {-1} <= taken(), timeout=60)
+    # At least once, never a different copy: a message sent twice has one messageId.
+    ids: dict[int, set[str]] = {}
+    for message in destination.taken:
+        ids.setdefault(message["properties"]["n"], set()).add(message["messageId"])
+    assert all(len(found) == 1 for found in ids.values()), ids
+    # The other node ran the dead one's retry: it is off the queue, nothing is left.
+    wait_until(lambda: ok(b.api("GET", "/sources/s/errors", token))["errors"] == [] and
+               not _waiting(b))
+
+
+def _waiting(node: Serve) -> int:
+    """The outbox depth and queued retries ``node`` reports in its metrics."""
+    text = httpx.get(node.url + "metrics", timeout=10).text
+    return sum(int(float(line.split()[-1])) for line in text.splitlines()
+               if line.startswith(("segfn_outbox_depth", "segfn_retries_queued")))
