@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,16 +13,18 @@ from starlette.routing import BaseRoute, Route
 
 from runner.endpoint import Endpoint, Router, WebhookLimits, error_response, unavailable
 from runner.runtime import Runtime
+from runner.supervisor import LoopFactory
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookLimits(),
-               routes: Sequence[BaseRoute] = ()) -> Starlette:
+               routes: Sequence[BaseRoute] = (),
+               loops: Mapping[str, LoopFactory] | None = None) -> Starlette:
     """The runner's ASGI app; ``route`` maps a request path to the source it runs.
 
     ``routes`` (the service's API, its metrics) come before the webhooks, which take
-    every other path.
+    every other path. ``loops`` run beside the runtime's own, under its supervisor.
     """
     endpoint = Endpoint(runtime, route, limits)
     ready = False
@@ -53,6 +55,8 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal ready
         await runtime.start()
+        for name, loop in (loops or {}).items():
+            runtime.supervisor.start(name, loop)
         ready = True
         try:
             yield

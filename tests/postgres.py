@@ -4,8 +4,8 @@
 port (its socket in that directory too), as the unprivileged ``postgres`` user when the
 tests run as root (PostgreSQL refuses to run as root). A watchdog process stops it (``pg_ctl
 stop -m immediate``, bounded) and removes the directory if the session dies without doing
-so itself, even by ``kill -9``. The server is for tests only: fsync is off, since a crash
-of the test machine loses nothing worth keeping; the product's commits are durable.
+so itself, even by ``kill -9``. For tests fsync is off, since a crash of the test machine
+loses nothing worth keeping; the product's commits are durable.
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ class Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start() -> Server:
+def start(durable: bool = False) -> Server:
     """initdb and start a server; ``Missing`` without binaries, RuntimeError with the
-    server's log when it does not start."""
+    server's log when it does not start. ``durable`` keeps fsync on, as production does
+    (benchmarks/fleet.py); tests need not."""
     bin_dir = binaries()
     folder = Path(tempfile.mkdtemp(prefix="segfn-pg-"))
     as_user: tuple[str, ...] = ()
@@ -117,8 +118,8 @@ def start() -> Server:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
     port = _free_port()
-    options = (f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off -c full_page_writes=off "
-               "-c max_connections=200")
+    options = (f"-p {port} -h 127.0.0.1 -k {folder} -c max_connections=200"
+               + ("" if durable else " -c fsync=off -c full_page_writes=off"))
     stop = [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate",
             "-t", "10"]
     alive, held = os.pipe()

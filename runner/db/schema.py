@@ -217,3 +217,11 @@ sources = sa.Table(
     # The version live traffic also runs, its output compared and discarded (runner/shadow.py).
     sa.Column("shadow_version", sa.Integer),
     sa.UniqueConstraint("workspace", "name"))
+
+# Which sources changed when, for the other nodes to load them again (runner/service/feed.py).
+source_changes = sa.Table(
+    "source_changes", metadata, _row_id(),
+    sa.Column("at", Seconds, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Index("source_changes_at", "at"),
+    sqlite_autoincrement=True)

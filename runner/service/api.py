@@ -481,7 +481,7 @@ def service_app(service: Service, runtime: Runtime, limits: WebhookLimits = Webh
     return create_app(runtime, service.route, limits, routes=[
         Mount("/api/v1", app=api.app()),
         Route(CAPTURE_PREFIX + "{secret}", api.catch, methods=["POST"]),
-        *console.routes(), *routes])
+        *console.routes(), *routes], loops={"catalog": service.follow})
 
 
 def _flag(request: Request, name: str) -> bool:

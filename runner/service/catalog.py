@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runner.db import schema
+from runner.service import feed
 from runner.service.access import OWNER, Grant, hash_secret, new_secret
 from runner.service.problems import Conflict, InvalidRequest, NotFound
 from runner.service.records import (
@@ -194,6 +195,7 @@ def delete_function(db: Db, function_id: str) -> list[str]:
     db.execute(_SOURCES.delete().where(_SOURCES.c.function == function_id))
     db.execute(_VERSION_ROWS.delete().where(_VERSION_ROWS.c.function == function_id))
     db.execute(_FUNCTIONS.delete().where(_FUNCTIONS.c.id == function_id))
+    feed.note(db, gone)
     return gone
 
 
@@ -238,6 +240,7 @@ def create_source(db: Db, workspace_id: str, name: str, function_id: str,
         "created_at": now, "updated_at": now, "allow_get": int(allow_get),
         "capture_days": capture_days, "dedup_header": dedup_header},
         f"a source named {name!r}")
+    feed.note(db, [source_id])
     return source_id
 
 
@@ -249,7 +252,9 @@ def update_source(db: Db, source_id: str, **columns: Any) -> None:
               else int(v) if isinstance(v, bool) else v for k, v in columns.items()}
     db.execute(_SOURCES.update().where(_SOURCES.c.id == source_id)
                .values(**values, updated_at=time.time()))
+    feed.note(db, [source_id])
 
 
 def delete_source(db: Db, source_id: str) -> None:
     db.execute(_SOURCES.delete().where(_SOURCES.c.id == source_id))
+    feed.note(db, [source_id])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +20,7 @@ import attrs
 
 from runner import dedup
 from runner.captures import MAX_DAYS
-from runner.service import catalog
+from runner.service import catalog, feed
 from runner.service.access import Principal
 from runner.service.codecheck import problems_of
 from runner.service.keyring import Keyring
@@ -107,6 +109,7 @@ class Service:
         self._by_token = {t: s for t, s in self._by_token.items() if s.id not in gone}
 
     async def _reload(self, source_ids: Iterable[str]) -> None:
+        """Make these sources as the catalog has them now; forget those it has not."""
         ids = list(source_ids)
 
         def read(db: Db) -> list[tuple[SourceRecord, Source]]:
@@ -114,8 +117,28 @@ class Service:
             return [(record, self._runtime_source(db, record)) for record in records
                     if record is not None]
 
-        for record, source in await self.catalog.run(read):
+        found = await self.catalog.run(read)
+        self._forget(set(ids) - {source.id for _, source in found})
+        for record, source in found:
             self._put(record, source)
+
+    async def follow(self) -> None:
+        """Keep this node's sources as the catalog has them, whichever node changed them
+        (runner/service/feed.py)."""
+        seen: set[int] = set()
+        trimmed = 0.0
+        while True:
+            await asyncio.sleep(feed.POLL)
+            now = time.time()
+            noted = await self.catalog.read(functools.partial(feed.recent, now=now))
+            fresh = {source for change, source in noted if change not in seen}
+            # Only the window's ids can be read again; older ones need no remembering.
+            seen = {change for change, _ in noted}
+            if fresh:
+                await self._reload(fresh)
+            if now - trimmed > feed.TRIM_EVERY:
+                await self.catalog.run(functools.partial(feed.trim, now=now))
+                trimmed = now
 
     def _runtime_source(self, db: Db, record: SourceRecord) -> Source:
         function = catalog.find_function(db, record.workspace, record.function)
