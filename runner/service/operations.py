@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import functools
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -125,10 +127,29 @@ class Service:
     async def follow(self) -> None:
         """Keep this node's sources as the catalog has them, whichever node changed them
         (runner/service/feed.py)."""
+        loop = asyncio.get_running_loop()
+        wake, stop = asyncio.Event(), threading.Event()
+        listener = None
+        if self.catalog.engine.dialect.name == "postgresql":
+            listener = threading.Thread(target=feed.listen, name="segfn-feed", args=(
+                self.catalog.engine, lambda: loop.call_soon_threadsafe(wake.set), stop))
+            listener.start()
+        try:
+            await self._follow(wake)
+        finally:
+            stop.set()
+            if listener is not None:
+                listener.join()  # within a second: it waits on notifications no longer
+
+    async def _follow(self, wake: asyncio.Event) -> None:
         seen: set[int] = set()
         trimmed = 0.0
         while True:
-            await asyncio.sleep(feed.POLL)
+            # asyncio.timeout, not wait_for, which in 3.11 can drop a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(feed.POLL):
+                    await wake.wait()
+            wake.clear()
             now = time.time()
             noted = await self.catalog.read(functools.partial(feed.recent, now=now))
             fresh = {source for change, source in noted if change not in seen}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,20 +40,32 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
+Fleet = tuple[Serve, Serve, str]
+
+
 @pytest.fixture
-def fleet(migrated_postgres_url: str, start_serve: Callable[..., Serve], tmp_path: Path,
-          destination: FaultyDestination) -> tuple[Serve, Serve, str]:
-    """Two nodes on one database and one key, each with a data dir of its own, sending to
-    ``destination``; and the token of their workspace."""
-    made = subprocess.run([*SEGFN, "admin", "create-workspace", "acme", "--database",
-                           migrated_postgres_url, "--json"], capture_output=True, text=True,
-                          timeout=60, check=True)
-    env = {"SEGFN_SECRET_KEY": generate_key()}
-    nodes = [start_serve("--database", migrated_postgres_url, "--rate-limit", "0",
-                         "--segment-endpoint", destination.url, "--write-key", "wk",
-                         "--lease-seconds", LEASE, "--retry-time-scale", "0.02",
-                         data_dir=tmp_path / f"node-{n}", env=env) for n in "ab"]
-    return nodes[0], nodes[1], json.loads(made.stdout)["token"]
+def start_fleet(migrated_postgres_url: str, start_serve: Callable[..., Serve], tmp_path: Path,
+                destination: FaultyDestination) -> Callable[..., Fleet]:
+    """Start two nodes on one database and one key, each with a data dir of its own,
+    sending to ``destination``, with ``--rate-limit`` as given; they and the token of their
+    workspace."""
+    def start(rate_limit: float = 0) -> Fleet:
+        made = subprocess.run([*SEGFN, "admin", "create-workspace", "acme", "--database",
+                               migrated_postgres_url, "--json"], capture_output=True,
+                              text=True, timeout=60, check=True)
+        env = {"SEGFN_SECRET_KEY": generate_key()}
+        a, b = (start_serve("--database", migrated_postgres_url, "--rate-limit",
+                            str(rate_limit), "--segment-endpoint", destination.url,
+                            "--write-key", "wk", "--lease-seconds", LEASE,
+                            "--retry-time-scale", "0.02", data_dir=tmp_path / f"node-{n}",
+                            env=env) for n in "ab")
+        return a, b, json.loads(made.stdout)["token"]
+    return start
+
+
+@pytest.fixture
+def fleet(start_fleet: Callable[..., Fleet]) -> Fleet:
+    return start_fleet()
 
 
 def via(node: Serve, source: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +89,7 @@ WITHIN = 3.0
 
 
 def test_a_change_on_one_node_is_in_effect_on_the_other(
-        fleet: tuple[Serve, Serve, str], destination: FaultyDestination) -> None:
+        fleet: Fleet, destination: FaultyDestination) -> None:
     a, b, token = fleet
     source = connect(a, token)
     accepted: list[int] = []
@@ -88,6 +101,12 @@ def test_a_change_on_one_node_is_in_effect_on_the_other(
         return status
 
     wait_until(lambda: answer(b, 1) == 200, WITHIN)
+    # A deploy on a: b runs the new version.
+    ok(a.api("PATCH", "/functions/hits", token, json={"code": HANDLER.replace('"Hit"',
+                                                                              '"Hit 2"')}))
+    ok(a.api("POST", "/functions/hits/deploy", token, json={"sources": "all"}))
+    wait_until(lambda: answer(b, 5) == 200 and destination.taken
+               and destination.taken[-1]["event"] == "Hit 2", WITHIN)
     ok(a.api("PATCH", "/sources/s", token, json={"paused": True}))
     wait_until(lambda: answer(b, 2) == 503, WITHIN)
     ok(a.api("PATCH", "/sources/s", token, json={"paused": False}))
@@ -96,17 +115,19 @@ def test_a_change_on_one_node_is_in_effect_on_the_other(
     wait_until(lambda: answer(a, 4) == 404, WITHIN)
     wait_until(lambda: len(destination.taken) >= len(accepted))
     assert sorted(m["properties"]["n"] for m in destination.taken) == sorted(accepted)
-    assert {1, 3} <= set(accepted)
+    assert {1, 3, 5} <= set(accepted)
     # A revoked token is refused by every node at once: tokens are read per request.
     made = ok(a.api("POST", "/tokens", token, json={
         "name": "ci", "roles": [{"role": "workspace_owner"}]}), 201)
     assert b.api("GET", "/whoami", made["secret"]).status_code == 200
     ok(b.api("DELETE", f"/tokens/{made['token']['id']}", token), 204)
     assert a.api("GET", "/whoami", made["secret"]).status_code == 401
+    # Each stops cleanly, its listening thread and leases let go of.
+    assert (a.stop(), b.stop()) == (0, 0)
 
 
 def test_a_node_killed_under_load_loses_nothing_and_its_retries_run_on_the_other(
-        fleet: tuple[Serve, Serve, str], destination: FaultyDestination) -> None:
+        fleet: Fleet, destination: FaultyDestination) -> None:
     a, b, token = fleet
     source = connect(a, token)
     wait_until(lambda: b.webhook(via(b, source), {"n": -2}).status_code == 200, WITHIN)
@@ -161,3 +182,19 @@ def _waiting(node: Serve) -> int:
     text = httpx.get(node.url + "metrics", timeout=10).text
     return sum(int(float(line.split()[-1])) for line in text.splitlines()
                if line.startswith(("segfn_outbox_depth", "segfn_retries_queued")))
+
+
+def test_a_sources_rate_limit_holds_on_each_node(start_fleet: Callable[..., Fleet]) -> None:
+    """The documented tolerance: a source gets ``--rate-limit`` N a second on each node,
+    so at most K x N a second behind K nodes (README, "Running a fleet")."""
+    a, b, token = start_fleet(rate_limit=2)
+    source = connect(a, token)
+    wait_until(lambda: b.webhook(via(b, source), {"n": 0}).status_code in (200, 429), WITHIN)
+    started = time.monotonic()
+    statuses = [node.webhook(via(node, source), {"n": n}).status_code
+                for n in range(1, 13) for node in (a, b)]
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}
+    # Each node's bucket: its burst of 2 and 2 a second since; and no more, both together.
+    assert statuses.count(200) <= 2 * (2 + 2 * elapsed)
+    assert statuses.count(200) >= 2
