@@ -58,6 +58,13 @@ class Lease:
             db.execute(sa.update(key.table).where(key.in_(list(ids)))
                        .values(leased_by=self.node, lease_until=now + self.seconds))
 
+    def renew(self, db: Db, key: sa.Column[Any], ids: Collection[Any], now: float) -> None:
+        """Extend from ``now`` the leases this node still holds on these rows (none that
+        lapsed and went to another node, none that ended)."""
+        db.execute(sa.update(key.table).where(key.in_(list(ids)),
+                                              key.table.c.leased_by == self.node)
+                   .values(lease_until=now + self.seconds))
+
     def release(self, db: Db) -> None:
         """End every lease this node holds (it is stopping)."""
         for table in (schema.outbox, schema.retries):

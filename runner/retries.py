@@ -94,5 +94,10 @@ def due(db: Db, now: float, lease: Lease, limit: int = 64) -> list[PendingRetry]
                          r.first_wait) for r in rows]
 
 
+def renew(db: Db, invocation_id: str, lease: Lease) -> None:
+    """Hold on to a retry this node claimed and is running still."""
+    lease.renew(db, _RETRIES.c.invocation_id, [invocation_id], time.time())
+
+
 def next_due(db: Db) -> float | None:
     return db.execute(sa.select(sa.func.min(_RETRIES.c.due_at))).scalar()

@@ -382,8 +382,13 @@ class Runtime:
 
                 await self.store.run(forget)
                 return
-            await self._run(source, retry.request, retry.invocation_id, retry.attempt,
-                            retry.first_wait)
+            holding = asyncio.get_running_loop().create_task(
+                self._keep_leased(retry.invocation_id))
+            try:
+                await self._run(source, retry.request, retry.invocation_id, retry.attempt,
+                                retry.first_wait)
+            finally:
+                holding.cancel()
             self._held.pop(retry.invocation_id, None)
         except Exception:  # noqa: BLE001 - the retry stays queued; it runs again later
             log.exception("retry %s could not run; it stays queued", retry.invocation_id)
@@ -391,6 +396,14 @@ class Runtime:
             self._held[retry.invocation_id] = time.time() + _HOLD_AFTER_FAULT
         finally:
             self._retrying.discard(retry.invocation_id)
+
+    async def _keep_leased(self, invocation_id: str) -> None:
+        """Renew a running retry's lease, however long it waits for a worker, so that no
+        other node runs it meanwhile."""
+        while True:
+            await asyncio.sleep(self.lease.seconds / 3)
+            await self.store.run(functools.partial(retries.renew, invocation_id=invocation_id,
+                                                   lease=self.lease))
 
 
 def _again(first: Outcome) -> Outcome:

@@ -131,3 +131,19 @@ def test_outbox_batches_are_claimed_by_one_node_and_retaken_after_the_lease(
     assert batch(second) == ids[10:]
     assert batch(first) == []
 
+
+
+def test_a_running_retry_keeps_its_lease_and_never_takes_back_a_lapsed_one(
+        engine: sa.Engine) -> None:
+    queue_retries(engine, 2)
+    slow, other = Lease("slow", seconds=0.5), Lease("other")
+    assert sorted(claim_retries(engine, slow)) == ["inv-0", "inv-1"]
+    time.sleep(0.3)
+    with engine.begin() as db:  # inv-0 is still running: renewed; inv-1 is not
+        retries.renew(db, "inv-0", slow)
+    time.sleep(0.3)
+    assert claim_retries(engine, other) == ["inv-1"]
+    with engine.begin() as db:  # a renewal of what another node holds changes nothing
+        retries.renew(db, "inv-1", slow)
+    time.sleep(0.3)
+    assert sorted(claim_retries(engine, other)) == ["inv-0", "inv-1"]
