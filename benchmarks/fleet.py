@@ -42,9 +42,11 @@ from throughput import (
     Figures,
     Server,
     api,
+    benchmark_parser,
     free_port,
     line,
     measure,
+    parse,
     segfn_argv,
     start_serve,
     started,
@@ -153,16 +155,7 @@ def _ratio(value: float, baseline: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1.5 s per measurement")
-    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
-                        help="the load generator (auto: wrk when installed)")
-    parser.add_argument("--workers", type=int, default=2, help="serve --workers")
-    parser.add_argument("--runs", type=int, default=3,
-                        help="measurements per figure (at least 3)")
-    args = parser.parse_args(argv)
-    args.runs = max(3, args.runs)
-    return run_benchmark(args)
+    return run_benchmark(parse(benchmark_parser(__doc__), argv))
 
 
 if __name__ == "__main__":

@@ -528,20 +528,31 @@ def report(plain: Figures, segfn: Figures, io: Figures, serve: Figures) -> None:
           "catalog over segfn run)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark of segfn's servers takes; ``doc`` is its docstring."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1.5 s per measurement")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator (auto: wrk if installed, else python)")
     parser.add_argument("--workers", type=int, default=2, help="segfn run and serve --workers")
     parser.add_argument("--runs", type=int, default=3,
                         help="measurements per figure, at least 3 (each figure is their median)")
-    # Internal: this file is also the plain app's and the slow endpoint's server.
-    parser.add_argument("--serve-plain", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-slow", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs: a median needs at least 3 runs")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = benchmark_parser(__doc__)
+    # Internal: this file is also the plain app's and the slow endpoint's server.
+    parser.add_argument("--serve-plain", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-slow", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parse(parser, argv)
     if args.serve_plain:
         serve_plain(args.serve_plain)
         return 0

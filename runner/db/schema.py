@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from runner.db.types import RowId, Seconds
 
-# A row id: SQLite's INTEGER PRIMARY KEY (its rowid; the tables say AUTOINCREMENT, so
-# never reused), a BIGSERIAL on PostgreSQL.
-RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# A Unix time or a duration: a double on PostgreSQL, SQLite's REAL (as files always had).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+metadata = sa.MetaData()
 
 
 def _row_id() -> sa.Column[int]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.delivery import POST_TIMEOUT
 from runner.leases import LEASE_SECONDS, Lease
 from segfn.cli.options import runner_config, runner_options
 from segfn.cli.output import show_invocations
@@ -117,8 +118,8 @@ def opened(database: str | Path) -> Iterator[Any]:
               show_default=True,
               help="How long this node holds outbox rows and retries it claims; a node "
                    "that dies has its work taken over by the others after it. Keep it above "
-                   "15 s (a batch's POST) and the function timeout, else two nodes may send "
-                   "one batch, or run one retry, at once.")
+                   f"{POST_TIMEOUT:g} s (a batch's POST) and the function timeout, else two "
+                   "nodes may send one batch, or run one retry, at once.")
 @click.option("--insecure-workers", is_flag=True,
               help="Start even if this machine cannot confine sandbox workers fully "
                    "(no bubblewrap, namespaces or seccomp): a handler that breaks out of "

@@ -14,18 +14,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from runner.db.types import RowId, Seconds
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
 tables = sa.MetaData()
-
-# A row id: SQLite's INTEGER PRIMARY KEY (its rowid; the tables say AUTOINCREMENT, so
-# never reused), a BIGSERIAL on PostgreSQL.
-RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-# A Unix time or a duration: a double on PostgreSQL, SQLite's REAL (as files always had).
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def _row_id() -> sa.Column[int]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from runner.db.types import RowId, Seconds
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-# As in 0001: a 64-bit row id on PostgreSQL, SQLite's rowid there; Unix seconds.
-RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def upgrade() -> None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from runner.db.types import Seconds
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-# As in 0001: Unix seconds.
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
 
 
 def upgrade() -> None:
