@@ -529,3 +529,49 @@ def test_kept_handlers_forget_the_one_used_longest_ago() -> None:
     kept.keep("new", -1)
     assert "k1" not in kept and "k0" in kept and kept.use("new") == -1
     assert kept.use("k1") is None
+
+
+# The parent reads a worker's stdout in chunks, however the frames fall in them
+
+
+def test_frames_come_out_whole_however_the_bytes_are_cut() -> None:
+    messages = [{"op": "result", "id": n, "text": "é" * n} for n in range(5)]
+    stream = b"".join(protocol.encode(m) for m in messages)
+    for size in (1, 3, 7, len(stream)):
+        frames = protocol.Frames()
+        got = [m for start in range(0, len(stream), size)
+               for m in frames.feed(stream[start:start + size])]
+        assert got == messages
+
+
+def test_a_frame_over_the_limit_is_refused_at_its_header() -> None:
+    # Four bytes announce it: nothing of its body is waited for, or kept.
+    frames = protocol.Frames(limit=100)
+    with pytest.raises(protocol.ProtocolError, match="over the limit of 100"):
+        list(frames.feed(struct.pack(">I", 101)))
+
+
+def test_the_frames_before_a_bad_one_are_had_first() -> None:
+    frames = protocol.Frames()
+    got = []
+    with pytest.raises(protocol.ProtocolError):
+        for message in frames.feed(protocol.encode({"op": "a"}) + frame(b"[1]")):
+            got.append(message)
+    assert got == [{"op": "a"}]
+
+
+# Frames are written by orjson, and by json where orjson refuses
+
+
+@pytest.mark.parametrize("message", [
+    {"op": "result", "s": "é \u2028 \x00 \"q\"", "n": [1, -2, 2**63 - 1, 1.5, 1e-7, 0.1],
+     "nested": {"b": True, "z": None}},
+    {"op": "x", "s": "lone \ud800 surrogate"},
+    {"op": "x", "n": 2**70},
+    {"op": "x", "keys": {1: "int key"}},
+])
+def test_a_frame_reads_back_as_json_would_write_it(message: dict[str, Any]) -> None:
+    data = protocol.encode(message)[protocol.HEADER_SIZE:]
+    expected = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    assert protocol.decode(data) == protocol.decode(
+        expected.encode("utf-8", "surrogatepass").replace(b"\xed\xa0\x80", "\ufffd".encode()))

@@ -8,16 +8,16 @@ Colors follow click's rule: on when stdout is a terminal, off when it is a pipe 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
-import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.observer import Observer
 from segfn.sandbox.invocation import Result, preview_logs
 
 if TYPE_CHECKING:
@@ -147,38 +147,53 @@ def refusal_line(status: int, error_type: str, reason: str, styled: bool = True)
             + f" {printable(error_type)}  {printable(reason)}  (refused, nothing ran)")
 
 
-class InvocationLines(logging.Handler):
-    """Writes each record of ``segfn.invocations`` (``runner.observer.InvocationLog``) as
-    its ``outcome_line`` (with the invocation's log lines under it when ``logs``) or its
-    ``refusal_line``, colored on a terminal."""
+class InvocationLines(Observer):
+    """The runtime's observer that prints a line on stdout for each invocation (its
+    ``outcome_line``, with its log lines under it when ``logs``) and each refusal (its
+    ``refusal_line``), colored on a terminal.
+
+    Lines are made and written once a turn of the event loop, all in one write and one
+    flush: under load a write and a flush a line were each a system call a request, and
+    making lines one by one, through ``logging``, a tenth of the runner's CPU."""
 
     def __init__(self, logs: bool = False) -> None:
-        super().__init__()
         self.logs = logs
         # Whether the stream last written to is a terminal: asked once, not once a line.
         self._terminal: tuple[Any, bool] | None = None
-        self._flushing = False
+        self._lines: list[Callable[[bool], str]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        source, outcome = getattr(record, "source", None), getattr(record, "outcome", None)
+    def invoked(self, source: Source, outcome: Outcome) -> None:
+        self._later(functools.partial(self._invocation, source, outcome))
+
+    def refused(self, status: int, error_type: str, message: str) -> None:
+        self._later(functools.partial(refusal_line, status, error_type, message))
+
+    def _invocation(self, source: Source, outcome: Outcome, color: bool) -> str:
+        line = outcome_line(source, outcome, color)
+        if not self.logs:
+            return line
+        return "\n".join([line, *log_lines(outcome.result.logs, color)])
+
+    def _later(self, line: Callable[[bool], str]) -> None:
+        self._lines.append(line)
+        if len(self._lines) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the lines made since the last flush."""
+        lines, self._lines = self._lines, []
+        stream = sys.stdout
         try:
-            stream = sys.stdout
             # Made without colors when there are none (the common case: no terminal).
             color = self._colored(stream)
-            if source and outcome:
-                lines = [outcome_line(source, outcome, color)]
-                if self.logs:
-                    lines += log_lines(outcome.result.logs, color)
-                text = "\n".join(lines)
-            elif hasattr(record, "status"):
-                text = refusal_line(record.status, getattr(record, "error_type", ""),
-                                    getattr(record, "reason", ""), color)
-            else:
-                text = printable(record.getMessage())
-            self._write(stream, text + "\n")
-        except Exception:
-            # A line that cannot be written (stdout closed) must not fail the delivery.
-            self.handleError(record)
+            stream.write("".join(line(color) + "\n" for line in lines))
+            stream.flush()
+        except (OSError, ValueError):
+            # A closed stdout loses its lines; no delivery fails for it.
+            pass
 
     def _colored(self, stream: Any) -> bool:
         """Whether lines are colored, as ``click.echo`` decides: as the context says, else
@@ -189,33 +204,3 @@ class InvocationLines(logging.Handler):
                 self._terminal = (stream, stream.isatty())
             color = self._terminal[1]
         return bool(color)
-
-    def _write(self, stream: Any, text: str) -> None:
-        """Write, but flush once a turn of the event loop rather than once a line: under
-        load a flush is a system call per request."""
-        stream.write(text)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            stream.flush()
-            return
-        if not self._flushing:
-            self._flushing = True
-            loop.call_soon(self._flush, stream)
-
-    def _flush(self, stream: Any) -> None:
-        self._flushing = False
-        # A closed stdout loses its lines, as emit's would be lost; no delivery fails for it.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-
-
-def show_invocations(logs: bool = False) -> None:
-    """Print the per-invocation line of ``segfn run`` and ``segfn serve`` on stdout, with
-    each invocation's log lines under it when ``logs``."""
-    log = logging.getLogger("segfn.invocations")
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    for handler in [h for h in log.handlers if isinstance(h, InvocationLines)]:
-        log.removeHandler(handler)
-    log.addHandler(InvocationLines(logs))

@@ -18,7 +18,7 @@ from runner.captures import KEEP_BYTES_PER_SOURCE, KEEP_PER_SOURCE, MAX_DAYS
 from runner.source import Source
 from segfn.cli.files import read_settings, read_text
 from segfn.cli.options import runner_config, runner_options
-from segfn.cli.output import fail, printable, show_invocations
+from segfn.cli.output import InvocationLines, fail, printable
 from segfn.sandbox.compiler import CompileError, Handler
 from segfn.sandbox.preflight import check_handler
 
@@ -256,13 +256,11 @@ def _run(config: RunnerConfig, watched: WatchedSource, sock: socket.socket, relo
 
     from runner.app import create_app
     from runner.config import build_runtime
-    from runner.observer import InvocationLog
 
     plan = confinement(config.worker_user, required=False)
     with claimed(config.data_dir):
         # One handler, so one pool: started now, so that a broken sandbox stops the start.
-        show_invocations(logs=not quiet)
-        runtime = build_runtime(config, watched.resolve, plan, InvocationLog(),
+        runtime = build_runtime(config, watched.resolve, plan, InvocationLines(logs=not quiet),
                                 warm=(watched.current.tenant,))
         app = create_app(runtime, watched.route, config.webhook)
         destination = (config.destination.endpoint if config.destination

@@ -14,7 +14,7 @@ import click
 from runner.delivery import POST_TIMEOUT
 from runner.leases import LEASE_SECONDS, Lease
 from segfn.cli.options import runner_config, runner_options
-from segfn.cli.output import show_invocations
+from segfn.cli.output import InvocationLines
 from segfn.cli.run import (
     claimed,
     confinement,
@@ -184,7 +184,7 @@ async def _serve(config: ServiceConfig, plan: Plan, sock: socket.socket) -> None
     from runner.db.engine import describe
     from runner.db.migrate import SchemaMismatch
     from runner.metrics import CONTENT_TYPE, Metrics
-    from runner.observer import InvocationLog, Observers
+    from runner.observer import Observers
     from runner.service import console
     from runner.service.api import service_app
     from runner.service.keyring import KeyringError
@@ -211,10 +211,9 @@ async def _serve(config: ServiceConfig, plan: Plan, sock: socket.socket) -> None
         except (Problem, KeyringError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from None
         metrics = Metrics(runtime_database)
-        show_invocations()
         # The errors log keeps the requests it redacts only encrypted, with the secret key.
         runtime = build_runtime(runner, service.resolve, plan,
-                                Observers((metrics, InvocationLog())), sealer=config.keyring)
+                                Observers((metrics, InvocationLines())), sealer=config.keyring)
 
         async def scrape(request: Request) -> Response:
             return Response(metrics.render(), media_type=CONTENT_TYPE)

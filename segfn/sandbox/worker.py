@@ -4,7 +4,7 @@ Started as ``python -m segfn.sandbox.worker``; its first frame is its configurat
 modules, confinement: ``confine.config.WorkerConfig``), which it applies before it says it is
 ready (``confine.inside``). It compiles each handler once and keeps running until its input
 closes. Several jobs may be in flight at
-once: those waiting on ``fetch``, and at most four using the CPU (the parent's dispatch
+once: those waiting on ``fetch``, and at most 16 using the CPU (the parent's dispatch
 rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
 cannot be interrupted (one long C call, a sleep, a handler that swallows the interruption) is
 the parent's to kill.
