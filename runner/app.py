@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
-import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from starlette.applications import Starlette
@@ -18,16 +16,6 @@ from runner.runtime import Runtime
 from runner.supervisor import LoopFactory
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# Allocations between collections of the youngest generation (Python's default is 700).
-# A delivery allocates some thousands of objects, nearly all freed by reference counting;
-# at the default a collection ran every few requests and, through the older generations,
-# a full one walked every module, statement and route the runner had loaded.
-GC_THRESHOLD = (50_000, 20, 20)
-# How long the event loop's thread may hold the GIL while another thread waits for it
-# (Python's default is 5 ms). The store's writer and reader give the GIL up at every
-# statement and wait to take it back: at the default, a group commit under load waited
-# some 15 ms, most of it for the GIL.
-SWITCH_INTERVAL = 0.0005
 
 
 def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookLimits(),
@@ -69,7 +57,6 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
         await runtime.start()
         for name, loop in (loops or {}).items():
             runtime.supervisor.start(name, loop)
-        _tune_interpreter()
         ready = True
         try:
             yield
@@ -83,13 +70,3 @@ def create_app(runtime: Runtime, route: Router, limits: WebhookLimits = WebhookL
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
-
-
-def _tune_interpreter() -> None:
-    """Once started: what was loaded stays for good, so no collection walks it again
-    (``gc.freeze``); collections run less often (``GC_THRESHOLD``), and threads take the
-    GIL sooner (``SWITCH_INTERVAL``)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-    sys.setswitchinterval(SWITCH_INTERVAL)

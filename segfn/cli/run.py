@@ -291,9 +291,11 @@ async def _serve(app: Any, config: RunnerConfig, runtime: Runtime, sock: socket.
 
 def uvicorn_server(app: Any, config: RunnerConfig, runtime: Runtime) -> Any:
     """The HTTP server for ``app`` on the configured host and port, its connections
-    bounded; on a stop, ``runtime`` takes no more deliveries and drains."""
-    from runner.server import http_server
+    bounded, in a process tuned to serve; on a stop, ``runtime`` takes no more deliveries
+    and drains."""
+    from runner.server import http_server, tune_interpreter
 
+    tune_interpreter()
     return http_server(app, config.host, config.port, config.connections,
                        on_stop=runtime.stop_taking)
 

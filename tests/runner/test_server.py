@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -148,3 +150,17 @@ def test_deliveries_while_stopping_are_answered_503(tmp_path) -> None:
         assert answer.status_code == 503
         assert answer.json()["error"]["type"] == "Stopping"
         assert int(answer.headers["retry-after"]) > 0
+
+
+def test_a_process_tuned_to_serve_collects_less_and_switches_sooner() -> None:
+    # In a process of its own: the tuning is for good, and no test process should have it.
+    probe = ("import gc, json, sys\n"
+             "from runner.server import tune_interpreter\n"
+             "loaded = [[] for _ in range(1000)]\n"
+             "tune_interpreter()\n"
+             "print(json.dumps([gc.get_freeze_count(), gc.get_threshold(),"
+             " sys.getswitchinterval()]))")
+    frozen, threshold, interval = json.loads(subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert frozen > 1000  # what was loaded, the modules' objects with it
+    assert threshold[0] > 700 and interval < 0.005  # Python's defaults
