@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
 from runner.source import Source
+from segfn import jsontext
 from segfn.sandbox.invocation import METHODS, HttpRequest
 from segfn.sandbox.webhook import (
     MAX_BODY_BYTES,
@@ -81,11 +82,19 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
     size = 0
     try:
         # One deadline per chunk: a sender may be slow, but never silent for ``stall``.
+        # ASGI messages read as they come (not ``request.stream()``): most bodies are in
+        # the first, and then the deadline is set once and never moved.
         async with asyncio.timeout(stall) as deadline:
-            async for chunk in request.stream():
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 check_size(size, limit)
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
                 deadline.reschedule(asyncio.get_running_loop().time() + stall)
     except TimeoutError:
         raise RequestRefused(408, "RequestTimeout",
@@ -120,7 +129,8 @@ class Endpoint:
         reply = outcome.result.reply
         if reply is not None:
             return Response(reply.body, status_code=200, media_type=reply.content_type)
-        return JSONResponse(outcome.body(), status_code=outcome.status)
+        return Response(jsontext.dumps(outcome.body()), status_code=outcome.status,
+                        media_type="application/json")
 
     async def _accept(self, request: Request) -> tuple[Source, bytes] | Refusal:
         """The source and body of a delivery to run, or the answer refusing it."""

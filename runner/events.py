@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from runner.db import hot, schema, upsert
 from runner.store import Db
+from segfn import jsontext
 from segfn.sandbox.invocation import Result
 
 # Built once: building a statement costs more than running it, and these run for every
@@ -28,7 +29,7 @@ _OBJECT = sa.select(schema.objects.c.properties).where(
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jsontext.dumps(value).decode()
 
 
 def queue_messages(db: Db, source: str, messages: Iterable[Any],

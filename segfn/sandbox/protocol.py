@@ -19,6 +19,8 @@ from typing import IO, Any, Generic, TypeVar
 
 import orjson
 
+from segfn import jsontext
+
 # What the parent sends a worker: a job (its request body is at most 512 KiB) or the
 # answers to a fetch (each response up to 10 MiB).
 MAX_FRAME = 64 * 1024 * 1024
@@ -38,9 +40,6 @@ MAX_JOBS_PER_WORKER = 32
 HANDLERS_KEPT = 256
 _HEADER = struct.Struct(">I")
 HEADER_SIZE = _HEADER.size
-# The UTF-8 form (with surrogatepass) of a lone surrogate; valid UTF-8 never has one.
-_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
-_REPLACEMENT = "\ufffd".encode()
 T = TypeVar("T")
 # Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
@@ -54,35 +53,13 @@ class ProtocolError(ValueError):
     """A frame the reader refuses: over the limit, not JSON, or not of the right shape."""
 
 
-def _valid_utf8(text: str) -> bytes:
-    """``text`` as UTF-8, each lone surrogate replaced by U+FFFD."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE_BYTES.sub(_REPLACEMENT, text.encode("utf-8", "surrogatepass"))
-
-
 def encode(message: dict[str, Any], limit: int = MAX_FRAME) -> bytes:
-    data = _dumps(message)
+    # Not ASCII-escaped: then a \ud8xx escape never comes from an honest encoder, and the
+    # decoder takes its slow path only for frames that carry one.
+    data = jsontext.dumps(message)
     if len(data) > limit:
         raise FrameTooLarge(f"frame of {len(data)} bytes is over the limit of {limit}")
     return _HEADER.pack(len(data)) + data
-
-
-def _dumps(message: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, not ASCII-escaped: then a \\ud8xx escape never comes from an
-    honest encoder, and the decoder takes its slow path only for frames that carry one.
-
-    orjson writes what ``json`` would, some ten times faster, except where it refuses: a
-    lone surrogate, a key that is not a string, an integer beyond 64 bits. Those frames go
-    the slow way. It writes NaN as null where ``json`` refuses it; no frame carries one,
-    since a handler's messages and objects are refused NaN when made
-    (``segfn.messages.to_json``) and the parent's own numbers are validated."""
-    try:
-        return orjson.dumps(message)
-    except orjson.JSONEncodeError:
-        return _valid_utf8(json.dumps(message, separators=(",", ":"), ensure_ascii=False,
-                                      allow_nan=False))
 
 
 def strict_loads(text: str) -> Any:
@@ -123,7 +100,7 @@ def decode(data: bytes) -> dict[str, Any]:
         message = _loads(data)
         if b"\\ud" in data or b"\\uD" in data:
             # Escapes of surrogates: the JSON decoder keeps a lone one as is.
-            message = json.loads(_valid_utf8(json.dumps(message, ensure_ascii=False)))
+            message = json.loads(jsontext.valid_utf8(json.dumps(message, ensure_ascii=False)))
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"frame is not JSON: {exc}") from None
     if not isinstance(message, dict):
