@@ -247,6 +247,8 @@ class Egress:
                        f"{MAX_FETCH_REQUESTS} requests a call")
             return [FetchAnswer.failed(refusal) for _ in requests]
         room = _Room()
+        if len(requests) == 1:  # fetch(): no task to make, nothing to gather
+            return [await self._one(requests[0], budget, room)]
         return list(await asyncio.gather(*(self._one(r, budget, room) for r in requests)))
 
     def _refused(self, url: str) -> str | None:
@@ -270,8 +272,9 @@ class Egress:
             return FetchAnswer.failed(refused)
         timeout = min(budget, request.timeout or budget)
         try:
-            async with asyncio.timeout(timeout):
-                return await self._send(request, timeout, room)
+            # aiohttp's total timeout covers it all: resolving, connecting, sending and
+            # reading the response to its end.
+            return await self._send(request, timeout, room)
         except TimeoutError:
             return FetchAnswer.failed(f"fetch {url}: timed out after {timeout:.1f}s")
         except aiohttp.ClientConnectorError as exc:

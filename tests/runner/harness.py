@@ -135,7 +135,12 @@ class Runner:
         self._collector = threading.Thread(target=self._collect, args=(self.process,),
                                            daemon=True)
         self._collector.start()
-        wait_until(self._ready)
+        try:
+            wait_until(self._ready)
+        except BaseException:
+            # Never ready: no fixture knows of it yet, so nothing else would stop it.
+            self.kill()
+            raise
         return self
 
     def _collect(self, process: subprocess.Popen[str]) -> None:
