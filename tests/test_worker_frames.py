@@ -12,6 +12,7 @@ import asyncio
 import json
 import struct
 import textwrap
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ from segfn.sandbox import protocol
 from segfn.sandbox.compiler import Handler
 from segfn.sandbox.egress import Egress, EgressPolicy
 from segfn.sandbox.fleet import Fleet
-from segfn.sandbox.invocation import MAX_ERROR_CHARS, HttpRequest, Job, Result
+from segfn.sandbox.invocation import (
+    MAX_ERROR_CHARS,
+    HttpRequest,
+    Job,
+    Result,
+    new_invocation_id,
+)
 from segfn.sandbox.pool import BlockingPool, Limits, WorkerPool
 from tests.stored import look
 
@@ -575,3 +582,14 @@ def test_a_frame_reads_back_as_json_would_write_it(message: dict[str, Any]) -> N
     expected = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
     assert protocol.decode(data) == protocol.decode(
         expected.encode("utf-8", "surrogatepass").replace(b"\xed\xa0\x80", "\ufffd".encode()))
+
+
+# Invocation ids: random version-4 UUIDs, drawn from the system in chunks
+
+
+def test_invocation_ids_are_distinct_version_4_uuids() -> None:
+    drawn = [new_invocation_id() for _ in range(5000)]  # past one 4 KiB chunk of randomness
+    assert len(set(drawn)) == len(drawn)
+    for text in drawn:
+        parsed = uuid.UUID(hex=text)
+        assert (parsed.hex, parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

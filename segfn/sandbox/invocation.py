@@ -7,7 +7,6 @@ import hashlib
 import math
 import os
 import threading
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +44,12 @@ def new_invocation_id() -> str:
     with _random_lock:
         if not _random:
             _random.extend(os.urandom(_RANDOM_CHUNK))
-        drawn = bytes(_random[-16:])
+        drawn = _random[-16:]
         del _random[-16:]
-    return uuid.UUID(bytes=drawn, version=4).hex
+    # As uuid.UUID(bytes=drawn, version=4) sets them: the version, then the variant.
+    drawn[6] = drawn[6] & 0x0F | 0x40
+    drawn[8] = drawn[8] & 0x3F | 0x80
+    return drawn.hex()
 
 
 def delivery_invocation_id(source: str, delivery: str) -> str:

@@ -512,13 +512,12 @@ def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
 
 def _can_take(worker: _Worker, now: float) -> bool:
     """Whether a worker may start another job now (see the module docstring)."""
-    running = 0
+    if worker.busy >= _PIPELINE_DEPTH:
+        return False
+    # Jobs are kept in the order they were sent: the first not fetching is the oldest.
     for number, call in worker.calls.items():
-        if number in worker.fetching:
-            continue
-        running += 1
-        if running >= _PIPELINE_DEPTH or now - call.sent_at >= _PIPELINE_WINDOW:
-            return False
+        if number not in worker.fetching:
+            return now - call.sent_at < _PIPELINE_WINDOW
     return True
 
 
