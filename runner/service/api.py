@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runner import captures, errorlog, events, redrive, shadow
 from runner.app import create_app
@@ -474,7 +474,7 @@ class Api:
 
 
 def service_app(service: Service, runtime: Runtime, limits: WebhookLimits = WebhookLimits(),
-                routes: Sequence[BaseRoute] = ()) -> Starlette:
+                routes: Sequence[BaseRoute] = ()) -> ASGIApp:
     """What ``segfn serve`` serves: the API at ``/api/v1``, the capture URLs, the console,
     then ``routes``, then the sources' webhooks."""
     api = Api(service, runtime)
