@@ -9,12 +9,15 @@ JSON error body; no request, however malformed, gets a traceback.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping
 
 import attrs
+from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
@@ -102,6 +105,24 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
     return b"".join(chunks)
 
 
+def delivery_url(scope: Scope) -> str:
+    """``str(request.url)`` of the request ``scope``, remembered: deliveries come to the
+    same few URLs again and again, and Starlette makes each anew (a twentieth of the
+    runner's CPU a delivery)."""
+    host = next((value for key, value in scope["headers"] if key == b"host"), None)
+    server = scope.get("server")  # a list, from some servers: a key must be a tuple
+    return _url(scope.get("scheme", "http"), None if server is None else tuple(server),
+                host, scope["path"], scope.get("query_string", b""))
+
+
+@functools.lru_cache(maxsize=256)
+def _url(scheme: str, server: tuple[str, int] | None, host: bytes | None, path: str,
+         query: bytes) -> str:
+    return str(URL(scope={"scheme": scheme, "server": server, "path": path,
+                          "query_string": query,
+                          "headers": [] if host is None else [(b"host", host)]}))
+
+
 class Endpoint:
     """The ASGI endpoint for webhook deliveries; the runtime's observer hears each
     refusal's status."""
@@ -119,7 +140,7 @@ class Endpoint:
             self.runtime.observer.refused(accepted.status, accepted.type, accepted.message)
             return accepted.response()
         source, body = accepted
-        delivery = HttpRequest(body, request.headers.items(), str(request.url),
+        delivery = HttpRequest(body, request.headers.items(), delivery_url(request.scope),
                                request.method)
         try:
             outcome = await self.runtime.deliver(source, delivery)
@@ -136,13 +157,14 @@ class Endpoint:
         """The source and body of a delivery to run, or the answer refusing it."""
         if request.method not in METHODS:
             return _post_only()
-        source = self.route(request.url.path)
+        path = request.scope["path"]
+        source = self.route(path)
         get = request.method == "GET"
         if get and (source is None or not source.allow_get):
             # Only a source that takes GET does; to any other path it is as before, a 405.
             return _post_only()
         if source is None:
-            return Refusal(404, "NotFound", f"no webhook at {request.url.path}")
+            return Refusal(404, "NotFound", f"no webhook at {path}")
         if self.runtime.draining:
             return Refusal(503, "Stopping", "the runner is stopping",
                            {"Retry-After": UNAVAILABLE_RETRY_AFTER})

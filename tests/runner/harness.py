@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -138,8 +139,10 @@ class Runner:
         try:
             wait_until(self._ready)
         except BaseException:
-            # Never ready: no fixture knows of it yet, so nothing else would stop it.
-            self.kill()
+            # Never ready: no fixture knows of it yet, so nothing else would stop it (or
+            # what it started, if it exited).
+            with contextlib.suppress(ProcessLookupError):
+                self.kill()
             raise
         return self
 

@@ -14,10 +14,11 @@ from typing import Any
 import attrs
 import httpx
 import pytest
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from runner.app import create_app
-from runner.endpoint import WebhookLimits
+from runner.endpoint import WebhookLimits, delivery_url
 from runner.events import read_events
 from runner.observer import Observer
 from runner.runtime import Runtime
@@ -138,3 +139,19 @@ def test_a_webhook_path_takes_only_post(webhooks: Webhooks) -> None:
         assert response.status_code == 405, method
         assert response.headers["allow"] == "POST"
 
+
+
+@pytest.mark.parametrize("scope", [
+    {"path": "/", "headers": [(b"host", b"example.com")]},
+    {"path": "/fn/tok", "query_string": b"a=1&b=%20", "headers": [(b"host", b"h:8080")]},
+    {"scheme": "https", "path": "/x", "server": ("10.0.0.1", 443), "headers": []},
+    {"path": "/x", "server": ["::1", 8000], "headers": []},
+    {"path": "/x", "server": ("127.0.0.1", 80), "headers": [(b"host", b"bad host!")]},
+    {"path": "/a?b#c\\d", "headers": [(b"host", b"[::1]:99")]},
+    {"path": "//double", "headers": []},
+    {"path": "/x", "query_string": b"q", "headers": [(b"x-other", b"1"), (b"host", b"H")]},
+])
+def test_a_deliverys_url_is_the_one_starlette_makes(scope: dict[str, Any]) -> None:
+    scope = {"type": "http", "method": "POST", **scope}
+    for _ in range(2):  # made, then remembered
+        assert delivery_url(scope) == str(Request(scope).url)
