@@ -1,6 +1,7 @@
-"""The Store on SQLite and PostgreSQL: group commit (a burst is one transaction, each change
-in a savepoint of its own), callers answered only after the commit, reads apart from the
-writer, and a database out of reach refusing changes until it is back."""
+"""The Store on SQLite and PostgreSQL: group commit (a burst is one transaction; a change
+that raises fails alone, its group run again with a savepoint a change), callers answered
+only after the commit, reads apart from the writer, and a database out of reach refusing
+changes until it is back."""
 
 from __future__ import annotations
 
@@ -78,6 +79,69 @@ def test_a_failing_change_fails_alone_and_the_rest_of_its_group_commits(
     assert (first, last) == (None, None)
     assert isinstance(failed, ValueError) and str(failed) == "this change is refused"
     assert sorted(peek(store, waiting_keys)) == ["a", "b"]  # nothing of the failed one
+
+
+def held_group(store: Store, changes: list[object]) -> list[object]:
+    """Run ``changes`` as one group: the writer is held until all of them wait behind it."""
+    release = threading.Event()
+
+    def hold(db: Db) -> None:
+        assert release.wait(10)
+
+    async def group() -> list[object]:
+        held = asyncio.ensure_future(store.run(hold))
+        await asyncio.sleep(0.1)  # the writer runs the hold alone
+        calls = [asyncio.ensure_future(store.run(change)) for change in changes]
+        await asyncio.sleep(0.2)  # every call is queued behind it
+        release.set()
+        async with asyncio.timeout(30):
+            await held
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    return asyncio.run(group())
+
+
+def counted(runs: list[str], key: str) -> object:
+    def change(db: Db) -> None:
+        runs.append(key)
+        events.queue_messages(db, "src", [{"n": 1}], key, "ws")
+    return change
+
+
+def test_a_group_that_commits_runs_each_change_once(store: Store) -> None:
+    runs: list[str] = []
+    assert held_group(store, [counted(runs, k) for k in "abc"]) == [None] * 3
+    assert runs == ["a", "b", "c"]
+    assert sorted(peek(store, waiting_keys)) == ["a", "b", "c"]
+
+
+def test_a_group_with_a_change_that_raises_runs_again_and_keeps_one_run(
+        store: Store) -> None:
+    runs: list[str] = []
+
+    def fails(db: Db) -> None:
+        runs.append("x")
+        events.queue_messages(db, "src", [{"n": 2}], "gone", "ws")
+        raise ValueError("this change is refused")
+
+    first, failed, last = held_group(store, [counted(runs, "a"), fails, counted(runs, "b")])
+    assert (first, last) == (None, None) and isinstance(failed, ValueError)
+    # Rolled back at the error and run again, a savepoint each: the changes before the
+    # one that raised ran twice, and what they did is in the database once.
+    assert runs == ["a", "x", "a", "x", "b"]
+    rows = peek(store, lambda db: db.execute(sa.text("SELECT write_key FROM outbox")).all())
+    assert sorted(row[0] for row in rows) == ["a", "b"]
+
+
+def test_a_change_alone_in_its_group_that_raises_runs_once(store: Store) -> None:
+    runs: list[str] = []
+
+    def fails(db: Db) -> None:
+        runs.append("x")
+        raise ValueError("refused")
+
+    (failed,) = held_group(store, [fails])
+    assert isinstance(failed, ValueError) and runs == ["x"]
 
 
 def test_reads_see_the_last_commit(store: Store) -> None:
