@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import math
 import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from segfn import jsontext
 from segfn.errors import MessageTooLarge, ValidationError
 from segfn.identities import utc_iso
 from segfn.version import VERSION
@@ -110,7 +110,7 @@ def build_message(
     message.update((name, fields[name]) for name in _FIELDS[kind] if name in fields)
 
     try:
-        size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(jsontext.dumps(message))
     except ValueError as exc:  # an integer past Python's digit limit for str()
         raise ValidationError(f"{kind}: {exc}") from None
     if size > MAX_MESSAGE_BYTES:

@@ -76,7 +76,8 @@ class _Running:
         # A fetch or cache request is waiting for the parent's answer.
         self.asking = False
         self.answer: Any = None
-        self.answered = threading.Event()
+        # Made when the job asks: most never do, and an Event is a lock and a condition.
+        self.answered: threading.Event | None = None
 
 
 class Worker:
@@ -340,7 +341,7 @@ class Worker:
         try:
             # Run by the reader itself, the job would wait for an answer nobody reads.
             self._hand_off(running.thread_id)
-            running.answered.clear()
+            running.answered = threading.Event()
             self.send(message)
             answered = running.answered.wait(max(budget, 0.0) + 1)
         finally:
@@ -353,7 +354,7 @@ class Worker:
         """The parent's answer to job ``number``'s fetch or cache request."""
         with self._lock:
             running = self._running.get(number)
-        if running is not None:
+        if running is not None and running.answered is not None:
             running.answer = answer
             running.answered.set()
 
@@ -372,7 +373,10 @@ class Worker:
                     running.interrupted = True
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(
                         ctypes.c_ulong(running.thread_id), ctypes.py_object(Timeout))
-                    running.answered.set()
+                    # Not asking yet, it raises Timeout before it can wait; asking, it is
+                    # woken (here or a round later).
+                    if running.answered is not None:
+                        running.answered.set()
 
 
 def _has_room() -> bool:
