@@ -250,7 +250,8 @@ class Request:
         self._method = str(method)
         self._body = bytes(raw_body)
         self._headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self._url = url if isinstance(url, URL) else URL(url)
+        # Parsed when first asked for: most handlers never look at it.
+        self._url: str | URL = url
         self._alphabetize = alphabetize
 
     @property
@@ -268,6 +269,8 @@ class Request:
 
     @property
     def url(self) -> URL:
+        if isinstance(self._url, str):
+            self._url = URL(self._url)
         return self._url
 
     def json(self) -> Any:
@@ -318,7 +321,7 @@ class Request:
         return FormData(pairs)
 
     def __repr__(self) -> str:
-        return f"<Request {self._method} {self._url.href} {len(self._body)} bytes>"
+        return f"<Request {self._method} {self.url.href} {len(self._body)} bytes>"
 
 
 def _charset(content_type: str) -> str | None:
