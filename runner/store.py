@@ -5,8 +5,8 @@ fleet's shared state), through runner/db. Every change goes through one writer t
 which takes all the changes waiting and runs them in one transaction, then commits once.
 Should one of them raise, the group is rolled back and run again, each change inside a
 savepoint of its own, so that the one that raised fails alone: a change is a function of
-the database and nothing else, and may run twice. A caller's await returns only after that commit
-(SQLite: on disk with synchronous=FULL; PostgreSQL: synchronous_commit on), so an
+the database and nothing else, and may run twice. A caller's await returns only after
+that commit (SQLite: on disk with synchronous=FULL; PostgreSQL: synchronous_commit on), so an
 answered webhook is durable, and a burst of requests costs one disk flush or one round
 trip rather than one each. A group that cannot commit (a full disk, a database out of
 reach) fails its own changes, each caller hearing why, and no others; the writer then
@@ -90,7 +90,8 @@ class Store:
             raise
 
     async def run(self, change: Callable[[Db], T]) -> T:
-        """Run ``change`` in the next group transaction; return once it is committed."""
+        """Run ``change`` in the next group transaction; return once it is committed.
+        ``change`` may run twice (see the module docstring): it acts on the database only."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((change, future, loop))
