@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -42,7 +41,10 @@ _HEADER = struct.Struct(">I")
 HEADER_SIZE = _HEADER.size
 T = TypeVar("T")
 # Nineteen digits in a row: maybe an integer beyond 64 bits, which orjson reads as a float.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Found as a run of zeros in the frame with every digit made a zero and every other byte a
+# space: a C pass over the bytes, several times faster than a regular expression.
+_LONG_DIGITS = b"0" * 19
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 
 
 class FrameTooLarge(ValueError):
@@ -86,7 +88,7 @@ def _loads(data: bytes) -> Any:
     NaN, Infinity, numbers beyond a double, lone surrogates and bytes that are not UTF-8,
     but reads an integer beyond 64 bits as a float, so those go the slow way, as does
     whatever it refuses (for the reason ``strict_loads`` gives)."""
-    if _LONG_DIGITS.search(data) is None:
+    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
