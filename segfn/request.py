@@ -232,6 +232,16 @@ def _reject_constant(name: str) -> Any:
     raise BodyError(f"request body is not JSON: {name} is not a JSON value")
 
 
+# Made once: ``json.loads`` with any option makes a new decoder on every call.
+_DECODERS = {
+    alphabetize: json.JSONDecoder(
+        object_pairs_hook=_sorted_object if alphabetize else None,
+        parse_constant=_reject_constant,
+    )
+    for alphabetize in (False, True)
+}
+
+
 class Request:
     """One webhook delivery: its method (``"POST"``, or ``"GET"`` where a source takes
     GET for a URL verification), exact body, headers and URL."""
@@ -252,7 +262,7 @@ class Request:
         self._headers = headers if isinstance(headers, Headers) else Headers(headers)
         # Parsed when first asked for: most handlers never look at it.
         self._url: str | URL = url
-        self._alphabetize = alphabetize
+        self._alphabetize = bool(alphabetize)
 
     @property
     def method(self) -> str:
@@ -284,9 +294,8 @@ class Request:
             raise BodyError(
                 f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}"
             ) from None
-        hook = _sorted_object if self._alphabetize else None
         try:
-            return json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant)
+            return _DECODERS[self._alphabetize].decode(text)
         except json.JSONDecodeError as exc:
             raise BodyError(
                 f"request body is not JSON: {exc.msg} at character {exc.pos}"
