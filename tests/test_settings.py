@@ -34,7 +34,8 @@ def test_settings_are_read_only() -> None:
 
 
 def test_settings_are_a_deep_copy() -> None:
-    values = {"tags": ["a"], "map": {"k": "v"}}
+    # Scalars beside them: the shallow copy that does for scalars must not be taken here.
+    values = {"apiKey": "k", "tags": ["a"], "map": {"k": "v"}}
     settings = Settings(values)
     settings["tags"].append("added by the handler")
     values["map"]["k"] = "changed by the caller"
@@ -43,6 +44,13 @@ def test_settings_are_a_deep_copy() -> None:
     exported = settings.to_dict()
     exported["tags"].clear()
     assert settings["tags"] == ["a", "added by the handler"]
+
+
+def test_settings_of_scalars_are_a_copy_too() -> None:
+    values = {"apiKey": "k", "sandbox": True, "limit": 3}
+    settings = Settings(values)
+    values["apiKey"] = "changed by the caller"
+    assert settings.to_dict() == {"apiKey": "k", "sandbox": True, "limit": 3}
 
 
 def test_private_names_are_not_settings() -> None:
