@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from runner.events import save_result
 from runner.store import DATABASE_FILE, Db
-from segfn.cli import main
+from segfn.cli import main, output
 from segfn.sandbox.invocation import Result as Invocation
 from tests.stored import change
 
@@ -156,3 +156,13 @@ def test_logout_and_admin_commands_print_json(tmp_path: Path) -> None:
     created = json.loads(segfn("admin", "create-workspace", "acme", "--data-dir",
                                str(tmp_path / "serve"), "--json").stdout)
     assert created["name"] == "acme" and created["token"].startswith("sfn_")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("plain text, ünïcödé and \u00a0", "plain text, ünïcödé and \u00a0"),
+    ("a\tb", "a\tb"),
+    ("red \x1b[31m", "red \\x1b[31m"),
+    ("line\nbreak\x85\x7f", "line\\nbreak\\x85\\x7f"),
+])
+def test_printable_escapes_control_characters_only(text: str, shown: str) -> None:
+    assert output.printable(text) == shown

@@ -41,6 +41,9 @@ def fail(message: str) -> None:
 
 def printable(text: str) -> str:
     """``text`` with control characters shown as escapes, safe to write to a terminal."""
+    if text.isprintable():
+        # Every character _CONTROL matches is unprintable: the C check spares the search.
+        return text
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
