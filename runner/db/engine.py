@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from runner.db import hot
+
 # Seconds a SQLite writer waits for another process's lock, or PostgreSQL for a connection.
 LOCK_TIMEOUT = 30
 CONNECT_TIMEOUT = 10
@@ -54,10 +56,18 @@ def create(database: str | Path | sa.URL, **options: Any) -> sa.Engine:
     ``sqlalchemy.create_engine``."""
     url = url_of(database)
     if url.get_backend_name() == "sqlite":
-        return _sqlite(url, **options)
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={
-        "connect_timeout": CONNECT_TIMEOUT,
-        "options": "-c synchronous_commit=on"}, **options)
+        engine = _sqlite(url, **options)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args={
+            "connect_timeout": CONNECT_TIMEOUT,
+            "options": "-c synchronous_commit=on"}, **options)
+    sa.event.listen(engine, "before_cursor_execute", _after_the_hot_writes)
+    return engine
+
+
+def _after_the_hot_writes(connection: sa.Connection, *_: Any) -> None:
+    # Every statement runs after the hot writes that wait before it (runner.db.hot).
+    hot.flush(connection)
 
 
 def _sqlite(url: sa.URL, **options: Any) -> sa.Engine:

@@ -144,6 +144,66 @@ def test_a_change_alone_in_its_group_that_raises_runs_once(store: Store) -> None
     assert isinstance(failed, ValueError) and runs == ["x"]
 
 
+# A group's hot writes (runner.db.hot) go to the database together, as few statements of
+# many rows; whatever the group runs must see the database as if each had run at once.
+
+
+def stored_events(store: Store) -> list[tuple[str, str]]:
+    rows = peek(store, lambda db: db.execute(
+        sa.text("SELECT source, invocation_id FROM events ORDER BY id")).all())
+    return [(row[0], row[1]) for row in rows]
+
+
+def saved(source: str, count: int = 1) -> object:
+    result = Result(messages=[{"type": "track", "n": n} for n in range(count)])
+    return lambda db: events.save_result(db, source, f"{source}-inv", result, outbox=False)
+
+
+def test_every_statement_of_a_group_sees_the_hot_writes_before_it(store: Store) -> None:
+    def count_events(db: Db) -> int:
+        return int(db.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+
+    done = held_group(store, [saved("a"), count_events, queue("k"), saved("b", 2),
+                              count_events, saved("c")])
+    assert done == [None, 1, None, None, 3, None]
+    assert stored_events(store) == [("a", "a-inv"), ("b", "b-inv"), ("b", "b-inv"),
+                                    ("c", "c-inv")]
+    assert peek(store, waiting_keys) == ["k"]
+
+
+def test_a_hot_write_the_database_refuses_fails_its_own_change_alone(store: Store) -> None:
+    def refused(db: Db) -> None:
+        # NOT NULL: refused by the database only when the row reaches it.
+        events.save_result(db, None, "x-inv", Result(messages=[{"type": "track"}]),  # type: ignore[arg-type]
+                           outbox=False)
+
+    first, failed, last = held_group(store, [saved("a"), refused, saved("b")])
+    assert (first, last) == (None, None)
+    assert isinstance(failed, sa.exc.IntegrityError)
+    assert stored_events(store) == [("a", "a-inv"), ("b", "b-inv")]
+
+
+def test_a_group_of_more_rows_than_one_statement_takes_stores_them_all_in_order(
+        store: Store) -> None:
+    assert held_group(store, [saved("a", 700), saved("b", 700)]) == [None, None]
+    assert stored_events(store) == [("a", "a-inv")] * 700 + [("b", "b-inv")] * 700
+    messages = peek(store, lambda db: events.read_events(db, limit=1400))
+    assert [event["message"]["n"] for event in messages] == [*range(700), *range(700)]
+
+
+def test_the_hot_writes_of_a_group_reach_sqlite_as_one_statement(store: Store) -> None:
+    if not store.is_sqlite:
+        pytest.skip("PostgreSQL takes a list of rows in one round trip as it is")
+    statements: list[str] = []
+    sa.event.listen(store.engine, "connect",
+                    lambda dbapi, _: dbapi.set_trace_callback(statements.append))
+    store.engine.dispose()  # the connection left from opening it: the writer makes its own
+    assert held_group(store, [saved(name) for name in "abcde"]) == [None] * 5
+    inserts = [sql for sql in statements if sql.startswith("INSERT INTO events")]
+    assert len(inserts) == 1 and inserts[0].count("), (") == 4
+    assert [source for source, _ in stored_events(store)] == list("abcde")
+
+
 def test_reads_see_the_last_commit(store: Store) -> None:
     async def write_then_read() -> list[str | None]:
         async with asyncio.timeout(30):
