@@ -191,9 +191,9 @@ def test_a_group_of_more_rows_than_one_statement_takes_stores_them_all_in_order(
     assert [event["message"]["n"] for event in messages] == [*range(700), *range(700)]
 
 
+# PostgreSQL takes a list of rows in one round trip as it is (psycopg's pipeline mode).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_hot_writes_of_a_group_reach_sqlite_as_one_statement(store: Store) -> None:
-    if not store.is_sqlite:
-        pytest.skip("PostgreSQL takes a list of rows in one round trip as it is")
     statements: list[str] = []
     sa.event.listen(store.engine, "connect",
                     lambda dbapi, _: dbapi.set_trace_callback(statements.append))
