@@ -111,8 +111,8 @@ def uvicorn_config(app: Any, port: int) -> Any:
     """The uvicorn settings ``segfn run`` uses (segfn/cli/run.py), for a fair comparison."""
     import uvicorn
 
-    return uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on",
-                          timeout_graceful_shutdown=10)
+    return uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False,
+                          lifespan="on", timeout_graceful_shutdown=10)
 
 
 def plain_app() -> Any:

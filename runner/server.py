@@ -105,6 +105,8 @@ def http_server(app: Any, host: str, port: int, limits: ConnectionLimits = Conne
                 on_stop: Callable[[], None] | None = None) -> uvicorn.Server:
     """The server for ``app``; ``on_stop`` hears a stop asked for (SIGTERM, SIGINT)."""
     return _Server(uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on",
+        # No access log: its lines are at info, below the level, yet each response paid
+        # for making its arguments.
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
         http=_bounded(limits.header_timeout), limit_concurrency=limits.max_connections,
         timeout_graceful_shutdown=GRACEFUL_SECONDS), on_stop)

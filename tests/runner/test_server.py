@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -10,12 +11,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from runner.app import create_app
 from runner.runtime import Runtime
+from runner.server import http_server
 from runner.source import Source
 from runner.store import DATABASE_FILE
 from segfn.sandbox.compiler import Handler
@@ -164,3 +168,28 @@ def test_a_process_tuned_to_serve_collects_less_and_switches_sooner() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
     assert frozen > 1000  # what was loaded, the modules' objects with it
     assert threshold[0] > 700 and interval < 0.005  # Python's defaults
+
+
+def test_responses_make_no_access_log_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    # Below the server's level, such a record is dropped once made: it is not to be made.
+    made: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(logging.getLogger("uvicorn.access"), "info",
+                        lambda *args, **kwargs: made.append(args))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = http_server(app, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=10)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 204
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert made == []
