@@ -10,7 +10,7 @@ from segfn.errors import InvalidSettings
 
 _MISSING = object()
 # Values a handler cannot change, so the copy of the settings need not copy them.
-_IMMUTABLE = (str, int, float, bool, type(None))
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 # Where ``segfn run`` and ``segfn invoke`` take setting values from.
 SETTINGS_OPTION = "--settings FILE (a JSON object)"
 
