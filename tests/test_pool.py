@@ -194,6 +194,71 @@ def test_a_refused_memory_bomb_is_bad_request_and_its_worker_carries_on(
     assert set(pool.pool.pids) == before
 
 
+def wake_ups(pid: int) -> int:
+    """The times the threads of process ``pid`` have been switched in so far."""
+    total = 0
+    for thread in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{thread}/status") as status:
+            total += sum(int(line.split()[1]) for line in status
+                         if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+    return total
+
+
+RUNAWAY = """
+    def on_request(request, settings):
+        while True:
+            pass
+"""
+
+
+def test_an_idle_worker_sleeps() -> None:
+    # A worker with no job to watch wakes no one: a runner keeps two for every function,
+    # and on a virtual machine each wake-up of a sleeping CPU costs tens of microseconds.
+    with BlockingPool(size=1, limits=SHORT) as own:
+        (pid,) = own.pool.pids
+        assert own.invoke(job("def on_request(request, settings):\n    pass\n")).ok
+        time.sleep(0.2)  # the watchdog's last round after the job
+        before = wake_ups(pid)
+        time.sleep(1.0)
+        # It watched every 20 ms while it had a job: some 50 times a second, idle or not.
+        assert wake_ups(pid) - before <= 3
+
+
+def test_a_worker_woken_from_idle_stops_a_runaway_itself() -> None:
+    with BlockingPool(size=1, limits=SHORT) as own:
+        (pid,) = own.pool.pids
+        time.sleep(0.2)
+        started = time.monotonic()
+        result = own.invoke(job(RUNAWAY))
+        assert result.error is not None and result.error.type == "Timeout"
+        # Its own watchdog interrupted the handler at the limit: the pool's kill, half a
+        # second later, would have cost the worker.
+        assert time.monotonic() - started < SHORT.timeout + SHORT.grace
+        assert own.pool.pids == [pid]
+        assert own.invoke(job("def on_request(request, settings):\n    pass\n")).ok
+
+
+def test_a_job_behind_a_runaway_on_a_worker_woken_from_idle_runs_at_once() -> None:
+    # The worker ran the runaway on the thread that reads the pipe; after a slice of it,
+    # the watchdog gives the reading to another thread, which runs the job behind it.
+    async def scenario() -> tuple[Result, float, Result]:
+        async with WorkerPool(size=1, limits=SHORT) as workers:
+            await asyncio.sleep(0.2)
+            runaway = asyncio.ensure_future(workers.invoke(job(RUNAWAY)))
+            await asyncio.sleep(0.01)  # sent first, and young enough to share its worker
+            started = time.monotonic()
+            behind = await workers.invoke(job("""
+                def on_request(request, settings):
+                    console.log("behind")
+            """))
+            return behind, time.monotonic() - started, await runaway
+
+    behind, took, runaway = asyncio.run(scenario())
+    assert behind.ok and behind.logs == ["behind"]
+    assert took < SHORT.timeout / 2
+    assert runaway.error is not None and runaway.error.type == "Timeout"
+
+
 # Fetch through the pool
 
 

@@ -7,7 +7,7 @@ closes. Several jobs may be in flight at
 once: those waiting on ``fetch``, and at most 16 using the CPU (the parent's dispatch
 rule, in ``pool.py``). A watchdog thread interrupts a job at its deadline; a job stuck where it
 cannot be interrupted (one long C call, a sleep, a handler that swallows the interruption) is
-the parent's to kill.
+the parent's to kill. The watchdog sleeps while no job runs: an idle worker wakes no one.
 
 One thread at a time reads the parent's frames. A job that comes when the worker has no
 other runs on that thread, with no hand-over (the common case, and the cheapest: a hand-over
@@ -103,6 +103,8 @@ class Worker:
         # Jobs queued with no thread claimed for them (one could not be started).
         self._unclaimed = 0
         self._reserve: bytes | None = bytes(_RESERVE_BYTES)
+        # Set while the watchdog has something to watch; cleared by the watchdog alone.
+        self._watching = threading.Event()
 
     def send(self, message: dict[str, Any]) -> None:
         self.write(protocol.encode(message, protocol.MAX_WORKER_FRAME))
@@ -291,6 +293,10 @@ class Worker:
             fetch_transport=lambda requests, budget: self._fetch(number, requests, budget),
             cache_transport=lambda request: self._cache(number, request))
         try:
+            # The watchdog clears the event only under the lock, with no job running: seen
+            # set once this job is in ``_running``, it stays set until the job is done.
+            if not self._watching.is_set():
+                self._watching.set()
             result = self._executor.run(job, invocation)
         finally:
             with self._lock:
@@ -359,11 +365,20 @@ class Worker:
             running.answered.set()
 
     def watch(self) -> None:
-        """Interrupt every job past its deadline, again each round until it stops."""
+        """Interrupt every job past its deadline, again each round until it stops; sleep
+        while no job runs."""
         while True:
+            # Waiting makes a lock, which may find no memory.
+            self._patiently(self._watching.wait)
             time.sleep(_WATCH_INTERVAL)
             self._patiently(self._interrupt_overdue)
             self._patiently(self._overran_slice)
+            self._patiently(self._rest_if_idle)
+
+    def _rest_if_idle(self) -> None:
+        with self._lock:
+            if not self._running and self._inline is None:
+                self._watching.clear()
 
     def _interrupt_overdue(self) -> None:
         now = time.monotonic()
