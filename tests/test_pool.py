@@ -259,6 +259,51 @@ def test_a_job_behind_a_runaway_on_a_worker_woken_from_idle_runs_at_once() -> No
     assert runaway.error is not None and runaway.error.type == "Timeout"
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_light_jobs_go_to_one_worker_while_it_keeps_up() -> None:
+    light = job("def on_request(request, settings):\n    pass\n")
+
+    async def scenario() -> int:
+        async with WorkerPool(size=2, limits=SHORT) as workers:
+            _, second = workers.pids
+            assert (await workers.invoke(light)).ok  # its pace is known from now on
+            before = wake_ups(second)
+            for _ in range(40):
+                results = await asyncio.gather(*(workers.invoke(light) for _ in range(8)))
+                assert all(result.ok for result in results)
+            return wake_ups(second) - before
+
+    # The second slept through 320 jobs: the first had them all done within milliseconds.
+    assert asyncio.run(scenario()) <= 3
+
+
+def test_jobs_that_take_long_spread_over_the_workers() -> None:
+    slow = job("""
+        import time
+        def on_request(request, settings):
+            started = time.time()
+            while time.time() - started < 0.1:
+                pass
+    """)
+
+    async def scenario() -> list[float]:
+        async with WorkerPool(size=2, limits=SHORT) as workers:
+            assert (await workers.invoke(slow)).ok
+            before = [cpu_seconds(pid) for pid in workers.pids]
+            results = await asyncio.gather(*(workers.invoke(slow) for _ in range(4)))
+            assert all(result.ok for result in results)
+            pids = workers.pids
+            return [cpu_seconds(pid) - spent for pid, spent in zip(pids, before, strict=True)]
+
+    # Each worker ran at least one of the four: 0.1 s of CPU each, less a tick's rounding.
+    assert all(spent >= 0.09 for spent in asyncio.run(scenario()))
+
+
 # Fetch through the pool
 
 
