@@ -368,21 +368,18 @@ class Worker:
         """Interrupt every job past its deadline, again each round until it stops; sleep
         while no job runs."""
         while True:
-            # Waiting makes a lock, which may find no memory.
-            self._patiently(self._watching.wait)
+            # Not through ``_patiently``: a round that allocates more, out of memory, would
+            # spend the reader's reserve. The wait allocates only when no job runs.
+            self._watching.wait()
             time.sleep(_WATCH_INTERVAL)
             self._patiently(self._interrupt_overdue)
             self._patiently(self._overran_slice)
-            self._patiently(self._rest_if_idle)
-
-    def _rest_if_idle(self) -> None:
-        with self._lock:
-            if not self._running and self._inline is None:
-                self._watching.clear()
 
     def _interrupt_overdue(self) -> None:
         now = time.monotonic()
         with self._lock:
+            if not self._running and self._inline is None:
+                self._watching.clear()  # nothing to watch: rest until a job starts
             for running in self._running.values():
                 if now > running.deadline:
                     running.interrupted = True
