@@ -291,9 +291,10 @@ class WorkerPool:
                     and worker.process.returncode is None
                     and len(worker.calls) < protocol.MAX_JOBS_PER_WORKER):
                 continue
-            if _keeps_up(worker, now):
+            age = _oldest_age(worker, now)
+            if _keeps_up(worker, age):
                 return worker
-            if (_can_take(worker, now) and (best is None or (worker.busy, len(worker.calls))
+            if (_can_take(worker, age) and (best is None or (worker.busy, len(worker.calls))
                                             < (best.busy, len(best.calls)))):
                 best = worker
         return best
@@ -529,15 +530,17 @@ def _job_id(worker: _Worker, message: dict[str, Any]) -> int:
     return number
 
 
-def _can_take(worker: _Worker, now: float) -> bool:
-    """Whether a worker may start another job now (see the module docstring)."""
-    return worker.busy < _PIPELINE_DEPTH and _oldest_age(worker, now) < _PIPELINE_WINDOW
+def _can_take(worker: _Worker, age: float) -> bool:
+    """Whether a worker whose oldest job is ``age`` seconds old may start another now (see
+    the module docstring)."""
+    return worker.busy < _PIPELINE_DEPTH and age < _PIPELINE_WINDOW
 
 
-def _keeps_up(worker: _Worker, now: float) -> bool:
-    """Whether ``worker`` keeps up with its jobs (see the module docstring)."""
+def _keeps_up(worker: _Worker, age: float) -> bool:
+    """Whether ``worker``, its oldest job ``age`` seconds old, keeps up with its jobs (see
+    the module docstring)."""
     return (worker.pace is not None and worker.busy * worker.pace < _KEEPING_UP
-            and _oldest_age(worker, now) < _KEEPING_UP)
+            and age < _KEEPING_UP)
 
 
 def _oldest_age(worker: _Worker, now: float) -> float:
