@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import uvicorn
@@ -49,6 +49,50 @@ class ConnectionLimits:
                                        validator=attrs.validators.ge(1))
 
 
+class OneWriteATurn:
+    """A connection's transport whose writes of one event-loop turn reach the socket in
+    one system call, at the end of the turn: uvicorn writes a response's head and its body
+    apart, two system calls (and two segments for the sender to read) where one does, some
+    6% of the runner's CPU a delivery. Whatever else a transport does goes to ``transport``
+    as it is; what ends the connection or its writing sends the pending bytes first."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def writelines(self, lines: Iterable[bytes | bytearray | memoryview]) -> None:
+        for data in lines:
+            self.write(data)
+
+    def _flush(self) -> None:
+        data = b"".join(self._pending)
+        self._pending = []
+        # Closed meanwhile by the sender going away: what was for it goes nowhere.
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = []
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def _bounded(header_timeout: float) -> type[HttpToolsProtocol]:
     class HeaderTimeout(HttpToolsProtocol):
         """Closes the connection unless a request's headers arrive within the timeout."""
@@ -56,7 +100,8 @@ def _bounded(header_timeout: float) -> type[HttpToolsProtocol]:
         _header_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(cast(asyncio.Transport,
+                                           OneWriteATurn(transport, self.loop)))
             self._header_timer = self.loop.call_later(header_timeout, self._no_request)
 
         def on_headers_complete(self) -> None:

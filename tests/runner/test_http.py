@@ -230,3 +230,27 @@ def test_rate_limit(start_runner) -> None:
     refused = next(r for r in (limited.post({"n": 9}) for _ in range(3)) if r.status_code == 429)
     assert int(refused.headers["Retry-After"]) >= 1
     assert error_of(refused)["type"] == "RateLimited"
+
+
+def _data_segments_in(sock: socket.socket) -> int:
+    # struct tcp_info (linux/tcp.h): tcpi_data_segs_in, segments that carried data, since 4.6.
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    return int.from_bytes(info[152:156], "little")
+
+
+def test_each_answer_reaches_the_socket_in_one_segment(runner: Runner) -> None:
+    """The head and the body of an answer leave in one write, not one each: a system call
+    a request saved, and one segment for the sender to read."""
+    body = b'{"n": 1}'
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    answers = 5
+    with socket.create_connection(("127.0.0.1", runner.port)) as sock:
+        sock.settimeout(10)
+        for _ in range(answers):
+            sock.sendall(request)
+            received = b""
+            while not (b"\r\n\r\n" in received and received.endswith(b"}")):
+                received += sock.recv(4096)
+            assert received.startswith(b"HTTP/1.1 200")
+        assert _data_segments_in(sock) == answers
