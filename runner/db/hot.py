@@ -111,16 +111,18 @@ def flush(db: sa.Connection) -> None:
     per_statement = _SQLITE_PARAMETERS // len(names)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
-        _run(db, head + ", ".join([row] * len(chunk)),
+        run_sql(db, head + ", ".join([row] * len(chunk)),
              [values[name] for values in chunk for name in names])
 
 
 def _execute(db: sa.Connection, statement: ClauseElement,
              rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-    _run(db, _sql(statement, db.dialect), rows, many=not isinstance(rows, Mapping))
+    run_sql(db, _sql(statement, db.dialect), rows, many=not isinstance(rows, Mapping))
 
 
-def _run(db: sa.Connection, sql: str, parameters: Any, many: bool = False) -> None:
+def run_sql(db: sa.Connection, sql: str, parameters: Any = (), many: bool = False) -> None:
+    """Run ``sql`` on ``db``'s driver connection, past SQLAlchemy's execution machinery;
+    its error wrapped as SQLAlchemy would wrap it."""
     driver = db.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
