@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,13 @@ STUCK = {
     """,
 }
 
+# Asleep where the worker's own interruption cannot reach it: only the parent's kill ends it.
+STUCK_ASLEEP = """
+    import time
+    def on_request(request, settings):
+        time.sleep(60)
+"""
+
 AFTER = """
     def on_request(request, settings):
         console.log("after")
@@ -149,6 +157,39 @@ def test_the_deadline_kill_stops_the_job_and_its_neighbour_is_a_retry(stuck: str
     assert waiting_result.error.type == "Retry", waiting_result.error
     assert waiting_result.messages == []
     assert after.ok and after.logs == ["after"]
+
+
+def test_a_stuck_job_behind_one_done_in_time_is_killed_at_its_own_deadline() -> None:
+    """The pool watches the deadline of a worker's oldest job; once that one is done in
+    time, the next oldest is held to its own deadline, neither let go nor killed early."""
+    limits = Limits(timeout=1.0, grace=0.2)
+    asked = asyncio.Event()
+
+    async def slow_web(requests: list[FetchRequest], budget: float) -> list[FetchAnswer]:
+        asked.set()
+        await asyncio.sleep(0.6)
+        return answer(requests)
+
+    async def scenario() -> tuple[Result, Result, float]:
+        async with WorkerPool(size=1, limits=limits) as workers:
+            first = asyncio.ensure_future(workers.invoke(job("""
+                def on_request(request, settings):
+                    fetch("http://slow.test/")
+                    console.log("first")
+            """), slow_web))
+            await asyncio.wait_for(asked.wait(), PATIENCE)
+            await asyncio.sleep(0.3)
+            sent = time.monotonic()
+            stuck = await asyncio.wait_for(workers.invoke(job(STUCK_ASLEEP)), PATIENCE)
+            return await first, stuck, time.monotonic() - sent
+
+    first, stuck, took = asyncio.run(scenario())
+    assert first.ok and first.logs == ["first"]
+    assert stuck.error is not None
+    assert (stuck.error.type, stuck.error.message) == (
+        "Timeout", "the function ran past its time limit of 1 s")
+    # Killed at its own deadline, not at the first job's, some 0.3 s earlier.
+    assert took >= limits.timeout + limits.grace
 
 
 def test_a_crash_with_several_jobs_on_the_worker_makes_each_a_retry() -> None:

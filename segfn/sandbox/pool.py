@@ -110,7 +110,6 @@ class _Call:
     cache: CacheAnswerer
     future: asyncio.Future[Result]
     overdue: bool = False
-    timer: asyncio.TimerHandle | None = None
     sent_at: float = 0.0
 
 
@@ -135,6 +134,8 @@ class _Worker:
     handlers: protocol.Kept[bool] = attrs.field(factory=protocol.Kept)
     # Frames to write at the end of this turn of the event loop (``send``).
     outgoing: list[bytes] = attrs.field(factory=list)
+    # Set for the deadline of its oldest job, or a job's since done (see ``_deadline``).
+    deadline: asyncio.TimerHandle | None = None
 
     @property
     def busy(self) -> int:
@@ -310,20 +311,35 @@ class WorkerPool:
             number = next(self._numbers)
             worker.calls[number] = call
             call.sent_at = asyncio.get_running_loop().time()
-            call.timer = asyncio.get_running_loop().call_later(
-                self.limits.timeout + self.limits.grace, self._overdue, worker, number)
+            if worker.deadline is None:
+                self._watch(worker, call.sent_at)
             key = call.job.handler.key
             worker.send({"op": "invoke", "id": number,
                          "job": call.job.to_dict(source=key not in worker.handlers)})
             # Once sent: the worker keeps what it reads, and only that.
             worker.handlers.keep(key, True)
 
-    def _overdue(self, worker: _Worker, number: int) -> None:
-        call = worker.calls.get(number)
-        # Once killed, its other jobs are neighbours of this one, however old they are.
-        if call is not None and not worker.killed and worker.process.returncode is None:
-            call.overdue = True
+    def _watch(self, worker: _Worker, sent_at: float) -> None:
+        """Wake at the hard deadline of the job of ``worker`` sent at ``sent_at``."""
+        worker.deadline = asyncio.get_running_loop().call_at(
+            sent_at + self.limits.timeout + self.limits.grace, self._deadline, worker)
+
+    def _deadline(self, worker: _Worker) -> None:
+        """The deadline of a job of ``worker``: if its oldest job is past its own, kill the
+        worker; else wait for that one. One timer a worker, not one a job: setting and
+        cancelling one cost a few microseconds a job, and jobs are sent oldest first with
+        the same limit, so the oldest is the first due."""
+        worker.deadline = None
+        # Once killed, its other jobs are neighbours of the one overdue, however old.
+        if not worker.calls or worker.killed or worker.process.returncode is not None:
+            return
+        oldest = next(iter(worker.calls.values()))
+        if asyncio.get_running_loop().time() - oldest.sent_at >= (self.limits.timeout
+                                                                   + self.limits.grace):
+            oldest.overdue = True
             self._kill(worker, "killed at another invocation's time limit")
+        else:
+            self._watch(worker, oldest.sent_at)
 
     def _kill(self, worker: _Worker, fault: str | None = None) -> None:
         """Kill ``worker``; nothing more is sent to it while it dies."""
@@ -434,8 +450,6 @@ class WorkerPool:
             worker.send({"op": "cached", "id": number, "answer": answer.to_dict()})
 
     def _finish(self, call: _Call, result: Result) -> None:
-        if call.timer is not None:
-            call.timer.cancel()
         if not call.future.done():
             call.future.set_result(result)
 
@@ -451,9 +465,9 @@ class WorkerPool:
             if self._start_failures >= _MAX_START_FAILURES:
                 self._fail_queue(f"sandbox workers cannot start: {reason}")
         several = len(worker.calls) > 1
+        if worker.deadline is not None:
+            worker.deadline.cancel()
         for call in worker.calls.values():
-            if call.timer is not None:
-                call.timer.cancel()
             if call.future.done():
                 continue
             if self._closing:
