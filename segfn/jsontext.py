@@ -11,6 +11,23 @@ import orjson
 # The UTF-8 form (with surrogatepass) of a lone surrogate; valid UTF-8 never has one.
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
 _REPLACEMENT = "\ufffd".encode()
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# orjson checks none of its allocations: one that fails has it write through a null pointer
+# (SIGSEGV) where ``json`` raises MemoryError. Off for good by ``without_orjson``.
+_orjson = True
+
+
+def without_orjson() -> None:
+    """Write and read JSON with ``json`` alone in this process from now on. For a sandbox
+    worker, whose capped address space makes allocations fail: there a failed one must be
+    a MemoryError the worker answers, not a crash that takes every job on it down."""
+    global _orjson
+    _orjson = False
+
+
+def uses_orjson() -> bool:
+    """Whether this process writes and reads JSON with orjson (see ``without_orjson``)."""
+    return _orjson
 
 
 def dumps(value: Any) -> bytes:
@@ -22,11 +39,12 @@ def dumps(value: Any) -> bytes:
     writes NaN as null where ``json`` refuses it; segfn writes none, since a handler's
     messages and objects are refused NaN when made (``segfn.messages.to_json``) and the
     runner's own numbers are validated."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return valid_utf8(json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                                     allow_nan=False))
+    if _orjson:
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass
+    return valid_utf8(_COMPACT.encode(value))
 
 
 def valid_utf8(text: str) -> bytes:

@@ -281,6 +281,33 @@ HOG = """
 """
 
 
+# Like the hog, but its last step is a message, measured by the JSON writer
+# (jsontext.dumps): with memory full, there is no buffer for its note. orjson wrote through
+# a null pointer there, and the worker died of SIGSEGV with every job on it.
+TRACKING_HOG = """
+    def on_request(request, settings):
+        note, hoard = "x" * 5000, []
+        for size in (10 ** 7, 10 ** 6, 10 ** 5, 10 ** 4, 10 ** 3, 10 ** 2):
+            try:
+                while True:
+                    hoard.append(bytes(size))
+            except MemoryError:
+                pass
+        Segment.track({"userId": "1", "event": "Hoarded", "properties": {"note": note}})
+"""
+
+
+def test_memory_running_out_in_the_json_writer_is_a_memory_error_not_a_crash() -> None:
+    async def scenario() -> tuple[Result, Result]:
+        async with WorkerPool(size=1, limits=Limits(timeout=5.0)) as workers:
+            return await workers.invoke(job(TRACKING_HOG)), await workers.invoke(job(AFTER))
+
+    hogged, after = asyncio.run(scenario())
+    assert hogged.error is not None
+    assert (hogged.error.type, hogged.error.message) == ("BadRequest", "memory limit exceeded")
+    assert after.ok and after.logs == ["after"]
+
+
 class LateWeb:
     """A fetcher that answers once the hog has filled the worker's memory."""
 

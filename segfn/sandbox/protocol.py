@@ -87,8 +87,9 @@ def _loads(data: bytes) -> Any:
     """``strict_loads`` of UTF-8 ``data``, by orjson when it reads the same: it refuses
     NaN, Infinity, numbers beyond a double, lone surrogates and bytes that are not UTF-8,
     but reads an integer beyond 64 bits as a float, so those go the slow way, as does
-    whatever it refuses (for the reason ``strict_loads`` gives)."""
-    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):
+    whatever it refuses (for the reason ``strict_loads`` gives); all of it in a process
+    without orjson (``jsontext.without_orjson``)."""
+    if jsontext.uses_orjson() and _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

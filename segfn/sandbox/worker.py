@@ -21,6 +21,8 @@ room again once the job's frames are gone: it raised the error itself, or its ow
 went with it. Without room, another job holds the memory: the failed job is a neighbour
 (Retry) and the worker retires. The reader keeps a reserve it frees when memory runs out,
 so it can still read the parent's frames; then it tells the parent, which sends no more jobs.
+JSON is written and read by ``json`` alone here, never orjson: orjson checks none of its
+allocations, and one that fails crashes the worker instead of raising MemoryError.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import IO, Any, TypeVar
 
 import attrs
 
-from segfn import errors
+from segfn import errors, jsontext
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.fetch import FetchAnswer, FetchRequest
@@ -436,6 +438,8 @@ def main() -> None:
     inside.drop_privileges(config.account)
     threading.stack_size(_STACK_SIZE)
     worker = Worker(output, config.timeout, {k: list(v) for k, v in config.modules.items()})
+    # Before the cap makes allocations fail (see the module's docstring).
+    jsontext.without_orjson()
     _limit_memory(config.memory_mb)
     inside.limit_resources(config.nproc)
     threading.Thread(target=worker.watch, daemon=True, name="watchdog").start()
