@@ -265,26 +265,11 @@ def test_raising_memory_error_does_not_retire_the_worker() -> None:
     assert after == before
 
 
-HOG = """
+def hog(then: str) -> str:
+    """A handler that fills the worker's address space down to small allocations, holds
+    it, then runs the line ``then`` (``note`` is a text made before the fill)."""
+    return f"""
     import time
-    def on_request(request, settings):
-        hoard = []
-        # Fill the worker's address space down to small allocations, hold it, then fail.
-        for size in (10 ** 7, 10 ** 6, 10 ** 5, 10 ** 4, 10 ** 3, 10 ** 2):
-            try:
-                while True:
-                    hoard.append(bytes(size))
-            except MemoryError:
-                pass
-        time.sleep(1)
-        raise MemoryError()
-"""
-
-
-# Like the hog, but its last step is a message, measured by the JSON writer
-# (jsontext.dumps): with memory full, there is no buffer for its note. orjson wrote through
-# a null pointer there, and the worker died of SIGSEGV with every job on it.
-TRACKING_HOG = """
     def on_request(request, settings):
         note, hoard = "x" * 5000, []
         for size in (10 ** 7, 10 ** 6, 10 ** 5, 10 ** 4, 10 ** 3, 10 ** 2):
@@ -293,8 +278,16 @@ TRACKING_HOG = """
                     hoard.append(bytes(size))
             except MemoryError:
                 pass
-        Segment.track({"userId": "1", "event": "Hoarded", "properties": {"note": note}})
-"""
+        {then}
+    """
+
+
+HOG = hog("time.sleep(1); raise MemoryError()")
+# Its last step a message, measured by the JSON writer (jsontext.dumps): with memory full,
+# there is no buffer for its note. orjson wrote through a null pointer there, and the
+# worker died of SIGSEGV with every job on it.
+TRACKING_HOG = hog('Segment.track({"userId": "1", "event": "Hoarded", '
+                   '"properties": {"note": note}})')
 
 
 def test_memory_running_out_in_the_json_writer_is_a_memory_error_not_a_crash() -> None:
