@@ -95,7 +95,8 @@ class OneWriteATurn:
 
 def _bounded(header_timeout: float) -> type[HttpToolsProtocol]:
     class HeaderTimeout(HttpToolsProtocol):
-        """Closes the connection unless a request's headers arrive within the timeout."""
+        """Closes the connection unless a request's headers arrive within the timeout;
+        writes through ``OneWriteATurn``."""
 
         _header_timer: asyncio.TimerHandle | None = None
 

@@ -75,6 +75,11 @@ class Limits:
     memory_mb: int = attrs.field(default=256, validator=attrs.validators.gt(0))
     grace: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
 
+    @property
+    def deadline(self) -> float:
+        """Seconds after a job is sent that a worker still running it is killed."""
+        return self.timeout + self.grace
+
 
 class SandboxUnavailable(RuntimeError):
     """No worker of the pool can start: the runner's fault, never the job's or its sender's,
@@ -322,7 +327,7 @@ class WorkerPool:
     def _watch(self, worker: _Worker, sent_at: float) -> None:
         """Wake at the hard deadline of the job of ``worker`` sent at ``sent_at``."""
         worker.deadline = asyncio.get_running_loop().call_at(
-            sent_at + self.limits.timeout + self.limits.grace, self._deadline, worker)
+            sent_at + self.limits.deadline, self._deadline, worker)
 
     def _deadline(self, worker: _Worker) -> None:
         """The deadline of a job of ``worker``: if its oldest job is past its own, kill the
@@ -334,8 +339,7 @@ class WorkerPool:
         if not worker.calls or worker.killed or worker.process.returncode is not None:
             return
         oldest = next(iter(worker.calls.values()))
-        if asyncio.get_running_loop().time() - oldest.sent_at >= (self.limits.timeout
-                                                                   + self.limits.grace):
+        if asyncio.get_running_loop().time() - oldest.sent_at >= self.limits.deadline:
             oldest.overdue = True
             self._kill(worker, "killed at another invocation's time limit")
         else:
