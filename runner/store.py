@@ -196,16 +196,14 @@ def _each_on_its_own(db: Db, changes: list[Callable[[Db], Any]]) -> list[tuple[b
         # Savepoints on the driver's connection: SQLAlchemy's nested transactions cost
         # some 50 us each, more than a whole change (SQLite and PostgreSQL spell these
         # alike).
-        driver = db.connection.driver_connection
-        assert driver is not None
         for change in changes:
-            driver.execute("SAVEPOINT change")
+            hot.run_sql(db, "SAVEPOINT change")
             try:
                 outcomes.append((True, change(db)))
-                driver.execute("RELEASE SAVEPOINT change")
+                hot.run_sql(db, "RELEASE SAVEPOINT change")
             except Exception as exc:  # noqa: BLE001 - the caller gets its own error
-                driver.execute("ROLLBACK TO SAVEPOINT change")
-                driver.execute("RELEASE SAVEPOINT change")
+                hot.run_sql(db, "ROLLBACK TO SAVEPOINT change")
+                hot.run_sql(db, "RELEASE SAVEPOINT change")
                 outcomes.append((False, exc))
     return outcomes
 

@@ -3,9 +3,10 @@
 ``database`` is a URL (``postgresql://…``, ``sqlite:///path``) or the path of a SQLite
 file. On SQLite every connection uses WAL and ``synchronous=FULL`` (a committed
 transaction survives power loss too; group commit pays for it), and a transaction takes
-the write lock as it begins (``BEGIN IMMEDIATE``), so that two writers never deadlock
-upgrading a read; a connection given ``execution_options(reading=True)`` begins a plain
-snapshot instead. On PostgreSQL every session commits synchronously whatever the server's
+the write lock before its first statement (``BEGIN IMMEDIATE``), so that two writers never
+deadlock upgrading a read; a connection given ``execution_options(reading=True)`` begins
+a plain snapshot instead. A transaction that is one insert is that statement alone
+(runner.db.hot). On PostgreSQL every session commits synchronously whatever the server's
 default, so a commit is on disk before anyone is answered.
 """
 
@@ -61,13 +62,10 @@ def create(database: str | Path | sa.URL, **options: Any) -> sa.Engine:
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args={
             "connect_timeout": CONNECT_TIMEOUT,
             "options": "-c synchronous_commit=on"}, **options)
-    sa.event.listen(engine, "before_cursor_execute", _after_the_hot_writes)
+    # Every statement runs after the BEGIN and the hot writes that wait before it.
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda connection, *_: hot.before_statement(connection))
     return engine
-
-
-def _after_the_hot_writes(connection: sa.Connection, *_: Any) -> None:
-    # Every statement runs after the hot writes that wait before it (runner.db.hot).
-    hot.flush(connection)
 
 
 def _sqlite(url: sa.URL, **options: Any) -> sa.Engine:
@@ -86,8 +84,9 @@ def _sqlite(url: sa.URL, **options: Any) -> sa.Engine:
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
         reading = connection.get_execution_options().get(READING, False)
-        # On the driver's connection: SQLAlchemy's execution machinery cost a group
-        # commit more than the statement does.
-        hot.run_sql(connection, "BEGIN" if reading else "BEGIN IMMEDIATE")
+        # Sent on the driver's connection, before the first statement, if any (hot.begin).
+        hot.begin(connection, "BEGIN" if reading else "BEGIN IMMEDIATE")
 
+    for ended in ("commit", "rollback"):
+        sa.event.listen(engine, ended, hot.end)
     return engine

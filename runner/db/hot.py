@@ -12,8 +12,15 @@ Within ``gathering`` (the store's group transaction), the rows of hot inserts of
 statement in a row wait, and reach the database together: on SQLite as one ``INSERT`` of
 many rows, since each statement gives up the GIL and waits to take it back from a busy
 event loop. They go before any other statement runs on the connection (the engine's
-listener calls ``flush``), so that every statement sees the database as if each write had
-run at once, and when the block ends.
+listener calls ``before_statement``), so that every statement sees the database as if
+each write had run at once, and when the block ends.
+
+A SQLite transaction's BEGIN waits too (``begin``), and goes just before its first
+statement. When the rows that ``gathering`` writes as it ends are the transaction's only
+statement, the BEGIN never goes: the rows go alone, a transaction by themselves, committed
+and synced as the statement returns. Each statement gives up the GIL and waits for the
+event loop to hand it back; the common group (a burst of deliveries' events) makes one
+such wait rather than three.
 """
 
 from __future__ import annotations
@@ -34,8 +41,9 @@ _POSITIONAL_SQLITE = pysqlite.dialect(paramstyle="qmark")
 # The parameters one SQLite statement may have in any build (SQLITE_MAX_VARIABLE_NUMBER,
 # 999 before 3.32).
 _SQLITE_PARAMETERS = 999
-# Where a connection's waiting rows are kept (``Connection.info``).
+# Where a connection's waiting rows and waiting BEGIN are kept (``Connection.info``).
 _GATHERED = "segfn.hot.gathered"
+_BEGIN = "segfn.hot.begin"
 
 
 class _Gathered:
@@ -85,18 +93,38 @@ def write(db: sa.Connection, statement: ClauseElement,
 
 @contextlib.contextmanager
 def gathering(db: sa.Connection) -> Iterator[None]:
-    """Gather hot writes on ``db`` (see the module docstring); the rows still waiting go
-    when the block ends, or are dropped with the transaction when it raises."""
+    """Gather hot writes on ``db`` (see the module docstring) for the rest of its
+    transaction: the block is the transaction's last work. The rows still waiting go when
+    it ends, or are dropped with the transaction when it raises."""
     db.info[_GATHERED] = _Gathered()
     try:
         yield
-        flush(db)
+        flush(db, last=True)
     finally:
         del db.info[_GATHERED]
 
 
-def flush(db: sa.Connection) -> None:
-    """Write the rows waiting on ``db``, if any."""
+def begin(db: sa.Connection, sql: str) -> None:
+    """Begin ``db``'s transaction with ``sql`` (a SQLite BEGIN), sent before its first
+    statement (see the module docstring)."""
+    db.info[_BEGIN] = sql
+
+
+def end(db: sa.Connection) -> None:
+    """``db``'s transaction ended: a BEGIN that never went is forgotten."""
+    db.info.pop(_BEGIN, None)
+
+
+def before_statement(db: sa.Connection) -> None:
+    """Send what must reach the database before the statement about to run on ``db``: its
+    transaction's BEGIN, the rows waiting."""
+    _send_begin(db)
+    flush(db)
+
+
+def flush(db: sa.Connection, last: bool = False) -> None:
+    """Write the rows waiting on ``db``, if any; ``last``: nothing more runs in this
+    transaction, so rows that fit in one statement may go as a transaction of their own."""
     gathered: _Gathered | None = db.info.get(_GATHERED)
     if gathered is None or not gathered.rows:
         return
@@ -109,10 +137,12 @@ def flush(db: sa.Connection) -> None:
         return
     head, row, names = _many_rows(statement)
     per_statement = _SQLITE_PARAMETERS // len(names)
+    if last and len(rows) <= per_statement:
+        end(db)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
         run_sql(db, head + ", ".join([row] * len(chunk)),
-             [values[name] for values in chunk for name in names])
+                [values[name] for values in chunk for name in names])
 
 
 def _execute(db: sa.Connection, statement: ClauseElement,
@@ -121,8 +151,19 @@ def _execute(db: sa.Connection, statement: ClauseElement,
 
 
 def run_sql(db: sa.Connection, sql: str, parameters: Any = (), many: bool = False) -> None:
-    """Run ``sql`` on ``db``'s driver connection, past SQLAlchemy's execution machinery;
-    its error wrapped as SQLAlchemy would wrap it."""
+    """Run ``sql`` on ``db``'s driver connection, past SQLAlchemy's execution machinery,
+    after its transaction's BEGIN; its error wrapped as SQLAlchemy would wrap it."""
+    _send_begin(db)
+    _run_sql(db, sql, parameters, many)
+
+
+def _send_begin(db: sa.Connection) -> None:
+    sql = db.info.pop(_BEGIN, None)
+    if sql is not None:
+        _run_sql(db, sql)
+
+
+def _run_sql(db: sa.Connection, sql: str, parameters: Any = (), many: bool = False) -> None:
     driver = db.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()

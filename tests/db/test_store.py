@@ -191,17 +191,47 @@ def test_a_group_of_more_rows_than_one_statement_takes_stores_them_all_in_order(
     assert [event["message"]["n"] for event in messages] == [*range(700), *range(700)]
 
 
-# PostgreSQL takes a list of rows in one round trip as it is (psycopg's pipeline mode).
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_hot_writes_of_a_group_reach_sqlite_as_one_statement(store: Store) -> None:
+def traced(store: Store) -> list[str]:
+    """The SQL the store's writer sends SQLite from now on, as SQLite saw it."""
     statements: list[str] = []
     sa.event.listen(store.engine, "connect",
                     lambda dbapi, _: dbapi.set_trace_callback(statements.append))
     store.engine.dispose()  # the connection left from opening it: the writer makes its own
+    return statements
+
+
+# PostgreSQL takes a list of rows in one round trip as it is (psycopg's pipeline mode).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_hot_writes_of_a_group_reach_sqlite_as_one_statement_its_own_transaction(
+        store: Store) -> None:
+    statements = traced(store)
     assert held_group(store, [saved(name) for name in "abcde"]) == [None] * 5
-    inserts = [sql for sql in statements if sql.startswith("INSERT INTO events")]
-    assert len(inserts) == 1 and inserts[0].count("), (") == 4
+    # No BEGIN and COMMIT around it (the hold's group sent nothing at all): each statement
+    # is one more time the writer gives up the GIL and waits for the event loop to hand
+    # it back. A statement alone is a transaction, committed and synced as it returns.
+    (insert,) = statements
+    assert insert.startswith("INSERT INTO events") and insert.count("), (") == 4
     assert [source for source, _ in stored_events(store)] == list("abcde")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_group_of_several_statements_is_one_transaction_begun_before_the_first(
+        store: Store) -> None:
+    def fails(db: Db) -> None:
+        raise ValueError("refused")
+
+    statements = traced(store)
+    assert held_group(store, [saved("a", 700), queue("k"), saved("b")])[1:] == [None] * 2
+    assert statements[0] == "BEGIN IMMEDIATE" and statements.count("COMMIT") == 1
+    assert statements[-1] == "COMMIT"
+    statements.clear()
+    # Run again a savepoint a change: still one transaction, the write lock taken first.
+    done = held_group(store, [saved("c"), fails, saved("d")])
+    assert done[0::2] == [None, None] and isinstance(done[1], ValueError)
+    # The first try raised before any statement went: nothing reached SQLite to roll back.
+    assert statements[:2] == ["BEGIN IMMEDIATE", "SAVEPOINT change"]
+    assert statements.count("COMMIT") == 1 and statements[-1] == "COMMIT"
+    assert [source for source, _ in stored_events(store)][-3:] == ["b", "c", "d"]
 
 
 def test_reads_see_the_last_commit(store: Store) -> None:
