@@ -8,7 +8,6 @@ JSON error body; no request, however malformed, gets a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from starlette.types import Scope
 from runner.ratelimit import RateLimiter, retry_after
 from runner.runtime import Runtime
 from runner.source import Source
+from runner.stall import Deadline
 from segfn import jsontext
 from segfn.sandbox.invocation import METHODS, HttpRequest
 from segfn.sandbox.webhook import (
@@ -87,7 +87,7 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
         # One deadline per chunk: a sender may be slow, but never silent for ``stall``.
         # ASGI messages read as they come (not ``request.stream()``): most bodies are in
         # the first, and then the deadline is set once and never moved.
-        async with asyncio.timeout(stall) as deadline:
+        async with Deadline(stall) as deadline:
             while True:
                 message = await request.receive()
                 if message["type"] == "http.disconnect":
@@ -98,7 +98,7 @@ async def read_body(request: Request, limit: int, stall: float) -> bytes:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
-                deadline.reschedule(asyncio.get_running_loop().time() + stall)
+                deadline.moved()
     except TimeoutError:
         raise RequestRefused(408, "RequestTimeout",
                              f"the request body did not arrive within {stall:g} s")
