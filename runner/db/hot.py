@@ -138,6 +138,7 @@ def flush(db: sa.Connection, last: bool = False) -> None:
     head, row, names = _many_rows(statement)
     per_statement = _SQLITE_PARAMETERS // len(names)
     if last and len(rows) <= per_statement:
+        # One statement, and nothing after it: a transaction by itself, with no BEGIN.
         end(db)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
