@@ -518,6 +518,13 @@ def report(plain: Figures, segfn: Figures, io: Figures, serve: Figures) -> None:
     print(f"ratio (segfn rps / plain rps): {ratio:.3f}  target >= {TARGET_RATIO}  "
           f"{verdict(ratio >= TARGET_RATIO)}  (stretch {STRETCH_RATIO}: "
           f"{verdict(ratio >= STRETCH_RATIO)})")
+    # The runs were taken in turn: each pair saw the machine alike, so the spread of their
+    # ratios shows how far the noise of a busy machine moves the ratio above.
+    paired = [s.rps / p.rps for p, s in zip(plain.loads, segfn.loads, strict=True) if p.rps]
+    if paired:
+        print(f"ratio run by run: {statistics.median(paired):.3f} "
+              f"[{min(paired):.3f}-{max(paired):.3f}]  (each segfn run against the plain "
+              "run just before it)")
     print(f"segfn p99: {segfn.p99:.2f} ms  target < {TARGET_P99_MS:g} ms  "
           f"{verdict(segfn.p99 < TARGET_P99_MS)}")
     print(f"parent cpu/request: {segfn.parent_ms:.3f} ms  target <= {TARGET_PARENT_MS:g} ms  "

@@ -29,6 +29,8 @@ def test_quick_run_prints_every_figure() -> None:
     assert re.search(r"^segfn serve .*, workers [\d.]+ \[", out, re.M), out
     assert re.search(rf"^ratio \(segfn rps / plain rps\): {NUMBER}\s+target >= 0.5\s+"
                      r"(MET|MISSED)\s+\(stretch 0.8: (MET|MISSED)\)$", out, re.M), out
+    assert re.search(rf"^ratio run by run: {NUMBER} \[{NUMBER}-{NUMBER}\]  \(each segfn run",
+                     out, re.M), out
     assert re.search(rf"^segfn p99: {NUMBER} ms\s+target < 20 ms\s+(MET|MISSED)$", out, re.M)
     assert re.search(rf"^parent cpu/request: {NUMBER} ms\s+target <= 0.25 ms\s+(MET|MISSED)",
                      out, re.M), out
