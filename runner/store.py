@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from runner.db import engine as engines
 from runner.db import hot, migrate
+from segfn import priority
 
 T = TypeVar("T")
 Db = sa.Connection
@@ -62,7 +63,8 @@ class Store:
                                         name="segfn-store")
         self._thread.start()
         self._reader: Db | None = None
-        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfn-read")
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segfn-read",
+                                         initializer=priority.give_way_to_event_loop)
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,6 +122,7 @@ class Store:
             self._reader = None
 
     def _write_loop(self) -> None:
+        priority.give_way_to_event_loop()
         try:
             while True:
                 first = self._queue.get()

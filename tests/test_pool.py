@@ -224,6 +224,20 @@ def test_an_idle_worker_sleeps() -> None:
         assert wake_ups(pid) - before <= 3
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_every_thread_of_a_worker_gives_way_to_the_event_loop() -> None:
+    # segfn.priority: a worker's wake-ups must not take the CPU from the runner's loop.
+    with BlockingPool(size=1, limits=SHORT) as own:
+        (pid,) = own.pool.pids
+        assert own.invoke(job("def on_request(request, settings):\n    pass\n")).ok
+        threads = [int(task) for task in os.listdir(f"/proc/{pid}/task")]
+        policies = {os.sched_getscheduler(thread) for thread in threads}
+    assert len(threads) >= 2  # the reader and the watchdog at least
+    assert policies == {os.SCHED_BATCH}
+    # The process that started the pool is as it was.
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
 def test_a_worker_woken_from_idle_stops_a_runaway_itself() -> None:
     with BlockingPool(size=1, limits=SHORT) as own:
         (pid,) = own.pool.pids

@@ -40,7 +40,7 @@ from typing import IO, Any, TypeVar
 
 import attrs
 
-from segfn import errors, jsontext
+from segfn import errors, jsontext, priority
 from segfn.cache import CacheAnswer, CacheRequest
 from segfn.errors import FetchError, Timeout
 from segfn.fetch import FetchAnswer, FetchRequest
@@ -436,6 +436,8 @@ def main() -> None:
         raise SystemExit("segfn worker: the first frame must be its configuration")
     config = WorkerConfig.from_dict(first["config"])
     inside.drop_privileges(config.account)
+    # Before any thread starts, so that all of them inherit it.
+    priority.give_way_to_event_loop()
     threading.stack_size(_STACK_SIZE)
     worker = Worker(output, config.timeout, {k: list(v) for k, v in config.modules.items()})
     # Before the cap makes allocations fail (see the module's docstring).

@@ -6,6 +6,7 @@ changes until it is back."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -232,6 +233,18 @@ def test_a_group_of_several_statements_is_one_transaction_begun_before_the_first
     assert statements[:2] == ["BEGIN IMMEDIATE", "SAVEPOINT change"]
     assert statements.count("COMMIT") == 1 and statements[-1] == "COMMIT"
     assert [source for source, _ in stored_events(store)][-3:] == ["b", "c", "d"]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_the_writer_and_the_reader_give_way_to_the_event_loop(store: Store) -> None:
+    # segfn.priority: a commit's wake-ups must not take the CPU from the runner's loop.
+    asyncio.run(store.run(queue("k")))
+    asyncio.run(store.read(lambda db: db.execute(sa.text("SELECT 1")).scalar()))
+    helpers = {thread.name.split("_")[0]: thread.native_id for thread in threading.enumerate()
+               if thread.name.startswith(("segfn-store", "segfn-read"))}
+    assert set(helpers) == {"segfn-store", "segfn-read"}
+    assert {os.sched_getscheduler(tid) for tid in helpers.values()} == {os.SCHED_BATCH}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_reads_see_the_last_commit(store: Store) -> None:
