@@ -33,23 +33,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from load import Load, PythonLoad, Wrk, pick_generator
-from throughput import (
-    BODY,
+from servers import (
     HOST,
     ROOT,
-    SMALL_CONNECTIONS,
-    SMALL_HANDLER,
-    Figures,
     Server,
     api,
-    benchmark_parser,
     free_port,
-    line,
-    measure,
-    parse,
     segfn_argv,
     start_serve,
     started,
+)
+from throughput import (
+    BODY,
+    SMALL_CONNECTIONS,
+    SMALL_HANDLER,
+    Figures,
+    benchmark_parser,
+    line,
+    measure,
+    parse,
     warm,
 )
 

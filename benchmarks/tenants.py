@@ -26,22 +26,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from load import pick_generator
-from throughput import (
-    BODY,
-    SMALL_CONNECTIONS,
-    SMALL_HANDLER,
+from servers import (
+    HOST,
     Server,
     api,
-    count_events,
     free_port,
-    line,
-    measure,
     owner_token,
     segfn_argv,
     started,
 )
-
-HOST = "127.0.0.1"
+from throughput import (
+    BODY,
+    SMALL_CONNECTIONS,
+    SMALL_HANDLER,
+    Figures,
+    count_events,
+    line,
+    measure,
+)
 
 
 @contextlib.contextmanager
@@ -98,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                     post(server, path)
                 print(f"  {count} pool(s) started in {time.monotonic() - started:.1f} s")
                 generator.run(server.url, SMALL_CONNECTIONS, warmup, paths)
-                load = measure(generator, server, SMALL_CONNECTIONS, seconds, 0.0, paths)
+                load = measure(generator, server, SMALL_CONNECTIONS, seconds, paths)
             figures[count] = load.rps
-            print(line(f"{count} function(s)", load, SMALL_CONNECTIONS)
+            print(line(f"{count} function(s)", Figures([load]), SMALL_CONNECTIONS)
                   + f"  --max-workers {cap}", flush=True)
             print(f"  stored {count_events(workdir / f'tenants-{count}-data')} events")
     base = figures[counts[0]]

@@ -30,3 +30,32 @@ def test_invoke_benchmark_quick_run_prints_every_figure() -> None:
     assert "Compile a 300-line handler" in out
     for label in ("plain compile()", "segfn.sandbox.compiler.compile_handler"):
         assert re.search(re.escape(label) + rf"\s+median\s+{NUMBER} ms", out), label
+
+
+def run_benchmark(script: str, *args: str) -> str:
+    process = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args],
+                             capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process.stdout
+
+
+def served(label: str, out: str) -> None:
+    """``out`` has a load line for ``label`` whose requests all succeeded."""
+    assert re.search(re.escape(label) + rf"\s+@32 conns: rps\s+{NUMBER} .* 0 failed\)", out), (
+        label, out)
+
+
+def test_tenants_benchmark_quick_run_prints_each_count_and_its_ratio() -> None:
+    out = run_benchmark("tenants.py", "--functions", "1,2")
+    served("1 function(s)", out)
+    served("2 function(s)", out)
+    assert re.search(r"2 pool\(s\) started in [\d.]+ s", out)
+    assert re.search(rf"ratio 2 functions / 1: {NUMBER}", out)
+
+
+def test_fleet_benchmark_quick_run_prints_each_setup_and_its_ratios() -> None:
+    out = run_benchmark("fleet.py")
+    for label in ("serve sqlite", "serve postgres", "2 nodes postgres"):
+        served(label, out)
+    assert re.search(rf"ratio postgres/sqlite \(one node\): rps {NUMBER}, p99 {NUMBER}", out)
+    assert re.search(rf"ratio two nodes/one node \(postgres, one machine\): rps {NUMBER}", out)
