@@ -31,4 +31,3 @@ def give_way_to_event_loop() -> None:
     except OSError:
         # A seccomp profile or an LSM may refuse it: then the thread only runs as before.
         pass
-

@@ -12,11 +12,15 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 NUMBER = r"[\d,]+(?:\.\d+)?"
 
 
+def run_benchmark(script: str, *args: str) -> str:
+    process = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args],
+                             capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return process.stdout
+
+
 def test_invoke_benchmark_quick_run_prints_every_figure() -> None:
-    process = subprocess.run([sys.executable, str(BENCHMARKS / "invoke.py"), "--quick"],
-                             capture_output=True, text=True, timeout=300)
-    assert process.returncode == 0, process.stderr
-    out = process.stdout
+    out = run_benchmark("invoke.py")
     for label in ("plain Python (no sandbox, no worker)",
                   "sandbox in-process (Executor.run, no IPC)",
                   "sandbox + worker (BlockingPool, size 1)"):
@@ -30,13 +34,6 @@ def test_invoke_benchmark_quick_run_prints_every_figure() -> None:
     assert "Compile a 300-line handler" in out
     for label in ("plain compile()", "segfn.sandbox.compiler.compile_handler"):
         assert re.search(re.escape(label) + rf"\s+median\s+{NUMBER} ms", out), label
-
-
-def run_benchmark(script: str, *args: str) -> str:
-    process = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", *args],
-                             capture_output=True, text=True, timeout=600)
-    assert process.returncode == 0, process.stderr[-3000:]
-    return process.stdout
 
 
 def served(label: str, out: str) -> None:
