@@ -68,6 +68,10 @@ def probe_source(data_dir: Path, other_cache: Path) -> str:
             if libc.ptrace(16, 999999, 0, 0) == -1:
                 raise OSError(ctypes.get_errno(), "ptrace")
         attempt("ptrace", ptrace)
+        # Out of SCHED_BATCH (segfn.priority) and above the runner: neither may it go.
+        attempt("realtime", lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1)))
+        attempt("nice", lambda: os.setpriority(os.PRIO_PROCESS, 0, -1))
+        attempt("normal", lambda: os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0)))
         found["uid"] = [os.getuid(), os.geteuid(), os.getgid()]
         found["proc"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
         found["root"] = sorted(os.listdir("/"))
@@ -144,6 +148,12 @@ def test_unrestricted_code_in_a_worker_finds_nothing(
     # EPERM is the filter's answer; the kernel's own would differ (ESRCH for ptrace).
     for attack in ("socket", "unix_socket", "fork", "exec", "ptrace"):
         assert found[attack] == ["PermissionError", 1], (attack, found[attack])
+    # A breached worker may leave SCHED_BATCH, which only gives it a normal thread's say,
+    # but never take the CPU from the runner: no real-time policy, no higher priority.
+    # EPERM or EACCES, the filter's or the kernel's: either way refused.
+    assert found["realtime"][0] == "PermissionError", found["realtime"]
+    assert found["nice"][0] == "PermissionError", found["nice"]
+    assert found["normal"][0] in ("ran", "PermissionError")
     uid, euid, gid = found["uid"]
     assert uid != 0 and euid != 0 and gid != 0
     # Itself (2) and bwrap's init (1), alone in their pid namespace.
